@@ -1,0 +1,81 @@
+# semaim build. `make` builds bin/*, `make test` runs the whole suite (including an
+# ASan+UBSan build of the unit tests), `make bench` runs the benchmarks.
+# OpenBLAS: we link the OpenMP build explicitly so that OMP_NUM_THREADS governs both our
+# OpenMP loops and the GEMMs, and GEMMs called inside our parallel regions run single-threaded.
+CC      := mpicc
+ARCH    ?= -march=native
+OPT     ?= -O3
+BLASDIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-serial 2>/dev/null)
+HDF5_LIBS   := $(shell pkg-config --libs hdf5-serial 2>/dev/null || echo -lhdf5)
+CFLAGS  ?= $(OPT) $(ARCH) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -Idata_prep $(HDF5_CFLAGS)
+LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(HDF5_LIBS) -lturbojpeg -ljpeg -lz -lm -lpthread
+LDFLAGS += -fopenmp
+
+BUILD   ?= build
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+LIB     := $(BUILD)/libsemaim.a
+CMD_SRC := $(wildcard src/cmd/*.c)
+BINS    := $(CMD_SRC:src/cmd/%.c=bin/%)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Test helpers that are not unit tests themselves (MPI drivers, dump tools): tests/tools/*.c.
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+all: deps
+	@$(MAKE) --no-print-directory build-all
+build-all: $(BINS) prep-all
+
+include data_prep/prep.mk
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/semaim/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+bin/%: src/cmd/%.c $(LIB) $(PREP_LIB)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(LDLIBS)
+
+TEST_HDRS := tests/unit/check.h $(wildcard tests/tools/*.h tests/prep/*.h)
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(LDLIBS)
+
+units: $(UNITS) $(TOOLS)
+
+# The sanitizer build lives in its own tree so it never mixes objects with the fast one.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+asan:
+	$(MAKE) BUILD=build/asan OPT="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" units
+
+test: all
+	@$(MAKE) --no-print-directory units asan
+	@tests/run.sh
+
+bench: all
+	@tests/bench.sh
+
+deps:
+	@scripts/deps.sh
+
+demo: all
+	@scripts/demo.sh
+
+clean:
+	rm -rf build bin
+
+.PHONY: all build-all units asan test bench deps demo clean prep-all
+.SECONDARY:
+
+$(BUILD)/tools/%: tests/tools/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(LDLIBS)
+tools: $(TOOLS)
+.PHONY: tools

@@ -1,0 +1,22 @@
+/* Transformer blocks of SPEC §2 (internal to src/). Backward functions take the gradient of
+ * the block output in dres and leave the gradient of the block input there; parameter
+ * gradients accumulate into dw. The decoder backward also accumulates into dres_h, the
+ * gradient of the encoder stream it attended to. */
+#ifndef SEMAIM_BLOCKS_H
+#define SEMAIM_BLOCKS_H
+#include "semaim/acts.h"
+
+typedef struct {
+    float *dD1, *dD2, *d3D, *dF1, *dF2, *att_scratch;   /* [B,T,D] ×2, [B,T,3D], [B,T,4D] ×2 */
+} block_scratch_t;
+
+void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w,
+                       int B, int T, int D, int NH, int mode);
+void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in,
+                        const enc_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH, int mode);
+void dec_block_forward(float *out, const dec_saved_t *s, const float *in, const float *h, const dec_block_t *w,
+                       int B, int T, int D, int NH, int mode);
+void dec_block_backward(float *dres, float *dres_h, const dec_block_t *dw, const dec_saved_t *s, const float *in,
+                        const float *h, const dec_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH,
+                        int mode);
+#endif

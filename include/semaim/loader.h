@@ -1,0 +1,98 @@
+/* The training data loader: each rank reads its share of the HDF5 shards (include/semaim/
+ * shards.h) and a background thread reads and augments the next batch while the current one
+ * trains. No MPI calls: rank and world come in the config, and everything a rank needs to
+ * agree with the others (assignment, steps per epoch) is computed identically on every rank
+ * from the shard image counts, without communication.
+ *
+ * Assignment per epoch e (train mode), one of two rules:
+ *   by shard: the shard order is reshuffled from (seed, e); the shard at position k of that
+ *     order goes to rank k mod world; a rank shuffles all its samples from (seed, e, rank).
+ *     A rank touches only its own files.
+ *   dealt: one global shuffle of all sample ids from (seed, e); the sample at position k goes
+ *     to rank k mod world. Balanced to one sample, but every rank reads from every shard.
+ * steps_per_epoch is the same for every epoch and rank: floor(m / batch), where m is the
+ * fewest samples any rank can get in any epoch (by shard: the sum of the floor(shards/world)
+ * smallest shards; dealt: floor(total/world)). A rank uses the first steps·batch samples of
+ * its shuffled list; the rest of its list (its "tail") is DROPPED for that epoch (different
+ * samples each epoch, since the lists are reshuffled). Per epoch the ranks' samples are
+ * disjoint and cover every sample except the tails.
+ * LOADER_ASSIGN_AUTO picks "by shard" when it keeps at least 90% of the samples every epoch
+ * (world·steps·batch ≥ 0.9·total; always false when shards < world, where some rank would
+ * get no shard), else "dealt". E.g. 1024 near-equal shards: by shard for up to 512 ranks,
+ * where each rank gets 2+ shards.
+ *
+ * Eval mode (train = 0): no shuffle and no randomness: rank r gets the contiguous global ids
+ * [floor(r·N/world), floor((r+1)·N/world)) in order, transformed by augment_eval;
+ * steps_per_epoch = ceil(ceil(N/world)/batch) on every rank and the last batches are padded
+ * (batch.n < batch; padding has id −1, label −1, zero image). Nothing is dropped.
+ *
+ * Augmentation of global sample g in epoch e uses rng_key(seed, AUG_RNG_TAG, e, g, 0): the
+ * same crop and flip on any rank, world size or thread count.
+ *
+ * Threads: one loader thread owns all HDF5 reads (under shards_hdf5_lock) and augments with
+ * `threads` OpenMP threads (default 1: reading + augmenting a 256² → 224² sample costs about
+ * 0.5–1.3 ms here (tests/bench/loader.sh), far less than its share of a training step, and
+ * more threads would compete with the training's OpenMP team).
+ * Reads are one H5Dread per image, or per run of consecutive images of one shard. */
+#ifndef SEMAIM_LOADER_H
+#define SEMAIM_LOADER_H
+#include <stdint.h>
+
+enum { LOADER_ASSIGN_AUTO = 0, LOADER_ASSIGN_SHARDS = 1, LOADER_ASSIGN_DEAL = 2 };
+
+typedef struct {
+    const char *data_dir;   /* holds <split>/<split>-K-of-M.h5 (or the shards directly) */
+    const char *split;      /* "train", "val" */
+    int image_size;         /* S: output images are [3,S,S] */
+    int batch;              /* images per rank per step */
+    uint64_t seed;
+    int rank, world;
+    int train;              /* 1: shuffle, RandomResizedCrop + flip, drop tails; 0: eval */
+    int assign;             /* LOADER_ASSIGN_*: train-mode assignment rule (see above) */
+    int interp;             /* INTERP_PIL (0, default) or INTERP_TORCH: see augment.h */
+    int eval_resize;        /* eval: shorter side resized to this first; 0 = no resize if the
+                               shards are already S×S, else round(S/0.875) (256 for 224) */
+    int threads;            /* OpenMP threads for augmentation in the loader thread; 0 = 1 */
+    int prefetch;           /* batch buffers; 0 = 2 (double buffering) */
+    int max_open;           /* open shard files kept per rank (LRU); 0 = min(shards, 512,
+                               half the open-file limit) */
+    int start_epoch;        /* first batch returned: (start_epoch, start_step) */
+    long start_step;
+} loader_config;
+
+typedef struct {
+    float *images;     /* [batch,3,S,S] */
+    int32_t *labels;   /* [batch] */
+    int64_t *ids;      /* [batch] global sample ids */
+    int n;             /* valid images (== batch in train mode) */
+    int epoch;
+    long step;         /* 0..steps_per_epoch−1 */
+} loader_batch;
+
+typedef struct loader loader;
+
+/* Scans and validates the shards and starts the loader thread. Returns NULL, or a one-line
+ * error naming the file/flag and problem (valid until the next loader_open in this thread).
+ * Every rank validates every shard, so bad data fail identically on all ranks. */
+const char *loader_open(loader **out, const loader_config *cfg);
+/* The next batch, valid until the next loader_next/loader_seek/loader_close. *waited: seconds
+ * this call blocked for data. Returns NULL or an error (read failure in the loader thread);
+ * after an error the loader returns the same error. */
+const char *loader_next(loader *L, const loader_batch **batch, double *waited);
+/* Position of the batch the next loader_next returns: save it in a checkpoint... */
+void loader_tell(const loader *L, int *epoch, long *step);
+/* ...and continue from it exactly on resume (or use start_epoch/start_step). */
+const char *loader_seek(loader *L, int epoch, long step);
+void loader_close(loader *L);
+
+long loader_steps_per_epoch(const loader *L);
+int loader_assignment(const loader *L);       /* LOADER_ASSIGN_SHARDS or _DEAL (train mode) */
+long loader_total_samples(const loader *L);   /* over all shards */
+int loader_image_height(const loader *L);     /* shard image size */
+int loader_image_width(const loader *L);
+int loader_num_classes(const loader *L);      /* the shards' num_classes attribute, 0 if absent */
+/* This rank's samples in epoch e and how many of them it drops (its tail). */
+void loader_epoch_info(const loader *L, int epoch, long *rank_samples, long *dropped);
+/* Loader-thread time so far: seconds in HDF5 reads and in augmentation, and batches made. */
+void loader_stats(loader *L, double *read_s, double *augment_s, long *batches);
+#endif

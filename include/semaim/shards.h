@@ -1,0 +1,60 @@
+/* Dataset shards: discovery, validation and image reads with the serial HDF5 C API.
+ *
+ * Layout (written by data_prep; read here independently of its code):
+ *   <data>/<split>/<split>-KKKKK-of-MMMMM.h5   (or the files directly in <data>)
+ *   /images uint8 [N,H,W,3] RGB, /labels integer [N], /keys strings [N], root attributes.
+ * The loader needs only /images and /labels; the shard index and count come from the file
+ * name (every index 0..M−1 must be present). Global sample id = position in the
+ * concatenation of the shards in index order. Integer root attributes are checked when
+ * present: format_version (must be SHARDS_FORMAT_VERSION), shard_index and shard_count (must
+ * match the name), num_classes (same in every shard; labels must be below it). /keys and
+ * manifest.json are not read (the manifest's crc32s are for `semaim-prep verify`: checking
+ * them here would read the whole data set at every start).
+ *
+ * HDF5 (Debian's serial build) is not thread-safe: every HDF5 call in the process must hold
+ * shards_hdf5_lock(). The loader thread takes it around each batch's reads; any other code
+ * calling HDF5 while a loader runs (e.g. checkpoint I/O) must take it too. */
+#ifndef SEMAIM_SHARDS_H
+#define SEMAIM_SHARDS_H
+#include <stdint.h>
+
+#define SHARDS_FORMAT_VERSION 1
+
+typedef struct {
+    char *path;   /* full file name */
+    int index;    /* K of K-of-M */
+    long n;       /* images */
+    long first;   /* global id of its image 0 */
+} shard_info;
+
+typedef struct {
+    char *dir;          /* directory holding the shards */
+    int count;          /* M; sh[k].index == k */
+    shard_info *sh;
+    long total;         /* images over all shards */
+    int H, W;           /* image size, the same in every shard */
+    int num_classes;    /* from the num_classes attribute; 0 if the shards do not say */
+} shard_set;
+
+void shards_hdf5_lock(void);
+void shards_hdf5_unlock(void);
+
+/* Finds <split>-K-of-M.h5 under data_dir/split (or data_dir), checks the set is complete
+ * and that every shard opens and has consistent /images and /labels. Returns NULL, or a
+ * one-line error naming the path and problem (valid until the next call in this thread);
+ * on error *s is left empty. Takes the HDF5 lock itself. */
+const char *shards_scan(shard_set *s, const char *data_dir, const char *split);
+void shards_free(shard_set *s);
+/* Shard holding global id g (0 ≤ g < total); *local = index inside it. */
+int shards_locate(const shard_set *s, long g, long *local);
+
+/* Reads images with an LRU cache of open files (at most max_open) and each shard's labels
+ * (read whole on first use, kept). Caller holds the HDF5 lock. */
+typedef struct shard_reader shard_reader;
+shard_reader *shard_reader_new(const shard_set *s, int max_open);
+/* count consecutive images local..local+count−1 of shard k into dst (count·H·W·3 bytes) with
+ * one H5Dread, and their labels into lab. Returns NULL or a one-line error (owned by r). */
+const char *shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *dst, int32_t *lab);
+/* Closes every file (caller holds the HDF5 lock) and frees r. */
+void shard_reader_free(shard_reader *r);
+#endif

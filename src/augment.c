@@ -1,0 +1,179 @@
+/* RandomResizedCrop / flip / normalise and the eval transform; see include/semaim/augment.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "semaim/augment.h"
+#include "semaim/rng.h"
+
+const float aug_mean[3] = {0.485f, 0.456f, 0.406f};
+const float aug_std[3] = {0.229f, 0.224f, 0.225f};
+
+void augment_sample(aug_params *p, int H, int W, uint64_t key) {
+    rng_t r = rng_make(key);
+    const double area = (double)H * W, lr0 = log(3.0 / 4.0), lr1 = log(4.0 / 3.0);
+    int found = 0;
+    for (int attempt = 0; attempt < 10 && !found; attempt++) {
+        double target = area * (0.2 + 0.8 * rng_nextd(&r));
+        double ratio = exp(lr0 + (lr1 - lr0) * rng_nextd(&r));
+        /* rint = round half to even under the default rounding mode, as Python's round() */
+        int w = (int)rint(sqrt(target * ratio)), h = (int)rint(sqrt(target / ratio));
+        if (w > 0 && w <= W && h > 0 && h <= H) {
+            p->y0 = (int)rng_below(&r, (uint64_t)(H - h + 1));
+            p->x0 = (int)rng_below(&r, (uint64_t)(W - w + 1));
+            p->w = w; p->h = h; found = 1;
+        }
+    }
+    if (!found) {
+        double in_ratio = (double)W / H;
+        int w = W, h = H;
+        if (in_ratio < 3.0 / 4.0) h = (int)rint(w / (3.0 / 4.0));
+        else if (in_ratio > 4.0 / 3.0) w = (int)rint(h * (4.0 / 3.0));
+        if (h > H) h = H;   /* rounding can overshoot by one; torchvision would crop with padding */
+        if (w > W) w = W;
+        if (h < 1) h = 1;
+        if (w < 1) w = 1;
+        p->w = w; p->h = h; p->y0 = (H - h) / 2; p->x0 = (W - w) / 2;
+    }
+    /* the flip draw follows the crop draws in the same stream (counter 40 on), so it does not
+     * depend on how many crop attempts were used */
+    r.ctr = 40;
+    p->flip = rng_nextd(&r) < 0.5;
+}
+
+/* Keys cubic convolution kernel with parameter a. */
+static double cubic(double x, double a) {
+    x = fabs(x);
+    if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+    if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0;
+}
+
+/* Weights for output indices o0..o0+n-1 of a 1-D resize in → out: tap window [lo, lo+cnt)
+ * inside [0,in) and weights w[i·maxn + k]. */
+static void weights(int *lo, int *cnt, float *w, int maxn, int in, int out, int o0, int n, int interp) {
+    double scale = (double)in / out;
+    for (int i = 0; i < n; i++) {
+        int o = o0 + i;
+        float *wi = w + (long)i * maxn;
+        memset(wi, 0, sizeof(float) * maxn);
+        if (interp == INTERP_TORCH) {
+            /* torch upsample_bicubic2d: 4 taps around floor(src), indices clamped to the edge */
+            double src = scale * (o + 0.5) - 0.5, f = floor(src), t = src - f;
+            int ix = (int)f, a = ix - 1, b = ix + 2;
+            if (a < 0) a = 0;
+            if (a > in - 1) a = in - 1;
+            if (b < 0) b = 0;
+            if (b > in - 1) b = in - 1;
+            lo[i] = a; cnt[i] = b - a + 1;
+            for (int k = 0; k < 4; k++) {
+                int j = ix - 1 + k;
+                j = j < 0 ? 0 : j > in - 1 ? in - 1 : j;
+                wi[j - a] += (float)cubic(t + 1 - k, -0.75);
+            }
+        } else {
+            /* PIL ImagingResample / torch antialias: support 2·max(scale,1), renormalised */
+            double fs = scale > 1 ? scale : 1, support = 2 * fs, center = (o + 0.5) * scale;
+            int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
+            if (xmin < 0) xmin = 0;
+            if (xmax > in) xmax = in;
+            if (xmax - xmin > maxn) xmax = xmin + maxn;   /* cannot happen; guards the table */
+            double tw[xmax - xmin > 0 ? xmax - xmin : 1], tot = 0;
+            for (int x = xmin; x < xmax; x++) { tw[x - xmin] = cubic((x - center + 0.5) / fs, -0.5); tot += tw[x - xmin]; }
+            lo[i] = xmin; cnt[i] = xmax - xmin;
+            for (int x = 0; x < xmax - xmin; x++) wi[x] = (float)(tot != 0 ? tw[x] / tot : 0);
+        }
+    }
+}
+
+static int max_taps(int in, int out, int interp) {
+    if (interp == INTERP_TORCH) return 4;
+    double fs = (double)in / out > 1 ? (double)in / out : 1;
+    return (int)ceil(4 * fs) + 2;
+}
+
+int resize_window(float *out, int oh, int ow, const uint8_t *img, int H, int W,
+                  int y0, int x0, int h, int w, int OH, int OW, int oy0, int ox0, int interp) {
+    if (y0 < 0 || x0 < 0 || h < 1 || w < 1 || y0 + h > H || x0 + w > W || oh < 1 || ow < 1 ||
+        oy0 < 0 || ox0 < 0 || oy0 + oh > OH || ox0 + ow > OW) return -1;
+    int mx = max_taps(w, OW, interp), my = max_taps(h, OH, interp);
+    /* one allocation: x/y tap tables, the horizontally resampled rows, one output row */
+    size_t ints = 2 * (size_t)(ow + oh);
+    size_t floats = (size_t)ow * mx + (size_t)oh * my + (size_t)h * ow * 3 + (size_t)ow * 3;
+    char *mem = malloc(ints * sizeof(int) + floats * sizeof(float));
+    if (!mem) return -1;
+    int *lox = (int *)mem, *nx = lox + ow, *loy = nx + ow, *ny = loy + oh;
+    float *wx = (float *)(ny + oh), *wy = wx + (size_t)ow * mx, *tmp = wy + (size_t)oh * my;
+    float *acc = tmp + (size_t)h * ow * 3;
+    weights(lox, nx, wx, mx, w, OW, ox0, ow, interp);
+    weights(loy, ny, wy, my, h, OH, oy0, oh, interp);
+    /* horizontal pass first (as PIL), only over the crop rows some output row uses */
+    int r0 = loy[0], r1 = loy[oh - 1] + ny[oh - 1];
+    for (int r = 0; r < oh; r++) {
+        if (loy[r] < r0) r0 = loy[r];
+        if (loy[r] + ny[r] > r1) r1 = loy[r] + ny[r];
+    }
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = img + ((size_t)(y0 + r) * W + x0) * 3;
+        float *t = tmp + (size_t)(r - r0) * ow * 3;
+        for (int o = 0; o < ow; o++) {
+            const float *wk = wx + (size_t)o * mx;
+            const uint8_t *px = row + (size_t)lox[o] * 3;
+            float s0 = 0, s1 = 0, s2 = 0;
+            for (int k = 0; k < nx[o]; k++, px += 3) { s0 += wk[k] * px[0]; s1 += wk[k] * px[1]; s2 += wk[k] * px[2]; }
+            t[3 * o] = s0; t[3 * o + 1] = s1; t[3 * o + 2] = s2;
+        }
+    }
+    long plane = (long)oh * ow;
+    for (int o = 0; o < oh; o++) {
+        const float *wk = wy + (size_t)o * my;
+        memset(acc, 0, sizeof(float) * ow * 3);
+        for (int k = 0; k < ny[o]; k++) {
+            const float *t = tmp + (size_t)(loy[o] + k - r0) * ow * 3;
+            float wv = wk[k];
+            for (int j = 0; j < ow * 3; j++) acc[j] += wv * t[j];
+        }
+        float *d0 = out + (long)o * ow, *d1 = d0 + plane, *d2 = d1 + plane;
+        for (int j = 0; j < ow; j++) { d0[j] = acc[3 * j]; d1[j] = acc[3 * j + 1]; d2[j] = acc[3 * j + 2]; }
+    }
+    free(mem);
+    return 0;
+}
+
+void augment_normalize(float *chw, int S, int flip) {
+    for (int c = 0; c < 3; c++) {
+        float sc = 1.0f / (255.0f * aug_std[c]), sh = aug_mean[c] / aug_std[c];
+        float *p = chw + (long)c * S * S;
+        for (int y = 0; y < S; y++) {
+            float *row = p + (long)y * S;
+            if (flip)
+                for (int a = 0, b = S - 1; a <= b; a++, b--) {
+                    float va = row[a], vb = row[b];
+                    row[a] = vb * sc - sh; row[b] = va * sc - sh;
+                }
+            else
+                for (int x = 0; x < S; x++) row[x] = row[x] * sc - sh;
+        }
+    }
+}
+
+int augment_apply(float *out, const uint8_t *img, int H, int W, int S, const aug_params *p, int interp) {
+    if (resize_window(out, S, S, img, H, W, p->y0, p->x0, p->h, p->w, S, S, 0, 0, interp)) return -1;
+    augment_normalize(out, S, p->flip);
+    return 0;
+}
+
+int augment_train(float *out, const uint8_t *img, int H, int W, int S, uint64_t key, int interp) {
+    aug_params p;
+    augment_sample(&p, H, W, key);
+    return augment_apply(out, img, H, W, S, &p, interp);
+}
+
+int augment_eval(float *out, const uint8_t *img, int H, int W, int S, int R, int interp) {
+    int OH, OW;
+    if (W <= H) { OW = R; OH = (int)((long)R * H / W); }
+    else { OH = R; OW = (int)((long)R * W / H); }
+    int oy0 = (int)rint((OH - S) / 2.0), ox0 = (int)rint((OW - S) / 2.0);
+    if (resize_window(out, S, S, img, H, W, 0, 0, H, W, OH, OW, oy0, ox0, interp)) return -1;
+    augment_normalize(out, S, 0);
+    return 0;
+}

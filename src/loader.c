@@ -1,0 +1,386 @@
+/* The training data loader; the assignment rules and threading are in include/semaim/loader.h. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include "semaim/augment.h"
+#include "semaim/loader.h"
+#include "semaim/rng.h"
+#include "semaim/shards.h"
+
+/* rng purpose ids of the loader's shuffles (distinct from AUG_RNG_TAG and each other) */
+#define TAG_SHARD_ORDER 0x73686172646f72ULL
+#define TAG_RANK_SHUFFLE 0x72616e6b736875ULL
+#define TAG_DEAL 0x6465616c696e67ULL
+
+enum { SLOT_EMPTY, SLOT_FILLING, SLOT_READY };
+typedef struct { loader_batch b; int state, failed; } slot;
+
+struct loader {
+    loader_config c;
+    int S, R, threads, nslots, deal;
+    shard_set set;
+    shard_reader *reader;
+    long steps;
+    /* loader-thread state */
+    int plan_epoch;
+    int64_t *plan;
+    long plan_n;
+    uint8_t *stage;
+    int prod_epoch;
+    long prod_step;
+    char err[1024];   /* the loader thread's error */
+    /* shared, under mu */
+    pthread_t th;
+    int th_running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    slot *slots;
+    int head, tail, held, stop, dead;
+    int next_epoch;
+    long next_step;
+    char sticky[1024];   /* error returned by every loader_next after a failure */
+    double read_s, aug_s;
+    long batches;
+};
+
+static _Thread_local char open_err[1024];
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static const char *fail(char *buf, size_t len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+/* This rank's ordered sample list for an epoch, into out (NULL: count only). Pure function of
+ * (seed, epoch, rank, world, shard counts). */
+static long plan_build(const loader *L, int epoch, int rank, int64_t *out) {
+    const shard_set *s = &L->set;
+    long W = L->c.world, N = s->total;
+    if (!L->c.train) {
+        long lo = (long)((__int128)rank * N / W), hi = (long)((__int128)(rank + 1) * N / W);
+        if (out)
+            for (long g = lo; g < hi; g++) out[g - lo] = g;
+        return hi - lo;
+    }
+    if (L->deal) {
+        long n = N / W + (rank < N % W);
+        if (!out) return n;
+        int64_t *perm = malloc(sizeof(int64_t) * (size_t)N);
+        if (!perm) return -1;
+        for (long g = 0; g < N; g++) perm[g] = g;
+        rng_t r = rng_make(rng_key(L->c.seed, TAG_DEAL, (uint64_t)epoch, 0, 0));
+        rng_shuffle_i64(&r, perm, N);
+        for (long k = rank, i = 0; k < N; k += W) out[i++] = perm[k];
+        free(perm);
+        return n;
+    }
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)s->count);
+    if (!order) return -1;
+    for (int k = 0; k < s->count; k++) order[k] = k;
+    rng_t r = rng_make(rng_key(L->c.seed, TAG_SHARD_ORDER, (uint64_t)epoch, 0, 0));
+    rng_shuffle_i64(&r, order, s->count);
+    long n = 0;
+    for (long k = rank; k < s->count; k += W) {
+        const shard_info *si = &s->sh[order[k]];
+        if (out)
+            for (long i = 0; i < si->n; i++) out[n + i] = si->first + i;
+        n += si->n;
+    }
+    free(order);
+    if (out) {
+        rng_t rs = rng_make(rng_key(L->c.seed, TAG_RANK_SHUFFLE, (uint64_t)epoch, (uint64_t)rank, 0));
+        rng_shuffle_i64(&rs, out, n);
+    }
+    return n;
+}
+
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Fewest samples any rank can get in any epoch when assigned by shard. */
+static long by_shard_bound(const loader *L) {
+    const shard_set *s = &L->set;
+    long W = L->c.world;
+    long *n = malloc(sizeof(long) * (size_t)s->count);
+    if (!n) return -1;
+    for (int k = 0; k < s->count; k++) n[k] = s->sh[k].n;
+    qsort(n, (size_t)s->count, sizeof(long), cmp_long);
+    long m = 0;
+    for (long k = 0; k < s->count / W; k++) m += n[k];
+    free(n);
+    return m;
+}
+
+/* Reads and augments the batch at (epoch, step) into b. Loader thread only. */
+static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
+    const int B = L->c.batch, S = L->S, H = L->set.H, W = L->set.W;
+    const long img_f = 3L * S * S, img_b = 3L * H * W;
+    if (L->plan_epoch != epoch) {
+        long n = plan_build(L, epoch, L->c.rank, NULL);
+        int64_t *p = n >= 0 ? realloc(L->plan, sizeof(int64_t) * (size_t)(n > 0 ? n : 1)) : NULL;
+        if (!p) return fail(L->err, sizeof L->err, "loader: out of memory for the epoch's sample list");
+        L->plan = p;
+        if (plan_build(L, epoch, L->c.rank, p) != n) return fail(L->err, sizeof L->err, "loader: out of memory");
+        L->plan_n = n; L->plan_epoch = epoch;
+    }
+    long base = step * B;
+    int n = 0;
+    for (int i = 0; i < B; i++) {
+        long p = base + i;
+        b->ids[i] = p < L->plan_n ? L->plan[p] : -1;
+        if (b->ids[i] >= 0) n = i + 1;
+    }
+    b->n = n; b->epoch = epoch; b->step = step;
+    double t0 = now();
+    const char *e = NULL;
+    shards_hdf5_lock();
+    for (int i = 0; i < n && !e;) {   /* one H5Dread per run of consecutive images of a shard */
+        long local;
+        int k = shards_locate(&L->set, b->ids[i], &local), j = i + 1;
+        while (j < n && b->ids[j] == b->ids[j - 1] + 1 && local + (j - i) < L->set.sh[k].n) j++;
+        e = shard_reader_read(L->reader, k, local, j - i, L->stage + i * img_b, b->labels + i);
+        i = j;
+    }
+    shards_hdf5_unlock();
+    double t1 = now();
+    if (e) return fail(L->err, sizeof L->err, "%s", e);
+    int bad = 0;
+    #pragma omp parallel for num_threads(L->threads) schedule(dynamic, 1) if (L->threads > 1) reduction(|| : bad)
+    for (int i = 0; i < n; i++) {
+        const uint8_t *img = L->stage + i * img_b;
+        float *out = b->images + i * img_f;
+        if (L->c.train)
+            bad = bad || augment_train(out, img, H, W, S, rng_key(L->c.seed, AUG_RNG_TAG, (uint64_t)epoch, (uint64_t)b->ids[i], 0), L->c.interp);
+        else
+            bad = bad || augment_eval(out, img, H, W, S, L->R, L->c.interp);
+    }
+    if (bad) return fail(L->err, sizeof L->err, "loader: augmentation failed (out of memory)");
+    if (n < B) {
+        memset(b->images + n * img_f, 0, sizeof(float) * (size_t)((B - n) * img_f));
+        for (int i = n; i < B; i++) b->labels[i] = -1;
+    }
+    double t2 = now();
+    pthread_mutex_lock(&L->mu);
+    L->read_s += t1 - t0; L->aug_s += t2 - t1; L->batches++;
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
+}
+
+static void *thread_main(void *arg) {
+    loader *L = arg;
+    for (;;) {
+        pthread_mutex_lock(&L->mu);
+        while (!L->stop && L->slots[L->tail].state != SLOT_EMPTY) pthread_cond_wait(&L->cv, &L->mu);
+        if (L->stop) { pthread_mutex_unlock(&L->mu); break; }
+        int s = L->tail, ep = L->prod_epoch;
+        long st = L->prod_step;
+        L->slots[s].state = SLOT_FILLING;
+        pthread_mutex_unlock(&L->mu);
+        const char *e = fill(L, &L->slots[s].b, ep, st);
+        pthread_mutex_lock(&L->mu);
+        L->slots[s].failed = e != NULL;
+        L->slots[s].state = SLOT_READY;
+        L->tail = (L->tail + 1) % L->nslots;
+        if (++L->prod_step == L->steps) { L->prod_step = 0; L->prod_epoch++; }
+        pthread_cond_broadcast(&L->cv);
+        pthread_mutex_unlock(&L->mu);
+        if (e) break;
+    }
+    pthread_mutex_lock(&L->mu);
+    L->dead = 1;
+    pthread_cond_broadcast(&L->cv);
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
+}
+
+static const char *start(loader *L, int epoch, long step) {
+    if (epoch < 0 || step < 0 || step >= L->steps)
+        return fail(L->err, sizeof L->err, "loader: position epoch %d step %ld is outside 0..%ld steps per epoch",
+                    epoch, step, L->steps - 1);
+    for (int i = 0; i < L->nslots; i++) L->slots[i].state = SLOT_EMPTY;
+    L->head = L->tail = 0; L->held = -1; L->stop = 0; L->dead = 0; L->sticky[0] = 0;
+    L->prod_epoch = L->next_epoch = epoch;
+    L->prod_step = L->next_step = step;
+    if (pthread_create(&L->th, NULL, thread_main, L) != 0)
+        return fail(L->err, sizeof L->err, "loader: cannot start the loader thread");
+    L->th_running = 1;
+    return NULL;
+}
+
+static void stop(loader *L) {
+    if (!L->th_running) return;
+    pthread_mutex_lock(&L->mu);
+    L->stop = 1;
+    pthread_cond_broadcast(&L->cv);
+    pthread_mutex_unlock(&L->mu);
+    pthread_join(L->th, NULL);
+    L->th_running = 0;
+}
+
+void loader_close(loader *L) {
+    if (!L) return;
+    stop(L);
+    if (L->reader) { shards_hdf5_lock(); shard_reader_free(L->reader); shards_hdf5_unlock(); }
+    shards_free(&L->set);
+    if (L->slots)
+        for (int i = 0; i < L->nslots; i++) {
+            free(L->slots[i].b.images); free(L->slots[i].b.labels); free(L->slots[i].b.ids);
+        }
+    free(L->slots); free(L->plan); free(L->stage);
+    pthread_mutex_destroy(&L->mu);
+    pthread_cond_destroy(&L->cv);
+    free(L);
+}
+
+/* Keep every shard open when the descriptor limit allows (dealt ranks touch all of them);
+ * leave half the limit to MPI, sockets and checkpoints. */
+static int default_max_open(int shards) {
+    struct rlimit rl;
+    long lim = 512;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur / 2 < lim)
+        lim = (long)rl.rlim_cur / 2;
+    if (lim < 8) lim = 8;
+    return shards < lim ? shards : (int)lim;
+}
+
+const char *loader_open(loader **out, const loader_config *cfg) {
+    char *buf = open_err;
+    size_t len = sizeof open_err;
+    *out = NULL;
+    const loader_config *c = cfg;
+    if (!c->data_dir || !*c->data_dir) return fail(buf, len, "loader: no data path given");
+    if (!c->split || !*c->split) return fail(buf, len, "loader: no split given");
+    if (c->image_size < 1 || c->image_size > 16384) return fail(buf, len, "loader: image size %d out of range", c->image_size);
+    if (c->batch < 1) return fail(buf, len, "loader: batch %d must be positive", c->batch);
+    if (c->world < 1 || c->rank < 0 || c->rank >= c->world)
+        return fail(buf, len, "loader: rank %d not in world of %d", c->rank, c->world);
+    if (c->assign < LOADER_ASSIGN_AUTO || c->assign > LOADER_ASSIGN_DEAL) return fail(buf, len, "loader: unknown assignment rule %d", c->assign);
+    if (c->interp != INTERP_PIL && c->interp != INTERP_TORCH) return fail(buf, len, "loader: unknown interpolation %d", c->interp);
+    if (c->threads < 0 || c->threads > 256 || c->prefetch < 0 || c->prefetch > 64 || c->max_open < 0)
+        return fail(buf, len, "loader: threads %d / prefetch %d / max_open %d out of range", c->threads, c->prefetch, c->max_open);
+    if (c->eval_resize && (c->eval_resize < c->image_size || c->eval_resize > 65536))
+        return fail(buf, len, "loader: eval resize %d is smaller than the image size %d", c->eval_resize, c->image_size);
+
+    loader *L = calloc(1, sizeof *L);
+    if (!L) return fail(buf, len, "loader: out of memory");
+    pthread_mutex_init(&L->mu, NULL);
+    pthread_cond_init(&L->cv, NULL);
+    L->c = *c;
+    L->c.data_dir = NULL; L->c.split = NULL;   /* not kept: the caller's strings may go away */
+    L->S = c->image_size;
+    L->threads = c->threads ? c->threads : 1;
+    L->nslots = c->prefetch >= 2 ? c->prefetch : 2;
+    L->plan_epoch = -1;
+    const char *e = shards_scan(&L->set, c->data_dir, c->split);
+    if (e) { fail(buf, len, "%s", e); loader_close(L); return buf; }
+    /* shards already centre-cropped to S (data_prep's val split) pass through unchanged */
+    L->R = c->eval_resize ? c->eval_resize
+         : L->set.H == L->S && L->set.W == L->S ? L->S : (int)(c->image_size / 0.875 + 0.5);
+    long N = L->set.total, m;
+    if (!c->train) m = (N + c->world - 1) / c->world;   /* eval: most any rank gets */
+    else {
+        long ms = by_shard_bound(L);
+        if (ms < 0) { loader_close(L); return fail(buf, len, "loader: out of memory"); }
+        long keep = (long)c->world * (ms / c->batch) * c->batch;
+        L->deal = c->assign == LOADER_ASSIGN_DEAL || (c->assign == LOADER_ASSIGN_AUTO && keep < 0.9 * N);
+        m = L->deal ? N / c->world : ms;
+    }
+    L->steps = c->train ? m / c->batch : (m + c->batch - 1) / c->batch;
+    if (L->steps < 1) {
+        fail(buf, len, "data path %s: %ld images in %d shards over %d ranks leave a rank as few as %ld images per epoch%s, "
+             "fewer than one batch of %d", L->set.dir, N, L->set.count, c->world, m,
+             c->train && !L->deal ? " (assigned by shard)" : "", c->batch);
+        loader_close(L);
+        return buf;
+    }
+    long S = L->S, B = c->batch;
+    L->slots = calloc((size_t)L->nslots, sizeof *L->slots);
+    L->stage = malloc((size_t)B * L->set.H * L->set.W * 3);
+    L->reader = shard_reader_new(&L->set, c->max_open ? c->max_open : default_max_open(L->set.count));
+    int ok = L->slots && L->stage && L->reader;
+    for (int i = 0; ok && i < L->nslots; i++) {
+        loader_batch *b = &L->slots[i].b;
+        b->images = malloc(sizeof(float) * (size_t)(B * 3 * S * S));
+        b->labels = malloc(sizeof(int32_t) * (size_t)B);
+        b->ids = malloc(sizeof(int64_t) * (size_t)B);
+        ok = b->images && b->labels && b->ids;
+    }
+    if (!ok) { loader_close(L); return fail(buf, len, "loader: out of memory for %d buffers of %ld images", L->nslots ? L->nslots : 2, B); }
+    e = start(L, c->start_epoch, c->start_step);
+    if (e) { fail(buf, len, "%s", e); loader_close(L); return buf; }
+    *out = L;
+    return NULL;
+}
+
+const char *loader_next(loader *L, const loader_batch **batch, double *waited) {
+    *batch = NULL;
+    if (waited) *waited = 0;
+    pthread_mutex_lock(&L->mu);
+    if (L->sticky[0]) { pthread_mutex_unlock(&L->mu); return L->sticky; }
+    if (L->held >= 0) {
+        L->slots[L->held].state = SLOT_EMPTY;
+        L->held = -1;
+        pthread_cond_broadcast(&L->cv);
+    }
+    double t0 = now();
+    while (L->slots[L->head].state != SLOT_READY && !L->dead) pthread_cond_wait(&L->cv, &L->mu);
+    double t1 = now();
+    int s = L->head;
+    if (L->slots[s].state != SLOT_READY || L->slots[s].failed) {
+        /* the thread stopped after a failure; L->err is final once it has */
+        snprintf(L->sticky, sizeof L->sticky, "%s", L->err[0] ? L->err : "loader: the loader thread stopped");
+        pthread_mutex_unlock(&L->mu);
+        return L->sticky;
+    }
+    L->head = (s + 1) % L->nslots;
+    L->held = s;
+    *batch = &L->slots[s].b;
+    L->next_epoch = L->slots[s].b.epoch;
+    L->next_step = L->slots[s].b.step + 1;
+    if (L->next_step == L->steps) { L->next_step = 0; L->next_epoch++; }
+    pthread_mutex_unlock(&L->mu);
+    if (waited) *waited = t1 - t0;
+    return NULL;
+}
+
+void loader_tell(const loader *L, int *epoch, long *step) { *epoch = L->next_epoch; *step = L->next_step; }
+
+const char *loader_seek(loader *L, int epoch, long step) {
+    stop(L);
+    L->err[0] = 0;
+    return start(L, epoch, step);
+}
+
+long loader_steps_per_epoch(const loader *L) { return L->steps; }
+int loader_assignment(const loader *L) { return L->deal ? LOADER_ASSIGN_DEAL : LOADER_ASSIGN_SHARDS; }
+long loader_total_samples(const loader *L) { return L->set.total; }
+int loader_image_height(const loader *L) { return L->set.H; }
+int loader_image_width(const loader *L) { return L->set.W; }
+int loader_num_classes(const loader *L) { return L->set.num_classes; }
+
+void loader_epoch_info(const loader *L, int epoch, long *rank_samples, long *dropped) {
+    long n = plan_build(L, epoch, L->c.rank, NULL);
+    long used = L->c.train ? L->steps * L->c.batch : n;
+    *rank_samples = n;
+    *dropped = n - used;
+}
+
+void loader_stats(loader *L, double *read_s, double *augment_s, long *batches) {
+    pthread_mutex_lock(&L->mu);
+    *read_s = L->read_s; *augment_s = L->aug_s; *batches = L->batches;
+    pthread_mutex_unlock(&L->mu);
+}

@@ -1,0 +1,53 @@
+#include <math.h>
+#include "semaim/optim.h"
+
+optim_cfg_t optim_defaults(void) {
+    optim_cfg_t o = {2e-4, 0.0, 0.05, 0.9, 0.95, 1e-8, 3.0, 0, 0};
+    return o;
+}
+
+double optim_peak_lr(const optim_cfg_t *o, long global_batch) { return o->base_lr * (double)global_batch / 256.0; }
+
+double optim_lr_at(double peak, double min_lr, long it, long warmup, long total) {
+    if (it < warmup) return peak * (double)it / (double)warmup;
+    if (total <= warmup) return peak;
+    double prog = (double)(it - warmup) / (double)(total - warmup);
+    if (prog > 1) prog = 1;
+    return min_lr + (peak - min_lr) * 0.5 * (1.0 + cos(M_PI * prog));
+}
+
+double grad_norm(const float *g, long n) {
+    double s = 0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+    for (long i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return sqrt(s);
+}
+
+void clip_grad(float *g, long n, double norm, double max_norm) {
+    if (max_norm <= 0) return;
+    double coef = max_norm / (norm + 1e-6);
+    if (coef >= 1.0) return;
+    float c = (float)coef;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) g[i] *= c;
+}
+
+void adamw_step(model_t *m, double lr, const optim_cfg_t *o, long t) {
+    float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+    /* torch: p -= lr·wd·p; m,v updated; p -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps) */
+    float step = (float)(lr / (1.0 - pow(o->beta1, (double)t)));
+    float rbc2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)t)));
+    for (int k = 0; k < m->ntensors; k++) {
+        const param_info_t *ti = &m->info[k];
+        float decay = ti->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
+        float *p = m->params + ti->offset, *g = m->grads + ti->offset;
+        float *mm = m->m + ti->offset, *vv = m->v + ti->offset;
+#pragma omp parallel for schedule(static) if (ti->numel > 16384)
+        for (long i = 0; i < ti->numel; i++) {
+            float gi = g[i];
+            mm[i] = b1 * mm[i] + (1 - b1) * gi;
+            vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
+            p[i] = p[i] * decay - step * mm[i] / (sqrtf(vv[i]) * rbc2 + eps);
+        }
+    }
+}

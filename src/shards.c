@@ -1,0 +1,371 @@
+/* Shard discovery, validation and reads; see include/semaim/shards.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "semaim/shards.h"
+
+/* Recursive so that code already holding it may call shards_scan. */
+static pthread_mutex_t hdf5_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+void shards_hdf5_lock(void) { pthread_mutex_lock(&hdf5_mu); }
+void shards_hdf5_unlock(void) { pthread_mutex_unlock(&hdf5_mu); }
+
+static _Thread_local char scan_err[1024];
+
+static const char *fail(char *buf, size_t len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+/* HDF5 prints its error stack to stderr by default; we report one line ourselves instead. */
+typedef struct { H5E_auto2_t fn; void *data; } quiet_t;
+static quiet_t quiet_begin(void) {
+    quiet_t q;
+    H5Eget_auto2(H5E_DEFAULT, &q.fn, &q.data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    return q;
+}
+static void quiet_end(quiet_t q) { H5Eset_auto2(H5E_DEFAULT, q.fn, q.data); }
+
+/* Read-only open without file locking: shared and network file systems often refuse flock,
+ * and nobody writes a shard while we train on it. */
+static hid_t open_ro(const char *path) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    H5Pset_file_locking(fapl, 0, 1);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+/* Checks one dataset: integer of the given byte size/sign (size 0: any), rank nd; fills dims. */
+static const char *check_dset(char *buf, size_t len, const char *path, hid_t f, const char *name,
+                              int size, int want_unsigned, int nd, hsize_t *dims, hid_t *dset_out) {
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0)
+        return fail(buf, len, "shard %s: no %s dataset", path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return fail(buf, len, "shard %s: %s is not a readable dataset", path, name);
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    int ok_type = t >= 0 && H5Tget_class(t) == H5T_INTEGER && (size == 0 || (int)H5Tget_size(t) == size) &&
+                  (!want_unsigned || H5Tget_sign(t) == H5T_SGN_NONE);
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (rank == nd) H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    const char *e = NULL;
+    if (!ok_type)
+        e = fail(buf, len, "shard %s: %s has the wrong element type (want %s)", path, name,
+                 want_unsigned ? "uint8" : "an integer type");
+    else if (rank != nd)
+        e = fail(buf, len, "shard %s: %s has %d dimensions, want %d", path, name, rank, nd);
+    if (e || !dset_out) H5Dclose(d);
+    else *dset_out = d;
+    return e;
+}
+
+/* Optional integer root attribute: 1 if present (value in *v), 0 if absent, −1 if unreadable. */
+static int attr_int(hid_t f, const char *name, long *v) {
+    if (H5Aexists(f, name) <= 0) return 0;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
+    long long x = 0;
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Sget_simple_extent_npoints(sp) == 1 &&
+             H5Aread(a, H5T_NATIVE_LLONG, &x) >= 0;
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) H5Aclose(a);
+    *v = (long)x;
+    return ok ? 1 : -1;
+}
+
+/* The root attributes the loader relies on when present (data_prep writes them; the loader
+ * works without): format_version, shard_index / shard_count agreeing with the file name,
+ * num_classes (−1 if absent). */
+static const char *check_attrs(char *buf, size_t len, const char *path, hid_t f, int index, int count, long *ncls) {
+    long v;
+    int r;
+    if ((r = attr_int(f, "format_version", &v)) < 0 || (r && v != SHARDS_FORMAT_VERSION))
+        return r < 0 ? fail(buf, len, "shard %s: unreadable format_version attribute", path)
+                     : fail(buf, len, "shard %s: format_version %ld, this loader reads version %d", path, v, SHARDS_FORMAT_VERSION);
+    if ((r = attr_int(f, "shard_index", &v)) < 0 || (r && v != index))
+        return fail(buf, len, "shard %s: shard_index attribute %ld disagrees with the file name (%d)", path, r < 0 ? -1 : v, index);
+    if ((r = attr_int(f, "shard_count", &v)) < 0 || (r && v != count))
+        return fail(buf, len, "shard %s: shard_count attribute %ld disagrees with the file name (%d)", path, r < 0 ? -1 : v, count);
+    if ((r = attr_int(f, "num_classes", &v)) < 0 || (r && v < 1))
+        return fail(buf, len, "shard %s: bad num_classes attribute", path);
+    *ncls = r ? v : -1;
+    return NULL;
+}
+
+/* Opens a shard and checks its attributes, /images uint8 [N,H,W,3] fully stored and /labels [N]. */
+static const char *inspect(char *buf, size_t len, const char *path, int index, int count, long *n, int *H, int *W, long *ncls) {
+    struct stat st;
+    if (stat(path, &st) != 0) return fail(buf, len, "shard %s: %s", path, strerror(errno));
+    hid_t f = open_ro(path);
+    if (f < 0) return fail(buf, len, "shard %s: cannot open as HDF5 (truncated, corrupt or not HDF5)", path);
+    hsize_t di[4], dl[1];
+    hid_t img = -1;
+    const char *e = check_attrs(buf, len, path, f, index, count, ncls);
+    if (!e) e = check_dset(buf, len, path, f, "/images", 1, 1, 4, di, &img);
+    if (!e && di[3] != 3)
+        e = fail(buf, len, "shard %s: /images is [%llu,%llu,%llu,%llu], want [N,H,W,3] RGB", path,
+                 (unsigned long long)di[0], (unsigned long long)di[1], (unsigned long long)di[2], (unsigned long long)di[3]);
+    if (!e && (di[1] == 0 || di[2] == 0 || di[1] > 65536 || di[2] > 65536))
+        e = fail(buf, len, "shard %s: /images has image size %llux%llu", path,
+                 (unsigned long long)di[1], (unsigned long long)di[2]);
+    if (!e) {
+        /* a contiguous dataset whose data was never (fully) written would read as zeros */
+        hid_t dcpl = H5Dget_create_plist(img);
+        hsize_t need = di[0] * di[1] * di[2] * 3, have = H5Dget_storage_size(img);
+        if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS && have < need)
+            e = fail(buf, len, "shard %s: /images stores %llu of %llu bytes (incomplete write)", path,
+                     (unsigned long long)have, (unsigned long long)need);
+        if (dcpl >= 0) H5Pclose(dcpl);
+    }
+    if (img >= 0) H5Dclose(img);
+    if (!e) e = check_dset(buf, len, path, f, "/labels", 0, 0, 1, dl, NULL);
+    if (!e && dl[0] != di[0])
+        e = fail(buf, len, "shard %s: /labels has %llu entries but /images has %llu", path,
+                 (unsigned long long)dl[0], (unsigned long long)di[0]);
+    H5Fclose(f);
+    if (e) return e;
+    *n = (long)di[0]; *H = (int)di[1]; *W = (int)di[2];
+    return NULL;
+}
+
+/* "<split>-<digits>-of-<digits>.h5" → index, count; 0 if the name does not match. */
+static int parse_name(const char *name, const char *split, int *k, int *m) {
+    size_t ls = strlen(split);
+    if (strncmp(name, split, ls) != 0 || name[ls] != '-') return 0;
+    const char *p = name + ls + 1;
+    char *end;
+    if (*p < '0' || *p > '9') return 0;
+    long a = strtol(p, &end, 10);
+    if (strncmp(end, "-of-", 4) != 0) return 0;
+    p = end + 4;
+    if (*p < '0' || *p > '9') return 0;
+    long b = strtol(p, &end, 10);
+    if (strcmp(end, ".h5") != 0 || a < 0 || b < 1 || b > 1000000) return 0;
+    *k = (int)(a > 2000000000 ? 2000000000 : a); *m = (int)b;
+    return 1;
+}
+
+void shards_free(shard_set *s) {
+    if (s->sh)
+        for (int k = 0; k < s->count; k++) free(s->sh[k].path);
+    free(s->sh);
+    free(s->dir);
+    memset(s, 0, sizeof *s);
+}
+
+static char *join(const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+const char *shards_scan(shard_set *s, const char *data_dir, const char *split) {
+    char *buf = scan_err;
+    size_t len = sizeof scan_err;
+    memset(s, 0, sizeof *s);
+    struct stat st;
+    if (stat(data_dir, &st) != 0) return fail(buf, len, "data path %s: %s", data_dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return fail(buf, len, "data path %s: not a directory", data_dir);
+    char *sub = join(data_dir, split);
+    if (!sub) return fail(buf, len, "data path %s: out of memory", data_dir);
+    if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) s->dir = sub;
+    else { free(sub); s->dir = strdup(data_dir); }
+    if (!s->dir) return fail(buf, len, "data path %s: out of memory", data_dir);
+
+    const char *e = NULL;
+    DIR *d = opendir(s->dir);
+    if (!d) { e = fail(buf, len, "data path %s: %s", s->dir, strerror(errno)); goto out; }
+    int m = 0, found = 0;
+    char first_name[256] = "";
+    struct dirent *de;
+    while (!e && (de = readdir(d))) {
+        int k, mm;
+        if (!parse_name(de->d_name, split, &k, &mm)) continue;
+        if (!s->sh) {
+            m = mm;
+            snprintf(first_name, sizeof first_name, "%s", de->d_name);
+            s->sh = calloc((size_t)m, sizeof *s->sh);
+            if (!s->sh) { e = fail(buf, len, "data path %s: out of memory for %d shards", s->dir, m); break; }
+            s->count = m;
+        }
+        if (mm != m)
+            e = fail(buf, len, "data path %s: %s says %d shards but %s says %d", s->dir, de->d_name, mm, first_name, m);
+        else if (k >= m)
+            e = fail(buf, len, "data path %s: %s has index %d, not below its count %d", s->dir, de->d_name, k, m);
+        else if (s->sh[k].path)
+            e = fail(buf, len, "data path %s: %s and %s are both shard %d", s->dir, de->d_name, s->sh[k].path, k);
+        else if (!(s->sh[k].path = join(s->dir, de->d_name)))
+            e = fail(buf, len, "data path %s: out of memory", s->dir);
+        else { s->sh[k].index = k; found++; }
+    }
+    closedir(d);
+    if (e) goto out;
+    if (found == 0) { e = fail(buf, len, "data path %s: no shards named %s-K-of-M.h5", s->dir, split); goto out; }
+    if (found < m) {
+        int k = 0;
+        while (s->sh[k].path) k++;
+        e = fail(buf, len, "data path %s: %d of %d shards missing, first %s-%05d-of-%05d.h5", s->dir,
+                 m - found, m, split, k, m);
+        goto out;
+    }
+    shards_hdf5_lock();
+    quiet_t q = quiet_begin();
+    long total = 0, ncls0 = -1;
+    int H0 = 0, W0 = 0;
+    for (int k = 0; k < m && !e; k++) {
+        long n = 0, ncls = -1;
+        int H = 0, W = 0;
+        e = inspect(buf, len, s->sh[k].path, k, m, &n, &H, &W, &ncls);
+        if (e) break;
+        if (k > 0 && (H != H0 || W != W0)) {
+            e = fail(buf, len, "shard %s: images are %dx%d but %s has %dx%d", s->sh[k].path, H, W,
+                     s->sh[0].path, H0, W0);
+            break;
+        }
+        if (k > 0 && ncls != ncls0) {
+            e = fail(buf, len, "shard %s: num_classes %ld but %s has %ld", s->sh[k].path, ncls, s->sh[0].path, ncls0);
+            break;
+        }
+        if (k == 0) { H0 = H; W0 = W; ncls0 = ncls; }
+        s->sh[k].n = n; s->sh[k].first = total; total += n;
+    }
+    quiet_end(q);
+    shards_hdf5_unlock();
+    if (!e && total == 0) e = fail(buf, len, "data path %s: the %d shards hold no images", s->dir, m);
+    if (!e) { s->total = total; s->H = H0; s->W = W0; s->num_classes = ncls0 > 0 ? (int)ncls0 : 0; }
+out:
+    if (e) shards_free(s);   /* e is in scan_err, not in *s */
+    return e;
+}
+
+int shards_locate(const shard_set *s, long g, long *local) {
+    int lo = 0, hi = s->count - 1;
+    while (lo < hi) {   /* last shard with first <= g (skips empty shards) */
+        int mid = (lo + hi + 1) / 2;
+        if (s->sh[mid].first <= g) lo = mid;
+        else hi = mid - 1;
+    }
+    while (lo > 0 && s->sh[lo].n == 0) lo--;
+    *local = g - s->sh[lo].first;
+    return lo;
+}
+
+/* ---- reader ---- */
+
+typedef struct {
+    hid_t file, dset, space;
+    int32_t *labels;
+    long last_use;   /* 0: not open */
+} open_shard;
+
+struct shard_reader {
+    const shard_set *s;
+    open_shard *o;
+    int max_open, nopen;
+    long clock;
+    char err[1024];
+};
+
+shard_reader *shard_reader_new(const shard_set *s, int max_open) {
+    shard_reader *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->o = calloc((size_t)s->count, sizeof *r->o);
+    if (!r->o) { free(r); return NULL; }
+    r->s = s;
+    r->max_open = max_open > 0 ? max_open : 1;
+    return r;
+}
+
+static void close_one(shard_reader *r, int k) {
+    open_shard *o = &r->o[k];
+    if (!o->last_use) return;
+    H5Sclose(o->space); H5Dclose(o->dset); H5Fclose(o->file);
+    o->last_use = 0;
+    r->nopen--;
+}
+
+static const char *open_one(shard_reader *r, int k) {
+    const shard_info *si = &r->s->sh[k];
+    open_shard *o = &r->o[k];
+    if (r->nopen >= r->max_open) {
+        int victim = -1;
+        for (int j = 0; j < r->s->count; j++)
+            if (r->o[j].last_use && (victim < 0 || r->o[j].last_use < r->o[victim].last_use)) victim = j;
+        if (victim >= 0) close_one(r, victim);
+    }
+    hid_t f = open_ro(si->path);
+    if (f < 0) return fail(r->err, sizeof r->err, "shard %s: cannot open as HDF5 (removed, truncated or corrupt)", si->path);
+    hid_t d = H5Dopen2(f, "/images", H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t dims[4] = {0, 0, 0, 0};
+    int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 4 && H5Sget_simple_extent_dims(sp, dims, NULL) == 4 &&
+             (long)dims[0] == si->n && (int)dims[1] == r->s->H && (int)dims[2] == r->s->W && dims[3] == 3;
+    const char *e = NULL;
+    if (!ok) e = fail(r->err, sizeof r->err, "shard %s: /images changed since the loader started", si->path);
+    if (!e && !o->labels && si->n > 0) {
+        int32_t *lab = malloc(sizeof(int32_t) * (size_t)si->n);
+        hid_t dl = H5Dopen2(f, "/labels", H5P_DEFAULT);
+        if (!lab) e = fail(r->err, sizeof r->err, "shard %s: out of memory for labels", si->path);
+        else if (dl < 0 || H5Dread(dl, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) < 0)
+            e = fail(r->err, sizeof r->err, "shard %s: cannot read /labels", si->path);
+        for (long i = 0; !e && i < si->n; i++)
+            if (lab[i] < 0) e = fail(r->err, sizeof r->err, "shard %s: /labels[%ld] = %d is negative", si->path, i, lab[i]);
+            else if (r->s->num_classes && lab[i] >= r->s->num_classes)
+                e = fail(r->err, sizeof r->err, "shard %s: /labels[%ld] = %d is not below num_classes %d", si->path, i,
+                         lab[i], r->s->num_classes);
+        if (dl >= 0) H5Dclose(dl);
+        if (e) free(lab);
+        else o->labels = lab;
+    }
+    if (e) {
+        if (sp >= 0) H5Sclose(sp);
+        if (d >= 0) H5Dclose(d);
+        H5Fclose(f);
+        return e;
+    }
+    o->file = f; o->dset = d; o->space = sp;
+    o->last_use = ++r->clock;
+    r->nopen++;
+    return NULL;
+}
+
+const char *shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *dst, int32_t *lab) {
+    if (k < 0 || k >= r->s->count || local < 0 || count < 1 || local + count > r->s->sh[k].n)
+        return fail(r->err, sizeof r->err, "shard reader: bad request shard %d images %ld+%ld", k, local, count);
+    const shard_info *si = &r->s->sh[k];
+    quiet_t q = quiet_begin();
+    const char *e = NULL;
+    if (!r->o[k].last_use) e = open_one(r, k);
+    if (!e) {
+        open_shard *o = &r->o[k];
+        o->last_use = ++r->clock;
+        hsize_t start[4] = {(hsize_t)local, 0, 0, 0}, cnt[4] = {(hsize_t)count, (hsize_t)r->s->H, (hsize_t)r->s->W, 3};
+        hid_t ms = H5Screate_simple(4, cnt, NULL);
+        if (ms < 0 || H5Sselect_hyperslab(o->space, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
+            H5Dread(o->dset, H5T_NATIVE_UINT8, ms, o->space, H5P_DEFAULT, dst) < 0)
+            e = fail(r->err, sizeof r->err, "shard %s: reading /images[%ld..%ld] failed", si->path, local, local + count - 1);
+        if (ms >= 0) H5Sclose(ms);
+        if (!e) memcpy(lab, o->labels + local, sizeof(int32_t) * (size_t)count);
+    }
+    quiet_end(q);
+    return e;
+}
+
+void shard_reader_free(shard_reader *r) {
+    if (!r) return;
+    for (int k = 0; k < r->s->count; k++) { close_one(r, k); free(r->o[k].labels); }
+    free(r->o);
+    free(r);
+}

@@ -1,0 +1,126 @@
+/* Writes everything the PyTorch parity check (tests/ref/compare_parity.py) needs: the initial
+ * weights, the inputs and orders, the loss and gradients at init, and a short AdamW
+ * trajectory with clipping and the schedule. The format is documented at the top of
+ * tests/ref/make_fake_dump.py. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "semaim/model.h"
+#include "semaim/model_io.h"
+#include "semaim/optim.h"
+#include "semaim/rng.h"
+
+static void die(const char *msg) { fprintf(stderr, "parity_dump: %s\n", msg); exit(2); }
+
+int main(int argc, char **argv) {
+    semaim_config_t c = {32, 8, 64, 2, 2, 2};
+    int B = 3, steps = 10, warmup = 3;
+    long seed = 1;
+    double lr = 1e-3, clip = 0.5;
+    const char *out = NULL, *order_s = "raster";
+    static struct option opts[] = {
+        {"image", 1, 0, 'i'}, {"patch", 1, 0, 'p'}, {"width", 1, 0, 'w'}, {"depth", 1, 0, 'd'},
+        {"dec-depth", 1, 0, 'q'}, {"heads", 1, 0, 'h'}, {"batch", 1, 0, 'b'}, {"order", 1, 0, 'o'},
+        {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
+        {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'i': c.image = atoi(optarg); break;
+        case 'p': c.patch = atoi(optarg); break;
+        case 'w': c.width = atoi(optarg); break;
+        case 'd': c.depth = atoi(optarg); break;
+        case 'q': c.dec_depth = atoi(optarg); break;
+        case 'h': c.heads = atoi(optarg); break;
+        case 'b': B = atoi(optarg); break;
+        case 'o': order_s = optarg; break;
+        case 's': seed = atol(optarg); break;
+        case 'n': steps = atoi(optarg); break;
+        case 'l': lr = atof(optarg); break;
+        case 'u': warmup = atoi(optarg); break;
+        case 'c': clip = atof(optarg); break;
+        case 'O': out = optarg; break;
+        default: die("unknown option");
+        }
+    }
+    char err[512], path[4096];
+    if (!out) die("--out DIR is required");
+    if (config_validate(&c, B, err, sizeof err)) die(err);
+    order_t order;
+    if (order_parse(order_s, &order)) die("unknown --order");
+    if (mkdir(out, 0755) && errno != EEXIST) die("cannot create --out");
+
+    model_t m;
+    if (model_init(&m, &c, (uint64_t)seed, err, sizeof err)) die(err);
+    acts_t *a = acts_create(&m, B);
+    if (!a) die("out of memory");
+    int L = m.L, H = c.image;
+    float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
+    int *ranks = malloc(sizeof(int) * B * L), *sem = malloc(sizeof(int) * B * L), *center = malloc(sizeof(int) * B);
+    rng_t r = rng_make(rng_key((uint64_t)seed, 0xda7a, 0, 0, 0));
+    /* smooth-ish images: a random gradient plus noise, so blur and normalisation matter */
+    for (int b = 0; b < B; b++)
+        for (int ch3 = 0; ch3 < 3; ch3++) {
+            float gx = 2 * rng_nextf(&r) - 1, gy = 2 * rng_nextf(&r) - 1;
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < H; x++)
+                    img[((long)(b * 3 + ch3) * H + y) * H + x] = gx * (x - H / 2) / (H / 2.f) + gy * (y - H / 2) / (H / 2.f) +
+                                                                 (2 * rng_nextf(&r) - 1);
+        }
+    for (long i = 0; i < (long)B * L; i++) noise[i] = rng_nextf(&r);
+    compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, sem, center);
+    compute_order(&m, a, order, img, noise, B, ranks, NULL);
+
+    snprintf(path, sizeof path, "%s/init.safetensors", out);
+    if (model_write_safetensors(&m, m.params, "", 1, NULL, 0, path, err, sizeof err)) die(err);
+    st_tensor_t in[] = {
+        {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks},
+        {"noise", ST_F32, 2, {B, L}, noise}, {"semantic_ranks", ST_I32, 2, {B, L}, sem},
+        {"semantic_center", ST_I32, 1, {B}, center}};
+    snprintf(path, sizeof path, "%s/inputs.safetensors", out);
+    if (st_write(path, in, 5, err, sizeof err)) die(err);
+
+    optim_cfg_t oc = optim_defaults();
+    oc.clip = clip;
+    snprintf(path, sizeof path, "%s/traj.json", out);
+    FILE *tj = fopen(path, "w");
+    if (!tj) die("cannot write traj.json");
+    fprintf(tj, "[");
+    for (int t = 0; t < steps; t++) {
+        model_zero_grad(&m);
+        float loss = semaim_forward(&m, a, img, ranks, B);
+        semaim_backward(&m, a);
+        if (t == 0) {
+            st_tensor_t l = {"loss", ST_F32, 1, {1}, &loss};
+            snprintf(path, sizeof path, "%s/step0.safetensors", out);
+            if (model_write_safetensors(&m, m.grads, "grad.", 0, &l, 1, path, err, sizeof err)) die(err);
+        }
+        double gn = grad_norm(m.grads, m.nparams);
+        clip_grad(m.grads, m.nparams, gn, oc.clip);
+        double lr_t = optim_lr_at(lr, 0.0, t, warmup, steps);
+        adamw_step(&m, lr_t, &oc, t + 1);
+        fprintf(tj, "%s\n {\"step\": %d, \"lr\": %.17g, \"loss\": %.9g, \"grad_norm\": %.9g}", t ? "," : "", t, lr_t,
+                loss, gn);
+    }
+    fprintf(tj, "\n]\n");
+    fclose(tj);
+    snprintf(path, sizeof path, "%s/final.safetensors", out);
+    if (model_write_safetensors(&m, m.params, "", 1, NULL, 0, path, err, sizeof err)) die(err);
+    snprintf(path, sizeof path, "%s/config.json", out);
+    FILE *cf = fopen(path, "w");
+    if (!cf) die("cannot write config.json");
+    fprintf(cf,
+            "{\"image\": %d, \"patch\": %d, \"width\": %d, \"depth\": %d, \"dec_depth\": %d, \"heads\": %d, "
+            "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
+            "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g}\n",
+            c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
+            steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip);
+    fclose(cf);
+    free(img); free(noise); free(ranks); free(sem); free(center);
+    acts_free(a);
+    model_free(&m);
+    return 0;
+}

@@ -1,0 +1,260 @@
+/* Augmentation: crop geometry statistics, fallback, determinism, flip, normalisation, and the
+ * bicubic resize against direct 2-D references written here from the PIL / torch formulas.
+ * (tests/t_augment_torch.sh compares against torch itself.) */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "semaim/augment.h"
+#include "semaim/rng.h"
+
+static double keys(double x, double a) {
+    x = fabs(x);
+    return x < 1 ? (a + 2) * x * x * x - (a + 3) * x * x + 1 : x < 2 ? a * x * x * x - 5 * a * x * x + 8 * a * x - 4 * a : 0;
+}
+
+/* 1-D weights of output o over source positions 0..in-1 (dense), per the two formulas. */
+static void ref_weights(double *w, int in, int out, int o, int interp) {
+    double s = (double)in / out;
+    for (int j = 0; j < in; j++) w[j] = 0;
+    if (interp == INTERP_TORCH) {
+        double src = s * (o + 0.5) - 0.5;
+        int i0 = (int)floor(src);
+        for (int t = -1; t <= 2; t++) {
+            int j = i0 + t;
+            w[j < 0 ? 0 : j >= in ? in - 1 : j] += keys(src - (i0 + t), -0.75);
+        }
+    } else {
+        double fs = s > 1 ? s : 1, c = (o + 0.5) * s, tot = 0;
+        for (int j = 0; j < in; j++) {
+            /* PIL includes pixel j when its centre is within the support (rounded as PIL does) */
+            if (j < (int)(c - 2 * fs + 0.5) || j >= (int)(c + 2 * fs + 0.5)) continue;
+            w[j] = keys((j + 0.5 - c) / fs, -0.5);
+            tot += w[j];
+        }
+        for (int j = 0; j < in; j++) w[j] /= tot;
+    }
+}
+
+static double ref_pixel(const uint8_t *img, int W, int y0, int x0, int h, int w, int OH, int OW,
+                        int oy, int ox, int c, int interp) {
+    double wy[512], wx[512], v = 0;
+    ref_weights(wy, h, OH, oy, interp);
+    ref_weights(wx, w, OW, ox, interp);
+    for (int i = 0; i < h; i++)
+        for (int j = 0; j < w; j++) v += wy[i] * wx[j] * img[((long)(y0 + i) * W + x0 + j) * 3 + c];
+    return v;
+}
+
+static uint8_t *random_image(int H, int W, uint64_t seed) {
+    uint8_t *p = malloc((size_t)H * W * 3);
+    rng_t r = rng_make(seed);
+    for (long i = 0; i < (long)H * W * 3; i++) p[i] = (uint8_t)rng_below(&r, 256);
+    return p;
+}
+
+/* mean_area, frac_small: torchvision's get_params simulated in Python (4e5 draws) gives mean
+ * area fraction 0.5399 and P(area < 0.3) = 0.1488 on 256×256; 0.3988 and 0.2673 on 180×320
+ * (where no crop with ratio ≤ 4/3 exceeds 240/320 = 0.75 of the area). */
+static void test_geometry(int H, int W, double mean_area, double frac_small, double max_area, const char *name) {
+    test_begin(name);
+    const int n = 20000;
+    double sum_area = 0, sum_lr = 0, sum_ox = 0, sum_oy = 0, min_a = 2, max_a = 0;
+    int nox = 0, noy = 0, flips = 0, lo_bin = 0, hi_bin = 0, bad = 0;
+    for (int i = 0; i < n; i++) {
+        aug_params p;
+        augment_sample(&p, H, W, rng_key(7, AUG_RNG_TAG, 3, (uint64_t)i, 0));
+        if (p.x0 < 0 || p.y0 < 0 || p.w < 1 || p.h < 1 || p.x0 + p.w > W || p.y0 + p.h > H) bad++;
+        double a = (double)p.w * p.h / ((double)H * W), lr = log((double)p.w / p.h);
+        /* w and h are rounded, so area and ratio may leave their ranges by about a pixel */
+        double tol = 2.5 / (p.w < p.h ? p.w : p.h);
+        if (a < 0.2 * (1 - tol) || a > 1 || fabs(lr) > log(4.0 / 3.0) + tol) bad++;
+        sum_area += a; sum_lr += lr;
+        if (a < min_a) min_a = a;
+        if (a > max_a) max_a = a;
+        lo_bin += a < 0.3; hi_bin += a > 0.9;
+        if (W > p.w) { sum_ox += (double)p.x0 / (W - p.w); nox++; }
+        if (H > p.h) { sum_oy += (double)p.y0 / (H - p.h); noy++; }
+        flips += p.flip;
+    }
+    CHECK(bad == 0, "%d crops out of bounds or out of range", bad);
+    CHECK(min_a < 0.205 && max_a > max_area - 0.03 && max_a <= max_area + 1e-9, "area fraction range %.3f..%.3f", min_a, max_a);
+    /* 4 standard errors: sd(area) < 0.25, sd(indicator) < 0.5 */
+    CHECK(fabs(sum_area / n - mean_area) < 4 * 0.25 / sqrt(n), "mean area fraction %.4f, want %.4f", sum_area / n, mean_area);
+    CHECK(fabs((double)lo_bin / n - frac_small) < 4 * 0.5 / sqrt(n), "P(area < 0.3) %.4f, want %.4f", (double)lo_bin / n, frac_small);
+    CHECK(max_area < 0.9 || hi_bin > 0, "no area above 0.9");
+    if (H == W) CHECK(fabs(sum_lr / n) < 0.006, "mean log ratio %.4f (square image: symmetric)", sum_lr / n);
+    CHECK(fabs(sum_ox / nox - 0.5) < 0.02 && fabs(sum_oy / noy - 0.5) < 0.02, "offset means %.3f %.3f",
+          sum_ox / nox, sum_oy / noy);
+    CHECK(abs(flips - n / 2) < 4 * 71, "flips %d of %d", flips, n);   /* 4 sigma */
+    test_end();
+}
+
+static void test_fallback(void) {
+    test_begin("rrc_fallback_central_crop");
+    aug_params p;
+    /* no crop of area ≥ 0.2 and ratio ≤ 4/3 fits in 4×200: torchvision falls back to h = H,
+     * w = round(h·4/3), centred */
+    augment_sample(&p, 4, 200, 99);
+    CHECK(p.h == 4 && p.w == 5 && p.y0 == 0 && p.x0 == 97, "wide: %d,%d %dx%d", p.x0, p.y0, p.w, p.h);
+    augment_sample(&p, 300, 3, 99);
+    CHECK(p.w == 3 && p.h == 4 && p.x0 == 0 && p.y0 == 148, "tall: %d,%d %dx%d", p.x0, p.y0, p.w, p.h);
+    test_end();
+}
+
+static void test_determinism(void) {
+    test_begin("augment_deterministic");
+    int H = 48, W = 40, S = 24;
+    uint8_t *img = random_image(H, W, 1);
+    float *a = malloc(sizeof(float) * 3 * S * S), *b = malloc(sizeof(float) * 3 * S * S);
+    int differ = 0;
+    for (int i = 0; i < 50; i++) {
+        uint64_t k = rng_key(5, AUG_RNG_TAG, 0, (uint64_t)i, 0), k1 = rng_key(5, AUG_RNG_TAG, 1, (uint64_t)i, 0);
+        augment_train(a, img, H, W, S, k, INTERP_PIL);
+        augment_train(b, img, H, W, S, k, INTERP_PIL);
+        CHECK(memcmp(a, b, sizeof(float) * 3 * S * S) == 0, "sample %d not reproducible", i);
+        aug_params p, q;
+        augment_sample(&p, H, W, k);
+        augment_sample(&q, H, W, k1);
+        differ += memcmp(&p, &q, sizeof p) != 0;
+    }
+    CHECK(differ >= 48, "only %d of 50 samples change crop between epochs", differ);
+    free(a); free(b); free(img);
+    test_end();
+}
+
+static void test_flip(void) {
+    test_begin("augment_flip_mirrors");
+    int H = 30, W = 45, S = 16;
+    uint8_t *img = random_image(H, W, 2);
+    float *a = malloc(sizeof(float) * 3 * S * S), *b = malloc(sizeof(float) * 3 * S * S);
+    aug_params p = {5, 3, 31, 22, 0}, q = p;
+    q.flip = 1;
+    for (int interp = 0; interp < 2; interp++) {
+        augment_apply(a, img, H, W, S, &p, interp);
+        augment_apply(b, img, H, W, S, &q, interp);
+        int bad = 0;
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S; x++) bad += a[(c * S + y) * S + x] != b[(c * S + y) * S + S - 1 - x];
+        CHECK(bad == 0, "interp %d: %d values are not mirrored", interp, bad);
+        CHECK(memcmp(a, b, sizeof(float) * 3 * S * S) != 0, "flip changed nothing");
+    }
+    free(a); free(b); free(img);
+    test_end();
+}
+
+static void test_normalise(void) {
+    test_begin("normalise_constant_image");
+    int H = 33, W = 41, S = 20;
+    const int cv[3] = {37, 128, 250};
+    uint8_t *img = malloc((size_t)H * W * 3);
+    for (int i = 0; i < H * W; i++) for (int c = 0; c < 3; c++) img[i * 3 + c] = (uint8_t)cv[c];
+    float *o = malloc(sizeof(float) * 3 * S * S);
+    double maxd = 0;
+    for (int i = 0; i < 40; i++)
+        for (int interp = 0; interp < 2; interp++) {
+            augment_train(o, img, H, W, S, (uint64_t)i * 77 + 1, interp);
+            for (int c = 0; c < 3; c++) {
+                double want = (cv[c] / 255.0 - aug_mean[c]) / aug_std[c];
+                for (int j = 0; j < S * S; j++) maxd = fmax(maxd, fabs(o[c * S * S + j] - want));
+            }
+        }
+    CHECK(maxd < 3e-6, "max deviation %.3g from (c/255-mean)/std", maxd);
+    free(o); free(img);
+    test_end();
+}
+
+static void test_against_ref(int interp, const char *name) {
+    test_begin(name);
+    int H = 61, W = 57;
+    uint8_t *img = random_image(H, W, 3 + interp);
+    /* boxes and output sizes: up- and downscaling, non-square, and a crop at the image edge */
+    const int cases[][6] = {{0, 0, 57, 61, 24, 24}, {5, 7, 20, 31, 40, 40}, {30, 40, 27, 21, 13, 50},
+                            {0, 0, 9, 6, 31, 17}, {50, 3, 7, 58, 19, 19}, {1, 1, 40, 40, 40, 40}};
+    double maxd = 0;
+    for (unsigned t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int x0 = cases[t][0], y0 = cases[t][1], w = cases[t][2], h = cases[t][3], OH = cases[t][4], OW = cases[t][5];
+        float *o = malloc(sizeof(float) * 3 * OH * OW);
+        CHECK(resize_window(o, OH, OW, img, H, W, y0, x0, h, w, OH, OW, 0, 0, interp) == 0, "resize failed");
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < OH; y++)
+                for (int x = 0; x < OW; x++)
+                    maxd = fmax(maxd, fabs(o[(c * OH + y) * OW + x] - ref_pixel(img, W, y0, x0, h, w, OH, OW, y, x, c, interp)));
+        free(o);
+    }
+    CHECK(maxd < 2e-3, "max |resize - reference| = %.3g (pixel scale 0..255)", maxd);
+    free(img);
+    test_end();
+}
+
+/* Keys' cubic with a = −0.5 reproduces linear functions (Keys 1981; other a only constants):
+ * when upscaling away from the crop border the PIL resampler must return the ramp at the
+ * mapped source coordinate. Independent of the weight code. */
+static void test_linear_ramp(void) {
+    test_begin("bicubic_reproduces_linear_ramp");
+    int H = 8, W = 100, w = 60, x0 = 20, OW = 97;
+    uint8_t *img = malloc((size_t)H * W * 3);
+    for (int y = 0; y < H; y++) for (int x = 0; x < W; x++) for (int c = 0; c < 3; c++) img[(y * W + x) * 3 + c] = (uint8_t)(2 * x + c);
+    float *o = malloc(sizeof(float) * 3 * H * OW);
+    double maxd = 0;
+    {
+        resize_window(o, H, OW, img, H, W, 0, x0, H, w, H, OW, 0, 0, INTERP_PIL);
+        double s = (double)w / OW;
+        for (int ox = 4; ox < OW - 4; ox++) {
+            double src = x0 + (ox + 0.5) * s - 0.5;
+            for (int c = 0; c < 3; c++) maxd = fmax(maxd, fabs(o[(c * H + 3) * OW + ox] - (2 * src + c)));
+        }
+    }
+    CHECK(maxd < 1e-3, "max deviation from the ramp %.3g", maxd);
+    free(o); free(img);
+    test_end();
+}
+
+static void test_eval(void) {
+    test_begin("eval_resize_centre_crop");
+    int H = 40, W = 40, S = 32;
+    uint8_t *img = random_image(H, W, 9);
+    float *o = malloc(sizeof(float) * 3 * 64 * 64);
+    /* R = 40 = shorter side: no resampling, exact centre crop at offset 4 */
+    double maxd = 0;
+    for (int interp = 0; interp < 2; interp++) {
+        augment_eval(o, img, H, W, S, 40, interp);
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S; x++)
+                    maxd = fmax(maxd, fabs(o[(c * S + y) * S + x] - (img[((y + 4) * W + x + 4) * 3 + c] / 255.0 - aug_mean[c]) / aug_std[c]));
+    }
+    CHECK(maxd < 2e-6, "identity centre crop off by %.3g", maxd);
+    /* 30×50 with R = 32: virtual 32×53, crop 24 at (4, 14); equals the full resize cut out */
+    H = 30; W = 50; S = 24;
+    uint8_t *im2 = random_image(H, W, 10);
+    float *full = malloc(sizeof(float) * 3 * 32 * 53);
+    augment_eval(o, im2, H, W, S, 32, INTERP_PIL);
+    resize_window(full, 32, 53, im2, H, W, 0, 0, H, W, 32, 53, 0, 0, INTERP_PIL);
+    augment_normalize(full, 0, 0);   /* S = 0: no-op; normalise the cut-out below instead */
+    maxd = 0;
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                double v = (full[(c * 32 + y + 4) * 53 + x + 14] / 255.0 - aug_mean[c]) / aug_std[c];
+                maxd = fmax(maxd, fabs(o[(c * S + y) * S + x] - v));
+            }
+    CHECK(maxd < 1e-5, "windowed eval resize differs from full resize + crop by %.3g", maxd);
+    free(full); free(im2); free(o); free(img);
+    test_end();
+}
+
+int main(void) {
+    test_geometry(256, 256, 0.5399, 0.1488, 1.0, "rrc_geometry_square");
+    test_geometry(180, 320, 0.3988, 0.2673, 0.75, "rrc_geometry_wide");
+    test_fallback();
+    test_determinism();
+    test_flip();
+    test_normalise();
+    test_against_ref(INTERP_PIL, "bicubic_pil_vs_2d_reference");
+    test_against_ref(INTERP_TORCH, "bicubic_torch_vs_2d_reference");
+    test_linear_ramp();
+    test_eval();
+    return test_exit();
+}

@@ -1,0 +1,88 @@
+/* Checkpoints: round trip, keep-K rotation, corrupt newest falls back, wrong config and
+ * garbage files are refused with a reason. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "check.h"
+#include "semaim/checkpoint.h"
+
+static int exists(const char *dir, long step) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/ckpt-%08ld.bin", dir, step);
+    return access(p, F_OK) == 0;
+}
+
+int main(void) {
+    char dir[] = "/tmp/semaim-ckpt-XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    semaim_config_t c = {16, 4, 16, 2, 1, 2};
+    char err[512], path[4096];
+    model_t m, m2;
+    model_init(&m, &c, 1, err, sizeof err);
+    model_init(&m2, &c, 2, err, sizeof err);
+    for (long i = 0; i < m.nparams; i++) { m.m[i] = 0.5f * i; m.v[i] = 0.25f * i; }
+
+    test_begin("checkpoint_round_trip_and_rotation");
+    for (int s = 1; s <= 4; s++) {
+        ckpt_state_t st = {s * 10, s, s + 1, 1234, 2, 8};
+        m.params[0] = (float)s;
+        CHECK(ckpt_save(dir, &m, &st, 2, err, sizeof err) == 0, "save: %s", err);
+    }
+    CHECK(!exists(dir, 10) && !exists(dir, 20) && exists(dir, 30) && exists(dir, 40), "keep 2 newest");
+    ckpt_state_t st;
+    CHECK(ckpt_load_latest(dir, &m2, &st, path, sizeof path, err, sizeof err) == 1, "load latest: %s", err);
+    CHECK(st.step == 40 && st.epoch == 4 && st.epoch_step == 5 && st.seed == 1234 && st.world == 2 && st.batch == 8,
+          "state round trip");
+    CHECK(!memcmp(m.params, m2.params, 4 * m.nparams) && !memcmp(m.m, m2.m, 4 * m.nparams) &&
+              !memcmp(m.v, m2.v, 4 * m.nparams), "buffers round trip bit-exact");
+    test_end();
+
+    test_begin("checkpoint_corrupt_newest_falls_back");
+    snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 40);
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 200, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, 200, SEEK_SET);
+    fputc(ch ^ 0x10, f);
+    fclose(f);
+    CHECK(ckpt_load(path, &m2, &st, err, sizeof err) == -1 && strstr(err, "CRC"), "corrupt detected: %s", err);
+    CHECK(ckpt_load_latest(dir, &m2, &st, path, sizeof path, err, sizeof err) == 1 && st.step == 30,
+          "fell back to step 30 (got %lld)", (long long)st.step);
+    CHECK(m2.params[0] == 3.0f, "params of step 30");
+    /* truncated file */
+    snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 30);
+    CHECK(truncate(path, 1000) == 0, "truncate");
+    CHECK(ckpt_load(path, &m2, &st, err, sizeof err) == -1 && strstr(err, "truncated"), "truncated: %s", err);
+    CHECK(ckpt_load_latest(dir, &m2, &st, NULL, 0, err, sizeof err) == -1 && strstr(err, "none verifies"),
+          "none usable: %s", err);
+    test_end();
+
+    test_begin("checkpoint_wrong_config_and_garbage");
+    ckpt_state_t s0 = {5, 0, 0, 1, 1, 1};
+    CHECK(ckpt_save(dir, &m, &s0, 0, err, sizeof err) == 0, "save");
+    semaim_config_t c3 = {16, 4, 32, 2, 1, 2};
+    model_t m3;
+    model_init(&m3, &c3, 1, err, sizeof err);
+    snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 5);
+    CHECK(ckpt_load(path, &m3, &st, err, sizeof err) == -1 && strstr(err, "another model"), "other config: %s", err);
+    snprintf(path, sizeof path, "%s/garbage.bin", dir);
+    f = fopen(path, "wb");
+    fputs("this is not a checkpoint at all, but it is long enough to hold a header of some size......."
+          "........................................................................................", f);
+    fclose(f);
+    CHECK(ckpt_load(path, &m, &st, err, sizeof err) == -1 && strstr(err, "bad magic"), "garbage: %s", err);
+    CHECK(ckpt_load("/nonexistent/x.bin", &m, &st, err, sizeof err) == -1 && strstr(err, "cannot open"), "missing");
+    char empty[] = "/tmp/semaim-ckpt-empty-XXXXXX";
+    CHECK(mkdtemp(empty) && ckpt_load_latest(empty, &m, &st, NULL, 0, err, sizeof err) == 0, "empty dir: none");
+    rmdir(empty);
+    model_free(&m3);
+    test_end();
+
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) return 1;
+    model_free(&m);
+    model_free(&m2);
+    return test_exit();
+}

@@ -1,0 +1,338 @@
+/* Model core: config validation, the parameter table, orders, the masks seen through the
+ * whole network (causality), a directional finite-difference check of the full backward,
+ * batch independence of the encoder features, and the optimiser's schedule/decay/clipping.
+ * Numerical parity with PyTorch is in tests/t_parity.sh. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "semaim/model.h"
+#include "semaim/optim.h"
+#include "semaim/rng.h"
+
+static void random_images(float *img, int n, uint64_t seed) {
+    rng_t r = rng_make(rng_key(seed, 1, 2, 3, 4));
+    for (int i = 0; i < n; i++) img[i] = 2 * rng_nextf(&r) - 1;
+}
+
+static void test_config(void) {
+    test_begin("config_presets_and_validation");
+    char err[256];
+    semaim_config_t c;
+    const char *names[] = {"tiny", "small", "base", "large"};
+    int widths[] = {192, 384, 768, 1024};
+    for (int i = 0; i < 4; i++) {
+        CHECK(config_preset(names[i], &c) == 0, "preset %s", names[i]);
+        CHECK(c.width == widths[i] && c.image == 224 && c.patch == 16, "preset %s sizes", names[i]);
+        CHECK(config_validate(&c, 32, err, sizeof err) == 0, "preset %s invalid: %s", names[i], err);
+    }
+    CHECK(config_preset("large", &c) == 0 && cfg_step(&c) == 2, "large has step 2");
+    CHECK(config_preset("huge", &c) == -1, "unknown preset accepted");
+    struct { semaim_config_t c; int batch; const char *needle; } bad[] = {
+        {{32, 8, 66, 2, 2, 4}, 1, "divisible by heads"},
+        {{32, 6, 64, 2, 2, 2}, 1, "does not divide image"},
+        {{32, 8, 64, 3, 2, 2}, 1, "divisible by dec-depth"},
+        {{0, 8, 64, 2, 2, 2}, 1, "image must be positive"},
+        {{32, 8, -64, 2, 2, 2}, 1, "width must be positive"},
+        {{32, 8, 64, 2, 0, 2}, 1, "dec-depth must be positive"},
+        {{32, 8, 64, 2, 2, 2}, 0, "batch must be positive"},
+        {{32, 8, 62, 2, 2, 2}, 1, "divisible by 4"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        int rc = config_validate(&bad[i].c, bad[i].batch, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, bad[i].needle), "case %zu: rc %d err '%s'", i, rc, err);
+    }
+    test_end();
+}
+
+static void test_param_table(void) {
+    test_begin("param_table_layout");
+    semaim_config_t c;
+    config_preset("tiny", &c);
+    char err[256];
+    model_t m;
+    CHECK(model_init(&m, &c, 1, err, sizeof err) == 0, "init: %s", err);
+    long D = 192, F = 768, PD = 768, expect = D + D * PD + D
+        + 12 * (2 * D + 3 * D * D + 3 * D + D * D + D + 2 * D + F * D + F + D * F + D)
+        + 12 * (2 * D + 4 * (D * D + D) + 2 * D + F * D + F + D * F + D)
+        + 2 * D + F * D + F + PD * F + PD;
+    CHECK(m.nparams == expect, "nparams %ld expected %ld", m.nparams, expect);
+    long off = 0;
+    for (int i = 0; i < m.ntensors; i++) {
+        CHECK(m.info[i].offset == off, "tensor %s not contiguous", m.info[i].name);
+        off += m.info[i].numel;
+        CHECK(m.info[i].decay == (m.info[i].ndim >= 2), "decay flag of %s", m.info[i].name);
+        for (int j = 0; j < i; j++) CHECK(strcmp(m.info[i].name, m.info[j].name), "duplicate %s", m.info[i].name);
+    }
+    const param_info_t *t = model_find(&m, "blocks.11.attn.qkv.weight");
+    CHECK(t && t->shape[0] == 576 && t->shape[1] == 192, "qkv shape");
+    CHECK(t && m.p.enc[11].qkv_w == m.params + t->offset, "qkv view");
+    t = model_find(&m, "cls_token");
+    CHECK(t && t->decay && t->ndim == 3, "cls_token decayed (ndim 3)");
+    t = model_find(&m, "query_blocks.3.norm1.bias");
+    CHECK(t && !t->decay && m.g.dec[3].ln1_b == m.grads + t->offset, "decoder views into grads");
+    /* init statistics: xavier bound and LayerNorm ones */
+    t = model_find(&m, "blocks.0.mlp.fc1.weight");
+    float bound = sqrtf(6.0f / (768 + 192)), mx = 0;
+    for (long i = 0; i < t->numel; i++) mx = fmaxf(mx, fabsf(m.params[t->offset + i]));
+    CHECK(mx <= bound && mx > 0.95f * bound, "xavier max %g bound %g", mx, bound);
+    CHECK(m.p.enc[0].ln1_w[5] == 1.0f && m.p.enc[0].ln1_b[5] == 0.0f, "LayerNorm init");
+    /* pos embed: cls row zero; patch (r=1, c=2), k = 0 → sin(2), cos(2), sin(1), cos(1) */
+    CHECK(m.pos_embed[0] == 0 && m.pos_embed[191] == 0, "cls row of pos_embed");
+    const float *pe = m.pos_embed + (1 + 1 * 14 + 2) * 192;
+    CHECK(fabsf(pe[0] - sinf(2)) < 1e-6 && fabsf(pe[48] - cosf(2)) < 1e-6 && fabsf(pe[96] - sinf(1)) < 1e-6 &&
+              fabsf(pe[144] - cosf(1)) < 1e-6, "pos embed (1,2)");
+    model_t m2;
+    model_init(&m2, &c, 1, err, sizeof err);
+    CHECK(memcmp(m.params, m2.params, sizeof(float) * m.nparams) == 0, "same seed, same init");
+    model_free(&m2);
+    model_init(&m2, &c, 2, err, sizeof err);
+    CHECK(memcmp(m.params, m2.params, sizeof(float) * m.nparams) != 0, "other seed, other init");
+    model_free(&m2);
+    model_free(&m);
+    test_end();
+}
+
+static int is_permutation(const int *r, int L) {
+    int *seen = calloc(L, sizeof(int)), ok = 1;
+    for (int p = 0; p < L; p++) {
+        if (r[p] < 0 || r[p] >= L || seen[r[p]]) ok = 0;
+        else seen[r[p]] = 1;
+    }
+    free(seen);
+    return ok;
+}
+
+static void test_orders(void) {
+    test_begin("orders_any_grid");
+    int grids[] = {1, 2, 3, 7, 14, 15};
+    for (size_t gi = 0; gi < sizeof grids / sizeof grids[0]; gi++) {
+        int G = grids[gi], L = G * G, B = 3;
+        float *sim = malloc(sizeof(float) * B * L), *noise = malloc(sizeof(float) * B * L);
+        int *ranks = malloc(sizeof(int) * B * L), *ranks2 = malloc(sizeof(int) * B * L), center[3];
+        void *scratch = malloc(order_scratch_bytes(B, L));
+        rng_t r = rng_make(rng_key(7, G, 0, 0, 0));
+        for (int i = 0; i < B * L; i++) { sim[i] = 2 * rng_nextf(&r) - 1; noise[i] = rng_nextf(&r); }
+        for (int o = ORDER_SEMANTIC; o <= ORDER_CENTER; o++) {
+            order_from_scores((order_t)o, G, sim, noise, B, ranks, center, scratch);
+            for (int b = 0; b < B; b++) CHECK(is_permutation(ranks + b * L, L), "G %d order %d not a permutation", G, o);
+            order_from_scores((order_t)o, G, sim, noise, B, ranks2, NULL, scratch);
+            CHECK(!memcmp(ranks, ranks2, sizeof(int) * B * L), "G %d order %d not deterministic", G, o);
+        }
+        order_from_scores(ORDER_RASTER, G, NULL, noise, B, ranks, NULL, scratch);
+        for (int p = 0; p < L; p++) CHECK(ranks[L + p] == p, "raster rank");
+        order_from_scores(ORDER_SEMANTIC, G, sim, noise, B, ranks, center, scratch);
+        for (int b = 0; b < B; b++) {
+            int best = 0;
+            for (int p = 1; p < L; p++) if (sim[b * L + p] > sim[b * L + best]) best = p;
+            CHECK(center[b] == best, "G %d centre %d expected %d", G, center[b], best);
+            CHECK(ranks[b * L + best] == 0, "centre predicted first");
+            /* rings: distance to the centre never decreases along the order */
+            int *at = malloc(sizeof(int) * L);
+            for (int p = 0; p < L; p++) at[ranks[b * L + p]] = p;
+            double prev = -1;
+            for (int k = 0; k < L; k++) {
+                int p = at[k];
+                double d = hypot(p / G - best / G, p % G - best % G);
+                CHECK(d >= prev - 1e-12, "ring order broken at k %d", k);
+                prev = d;
+            }
+            free(at);
+        }
+        order_from_scores(ORDER_SIMILARITY, G, sim, noise, B, ranks, NULL, scratch);
+        for (int b = 0; b < B; b++)
+            for (int p = 0; p < L; p++)
+                for (int q = 0; q < L; q++)
+                    if (sim[b * L + p] > sim[b * L + q]) CHECK(ranks[b * L + p] < ranks[b * L + q], "similarity order");
+        order_from_scores(ORDER_STOCHASTIC, G, sim, noise, B, ranks, NULL, scratch);
+        for (int p = 0; p < L; p++)
+            for (int q = 0; q < L; q++)
+                if (noise[p] < noise[q]) CHECK(ranks[p] < ranks[q], "stochastic order");
+        order_from_scores(ORDER_CENTER, G, sim, noise, B, ranks, NULL, scratch);
+        if (G % 2 == 1) CHECK(ranks[(G / 2) * G + G / 2] == 0, "odd grid: centre patch first");
+        free(sim); free(noise); free(ranks); free(ranks2); free(scratch);
+    }
+    test_end();
+}
+
+/* A small model where step 2 interleaving, several heads and 16 patches are exercised. */
+static semaim_config_t small_cfg(void) { semaim_config_t c = {16, 4, 16, 2, 1, 2}; return c; }
+
+static void test_causality(void) {
+    test_begin("masks_causal_through_network");
+    semaim_config_t c = small_cfg();
+    char err[256];
+    model_t m;
+    model_init(&m, &c, 3, err, sizeof err);
+    int B = 2, L = m.L, H = c.image, P = c.patch, PD = m.PD, T = m.T;
+    acts_t *a = acts_create(&m, B);
+    float *img = malloc(sizeof(float) * B * 3 * H * H), *img2 = malloc(sizeof(float) * B * 3 * H * H);
+    float *noise = malloc(sizeof(float) * B * L), *pred = malloc(sizeof(float) * B * T * PD);
+    int *ranks = malloc(sizeof(int) * B * L);
+    random_images(img, B * 3 * H * H, 5);
+    random_images(noise, B * L, 6);
+    for (int i = 0; i < B * L; i++) noise[i] = (noise[i] + 1) / 2;
+    compute_order(&m, a, ORDER_STOCHASTIC, img, noise, B, ranks, NULL);
+    semaim_forward(&m, a, img, ranks, B);
+    /* pred rows are in prediction order: row 1+k of image b predicts the patch of rank k */
+    memcpy(pred, semaim_predictions(a), sizeof(float) * B * T * PD);
+    /* perturb the patch of rank k in image 0: predictions of ranks <= k must not move, and
+     * some prediction after k must */
+    int k = L / 2, target = -1;
+    for (int p = 0; p < L; p++) if (ranks[p] == k) target = p;
+    memcpy(img2, img, sizeof(float) * B * 3 * H * H);
+    int pr = target / (H / P), pc = target % (H / P);
+    for (int ch = 0; ch < 3; ch++)
+        for (int y = 0; y < P; y++)
+            for (int x = 0; x < P; x++) img2[(ch * H + pr * P + y) * H + pc * P + x] += 0.5f;
+    semaim_forward(&m, a, img2, ranks, B);
+    const float *pred2 = semaim_predictions(a);
+    double before = 0, after = 0;
+    for (int t = 1; t < T; t++)
+        for (int e = 0; e < PD; e++) {
+            double d = fabs(pred[t * PD + e] - pred2[t * PD + e]);
+            if (t - 1 <= k) before = fmax(before, d); else after = fmax(after, d);
+        }
+    CHECK(before == 0.0, "prediction of rank <= %d moved by %g", k, before);
+    CHECK(after > 1e-4, "later predictions did not move (%g)", after);
+    double other = 0;
+    for (long i = (long)T * PD; i < (long)B * T * PD; i++) other = fmax(other, fabs(pred[i] - pred2[i]));
+    CHECK(other == 0.0, "image 1 changed by image 0's pixels (%g)", other);
+    free(img); free(img2); free(noise); free(pred); free(ranks);
+    acts_free(a);
+    model_free(&m);
+    test_end();
+}
+
+/* Directional derivative of the loss along a random direction in parameter space vs the
+ * backward's gradient; central differences in float, so the tolerance is loose. The exact
+ * per-tensor comparison is against PyTorch in float64 (tests/t_parity.sh). */
+static void test_full_gradient_direction(void) {
+    test_begin("full_backward_directional_fd");
+    semaim_config_t c = small_cfg();
+    char err[256];
+    model_t m;
+    model_init(&m, &c, 4, err, sizeof err);
+    int B = 2, L = m.L, H = c.image;
+    acts_t *a = acts_create(&m, B);
+    float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
+    float *dir = malloc(sizeof(float) * m.nparams), *p0 = malloc(sizeof(float) * m.nparams);
+    int *ranks = malloc(sizeof(int) * B * L);
+    random_images(img, B * 3 * H * H, 8);
+    random_images(noise, B * L, 9);
+    for (int i = 0; i < B * L; i++) noise[i] = (noise[i] + 1) / 2;
+    compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, ranks, NULL);
+    model_zero_grad(&m);
+    semaim_forward(&m, a, img, ranks, B);
+    semaim_backward(&m, a);
+    memcpy(p0, m.params, sizeof(float) * m.nparams);
+    /* one direction per tensor group, so every group's gradient is checked */
+    for (int ti = 0; ti < m.ntensors; ti += 7) {
+        const param_info_t *t = &m.info[ti];
+        rng_t r = rng_make(rng_key(10, ti, 0, 0, 0));
+        memset(dir, 0, sizeof(float) * m.nparams);
+        double gd = 0, norm = 0;
+        for (long i = 0; i < t->numel; i++) { dir[t->offset + i] = 2 * rng_nextf(&r) - 1; norm += dir[t->offset + i] * (double)dir[t->offset + i]; }
+        for (long i = 0; i < t->numel; i++) dir[t->offset + i] /= (float)sqrt(norm);
+        for (long i = 0; i < t->numel; i++) gd += (double)dir[t->offset + i] * m.grads[t->offset + i];
+        double eps = 1e-2, lp, lm;
+        for (long i = 0; i < m.nparams; i++) m.params[i] = p0[i] + (float)eps * dir[i];
+        lp = semaim_forward(&m, a, img, ranks, B);
+        for (long i = 0; i < m.nparams; i++) m.params[i] = p0[i] - (float)eps * dir[i];
+        lm = semaim_forward(&m, a, img, ranks, B);
+        memcpy(m.params, p0, sizeof(float) * m.nparams);
+        double fd = (lp - lm) / (2 * eps);
+        CHECK(fabs(fd - gd) <= 2e-2 * fabs(gd) + 2e-4, "%s: fd %g vs grad %g", t->name, fd, gd);
+    }
+    free(img); free(noise); free(dir); free(p0); free(ranks);
+    acts_free(a);
+    model_free(&m);
+    test_end();
+}
+
+static void test_features(void) {
+    test_begin("encoder_features_batch_independent");
+    semaim_config_t c = small_cfg();
+    char err[256];
+    model_t m;
+    model_init(&m, &c, 5, err, sizeof err);
+    int B = 3, H = c.image, D = m.D, T = m.T;
+    acts_t *a = acts_create(&m, B);
+    float *img = malloc(sizeof(float) * B * 3 * H * H);
+    float cls[3 * 16], mean[3 * 16], cls1[16], mean1[16];
+    random_images(img, B * 3 * H * H, 11);
+    encoder_features(&m, a, img, B, cls, mean);
+    encoder_features(&m, a, img + 2 * 3 * H * H, 1, cls1, mean1);
+    CHECK(rel_err(cls1, cls + 2 * D, D) < 1e-5, "cls of image 2 alone vs in batch: %g", rel_err(cls1, cls + 2 * D, D));
+    CHECK(rel_err(mean1, mean + 2 * D, D) < 1e-5, "mean of image 2 alone vs in batch");
+    const float *tok = encoder_forward_full(&m, a, img, 1);
+    double mx = 0;
+    CHECK(rel_err(tok, cls, D) < 1e-5, "cls feature is the normed cls token");
+    for (int d = 0; d < D; d++) {
+        double s = 0;
+        for (int t = 1; t < T; t++) s += tok[t * D + d];
+        mx = fmax(mx, fabs(s / (T - 1) - mean[d]));
+    }
+    CHECK(mx < 1e-4, "mean feature is the mean of normed patch tokens (%g)", mx);
+    free(img);
+    acts_free(a);
+    model_free(&m);
+    test_end();
+}
+
+static void test_optimizer(void) {
+    test_begin("schedule_clip_decay");
+    double peak = 1e-3;
+    CHECK(optim_lr_at(peak, 0, 0, 10, 100) == 0.0, "lr at 0 is 0");
+    CHECK(fabs(optim_lr_at(peak, 0, 5, 10, 100) - 5e-4) < 1e-15, "half-way warmup");
+    CHECK(fabs(optim_lr_at(peak, 0, 10, 10, 100) - peak) < 1e-15, "peak after warmup");
+    CHECK(fabs(optim_lr_at(peak, 0, 55, 10, 100) - peak / 2) < 1e-12, "cosine midpoint");
+    CHECK(fabs(optim_lr_at(peak, 1e-5, 100, 10, 100) - 1e-5) < 1e-15, "ends at min_lr");
+    optim_cfg_t o = optim_defaults();
+    CHECK(fabs(optim_peak_lr(&o, 2048) - 1.6e-3) < 1e-12, "lr scaling base 2e-4 x 2048/256");
+    float g[4] = {3, 4, 0, 0};
+    double n = grad_norm(g, 4);
+    CHECK(fabs(n - 5) < 1e-12, "norm");
+    clip_grad(g, 4, n, 1.0);
+    CHECK(fabs(g[0] - 3 / (5 + 1e-6)) < 1e-6 && fabs(g[1] - 4 / (5 + 1e-6)) < 1e-6, "clipped");
+    clip_grad(g, 4, grad_norm(g, 4), 10.0);
+    CHECK(fabs(g[0] - 3 / (5 + 1e-6)) < 1e-6, "no clip under the limit");
+    /* With zero gradients AdamW only decays: weights shrink by (1 - lr·wd), 1-D tensors stay. */
+    semaim_config_t c = small_cfg();
+    char err[256];
+    model_t m;
+    model_init(&m, &c, 6, err, sizeof err);
+    float *p0 = malloc(sizeof(float) * m.nparams);
+    for (long i = 0; i < m.nparams; i++) m.params[i] = 1.0f;
+    memcpy(p0, m.params, sizeof(float) * m.nparams);
+    model_zero_grad(&m);
+    adamw_step(&m, 0.1, &o, 1);
+    for (int t = 0; t < m.ntensors; t++) {
+        const param_info_t *ti = &m.info[t];
+        float expect = ti->decay ? (float)(1.0 - 0.1 * 0.05) : 1.0f;
+        CHECK(fabsf(m.params[ti->offset] - expect) < 1e-7, "%s after decay-only step: %g", ti->name, m.params[ti->offset]);
+    }
+    /* One real step on a scalar matches the closed form: first Adam step moves by lr·sign(g). */
+    model_zero_grad(&m);
+    memcpy(m.params, p0, sizeof(float) * m.nparams);
+    m.grads[m.info[1].offset] = 0.37f;   /* patch_embed weight, decayed */
+    memset(m.m, 0, sizeof(float) * m.nparams); memset(m.v, 0, sizeof(float) * m.nparams);
+    adamw_step(&m, 0.01, &o, 1);
+    double expect = 1.0 * (1 - 0.01 * 0.05) - 0.01 * 0.37 / (0.37 + 1e-8);
+    CHECK(fabs(m.params[m.info[1].offset] - expect) < 1e-6, "first Adam step %g vs %g", m.params[m.info[1].offset], expect);
+    free(p0);
+    model_free(&m);
+    test_end();
+}
+
+int main(void) {
+    test_config();
+    test_param_table();
+    test_orders();
+    test_causality();
+    test_full_gradient_direction();
+    test_features();
+    test_optimizer();
+    return test_exit();
+}
