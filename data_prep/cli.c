@@ -239,6 +239,17 @@ static int parse_fmnist(args *a, prep_fmnist_opts *o) {
     return 0;
 }
 
+/* fmnist and manifest are serial: under a launcher only the first rank works, so that ranks
+ * do not race on the same files. */
+static int launched_rank(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return 0;
+}
+
 int prep_main(int argc, char **argv) {
     static char prog[64];
     prep_prog = "semaim-prep";
@@ -279,16 +290,15 @@ int prep_main(int argc, char **argv) {
         prep_prog = prog;
         const char *out;
         if ((rc = parse_out_only(&a, usage_manifest, &out))) return rc > 0 ? 0 : 2;
-        return prep_manifest_cmd(out);
+        return launched_rank() ? 0 : prep_manifest_cmd(out);
     }
     if (!strcmp(cmd, "fmnist")) {
         snprintf(prog, sizeof prog, "semaim-prep fmnist");
         prep_prog = prog;
         prep_fmnist_opts o;
         if ((rc = parse_fmnist(&a, &o))) return rc > 0 ? 0 : 2;
-        return prep_fmnist(&o);
+        return launched_rank() ? 0 : prep_fmnist(&o);
     }
-    prep_err("unknown command '%s'", cmd);
-    fputs(usage_main, stderr);
+    prep_err("unknown command '%s' (commands: convert, verify, manifest, fmnist; see semaim-prep --help)", cmd);
     return 2;
 }

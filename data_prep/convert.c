@@ -34,6 +34,7 @@ typedef struct {
     int32_t *labels; char *keys; size_t keys_cap;
     int *status; char (*msg)[200]; size_t cap;
     int notes_printed;
+    int manifest_gone;   /* manifest.json removed before the first shard this process rewrites */
 } work;
 
 static void work_free(work *w) {
@@ -164,6 +165,14 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
     snprintf(final, sizeof final, "%s/%s", o->out, name);
     prep_remove_stale_tmp(final);
     prep_tmp_name(final, tmp, sizeof tmp);
+    if (!w->manifest_gone) {
+        /* The old manifest would describe shards that are about to change: only a complete
+         * run writes one again. */
+        char mp[PATH_MAX];
+        snprintf(mp, sizeof mp, "%s/manifest.json", o->out);
+        if (unlink(mp) && errno != ENOENT) { prep_progress_clear(pg); prep_err("%s: %s", mp, strerror(errno)); prep_record_free(rec); return -1; }
+        w->manifest_gone = 1;
+    }
     prep_shard_info si = {s, k, K, S, o->resize[s], p->nclass};
     if (prep_shard_write(tmp, &si, m, w->img, w->labels, w->keys, keylen, crash, why, sizeof why)) {
         unlink(tmp);
@@ -203,6 +212,35 @@ static int crash_after(long *v) {
     return 0;
 }
 
+/* Canonical form of a path that may not exist yet: realpath of its longest existing prefix
+ * plus the rest. */
+static void canon(const char *path, char *out, size_t len) {
+    char p[PATH_MAX], rest[PATH_MAX] = "";
+    snprintf(p, sizeof p, "%s", path);
+    for (;;) {
+        char r[PATH_MAX];
+        if (realpath(p, r)) { snprintf(out, len, "%s%s", r, rest); return; }
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p) { snprintf(out, len, "%s", path); return; }
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%s%s", slash, rest);
+        snprintf(rest, sizeof rest, "%s", tmp);
+        *slash = 0;
+    }
+}
+
+/* Shards written into the source tree would be scanned as images or classes next time. */
+static int out_inside_src(const prep_opts *o) {
+    char s[PATH_MAX], d[PATH_MAX];
+    canon(o->src, s, sizeof s);
+    canon(o->out, d, sizeof d);
+    size_t n = strlen(s);
+    if (!strcmp(s, d)) return 1;
+    if (strncmp(s, d, n) || d[n] != '/') return 0;
+    const char *sub = d + n + 1;
+    return (!strncmp(sub, "train", 5) && (sub[5] == '/' || !sub[5])) || (!strncmp(sub, "val", 3) && (sub[3] == '/' || !sub[3]));
+}
+
 int prep_convert(const prep_opts *o, const prep_comm *c) {
     prep_h5_quiet();
     prep_plan plan;
@@ -210,6 +248,10 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
     prep_buf pk = {0};
     long crash_n;
     int fail = crash_after(&crash_n) != 0;
+    if (c->rank == 0 && !fail && out_inside_src(o)) {
+        prep_err("--out %s would put shards inside the source tree %s (its train/ or val/): choose another directory", o->out, o->src);
+        fail = 1;
+    }
     if (c->rank == 0 && !fail) {
         fail = prep_plan_build(&plan, o) != 0;
         if (!fail && c->size > 1 && prep_plan_pack(&plan, &pk)) { prep_err("out of memory"); fail = 1; }

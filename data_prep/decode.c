@@ -141,8 +141,12 @@ static void fail_reason(struct prep_jerr *e, j_common_ptr c, prep_img_info *info
     if (e->fatal) { snprintf(info->msg, sizeof info->msg, "%s", e->fatal); return; }
     char buf[JMSG_LENGTH_MAX];
     c->err->format_message(c, buf);
-    if (c->err->msg_code == JERR_NO_BACKING_STORE || c->err->msg_code == JERR_OUT_OF_MEMORY)
+    int code = c->err->msg_code;
+    if (code == JERR_NO_BACKING_STORE || code == JERR_OUT_OF_MEMORY)
         snprintf(info->msg, sizeof info->msg, "image too large to decode (libjpeg: %.150s)", buf);
+    else if (code == JERR_BAD_PRECISION || code == JERR_SOF_UNSUPPORTED || code == JERR_ARITH_NOTIMPL ||
+             code == JERR_NOT_COMPILED || code == JERR_CONVERSION_NOTIMPL)
+        snprintf(info->msg, sizeof info->msg, "unsupported JPEG: %.150s", buf);   /* valid, but not 8-bit baseline/progressive */
     else
         snprintf(info->msg, sizeof info->msg, "corrupt JPEG: %.150s", buf);
 }

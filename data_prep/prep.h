@@ -10,6 +10,7 @@
 #define PREP_FORMAT_VERSION 1
 #define PREP_MAX_SCANS 500              /* progressive scans per JPEG before we call it hostile */
 #define PREP_DECODER_MEM (1024L << 20)  /* libjpeg working memory per image */
+#define PREP_MAX_FILE (512L << 20)      /* larger "images" are skipped, not read */
 
 /* ---------------------------------------------------------------- geometry, resize.c */
 /* Resize so the shorter side is `resize` (longer side truncated), then centre-crop crop x crop

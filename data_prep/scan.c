@@ -374,7 +374,7 @@ static int scan_val(prep_plan *p, const prep_opts *o, items *it) {
     memset(&l, 0, sizeof l);
     if (njpeg && load_labels(&l, path, o->val_class_order, p)) { labels_free(&l); dents_free(d, n); return -1; }
     const char *base = strrchr(path, '/');
-    snprintf(p->val_labels, sizeof p->val_labels, "%s", base ? base + 1 : path);
+    snprintf(p->val_labels, sizeof p->val_labels, "%.500s", base ? base + 1 : path);
     for (size_t i = 0; i < n && !rc; i++) {
         char rel[PATH_MAX], why[PATH_MAX + 64];
         snprintf(rel, sizeof rel, "val/%s", d[i].name);

@@ -11,6 +11,16 @@
 
 void prep_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+/* Every shard has a single writer under a private temporary name, so HDF5's file locks buy
+ * nothing, and on parallel file systems without flock() they make H5Fcreate fail. */
+static hid_t fapl_nolock(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if H5_VERSION_GE(1, 10, 7)
+    H5Pset_file_locking(fapl, 0, 1);
+#endif
+    return fapl;
+}
+
 static int attr_int(hid_t loc, const char *name, int v) {
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(loc, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
@@ -56,8 +66,9 @@ int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, cons
                      const int32_t *labels, const char *keys, size_t keylen, int crash, char *why, size_t wlen) {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_obj_track_times(fcpl, 0);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
-    H5Pclose(fcpl);
+    hid_t fapl = fapl_nolock();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fcpl); H5Pclose(fapl);
     if (f < 0) { snprintf(why, wlen, "%s: cannot create HDF5 file", path); return -1; }
     int rc = 0;
     char recipe[512];
@@ -158,7 +169,9 @@ static int check_dset(hid_t f, const char *name, H5T_class_t cls, size_t tsize, 
 }
 
 int prep_shard_check(const char *path, const prep_shard_info *si, size_t n, char *why, size_t wlen) {
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t fapl = fapl_nolock();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
     if (f < 0) { snprintf(why, wlen, "not a readable HDF5 file"); return -1; }
     int rc = 0, v;
     char s[256];

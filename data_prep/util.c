@@ -64,11 +64,13 @@ void prep_buf_free(prep_buf *b) { free(b->s); memset(b, 0, sizeof *b); }
 
 /* ---------------------------------------------------------------- files */
 int prep_read_file(const char *path, uint8_t **buf, size_t *cap, size_t *n, char *why, size_t wlen) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO named like a JPEG must not hang the run (regular files ignore it). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) { snprintf(why, wlen, "cannot open: %s", strerror(errno)); return -1; }
     struct stat st;
     if (fstat(fd, &st)) { snprintf(why, wlen, "cannot stat: %s", strerror(errno)); close(fd); return -1; }
     if (!S_ISREG(st.st_mode)) { snprintf(why, wlen, "not a regular file"); close(fd); return -1; }
+    if (st.st_size > PREP_MAX_FILE) { snprintf(why, wlen, "file too large for an image (%lld bytes)", (long long)st.st_size); close(fd); return -1; }
     size_t want = (size_t)st.st_size;
     if (want + 1 > *cap) {
         uint8_t *p = realloc(*buf, want + 1);

@@ -113,21 +113,46 @@ int ckpt_save(const char *dir, const model_t *m, const ckpt_state_t *st, int kee
     return 0;
 }
 
-int ckpt_load(const char *path, model_t *m, ckpt_state_t *st, char *err, size_t errlen) {
+/* Opens path and reads and checks its header; returns the open file or NULL with err set. */
+static FILE *open_checked(const char *path, ckpt_header_t *h, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    if (fread(h, sizeof *h, 1, f) != 1) snprintf(err, errlen, "%s: truncated header", path);
+    else if (memcmp(h->magic, CKPT_MAGIC, 8)) snprintf(err, errlen, "%s: not a semaim checkpoint (bad magic)", path);
+    else if (h->version != CKPT_VERSION || h->header_bytes != sizeof *h)
+        snprintf(err, errlen, "%s: checkpoint version %u is not supported (this build reads %u)", path, h->version,
+                 CKPT_VERSION);
+    else if (h->header_crc != (uint32_t)crc32(0L, (const Bytef *)h, offsetof(ckpt_header_t, header_crc)))
+        snprintf(err, errlen, "%s: header CRC mismatch (corrupt)", path);
+    else return f;
+    fclose(f);
+    return NULL;
+}
+
+int ckpt_read_header(const char *path, semaim_config_t *cfg, ckpt_state_t *st, char *err, size_t errlen) {
     ckpt_header_t h;
+    FILE *f = open_checked(path, &h, err, errlen);
+    if (!f) return -1;
+    fclose(f);
+    *cfg = (semaim_config_t){h.cfg[0], h.cfg[1], h.cfg[2], h.cfg[3], h.cfg[4], h.cfg[5]};
+    if (config_validate(cfg, -1, err, errlen)) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "%s: invalid model config in header: %s", path, why);
+        return -1;
+    }
+    if (st) *st = h.st;
+    return 0;
+}
+
+int ckpt_load(const char *path, model_t *m, ckpt_state_t *st, char *err, size_t errlen) {
+    ckpt_header_t h;
+    FILE *f = open_checked(path, &h, err, errlen);
+    if (!f) return -1;
     int rc = -1;
     int32_t cfg[6];
     cfg_pack(&m->cfg, cfg);
-    if (fread(&h, sizeof h, 1, f) != 1) snprintf(err, errlen, "%s: truncated header", path);
-    else if (memcmp(h.magic, CKPT_MAGIC, 8)) snprintf(err, errlen, "%s: not a semaim checkpoint (bad magic)", path);
-    else if (h.version != CKPT_VERSION || h.header_bytes != sizeof h)
-        snprintf(err, errlen, "%s: checkpoint version %u is not supported (this build reads %u)", path, h.version,
-                 CKPT_VERSION);
-    else if (h.header_crc != (uint32_t)crc32(0L, (const Bytef *)&h, offsetof(ckpt_header_t, header_crc)))
-        snprintf(err, errlen, "%s: header CRC mismatch (corrupt)", path);
-    else if (memcmp(cfg, h.cfg, sizeof cfg) || h.nparams != m->nparams)
+    if (memcmp(cfg, h.cfg, sizeof cfg) || h.nparams != m->nparams)
         snprintf(err, errlen,
                  "%s: checkpoint is for another model (image %d patch %d width %d depth %d dec-depth %d heads %d)",
                  path, h.cfg[0], h.cfg[1], h.cfg[2], h.cfg[3], h.cfg[4], h.cfg[5]);

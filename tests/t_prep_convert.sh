@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# semaim-prep convert on the fixture tree (every JPEG flavour and broken file of the issue):
+# semaim-prep convert on the fixture tree (every JPEG flavour and broken file of the issue, plus
+# a FIFO named .jpg):
 # shards, keys, labels, pixels and manifest checked independently by tests/prep/check_suite.py
 # (h5py + TurboJPEG + torch), h5dump reads a shard, verify passes, skips are reported on stderr,
 # and progress shows as status lines in a log and as a bar on a terminal.
@@ -12,7 +13,7 @@ h5dump -H "$TMP/a/train/train-00000-of-00003.h5" >"$TMP/dump.txt" 2>&1
 check "h5dump reads a shard: /images uint8 [N,256,256,3], /labels int32, /keys strings, attributes" \
   bash -c "grep -q 'DATASET \"images\"' '$TMP/dump.txt' && grep -q 'H5T_STD_U8LE' '$TMP/dump.txt' && grep -Eq 'SIMPLE \{ \( [0-9]+, 256, 256, 3 \)' '$TMP/dump.txt' && grep -q 'H5T_STD_I32LE' '$TMP/dump.txt' && grep -q 'ATTRIBUTE \"shard_count\"' '$TMP/dump.txt' && grep -q 'H5T_STR_NULLPAD' '$TMP/dump.txt'"
 check "every skipped file is named on stderr with its reason, and counted" \
-  bash -c "grep -q 'skipped train/cls_b/empty.JPEG: empty file' '$TMP/a.err' && grep -q 'skipped train/cls_b/png_named.JPEG: not a JPEG (PNG data)' '$TMP/a.err' && grep -q 'skipped train/cls_b/truncated.jpg: truncated JPEG' '$TMP/a.err' && grep -q '9 files skipped, 1 converted with warnings' '$TMP/a.err'"
+  bash -c "grep -q 'skipped train/cls_b/empty.JPEG: empty file' '$TMP/a.err' && grep -q 'skipped train/cls_b/png_named.JPEG: not a JPEG (PNG data)' '$TMP/a.err' && grep -q 'skipped train/cls_b/truncated.jpg: truncated JPEG' '$TMP/a.err' && grep -q '10 files skipped, 1 converted with warnings' '$TMP/a.err'"
 "$PREP" verify "$TMP/a" 2>"$TMP/v.err"
 check "verify passes on fresh output" [ $? = 0 ]
 # A second recipe: small sizes (upscaling small images), another seed and shard counts.

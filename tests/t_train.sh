@@ -93,7 +93,7 @@ $py tests/tools/poison_ckpt.py "$work/full/ckpt-00000010.bin" "$work/nan/ckpt-00
 sum_before=$(md5sum < "$work/nan/ckpt-00000010.bin")
 run 2 $R --out "$work/nan" > "$work/nan.out" 2>&1
 rc=$?
-if [ $rc = 3 ] && grep -q "loss is nan at step 10; stopping (last good checkpoint kept)" "$work/nan.out" &&
+if [ $rc = 3 ] && grep -q "loss is NaN at step 10; stopping (last good checkpoint kept)" "$work/nan.out" &&
    [ "$(md5sum < "$work/nan/ckpt-00000010.bin")" = "$sum_before" ] && [ "$(ls "$work/nan" | grep -c ckpt-)" = 1 ] &&
    grep -q '"reason": "non-finite loss"' "$work/nan/metrics.jsonl"; then pass "nan_loss_stops_with_exit_3"
 else bad "nan_loss_stops_with_exit_3 (exit $rc)"; sed 's/^/    /' "$work/nan.out" | head -4; fi

@@ -22,6 +22,9 @@ typedef struct {
 /* Writes dir/ckpt-<step>.bin atomically, then deletes all but the newest keep files.
  * Returns 0, or -1 with a one-line reason in err. */
 int ckpt_save(const char *dir, const model_t *m, const ckpt_state_t *st, int keep, char *err, size_t errlen);
+/* Reads only the header of path: the model config and state it was written with, so a
+ * program can build the matching model before loading. Returns 0, or -1 with the reason. */
+int ckpt_read_header(const char *path, semaim_config_t *cfg, ckpt_state_t *st, char *err, size_t errlen);
 /* Loads path into m (whose config must match) and st. Returns 0, or -1 with the reason. */
 int ckpt_load(const char *path, model_t *m, ckpt_state_t *st, char *err, size_t errlen);
 /* Loads the newest checkpoint in dir whose header and CRC verify; ones that do not are

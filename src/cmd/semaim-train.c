@@ -42,6 +42,8 @@ static double now(void) {
 
 static int rank_, world_;
 
+static const char *nonfinite_name(double x) { return isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf"; }
+
 /* Ends the job on every rank with one message from rank 0 (the caller guarantees all ranks
  * reach this together, or that it is the lone rank with a local problem before any collective). */
 static void finish(int code) {
@@ -316,7 +318,8 @@ int main(int argc, char **argv) {
         double gloss = tot[0] / world_;
         if (!isfinite(gloss)) {
             if (rank_ == 0)
-                fprintf(stderr, "semaim-train: loss is %g at step %ld; stopping (last good checkpoint kept)\n", gloss, step);
+                fprintf(stderr, "semaim-train: loss is %s at step %ld; stopping (last good checkpoint kept)\n",
+                        nonfinite_name(gloss), step);
             exit_code = 3; end_reason = "non-finite loss";
             break;
         }
@@ -330,8 +333,8 @@ int main(int argc, char **argv) {
         double gn = grad_norm(m.grads, m.nparams);   /* identical on every rank: the buffers are */
         if (!isfinite(gn)) {
             if (rank_ == 0)
-                fprintf(stderr, "semaim-train: gradient norm is %g at step %ld; stopping (last good checkpoint kept)\n",
-                        gn, step);
+                fprintf(stderr, "semaim-train: gradient norm is %s at step %ld; stopping (last good checkpoint kept)\n",
+                        nonfinite_name(gn), step);
             exit_code = 3; end_reason = "non-finite gradients";
             break;
         }

@@ -38,6 +38,7 @@ SKIP = {
     "train/cls_b/png_named.JPEG": "not a JPEG (PNG data)",
     "train/cls_b/empty.JPEG": "empty file",
     "train/cls c \u00f1/broken_link.jpg": "cannot open: No such file or directory",
+    "train/cls c \u00f1/pipe.jpg": "not a regular file",
     "train/cls_b/notes.txt": "not a .jpg/.jpeg file name",
     "train/stray.jpg": "not inside a class folder",
     "val/ILSVRC2012_val_00000005.JPEG": "no label for this file in LOC_val_solution.csv",

@@ -241,6 +241,9 @@ FX_FN int fx_suite_tree(const char *root) {
     snprintf(p, sizeof p, "%s/train/%s/broken_link.jpg", root, cls[2]);
     unlink(p);
     if (symlink("does-not-exist.jpg", p)) return -1;
+    snprintf(p, sizeof p, "%s/train/%s/pipe.jpg", root, cls[2]);   /* a FIFO must not hang the tool */
+    unlink(p);
+    if (mkfifo(p, 0666)) return -1;
     snprintf(p, sizeof p, "%s/train/stray.jpg", root);
     if (fx_jpeg(p, 64, 48, FX_RGB420, 90, 5, 6)) return -1;
     /* Flat val/ with Kaggle's LOC_val_solution.csv at the root. */

@@ -1,7 +1,7 @@
 # Shared by tests/t_prep_*.sh: PASS/FAIL helpers, built programs, a scratch directory.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-PREP=$PWD/bin/semaim-prep
+PREP=${SEMAIM_PREP_BIN:-$PWD/bin/semaim-prep}   # override to test another build, e.g. build/asan/prep/semaim-prep
 FIX=$PWD/build/tools/prep_fixtures
 PY=/usr/bin/python3
 failures=0

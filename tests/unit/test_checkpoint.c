@@ -66,6 +66,9 @@ int main(void) {
     model_init(&m3, &c3, 1, err, sizeof err);
     snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 5);
     CHECK(ckpt_load(path, &m3, &st, err, sizeof err) == -1 && strstr(err, "another model"), "other config: %s", err);
+    semaim_config_t hc;
+    CHECK(ckpt_read_header(path, &hc, &st, err, sizeof err) == 0 && !memcmp(&hc, &c, sizeof c) && st.step == 5,
+          "read_header gives the writer's config: %s", err);
     snprintf(path, sizeof path, "%s/garbage.bin", dir);
     f = fopen(path, "wb");
     fputs("this is not a checkpoint at all, but it is long enough to hold a header of some size......."

@@ -119,7 +119,7 @@ static void test_scan(const char *dir) {
     prep_plan pl;
     CHECK(!prep_plan_build(&pl, &o), "plan");
     CHECK(pl.nclass == 4 && !strcmp(pl.classes[0], "cls c \xc3\xb1") && !strcmp(pl.classes[3], "empty_class"), "classes");
-    CHECK(pl.n[0] == 19 && pl.n[1] == 6, "items %zu %zu", pl.n[0], pl.n[1]);
+    CHECK(pl.n[0] == 20 && pl.n[1] == 6, "items %zu %zu", pl.n[0], pl.n[1]);
     CHECK(pl.skipped.n == 4 && !strcmp(pl.skipped.v[0].file, "train/cls_b/notes.txt"), "scan notes %zu", pl.skipped.n);
     CHECK(!strcmp(pl.val_labels, "LOC_val_solution.csv"), "val labels source '%s'", pl.val_labels);
     for (size_t i = 0; i < pl.n[1]; i++)
@@ -160,7 +160,7 @@ static void test_scan(const char *dir) {
     o.shards[1] = 0;
     CHECK(!prep_plan_build(&pl, &o) && pl.n[1] == 0 && pl.shards[1] == 0, "--val-shards 0 ignores val/");
     prep_plan_free(&pl);
-    o.shards[0] = 20;
+    o.shards[0] = 21;
     CHECK(prep_plan_build(&pl, &o), "more shards than files must fail");
     o.src = "/nonexistent/semaim";
     CHECK(prep_plan_build(&pl, &o), "missing root must fail");
