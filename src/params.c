@@ -31,51 +31,50 @@ static void add(builder_t *b, int init, int ndim, int s0, int s1, int s2, int s3
     m->ntensors++;
 }
 
-/* Lists every tensor in buffer order. Called twice: once to count, once to fill. */
+/* A LayerNorm (weight 1, bias 0) and a Linear (xavier weight [out, in], bias 0) named prefix.* */
+static void add_norm(builder_t *b, int D, const char *prefix) {
+    add(b, INIT_ONE, 1, D, 0, 0, 0, "%s.weight", prefix);
+    add(b, INIT_ZERO, 1, D, 0, 0, 0, "%s.bias", prefix);
+}
+static void add_linear(builder_t *b, int in, int out, const char *prefix) {
+    add(b, INIT_XAVIER, 2, out, in, 0, 0, "%s.weight", prefix);
+    add(b, INIT_ZERO, 1, out, 0, 0, 0, "%s.bias", prefix);
+}
+/* norm2 + mlp.fc1 + mlp.fc2 of a block, shared by both streams. */
+static void add_mlp(builder_t *b, int D, const char *block) {
+    char n[PARAM_NAME_MAX];
+    snprintf(n, sizeof n, "%s.norm2", block); add_norm(b, D, n);
+    snprintf(n, sizeof n, "%s.mlp.fc1", block); add_linear(b, D, 4 * D, n);
+    snprintf(n, sizeof n, "%s.mlp.fc2", block); add_linear(b, 4 * D, D, n);
+}
+
+/* Lists every tensor in buffer order (model_views walks the same order). Called twice: once
+ * to count, once to fill. */
 static void build_table(builder_t *b) {
     model_t *m = b->m;
-    int D = m->D, F = 4 * m->D, P = m->cfg.patch;
-    b->m->ntensors = 0; b->off = 0;
+    int D = m->D, P = m->cfg.patch;
+    char blk[PARAM_NAME_MAX - 16], n[PARAM_NAME_MAX];
+    m->ntensors = 0; b->off = 0;
     add(b, INIT_NORMAL02, 3, 1, 1, D, 0, "cls_token");
     add(b, INIT_XAVIER, 4, D, 3, P, P, "patch_embed.proj.weight");
     add(b, INIT_ZERO, 1, D, 0, 0, 0, "patch_embed.proj.bias");
     for (int i = 0; i < m->cfg.depth; i++) {
-        add(b, INIT_ONE, 1, D, 0, 0, 0, "blocks.%d.norm1.weight", i);
-        add(b, INIT_ZERO, 1, D, 0, 0, 0, "blocks.%d.norm1.bias", i);
-        add(b, INIT_XAVIER, 2, 3 * D, D, 0, 0, "blocks.%d.attn.qkv.weight", i);
-        add(b, INIT_ZERO, 1, 3 * D, 0, 0, 0, "blocks.%d.attn.qkv.bias", i);
-        add(b, INIT_XAVIER, 2, D, D, 0, 0, "blocks.%d.attn.proj.weight", i);
-        add(b, INIT_ZERO, 1, D, 0, 0, 0, "blocks.%d.attn.proj.bias", i);
-        add(b, INIT_ONE, 1, D, 0, 0, 0, "blocks.%d.norm2.weight", i);
-        add(b, INIT_ZERO, 1, D, 0, 0, 0, "blocks.%d.norm2.bias", i);
-        add(b, INIT_XAVIER, 2, F, D, 0, 0, "blocks.%d.mlp.fc1.weight", i);
-        add(b, INIT_ZERO, 1, F, 0, 0, 0, "blocks.%d.mlp.fc1.bias", i);
-        add(b, INIT_XAVIER, 2, D, F, 0, 0, "blocks.%d.mlp.fc2.weight", i);
-        add(b, INIT_ZERO, 1, D, 0, 0, 0, "blocks.%d.mlp.fc2.bias", i);
+        snprintf(blk, sizeof blk, "blocks.%d", i);
+        snprintf(n, sizeof n, "%s.norm1", blk); add_norm(b, D, n);
+        snprintf(n, sizeof n, "%s.attn.qkv", blk); add_linear(b, D, 3 * D, n);
+        snprintf(n, sizeof n, "%s.attn.proj", blk); add_linear(b, D, D, n);
+        add_mlp(b, D, blk);
     }
     for (int i = 0; i < m->cfg.dec_depth; i++) {
-        add(b, INIT_ONE, 1, D, 0, 0, 0, "query_blocks.%d.norm1.weight", i);
-        add(b, INIT_ZERO, 1, D, 0, 0, 0, "query_blocks.%d.norm1.bias", i);
-        const char *qkv[3] = {"q", "k", "v"};
-        for (int j = 0; j < 3; j++) {
-            add(b, INIT_XAVIER, 2, D, D, 0, 0, "query_blocks.%d.attn.%s.weight", i, qkv[j]);
-            add(b, INIT_ZERO, 1, D, 0, 0, 0, "query_blocks.%d.attn.%s.bias", i, qkv[j]);
-        }
-        add(b, INIT_XAVIER, 2, D, D, 0, 0, "query_blocks.%d.attn.proj.weight", i);
-        add(b, INIT_ZERO, 1, D, 0, 0, 0, "query_blocks.%d.attn.proj.bias", i);
-        add(b, INIT_ONE, 1, D, 0, 0, 0, "query_blocks.%d.norm2.weight", i);
-        add(b, INIT_ZERO, 1, D, 0, 0, 0, "query_blocks.%d.norm2.bias", i);
-        add(b, INIT_XAVIER, 2, F, D, 0, 0, "query_blocks.%d.mlp.fc1.weight", i);
-        add(b, INIT_ZERO, 1, F, 0, 0, 0, "query_blocks.%d.mlp.fc1.bias", i);
-        add(b, INIT_XAVIER, 2, D, F, 0, 0, "query_blocks.%d.mlp.fc2.weight", i);
-        add(b, INIT_ZERO, 1, D, 0, 0, 0, "query_blocks.%d.mlp.fc2.bias", i);
+        snprintf(blk, sizeof blk, "query_blocks.%d", i);
+        snprintf(n, sizeof n, "%s.norm1", blk); add_norm(b, D, n);
+        const char *proj[4] = {"q", "k", "v", "proj"};
+        for (int j = 0; j < 4; j++) { snprintf(n, sizeof n, "%s.attn.%s", blk, proj[j]); add_linear(b, D, D, n); }
+        add_mlp(b, D, blk);
     }
-    add(b, INIT_ONE, 1, D, 0, 0, 0, "norm.weight");
-    add(b, INIT_ZERO, 1, D, 0, 0, 0, "norm.bias");
-    add(b, INIT_XAVIER, 2, F, D, 0, 0, "prediction_head.fc1.weight");
-    add(b, INIT_ZERO, 1, F, 0, 0, 0, "prediction_head.fc1.bias");
-    add(b, INIT_XAVIER, 2, m->PD, F, 0, 0, "prediction_head.fc2.weight");
-    add(b, INIT_ZERO, 1, m->PD, 0, 0, 0, "prediction_head.fc2.bias");
+    add_norm(b, D, "norm");
+    add_linear(b, D, 4 * D, "prediction_head.fc1");
+    add_linear(b, 4 * D, m->PD, "prediction_head.fc2");
 }
 
 void model_views(const model_t *m, float *base, views_t *v) {
