@@ -46,7 +46,10 @@ bin/%: src/cmd/%.c $(LIB) $(PREP_LIB)
 TEST_HDRS := tests/unit/check.h $(wildcard tests/tools/*.h tests/prep/*.h)
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(TEST_LDFLAGS) $(LDLIBS)
+
+# test_noalloc counts our allocator calls: wrap them at link time (our objects are static).
+$(BUILD)/tests/test_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 
 units: $(UNITS) $(TOOLS)
 
