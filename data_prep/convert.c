@@ -147,7 +147,7 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
         w->labels[m] = items[i].label;
         m++;
     }
-    if (m * keylen > w->keys_cap) {
+    if (m * keylen > w->keys_cap || !w->keys) {
         free(w->keys);
         w->keys_cap = m * keylen;
         if (!(w->keys = malloc(w->keys_cap ? w->keys_cap : 1))) { w->keys_cap = 0; goto oom; }
@@ -160,7 +160,7 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
         j++;
     }
     rec->images = m;
-    char name[128], final[PATH_MAX], tmp[PATH_MAX + 128], why[PATH_MAX + 256];
+    char name[128], final[PATH_MAX], tmp[PATH_MAX + 128], why[PATH_MAX + 256] = "";
     prep_shard_name(s, k, K, name, sizeof name);
     snprintf(final, sizeof final, "%s/%s", o->out, name);
     prep_remove_stale_tmp(final);

@@ -12,7 +12,7 @@ export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 pat=${1:-}
 pass=0; fail=0; failed_names=()
-logdir=build/test-logs; mkdir -p "$logdir"
+logdir=${TEST_LOGS:-build/test-logs}; mkdir -p "$logdir"   # TEST_LOGS: separate concurrent runs
 run_one() {   # $1 label, rest: command
   local label=$1; shift
   [ -n "$pat" ] && [[ "$label" != *"$pat"* ]] && return

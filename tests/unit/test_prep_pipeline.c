@@ -161,6 +161,22 @@ int main(void) {
     CHECK(run("convert", "--help", NULL) == 0 && run("help", "fmnist", NULL) == 0, "help");
     test_end();
 
+    test_begin("shards whose every file is broken hold zero images and still verify");
+    {
+        char zs[256], zo[256];
+        snprintf(zs, sizeof zs, "%s/zsrc/train/a", dir);
+        prep_mkdirs(zs);
+        snprintf(p, sizeof p, "%s/empty.jpg", zs); fx_write(p, "", 0);
+        snprintf(zs, sizeof zs, "%s/zsrc/train/b", dir);
+        prep_mkdirs(zs);
+        snprintf(p, sizeof p, "%s/png.jpg", zs); fx_png(p);
+        snprintf(zs, sizeof zs, "%s/zsrc", dir);
+        snprintf(zo, sizeof zo, "%s/zout", dir);
+        CHECK(run("convert", "--src", zs, "--out", zo, "--train-shards", "2", "--progress", "none", NULL) == 0, "convert");
+        CHECK(run("verify", zo, NULL) == 0, "verify");
+    }
+    test_end();
+
     test_begin("fmnist: IDX -> class folders of JPEGs -> shards that verify");
     if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) == 0) {
         char fm[256], fo[256];

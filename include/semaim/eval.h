@@ -1,0 +1,94 @@
+/* Evaluation of a pretrained encoder (SPEC §5): features over HDF5 shards, k-NN, the linear
+ * probe; the fine-tuning model is in include/semaim/finetune.h.
+ *
+ * Feature sets are distributed like the loader's eval mode: of a split of N images, rank r
+ * holds the contiguous global ids [floor(r·N/W), floor((r+1)·N/W)) in order, whether the
+ * features were computed here or read from a features file. Nothing in this header calls
+ * MPI except where a function takes a communicator. */
+#ifndef SEMAIM_EVAL_H
+#define SEMAIM_EVAL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <mpi.h>
+#include "semaim/model.h"
+
+typedef struct {
+    long total;          /* images in the split */
+    long lo, n;          /* this rank's rows: global ids lo..lo+n-1 */
+    int dim;
+    float *cls;          /* [n, dim]: cls token after the final norm */
+    float *mean;         /* [n, dim]: mean of the normed patch tokens */
+    int32_t *labels;     /* [n] */
+    int num_classes;     /* from the shards' attribute or the file; 0 if unknown */
+} featset_t;
+
+static inline long eval_slice_lo(long N, int rank, int world) { return (long)((__int128)N * rank / world); }
+
+void featset_free(featset_t *fs);
+/* The rows of kind "cls" or "mean" (NULL for anything else). */
+const float *featset_rows(const featset_t *fs, const char *kind);
+
+/* This rank's slice of split (train, val) of the shards under data, through the loader in
+ * eval mode (resize + centre crop to the model's image size), batch images at a time with
+ * encoder_features. Shards whose images are smaller than the model's input are refused.
+ * Returns 0, or -1 with a one-line reason. No MPI. */
+int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
+                     char *err, size_t errlen);
+
+/* Features file (HDF5): /cls and /mean float32 [N,D], /labels int32 [N]; root attributes
+ * format = "semaim features", format_version, split, num_classes, source (checkpoint or
+ * weights path), step. Collective over comm: rank 0 gathers every slice and writes path
+ * through a temporary name. Returns 0 on every rank, or -1 on every rank (err set on rank 0). */
+#define FEATFILE_VERSION 1
+int featfile_write(const char *path, const featset_t *fs, const char *split, const char *source, long step,
+                   MPI_Comm comm, char *err, size_t errlen);
+/* Reads this rank's slice of path (no MPI: every rank opens the file). Checks the format,
+ * that /cls, /mean and /labels agree in rows, that labels are in 0..num_classes-1 (when
+ * known) and non-negative. Returns 0, or -1 with a one-line reason naming the file. */
+int featfile_read(const char *path, featset_t *fs, int rank, int world, char *err, size_t errlen);
+
+/* ---- k-NN (DINO style): cosine similarity, top-k neighbours, weighted vote
+ * Σ exp(sim/T) per class; ties between classes go to the lower class index. */
+void l2_normalize_rows(float *x, long n, int D);
+/* For nq queries [nq,D] and a bank slice [nb,D] (global ids bank_lo..), each query's k best
+ * neighbours, best first, ordered by (similarity desc, global id asc); slots without a
+ * neighbour get similarity -INF and id -1. Rows must be L2-normalised. Threads: OpenMP and
+ * OpenBLAS. */
+void knn_topk(const float *queries, long nq, const float *bank, const int32_t *bank_labels, long nb, long bank_lo,
+              int D, int k, float *top_sim, int64_t *top_id, int32_t *top_lab);
+/* Merges nlists candidate lists of k per query (layout [list][nq][k]) into the k best. */
+void knn_merge(const float *sim, const int64_t *id, const int32_t *lab, int nlists, long nq, int k, float *out_sim,
+               int64_t *out_id, int32_t *out_lab);
+/* Weighted vote over each query's neighbours; writes the top min(5, C) predicted classes
+ * [nq][5] (unused slots -1). */
+void knn_vote(const float *sim, const int32_t *lab, long nq, int k, int C, double temperature, int32_t *pred5);
+/* Top-1 and top-5 accuracy in percent of pred5 [n][5] against labels. */
+void topk_accuracy(const int32_t *pred5, const int32_t *labels, long n, double *top1, double *top5);
+
+/* Distributed k-NN over feature slices (train = memory bank, val = queries): queries are
+ * all-gathered, each rank searches its bank slice, rank 0 merges and votes. Collective;
+ * results valid on every rank (broadcast). Returns 0, or -1 (err set). */
+typedef struct { double top1, top5; long queries, bank; int k, num_classes; } knn_result_t;
+int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int k, double temperature,
+             MPI_Comm comm, knn_result_t *res, char *err, size_t errlen);
+
+/* ---- Linear probe (SPEC §5): BatchNorm without affine (eps 1e-6, batch statistics over
+ * the global batch in training, running statistics with momentum 0.1 in evaluation), then
+ * Linear D→C (weight N(0, 0.01²), bias 0); cross-entropy; SGD momentum 0.9, no weight decay;
+ * lr = base_lr × global batch / 256, per-iteration linear warmup then half-cycle cosine.
+ * Each epoch is one pass over a permutation of all train ids drawn from (seed, epoch), in
+ * steps of `batch` images (the last partial batch dropped); each rank processes the members
+ * it holds and the statistics and gradients are summed over ranks, so the result does not
+ * depend on the rank count (up to float summation order). */
+typedef struct {
+    int epochs, batch;
+    double base_lr, momentum, weight_decay, warmup_epochs;
+    uint64_t seed;
+} linprobe_cfg_t;
+typedef struct { int epoch; double loss, lr, top1, top5, seconds; } linprobe_epoch_t;
+/* Collective. on_epoch (may be NULL) is called on every rank after each epoch's evaluation.
+ * Returns 0, or -1 (err set, same on all ranks). */
+int linprobe_run(const featset_t *train, const featset_t *val, const char *kind, const linprobe_cfg_t *cfg,
+                 MPI_Comm comm, void (*on_epoch)(const linprobe_epoch_t *, void *), void *ctx, char *err,
+                 size_t errlen);
+#endif

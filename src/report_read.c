@@ -1,0 +1,466 @@
+/* Reading run folders for the scaling report: metrics.jsonl line by line (a bad line is a
+ * warning with file and line, never the end of the report) and the search for run folders. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "prep.h"
+#include "semaim/report.h"
+
+#define REPORT_KEEP_WARNINGS 200
+
+void report_default_opts(report_opts_t *o) {
+    o->warmup_min = 2;
+    o->warmup_frac = 0.1;
+    o->bootstrap = 1000;
+    o->seed = 0x5ca1e;
+}
+
+report_t *report_new(const report_opts_t *o) {
+    report_t *R = calloc(1, sizeof *R);
+    if (!R) return NULL;
+    if (o) R->opt = *o; else report_default_opts(&R->opt);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(R->created, sizeof R->created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return R;
+}
+
+static void run_free(report_run_t *r) {
+    free(r->path); free(r->name); free(r->config); free(r->model); free(r->nodes); free(r->slurm_jobs);
+    free(r->version_mpi); free(r->version_hdf5); free(r->version_openblas); free(r->steps);
+    memset(r, 0, sizeof *r);
+}
+
+void report_free(report_t *R) {
+    if (!R) return;
+    for (int i = 0; i < R->nruns; i++) run_free(&R->runs[i]);
+    free(R->runs);
+    for (int s = 0; s < R->nseries; s++) {
+        for (int p = 0; p < R->series[s].npoints; p++) free(R->series[s].points[p].runs);
+        free(R->series[s].points);
+    }
+    free(R->series);
+    for (int i = 0; i < R->nwarn; i++) free(R->warn[i]);
+    free(R->warn);
+    free(R->in_series);
+    free(R);
+}
+
+void report_warn(report_t *R, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (R->log) fprintf(R->log, "semaim-report: %s\n", msg);
+    R->nwarn_total++;
+    /* a file of garbage would otherwise make the report as long as the file */
+    if (R->nwarn >= REPORT_KEEP_WARNINGS) return;
+    if (R->nwarn == R->warn_cap) {
+        int cap = R->warn_cap ? 2 * R->warn_cap : 16;
+        char **w = realloc(R->warn, (size_t)cap * sizeof *w);
+        if (!w) return;
+        R->warn = w;
+        R->warn_cap = cap;
+    }
+    char *copy = strdup(msg);
+    if (copy) R->warn[R->nwarn++] = copy;
+}
+
+/* ------------------------------------------------------------------ one metrics line */
+
+/* A finite number, or -1. */
+static int get_num(const prep_jv *o, const char *key, double *v) {
+    return prep_json_getnum(o, key, v) == 0 && isfinite(*v) ? 0 : -1;
+}
+
+static int get_int(const prep_jv *o, const char *key, long lo, long hi, long *v) {
+    double d;
+    if (get_num(o, key, &d) || d != floor(d) || d < lo || d > hi) return -1;
+    *v = (long)d;
+    return 0;
+}
+
+/* Text from a JSON value for keys, labels and tables: strings as they are, numbers printed,
+ * anything else "". */
+static void jv_text(const prep_jv *v, char *out, size_t n) {
+    if (!v) snprintf(out, n, "%s", "");
+    else if (v->type == PREP_JSTR) snprintf(out, n, "%s", v->str);
+    else if (v->type == PREP_JNUM) snprintf(out, n, "%.10g", v->num);
+    else snprintf(out, n, "%s", "");
+}
+
+/* Appends s to the comma-separated set *list unless it is there already. */
+static int set_add(char **list, const char *s) {
+    if (!s || !*s) return 0;
+    size_t n = strlen(s), have = *list ? strlen(*list) : 0;
+    for (const char *p = *list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !memcmp(p, s, n)) return 0;
+        p = e ? e + 1 : p + len;
+    }
+    char *grown = realloc(*list, have + n + 2);
+    if (!grown) return -1;
+    if (have) grown[have++] = ',';
+    memcpy(grown + have, s, n + 1);
+    *list = grown;
+    return 0;
+}
+
+typedef struct {
+    int ranks, threads;
+    long global_batch, params;
+    double gflop;
+    char config[1024], model[512], nodes[64], job[128];
+    char mpi[512], hdf5[64], openblas[512];
+} start_t;
+
+/* Fills st from a run_start object; returns a reason on a line the report cannot use. */
+static const char *parse_start(const prep_jv *o, start_t *st) {
+    long v;
+    memset(st, 0, sizeof *st);
+    if (get_int(o, "ranks", 1, 10000000, &v)) return "run_start without an integer \"ranks\" >= 1";
+    st->ranks = (int)v;
+    if (get_int(o, "global_batch", 1, 1L << 40, &st->global_batch)) return "run_start without an integer \"global_batch\" >= 1";
+    if (st->global_batch % st->ranks) return "run_start: \"global_batch\" is not a multiple of \"ranks\"";
+    if (get_int(o, "threads", 1, 1000000, &v)) return "run_start without an integer \"threads\" >= 1";
+    st->threads = (int)v;
+    if (get_int(o, "params", 0, 1L << 50, &st->params)) st->params = 0;
+    if (get_num(o, "gflop_per_image", &st->gflop) || st->gflop < 0) st->gflop = 0;
+    jv_text(prep_json_get(o, "nodes_hint"), st->nodes, sizeof st->nodes);
+    jv_text(prep_json_get(o, "slurm_job_id"), st->job, sizeof st->job);
+    const prep_jv *ver = prep_json_get(o, "versions");
+    jv_text(prep_json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
+    jv_text(prep_json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
+    jv_text(prep_json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
+    /* The settings that change the work per image or how it is done: runs that differ in any
+     * of them never share a series. */
+    const prep_jv *set = prep_json_get(o, "settings");
+    static const char *const keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads",
+                                       "order", "allreduce", "segment", "loader-threads"};
+    char val[11][128];
+    for (int k = 0; k < 11; k++) jv_text(prep_json_get(set, keys[k]), val[k], sizeof val[k]);
+    snprintf(st->config, sizeof st->config,
+             "params=%ld gflop=%.4f threads=%d preset=%s image=%s patch=%s width=%s depth=%s dec-depth=%s heads=%s "
+             "order=%s allreduce=%s segment=%s loader-threads=%s",
+             st->params, st->gflop, st->threads, val[0], val[1], val[2], val[3], val[4], val[5], val[6], val[7],
+             val[8], val[9], val[10]);
+    /* The model for people: the preset and whatever overrides it (0 = the preset's). */
+    int n = snprintf(st->model, sizeof st->model, "%s", *val[0] ? val[0] : "model");
+    for (int k = 1; k < 7 && n < (int)sizeof st->model; k++)
+        if (*val[k] && strcmp(val[k], "0"))
+            n += snprintf(st->model + n, sizeof st->model - n, " %s %s", keys[k], val[k]);
+    if (st->params && n < (int)sizeof st->model)
+        n += snprintf(st->model + n, sizeof st->model - n, ", %.3g M params", st->params / 1e6);
+    if (*val[7] && n < (int)sizeof st->model) n += snprintf(st->model + n, sizeof st->model - n, ", %s order", val[7]);
+    if (*val[8] && n < (int)sizeof st->model)
+        snprintf(st->model + n, sizeof st->model - n, ", %s all-reduce", val[8]);
+    return NULL;
+}
+
+static const char *parse_step(const prep_jv *o, report_step_t *s) {
+    if (get_num(o, "step_s", &s->step_s) || !(s->step_s > 0)) return "step line without a finite \"step_s\" > 0";
+    if (get_num(o, "data_wait_s", &s->wait_s) || s->wait_s < 0) return "step line without a finite \"data_wait_s\" >= 0";
+    if (get_num(o, "compute_s", &s->compute_s) || s->compute_s < 0) return "step line without a finite \"compute_s\" >= 0";
+    if (get_num(o, "comm_s", &s->comm_s) || s->comm_s < 0) return "step line without a finite \"comm_s\" >= 0";
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ one metrics file */
+
+typedef struct {
+    report_run_t *runs;   /* this file's runs, one per configuration */
+    int n, cap;
+    int cur;              /* run of the current invocation, -1 before the first run_start */
+    report_step_t *seg;   /* the current invocation's steps, warm-up included */
+    long nseg, segcap;
+} file_state_t;
+
+static int push_step(report_step_t **a, long *n, long *cap, const report_step_t *s) {
+    if (*n == *cap) {
+        long c = *cap ? 2 * *cap : 64;
+        report_step_t *g = realloc(*a, (size_t)c * sizeof *g);
+        if (!g) return -1;
+        *a = g;
+        *cap = c;
+    }
+    (*a)[(*n)++] = *s;
+    return 0;
+}
+
+/* Ends an invocation: its first steps are warm-up, the rest go to its run. */
+static int flush_segment(report_t *R, file_state_t *fs) {
+    if (fs->cur >= 0 && fs->nseg > 0) {
+        long skip = (long)ceil(R->opt.warmup_frac * (double)fs->nseg - 1e-9);
+        if (skip < R->opt.warmup_min) skip = R->opt.warmup_min;
+        report_run_t *r = &fs->runs[fs->cur];
+        for (long i = skip; i < fs->nseg; i++)
+            if (push_step(&r->steps, &r->nsteps, &r->cap, &fs->seg[i])) return -1;
+    }
+    fs->nseg = 0;
+    return 0;
+}
+
+static int start_run(file_state_t *fs, const start_t *st, const char *path, const char *name, int kind_hint) {
+    for (int i = 0; i < fs->n; i++) {
+        report_run_t *r = &fs->runs[i];
+        if (r->ranks == st->ranks && r->global_batch == st->global_batch && !strcmp(r->config, st->config)) {
+            fs->cur = i;
+            r->invocations++;
+            if (set_add(&r->nodes, st->nodes) || set_add(&r->slurm_jobs, st->job)) return -1;
+            return 0;
+        }
+    }
+    if (fs->n == fs->cap) {
+        int c = fs->cap ? 2 * fs->cap : 4;
+        report_run_t *g = realloc(fs->runs, (size_t)c * sizeof *g);
+        if (!g) return -1;
+        fs->runs = g;
+        fs->cap = c;
+    }
+    report_run_t *r = &fs->runs[fs->n];
+    memset(r, 0, sizeof *r);
+    char label[4200];
+    if (fs->n == 0) snprintf(label, sizeof label, "%s", name);
+    else snprintf(label, sizeof label, "%s#%d", name, fs->n + 1);
+    r->path = strdup(path);
+    r->name = strdup(label);
+    r->config = strdup(st->config);
+    r->model = strdup(st->model);
+    r->slurm_jobs = strdup("");
+    r->nodes = strdup("");
+    r->version_mpi = strdup(st->mpi);
+    r->version_hdf5 = strdup(st->hdf5);
+    r->version_openblas = strdup(st->openblas);
+    fs->cur = fs->n++;
+    if (!r->path || !r->name || !r->config || !r->model || !r->slurm_jobs || !r->nodes || !r->version_mpi ||
+        !r->version_hdf5 || !r->version_openblas)
+        return -1;
+    r->kind_hint = kind_hint;
+    r->ranks = st->ranks;
+    r->threads = st->threads;
+    r->global_batch = st->global_batch;
+    r->batch = st->global_batch / st->ranks;
+    r->params = st->params;
+    r->gflop_per_image = st->gflop;
+    r->invocations = 1;
+    if (set_add(&r->nodes, st->nodes) || set_add(&r->slurm_jobs, st->job)) return -1;
+    return 0;
+}
+
+int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, char *err, size_t errlen) {
+    FILE *f = fopen(path, "r");
+    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    file_state_t fs = {NULL, 0, 0, -1, NULL, 0, 0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long ln = 0, bad = 0;
+    int fail = 0;   /* 1: out of memory, -1: read error (err says which) */
+    while (!fail && (len = getline(&line, &cap, f)) >= 0) {
+        ln++;
+        int complete = len > 0 && line[len - 1] == '\n';
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        size_t k = 0;
+        while (k < (size_t)len && (line[k] == ' ' || line[k] == '\t')) k++;
+        if (k == (size_t)len) continue;   /* a blank line carries nothing */
+        prep_jv o;
+        char why[256];
+        const char *problem = NULL;
+        if (prep_json_parse(line, (size_t)len, &o, why, sizeof why)) {
+            /* the writer was killed mid-line, or the file was cut: the usual end of a crashed job */
+            if (!complete) snprintf(why, sizeof why, "truncated line (no newline at the end of the file)");
+            report_warn(R, "%s:%ld: not JSON (%s); line skipped", path, ln, why);
+            bad++;
+            continue;
+        }
+        const char *ev = prep_json_gets(&o, "event");
+        if (o.type != PREP_JOBJ) problem = "not a JSON object";
+        else if (!ev) problem = "no \"event\" string";
+        else if (!strcmp(ev, "run_start")) {
+            start_t st;
+            problem = parse_start(&o, &st);
+            if (!problem) {
+                if (flush_segment(R, &fs) || start_run(&fs, &st, path, name, kind_hint)) fail = 1;
+            } else {
+                /* steps after an unusable start cannot be attributed to a configuration */
+                if (flush_segment(R, &fs)) fail = 1;
+                fs.cur = -1;
+            }
+        } else if (!strcmp(ev, "step")) {
+            report_step_t s;
+            problem = parse_step(&o, &s);
+            if (!problem && fs.cur < 0) problem = "step line without a valid run_start before it";
+            if (!problem) {
+                if (push_step(&fs.seg, &fs.nseg, &fs.segcap, &s)) fail = 1;
+                else fs.runs[fs.cur].step_lines++;
+            }
+        }
+        /* other events (checkpoint, run_end, ones added later) carry nothing the report needs */
+        prep_json_free(&o);
+        if (problem) {
+            report_warn(R, "%s:%ld: %s; line skipped", path, ln, problem);
+            bad++;
+        }
+    }
+    if (!fail && ferror(f)) {
+        snprintf(err, errlen, "%s: read error after line %ld: %s", path, ln, strerror(errno));
+        fail = -1;
+    }
+    free(line);
+    fclose(f);
+    if (!fail && flush_segment(R, &fs)) fail = 1;
+    free(fs.seg);
+    R->bad_lines += bad;
+    int added = 0;
+    for (int i = 0; i < fs.n; i++) {
+        report_run_t *r = &fs.runs[i];
+        if (fail || r->nsteps == 0) {
+            if (!fail)
+                report_warn(R, "%s: run on %d ranks (global batch %ld) has no steady-state steps (%ld step lines, the "
+                            "first max(%d, %g%%) of each invocation are warm-up); left out",
+                            path, r->ranks, r->global_batch, r->step_lines, R->opt.warmup_min, 100 * R->opt.warmup_frac);
+            run_free(r);
+            continue;
+        }
+        if (R->nruns == R->runs_cap) {
+            int c = R->runs_cap ? 2 * R->runs_cap : 16;
+            report_run_t *g = realloc(R->runs, (size_t)c * sizeof *g);
+            if (!g) { fail = 1; run_free(r); continue; }
+            R->runs = g;
+            R->runs_cap = c;
+        }
+        R->runs[R->nruns++] = *r;
+        added++;
+    }
+    free(fs.runs);
+    if (fail > 0) { snprintf(err, errlen, "%s: out of memory", path); return -1; }
+    if (fail < 0) return -1;
+    if (fs.n == 0) report_warn(R, "%s: no valid run_start line; file left out", path);
+    return added;
+}
+
+/* ------------------------------------------------------------------ folders of runs */
+
+static int kind_of(const char *component) {
+    if (!strncasecmp(component, "strong", 6)) return REPORT_STRONG;
+    if (!strncasecmp(component, "weak", 4)) return REPORT_WEAK;
+    return REPORT_ANY;
+}
+
+/* The first path component (of the name relative to the folder of runs) that says strong or
+ * weak decides. */
+static int kind_of_path(const char *rel) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", rel);
+    for (char *save = NULL, *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        int k = kind_of(c);
+        if (k) return k;
+    }
+    return REPORT_ANY;
+}
+
+typedef struct {
+    report_t *R;
+    const char *root;
+    int metrics, runs, entries;
+    char *err;
+    size_t errlen;
+    int failed;
+} walk_t;
+
+static int looks_like_run(const char *dir, const char *base) {
+    char p[4200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/settings.json", dir);
+    if (!stat(p, &st)) return 1;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int yes = kind_of(base) != REPORT_ANY;
+    struct dirent *e;
+    while (!yes && (e = readdir(d))) yes = !strncmp(e->d_name, "ckpt-", 5);
+    closedir(d);
+    return yes;
+}
+
+static void walk(walk_t *w, const char *dir, const char *rel, int depth) {
+    if (w->failed) return;
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, NULL, versionsort);
+    if (n < 0) {
+        if (depth == 0) { snprintf(w->err, w->errlen, "%s: cannot list: %s", dir, strerror(errno)); w->failed = 1; }
+        else report_warn(w->R, "%s: cannot list: %s; left out", dir, strerror(errno));
+        return;
+    }
+    char p[4200], r[4200];
+    struct stat st;
+    int has_metrics = 0, subdirs = 0;
+    for (int i = 0; i < n; i++) {
+        const char *nm = ents[i]->d_name;
+        if (strcmp(nm, ".") && strcmp(nm, "..")) w->entries += depth == 0;
+        if (!strcmp(nm, "metrics.jsonl")) {
+            snprintf(p, sizeof p, "%s/%s", dir, nm);
+            if (!stat(p, &st) && S_ISREG(st.st_mode)) has_metrics = 1;
+        }
+    }
+    if (has_metrics) {
+        snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+        const char *base = strrchr(w->root, '/');
+        base = base && base[1] ? base + 1 : w->root;
+        const char *name = *rel ? rel : base;
+        w->metrics++;
+        int got = report_add_metrics(w->R, p, name, kind_of_path(*rel ? rel : base), w->err, w->errlen);
+        if (got < 0) {
+            report_warn(w->R, "%s; left out", w->err);
+            w->err[0] = 0;
+        } else w->runs += got;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *nm = ents[i]->d_name;
+        if (nm[0] == '.' || depth >= 16) continue;   /* hidden: temporary and tool folders */
+        snprintf(p, sizeof p, "%s/%s", dir, nm);
+        /* lstat: a symbolic link to a folder could lead back up the tree */
+        if (lstat(p, &st) || !S_ISDIR(st.st_mode)) continue;
+        subdirs++;
+        if (*rel) snprintf(r, sizeof r, "%s/%s", rel, nm); else snprintf(r, sizeof r, "%s", nm);
+        walk(w, p, r, depth + 1);
+    }
+    if (!has_metrics && depth > 0 && looks_like_run(dir, strrchr(dir, '/') + 1) && (!subdirs || kind_of(strrchr(dir, '/') + 1)))
+        report_warn(w->R, "%s: run folder without metrics.jsonl (the run did not start, or wrote elsewhere); left out", dir);
+    for (int i = 0; i < n; i++) free(ents[i]);
+    free(ents);
+}
+
+int report_add_folder(report_t *R, const char *dir, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(dir, &st)) { snprintf(err, errlen, "%s: %s", dir, strerror(errno)); return -1; }
+    if (!S_ISDIR(st.st_mode)) { snprintf(err, errlen, "%s: not a folder (--runs wants a folder of run folders)", dir); return -1; }
+    snprintf(R->runs_dir, sizeof R->runs_dir, "%s", dir);
+    char root[4096];
+    snprintf(root, sizeof root, "%s", dir);
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/') root[--n] = 0;
+    err[0] = 0;
+    walk_t w = {R, root, 0, 0, 0, err, errlen, 0};
+    walk(&w, root, "", 0);
+    if (w.failed) return -1;
+    if (w.entries == 0) { snprintf(err, errlen, "%s: the folder is empty (no run folders)", dir); return -1; }
+    if (w.metrics == 0) {
+        snprintf(err, errlen, "%s: no metrics.jsonl found in it or below (run folders are semaim-train --out folders)", dir);
+        return -1;
+    }
+    if (w.runs == 0) {
+        snprintf(err, errlen, "%s: none of its %d metrics.jsonl files has a run with steady-state steps (see the "
+                 "warnings above)", dir, w.metrics);
+        return -1;
+    }
+    return w.runs;
+}

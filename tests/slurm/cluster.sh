@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# A real one-node Slurm cluster (munged, slurmctld, slurmd) on this machine, without systemd,
+# for tests and for trying the jobs/ scripts by hand. Everything lives under DIR: a private
+# munge key and socket, free non-default ports, state/spool/log folders and the config, so
+# the machine's own Slurm or munge (if any) is never touched. Every daemon is started in the
+# foreground as our own background child and stopped by the pid we recorded.
+#
+#   tests/slurm/cluster.sh start DIR [CPUS]   start, wait until the node is idle (CPUS default 4)
+#   tests/slurm/cluster.sh stop DIR           cancel every job, stop the daemons by pid
+#   . DIR/env.sh                              then sbatch/squeue/scontrol talk to this cluster
+#
+# Sourcing this file defines slurm_cluster_start / slurm_cluster_stop for test scripts.
+# Debian 12 (slurm-wlm 22.05) facts this relies on are in tests/slurm/slurm.conf.in.
+
+_sc_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+_sc_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# Stops the pid recorded in $1 (TERM, then KILL after $2 seconds).
+_sc_stop_pidfile() {
+  local f=$1 grace=${2:-10} pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if _sc_alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 $((grace * 10))); do _sc_alive "$pid" || break; sleep 0.1; done
+    if _sc_alive "$pid"; then
+      echo "slurm-cluster: pid $pid ($(basename "$f" .daemon-pid)) ignored SIGTERM, sending SIGKILL" >&2
+      kill -KILL "$pid" 2>/dev/null
+    fi
+  fi
+  rm -f "$f"
+}
+
+# Two free TCP ports, chosen by the kernel (so concurrent clusters never collide on purpose).
+_sc_free_ports() {
+  /usr/bin/python3 - <<'PY'
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))
+PY
+}
+
+_sc_tail_logs() {
+  local d=$1 f
+  for f in "$d"/log/munged.log "$d"/log/slurmctld.log "$d"/log/slurmd.log "$d"/log/*.stderr; do
+    [ -s "$f" ] || continue
+    echo "---- last lines of $f" >&2
+    tail -n 15 "$f" >&2
+  done
+}
+
+slurm_cluster_start() {
+  local d=${1:?usage: slurm_cluster_start DIR [CPUS]} cpus=${2:-4} p
+  for p in munged munge slurmctld slurmd sbatch scontrol squeue scancel sinfo srun; do
+    command -v "$p" >/dev/null || { echo "slurm-cluster: '$p' not found (install munge and slurm-wlm: scripts/deps.sh)" >&2; return 1; }
+  done
+  case $cpus in ''|*[!0-9]*|0) echo "slurm-cluster: CPUS must be a positive integer, not '$cpus'" >&2; return 1;; esac
+  mkdir -p "$d" && d=$(cd "$d" && pwd) || { echo "slurm-cluster: $1: cannot create" >&2; return 1; }
+  # the munge socket path must fit in sun_path (108 bytes)
+  if [ ${#d} -gt 80 ]; then echo "slurm-cluster: $d: path too long for a unix socket; use a shorter DIR" >&2; return 1; fi
+  mkdir -p "$d"/{etc,munge,state,spool,run,log,tmp} || return 1
+  chmod 700 "$d/munge" "$d/state" "$d/spool"
+
+  # munge: private key, socket, pid, log and seed files
+  head -c 1024 /dev/urandom >"$d/munge/munge.key" && chmod 400 "$d/munge/munge.key" || return 1
+  munged --foreground --force --key-file="$d/munge/munge.key" --socket="$d/munge/munge.socket" \
+    --pid-file="$d/munge/munged.pid" --log-file="$d/log/munged.log" --seed-file="$d/munge/munged.seed" \
+    >"$d/log/munged.stderr" 2>&1 &
+  echo $! >"$d/run/munged.daemon-pid"
+  local ok=0
+  for _ in $(seq 1 100); do
+    if [ -S "$d/munge/munge.socket" ] && munge -n -S "$d/munge/munge.socket" 2>/dev/null | unmunge -S "$d/munge/munge.socket" >/dev/null 2>&1; then
+      ok=1; break
+    fi
+    _sc_alive "$(cat "$d/run/munged.daemon-pid")" || break
+    sleep 0.1
+  done
+  if [ $ok = 0 ]; then echo "slurm-cluster: munged did not start" >&2; _sc_tail_logs "$d"; slurm_cluster_stop "$d"; return 1; fi
+
+  local ports; ports=$(_sc_free_ports) || { echo "slurm-cluster: cannot find free ports" >&2; slurm_cluster_stop "$d"; return 1; }
+  set -- $ports
+  sed -e "s|@DIR@|$d|g" -e "s|@CTLD_PORT@|$1|g" -e "s|@SLURMD_PORT@|$2|g" -e "s|@CPUS@|$cpus|g" \
+      -e "s|@USER@|$(id -un)|g" "$_sc_here/slurm.conf.in" >"$d/etc/slurm.conf" || return 1
+  : >"$d/etc/plugstack.conf"   # not /etc/slurm/plugstack.conf
+  cat >"$d/env.sh" <<EOF
+# source me: the Slurm commands then talk to the private test cluster in $d
+export SLURM_CONF=$d/etc/slurm.conf
+EOF
+
+  export SLURM_CONF=$d/etc/slurm.conf
+  # -c: start from a clean state; -D: stay in the foreground so that our pid is the daemon's
+  slurmctld -D -c -f "$SLURM_CONF" >"$d/log/slurmctld.stderr" 2>&1 &
+  echo $! >"$d/run/slurmctld.daemon-pid"
+  slurmd -D -f "$SLURM_CONF" -N localhost >"$d/log/slurmd.stderr" 2>&1 &
+  echo $! >"$d/run/slurmd.daemon-pid"
+  local state=""
+  for _ in $(seq 1 300); do
+    state=$(sinfo -h -N -n localhost -o %T 2>/dev/null)
+    [ "$state" = idle ] && break
+    if ! _sc_alive "$(cat "$d/run/slurmctld.daemon-pid")" || ! _sc_alive "$(cat "$d/run/slurmd.daemon-pid")"; then break; fi
+    sleep 0.1
+  done
+  if [ "$state" != idle ]; then
+    echo "slurm-cluster: the node did not become idle (state '${state:-none}'); daemons: slurmctld $(_sc_alive "$(cat "$d/run/slurmctld.daemon-pid")" && echo up || echo down), slurmd $(_sc_alive "$(cat "$d/run/slurmd.daemon-pid")" && echo up || echo down)" >&2
+    _sc_tail_logs "$d"
+    slurm_cluster_stop "$d"
+    return 1
+  fi
+  return 0
+}
+
+slurm_cluster_stop() {
+  local d=${1:?usage: slurm_cluster_stop DIR}
+  [ -d "$d" ] || return 0
+  d=$(cd "$d" && pwd)
+  local conf=$d/etc/slurm.conf
+  if [ -f "$conf" ] && _sc_alive "$(cat "$d/run/slurmctld.daemon-pid" 2>/dev/null)"; then
+    # cancel what is left, give it a moment, then kill any job process slurmd still knows
+    local jobs; jobs=$(SLURM_CONF=$conf squeue -h -o %A 2>/dev/null | tr '\n' ' ')
+    if [ -n "${jobs// }" ]; then
+      SLURM_CONF=$conf scancel $jobs 2>/dev/null
+      for _ in $(seq 1 200); do
+        [ -z "$(SLURM_CONF=$conf squeue -h -t running,completing -o %A 2>/dev/null)" ] && break
+        sleep 0.1
+      done
+    fi
+    if _sc_alive "$(cat "$d/run/slurmd.daemon-pid" 2>/dev/null)"; then
+      local pids; pids=$(SLURM_CONF=$conf scontrol listpids 2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9]+$/ {print $1}')
+      [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+    fi
+  fi
+  _sc_stop_pidfile "$d/run/slurmd.daemon-pid" 10
+  _sc_stop_pidfile "$d/run/slurmctld.daemon-pid" 10
+  _sc_stop_pidfile "$d/run/munged.daemon-pid" 5
+  return 0
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  case ${1:-} in
+    start) shift; slurm_cluster_start "$@" && echo "slurm-cluster: up; run: . ${1%/}/env.sh" ;;
+    stop) shift; slurm_cluster_stop "$@" ;;
+    *) echo "usage: $0 start DIR [CPUS] | stop DIR" >&2; exit 2 ;;
+  esac
+fi
