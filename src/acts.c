@@ -1,6 +1,7 @@
 /* Activation memory for one (config, batch): one allocation, carved into named buffers.
  * The training pass saves what backward needs per block; the backward scratch is shared by
  * all blocks. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "semaim/acts.h"
@@ -78,3 +79,10 @@ void acts_free(acts_t *a) {
 }
 
 size_t acts_bytes(const acts_t *a) { return a->bytes; }
+
+void acts_check_batch(const acts_t *a, int B) {
+    if (B < 1 || B > a->B) {
+        fprintf(stderr, "semaim: batch %d outside the activations' capacity 1..%d\n", B, a->B);
+        abort();
+    }
+}

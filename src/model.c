@@ -47,6 +47,7 @@ static void gather_rows(float *dst, const float *src, const int *perm, int B, in
 const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, int B) {
     int T = m->T, D = m->D;
     long BTD = (long)B * T * D;
+    acts_check_batch(a, B);
     patchify(a->patches_nat, images, B, m->cfg.image, m->cfg.image, m->cfg.patch, PATCH_CPP);
     /* Nothing is kept for backward: block 0's buffers serve every block, and the stream
      * ping-pongs between the first two snapshots. */
@@ -81,6 +82,7 @@ void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *
 float semaim_forward(model_t *m, acts_t *a, const float *images, const int *ranks, int B) {
     int L = m->L, T = m->T, D = m->D, NH = m->NH, P = m->cfg.patch, PD = m->PD;
     long BT = (long)B * T, BTD = BT * D;
+    acts_check_batch(a, B);
     /* ranks → perm: position k of image b holds the patch of rank k. */
     for (long b = 0; b < B; b++)
         for (int p = 0; p < L; p++) a->perm[b * L + ranks[b * L + p]] = p;

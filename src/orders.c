@@ -60,6 +60,7 @@ void order_from_scores(order_t o, int G, const float *sim, const float *noise, i
 
 void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise,
                    int B, int *ranks, int *center_out) {
+    acts_check_batch(a, B);
     float *sim = NULL;
     if (o == ORDER_SEMANTIC || o == ORDER_SIMILARITY) {
         const float *tok = encoder_forward_full(m, a, images, B);

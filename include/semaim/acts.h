@@ -29,4 +29,6 @@ struct acts {
     float *sim;                  /* [B][L] cls-to-patch cosine similarity */
     void *order_scratch;         /* order_scratch_bytes(B, L) */
 };
+/* Aborts on a batch outside 1..capacity: a programming error, caught before any overflow. */
+void acts_check_batch(const acts_t *a, int B);
 #endif

@@ -142,6 +142,9 @@ int main(int argc, char **argv) {
         if (s.dec_depth) cfg.dec_depth = s.dec_depth;
         if (s.heads) cfg.heads = s.heads;
         if (config_validate(&cfg, s.batch, err, sizeof err)) rc = -1;
+        /* record the resolved sizes, not "0 = the preset's" */
+        s.image = cfg.image; s.patch = cfg.patch; s.width = cfg.width;
+        s.depth = cfg.depth; s.dec_depth = cfg.dec_depth; s.heads = cfg.heads;
     }
     if (rc == 0 && order_parse(s.order, &order)) { snprintf(err, sizeof err, "unknown --order '%s'", s.order); rc = -1; }
     if (rc == 0 && strcmp(s.allreduce, "ring") && strcmp(s.allreduce, "mpi")) {

@@ -1,0 +1,426 @@
+/* semaim-eval: evaluation and export of a pretrained SemAIM encoder (SPEC §5).
+ *   features  encoder features of one split → HDF5
+ *   knn       k-NN top-1/top-5 (train split = memory bank, val split = queries)
+ *   linprobe  linear probe on frozen cls features
+ *   export    checkpoint → safetensors with timm / authors' tensor names
+ *   import    safetensors → checkpoint (config inferred from the shapes or given)
+ * Every subcommand runs under mpirun (features and k-NN are split by rank); export and import
+ * work on rank 0. Exit codes: 0 success, 1 runtime error, 2 bad input, 3 non-finite loss. */
+#include <errno.h>
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "semaim/checkpoint.h"
+#include "semaim/eval.h"
+#include "semaim/model.h"
+#include "semaim/model_io.h"
+#include "semaim/options.h"
+
+static int rank_, world_;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static void finish(int code) {
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Finalize();
+    exit(code);
+}
+
+/* Every rank calls this at the same point; if any failed, the first failing rank's message is
+ * printed once (by rank 0) and all exit with code. */
+static void agree_or_die(int failed, const char *msg, int code) {
+    int who = failed ? rank_ : world_, first;
+    MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first == world_) return;
+    char buf[4096] = "";
+    if (rank_ == first) snprintf(buf, sizeof buf, "%s", msg);
+    MPI_Bcast(buf, sizeof buf, MPI_CHAR, first, MPI_COMM_WORLD);
+    if (rank_ == 0) fprintf(stderr, "semaim-eval: %s\n", buf);
+    finish(code);
+}
+
+static void bcast_floats(float *buf, long n) {
+    for (long o = 0; o < n; o += 1L << 30) {
+        long c = n - o < (1L << 30) ? n - o : (1L << 30);
+        MPI_Bcast(buf + o, (int)c, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    }
+}
+
+/* ------------------------------------------------------------------ the model to evaluate */
+
+typedef struct {
+    const char *checkpoint, *weights;
+    int at_init;
+    semaim_config_t given;   /* 0 = not given */
+    long seed;
+} source_t;
+
+#define SOURCE_OPTIONS(src)                                                                                         \
+    {"checkpoint", OPT_STRING, &(src).checkpoint, "pretraining checkpoint (ckpt-*.bin) to evaluate", 0, 0, 0},      \
+    {"weights", OPT_STRING, &(src).weights, "or: a safetensors file with timm / authors' names", 0, 0, 0},          \
+    {"at-init", OPT_FLAG, &(src).at_init, "evaluate the encoder at initialisation (same config and run seed)", 0, 0, 0}, \
+    {"image", OPT_INT, &(src).given.image, "model image size (checked against the checkpoint/file; 0 = infer)", 0, 8192, 0}, \
+    {"patch", OPT_INT, &(src).given.patch, "patch size (0 = infer)", 0, 8192, 0},                                   \
+    {"width", OPT_INT, &(src).given.width, "width D (0 = infer)", 0, 16384, 0},                                     \
+    {"depth", OPT_INT, &(src).given.depth, "encoder depth (0 = infer)", 0, 1024, 0},                                \
+    {"dec-depth", OPT_INT, &(src).given.dec_depth, "decoder depth (0 = infer; 1 if the file has no decoder)", 0, 1024, 0}, \
+    {"heads", OPT_INT, &(src).given.heads, "attention heads (0 = infer: metadata, else width/64)", 0, 1024, 0},      \
+    {"seed", OPT_LONG, &(src).seed, "init seed with --weights --at-init (a checkpoint brings its own)", 0, 9.2e18, 0}
+
+typedef struct {
+    char desc[4200];   /* the checkpoint or weights path (for results) */
+    long step;         /* the checkpoint's step; -1 for weights */
+    int has_decoder;
+} source_info_t;
+
+static int check_given(const char *path, const semaim_config_t *c, const semaim_config_t *g, char *err, size_t errlen) {
+    const struct { const char *n; int have, want; } f[] = {{"image", c->image, g->image}, {"patch", c->patch, g->patch},
+        {"width", c->width, g->width}, {"depth", c->depth, g->depth}, {"dec-depth", c->dec_depth, g->dec_depth},
+        {"heads", c->heads, g->heads}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].want > 0 && f[i].want != f[i].have) {
+            snprintf(err, errlen, "%s: checkpoint is for another config (image %d patch %d width %d depth %d dec-depth %d "
+                     "heads %d), not the --%s %d given", path, c->image, c->patch, c->width, c->depth, c->dec_depth,
+                     c->heads, f[i].n, f[i].want);
+            return -1;
+        }
+    return 0;
+}
+
+/* Builds m on every rank from src: rank 0 reads, everyone receives. need_decoder: the whole
+ * pretraining model must come from a weights file. Exits with code 2 on bad input. */
+static void load_source(const source_t *src, model_t *m, source_info_t *info, int need_decoder) {
+    char err[4608] = "";
+    int bad = 0;
+    semaim_config_t cfg = {0};
+    ckpt_state_t st = {0};
+    st_file_t sf = {0};
+    memset(info, 0, sizeof *info);
+    info->step = -1;
+    if (!!src->checkpoint == !!src->weights) {
+        snprintf(err, sizeof err, "give exactly one of --checkpoint CKPT or --weights FILE.safetensors");
+        bad = 1;
+    } else if (rank_ == 0) {
+        if (src->checkpoint) {
+            bad = ckpt_read_header(src->checkpoint, &cfg, &st, err, sizeof err) ||
+                  check_given(src->checkpoint, &cfg, &src->given, err, sizeof err);
+            info->step = st.step;
+            info->has_decoder = 1;
+        } else {
+            bad = st_open(&sf, src->weights, err, sizeof err) ||
+                  model_infer_config(&sf, &src->given, &cfg, &info->has_decoder, err, sizeof err);
+            st.seed = (uint64_t)src->seed;
+            if (!bad && need_decoder && !info->has_decoder) {
+                snprintf(err, sizeof err, "%s: holds only the encoder; the whole pretraining model is needed here",
+                         src->weights);
+                bad = 1;
+            }
+        }
+        snprintf(info->desc, sizeof info->desc, "%s", src->checkpoint ? src->checkpoint : src->weights);
+    }
+    agree_or_die(bad, err, 2);
+    MPI_Bcast(&cfg, sizeof cfg, MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&st, sizeof st, MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Bcast(info, sizeof *info, MPI_BYTE, 0, MPI_COMM_WORLD);
+    bad = model_init(m, &cfg, st.seed, err, sizeof err) != 0;
+    agree_or_die(bad, err, 1);
+    if (!src->at_init) {
+        if (rank_ == 0) {
+            if (src->checkpoint) bad = ckpt_load(src->checkpoint, m, &st, err, sizeof err) != 0;
+            else {
+                int ignored = 0;
+                bad = model_load_safetensors(m, &sf, need_decoder, &ignored, err, sizeof err) != 0;
+                if (!bad && ignored)
+                    fprintf(stderr, "semaim-eval: %s: %d tensor(s) not used by the model (e.g. a classifier head) ignored\n",
+                            src->weights, ignored);
+            }
+        }
+        agree_or_die(bad, err, 2);
+        bcast_floats(m->params, m->nparams);
+        bcast_floats(m->pos_embed, (long)m->T * m->D);
+    }
+    if (rank_ == 0 && src->weights) st_close(&sf);
+}
+
+/* ---------------------------------------------------------------------------- results */
+
+static void ensure_dir(const char *dir) {
+    int bad = 0;
+    char err[4608] = "";
+    if (rank_ == 0 && dir && mkdir(dir, 0755) && errno != EEXIST) {
+        snprintf(err, sizeof err, "%s: cannot create results folder: %s", dir, strerror(errno));
+        bad = 1;
+    }
+    agree_or_die(bad, err, 2);
+}
+
+/* Appends one line to DIR/eval.jsonl with a single write (rank 0). */
+static void append_result(const char *dir, const char *line) {
+    if (rank_ != 0 || !dir) return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/eval.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    if (!f || fputs(line, f) < 0 || fputc('\n', f) < 0 || fclose(f)) {
+        fprintf(stderr, "semaim-eval: %s: cannot append results: %s\n", path, strerror(errno));
+    }
+}
+
+/* JSON string literal of s into buf (for building result lines). */
+static const char *jstr(char *buf, size_t n, const char *s) {
+    size_t k = 0;
+    if (n < 3) return "\"\"";
+    buf[k++] = '"';
+    for (; s && *s && k + 8 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') { buf[k++] = '\\'; buf[k++] = c; }
+        else if (c < 0x20) k += snprintf(buf + k, n - k, "\\u%04x", c);
+        else buf[k++] = c;
+    }
+    buf[k++] = '"';
+    buf[k] = 0;
+    return buf;
+}
+
+static void usage_exit(const char *cmd, const char *synopsis, const option_t *opts, int n) {
+    if (rank_ == 0) {
+        printf("usage: semaim-eval %s %s\noptions:\n", cmd, synopsis);
+        options_usage(stdout, opts, n);
+    }
+    finish(0);
+}
+
+static void parse_or_die(option_t *opts, int n, int argc, char **argv, const char *cmd, const char *synopsis) {
+    char err[4608];
+    int rc = options_parse(opts, n, argc, argv, 2, err, sizeof err);
+    if (rc == 1) usage_exit(cmd, synopsis, opts, n);
+    if (rc) {
+        if (rank_ == 0) fprintf(stderr, "semaim-eval %s: %s\n", cmd, err);
+        finish(2);
+    }
+}
+
+/* Features of one split for the given model, or from a features file. */
+static void get_features(featset_t *fs, model_t *m, const char *data, const char *split, const char *file, int batch) {
+    char err[4608] = "";
+    int bad;
+    if (file) bad = featfile_read(file, fs, rank_, world_, err, sizeof err) != 0;
+    else bad = features_compute(fs, m, data, split, batch, rank_, world_, err, sizeof err) != 0;
+    agree_or_die(bad, err, 2);
+}
+
+/* ---------------------------------------------------------------------------- features */
+
+static int cmd_features(int argc, char **argv) {
+    source_t src = {0};
+    const char *data = NULL, *split = "val", *out = NULL;
+    int batch = 64;
+    option_t opts[] = {
+        SOURCE_OPTIONS(src),
+        {"data", OPT_STRING, &data, "shards folder (semaim-prep output) [required]", 0, 0, 0},
+        {"split", OPT_STRING, &split, "train or val", 0, 0, 0},
+        {"out", OPT_STRING, &out, "features file to write (HDF5) [required]", 0, 0, 0},
+        {"batch", OPT_INT, &batch, "images per forward pass per rank", 1, 1 << 20, 0},
+    };
+    int n = sizeof opts / sizeof opts[0];
+    const char *syn = "(--checkpoint CKPT | --weights FILE) --data SHARDS --out FILE.h5 [--split val]";
+    parse_or_die(opts, n, argc, argv, "features", syn);
+    if (!data || !out) agree_or_die(1, "features: --data and --out are required", 2);
+    model_t m;
+    source_info_t info;
+    load_source(&src, &m, &info, 0);
+    double t0 = now();
+    featset_t fs;
+    get_features(&fs, &m, data, split, NULL, batch);
+    char err[4608] = "";
+    int bad = featfile_write(out, &fs, split, info.desc, src.at_init ? 0 : info.step, MPI_COMM_WORLD, err, sizeof err);
+    agree_or_die(bad, err, 1);
+    double dt = now() - t0;
+    if (rank_ == 0)
+        printf("features: split %s, %ld images, width %d, %d ranks, %.1f s (%.0f img/s) -> %s\n", split, fs.total, fs.dim,
+               world_, dt, fs.total / dt, out);
+    featset_free(&fs);
+    model_free(&m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- k-NN */
+
+static int cmd_knn(int argc, char **argv) {
+    source_t src = {0};
+    const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL;
+    int k = 20, batch = 64;
+    double temperature = 0.07;
+    option_t opts[] = {
+        SOURCE_OPTIONS(src),
+        {"data", OPT_STRING, &data, "shards folder with train/ and val/ splits", 0, 0, 0},
+        {"train-features", OPT_STRING, &trf, "or: precomputed train features (semaim-eval features)", 0, 0, 0},
+        {"val-features", OPT_STRING, &vaf, "and: precomputed val features", 0, 0, 0},
+        {"k", OPT_INT, &k, "neighbours", 1, 10000, 0},
+        {"temperature", OPT_DOUBLE, &temperature, "vote weight exp(sim / T)", 1e-6, 1e6, 0},
+        {"feature", OPT_STRING, &feature, "cls (cls token after the final norm) or mean (mean patch token)", 0, 0, 0},
+        {"batch", OPT_INT, &batch, "images per forward pass per rank", 1, 1 << 20, 0},
+        {"out", OPT_STRING, &out, "results folder: appends a line to OUT/eval.jsonl", 0, 0, 0},
+    };
+    int n = sizeof opts / sizeof opts[0];
+    const char *syn = "(--checkpoint CKPT | --weights FILE) --data SHARDS [--k 20] [--temperature 0.07] "
+                      "[--feature cls|mean] [--at-init] [--batch N] [--out DIR]\n"
+                      "       semaim-eval knn --train-features F --val-features F [...]";
+    parse_or_die(opts, n, argc, argv, "knn", syn);
+    if (strcmp(feature, "cls") && strcmp(feature, "mean")) agree_or_die(1, "knn: --feature must be cls or mean", 2);
+    int from_files = trf || vaf;
+    if (from_files && (!trf || !vaf)) agree_or_die(1, "knn: give both --train-features and --val-features", 2);
+    if (from_files && (data || src.checkpoint || src.weights))
+        agree_or_die(1, "knn: features files replace --data/--checkpoint/--weights; give one or the other", 2);
+    if (!from_files && !data) agree_or_die(1, "knn: --data is required (or --train-features and --val-features)", 2);
+    ensure_dir(out);
+    model_t m = {0};
+    source_info_t info = {.step = -1};
+    if (!from_files) load_source(&src, &m, &info, 0);
+    else snprintf(info.desc, sizeof info.desc, "%s", trf);
+    double t0 = now();
+    featset_t tr, va;
+    get_features(&tr, &m, data, "train", trf, batch);
+    get_features(&va, &m, data, "val", vaf, batch);
+    double t1 = now();
+    knn_result_t r;
+    char err[4608] = "";
+    int bad = knn_eval(&tr, &va, feature, k, temperature, MPI_COMM_WORLD, &r, err, sizeof err);
+    agree_or_die(bad, err, 2);
+    double t2 = now();
+    if (rank_ == 0) {
+        char line[8192], s1[4300];
+        snprintf(line, sizeof line,
+                 "{\"event\": \"knn\", \"time\": %.3f, \"source\": %s, \"step\": %ld, \"at_init\": %s, \"feature\": \"%s\", "
+                 "\"k\": %d, \"temperature\": %g, \"top1\": %.4f, \"top5\": %.4f, \"bank\": %ld, \"queries\": %ld, "
+                 "\"num_classes\": %d, \"ranks\": %d, \"features_s\": %.3f, \"knn_s\": %.3f}",
+                 (double)time(NULL), jstr(s1, sizeof s1, info.desc), src.at_init ? 0 : info.step,
+                 src.at_init ? "true" : "false", feature, r.k, temperature, r.top1, r.top5, r.bank, r.queries,
+                 r.num_classes, world_, t1 - t0, t2 - t1);
+        append_result(out, line);
+        printf("knn: top1=%.2f top5=%.2f k=%d T=%g feature=%s bank=%ld queries=%ld classes=%d%s source=%s (%.1f s)\n",
+               r.top1, r.top5, r.k, temperature, feature, r.bank, r.queries, r.num_classes, src.at_init ? " at-init" : "",
+               info.desc, t2 - t0);
+    }
+    featset_free(&tr);
+    featset_free(&va);
+    if (!from_files) model_free(&m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- export / import */
+
+static int cmd_export(int argc, char **argv) {
+    source_t src = {0};
+    const char *out = NULL;
+    int full = 0;
+    option_t opts[] = {
+        SOURCE_OPTIONS(src),
+        {"out", OPT_STRING, &out, "safetensors file to write [required]", 0, 0, 0},
+        {"full", OPT_FLAG, &full, "the whole pretraining model (adds query_blocks.*, prediction_head.*)", 0, 0, 0},
+    };
+    int n = sizeof opts / sizeof opts[0];
+    parse_or_die(opts, n, argc, argv, "export", "(--checkpoint CKPT | --weights FILE) --out FILE.safetensors [--full]");
+    if (!out) agree_or_die(1, "export: --out is required", 2);
+    model_t m;
+    source_info_t info;
+    load_source(&src, &m, &info, full);
+    char err[4608] = "";
+    int bad = 0;
+    if (rank_ == 0) {
+        char step[32];
+        snprintf(step, sizeof step, "%ld", info.step);
+        const char *k[] = {"source", "step"}, *v[] = {info.desc, step};
+        bad = model_export_safetensors(&m, full, k, v, 2, out, err, sizeof err) != 0;
+        if (!bad) {
+            long cnt = 0, params = (long)m.T * m.D;
+            for (int i = 0; i < m.ntensors; i++)
+                if (full || model_tensor_is_encoder(m.info[i].name)) { cnt++; params += m.info[i].numel; }
+            printf("export: %ld tensors (%s), %ld values -> %s\n", cnt + 1, full ? "encoder + decoder" : "encoder",
+                   params, out);
+        }
+    }
+    agree_or_die(bad, err, 1);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_import(int argc, char **argv) {
+    source_t src = {0};
+    const char *out = NULL;
+    int full = 0;
+    option_t opts[] = {
+        SOURCE_OPTIONS(src),
+        {"out", OPT_STRING, &out, "folder for the checkpoint ckpt-00000000.bin [required]", 0, 0, 0},
+        {"full", OPT_FLAG, &full, "require the decoder too (else it keeps its initialisation)", 0, 0, 0},
+    };
+    int n = sizeof opts / sizeof opts[0];
+    parse_or_die(opts, n, argc, argv, "import", "--weights FILE.safetensors --out DIR [--heads N ...] [--full]");
+    if (!out || !src.weights || src.checkpoint) agree_or_die(1, "import: --weights and --out are required", 2);
+    model_t m;
+    source_info_t info;
+    load_source(&src, &m, &info, full);
+    char err[4608] = "";
+    int bad = 0;
+    if (rank_ == 0) {
+        double dev = model_pos_embed_deviation(&m);
+        if (dev > 1e-4) {
+            snprintf(err, sizeof err, "%s: pos_embed differs from the fixed 2-D sin-cos table (max %.3g), which checkpoints "
+                     "do not store; evaluate the file directly with --weights", src.weights, dev);
+            bad = 1;
+        } else if (mkdir(out, 0755) && errno != EEXIST) {
+            snprintf(err, sizeof err, "%s: cannot create folder: %s", out, strerror(errno));
+            bad = 1;
+        } else {
+            ckpt_state_t st = {0, 0, 0, (uint64_t)src.seed, 1, 1};
+            memset(m.m, 0, sizeof(float) * m.nparams);
+            memset(m.v, 0, sizeof(float) * m.nparams);
+            bad = ckpt_save(out, &m, &st, 0, err, sizeof err) != 0;
+            if (!bad)
+                printf("import: image %d patch %d width %d depth %d dec-depth %d heads %d%s -> %s/ckpt-00000000.bin\n",
+                       m.cfg.image, m.cfg.patch, m.cfg.width, m.cfg.depth, m.cfg.dec_depth, m.cfg.heads,
+                       info.has_decoder ? "" : " (decoder at initialisation)", out);
+        }
+    }
+    agree_or_die(bad, err, 2);
+    model_free(&m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- main */
+
+int main(int argc, char **argv) {
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_);
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (!strcmp(cmd, "features")) cmd_features(argc, argv);
+    else if (!strcmp(cmd, "knn")) cmd_knn(argc, argv);
+    else if (!strcmp(cmd, "export")) cmd_export(argc, argv);
+    else if (!strcmp(cmd, "import")) cmd_import(argc, argv);
+    else {
+        int help = !strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help");
+        if (rank_ == 0) {
+            if (!help) fprintf(stderr, "semaim-eval: %s'%s' (see semaim-eval --help)\n", *cmd ? "unknown command " : "no command", cmd);
+            else printf("usage: semaim-eval COMMAND [options]   (COMMAND --help for its options)\n"
+                        "  features  encoder features of a split -> HDF5\n"
+                        "  knn       k-NN top-1/top-5 (DINO style)\n"
+                        "  export    checkpoint -> safetensors (timm names)\n"
+                        "  import    safetensors -> checkpoint\n"
+                        "Exit codes: 0 success, 1 runtime error, 2 bad input, 3 non-finite loss.\n");
+        }
+        finish(help ? 0 : 2);
+    }
+    finish(0);
+}

@@ -1,0 +1,256 @@
+/* Features files (HDF5): one writer (rank 0, after a gather), one reader per rank reading
+ * only its slice. Every HDF5 call holds shards_hdf5_lock(): a loader may run in the process. */
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "semaim/eval.h"
+#include "semaim/shards.h"
+
+#define FEATFILE_FORMAT "semaim features"
+
+static int write_dset(hid_t f, const char *name, hid_t ftype, hid_t mtype, int nd, const hsize_t *dims, const void *buf) {
+    hid_t sp = H5Screate_simple(nd, dims, NULL);
+    hid_t d = sp >= 0 ? H5Dcreate2(f, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    int ok = d >= 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
+    if (d >= 0) H5Dclose(d);
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+static int write_attr_str(hid_t f, const char *name, const char *v) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(v) + 1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, t, v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp); H5Tclose(t);
+    return ok ? 0 : -1;
+}
+
+static int write_attr_i64(hid_t f, const char *name, long long v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_LLONG, &v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+static int write_file(const char *path, const float *cls, const float *mean, const int32_t *labels, long N, int D,
+                      int num_classes, const char *split, const char *source, long step, char *err, size_t errlen) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    shards_hdf5_lock();
+    H5E_auto2_t efn; void *edata;
+    H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    int bad = f < 0;
+    if (!bad) {
+        hsize_t d2[2] = {(hsize_t)N, (hsize_t)D}, d1[1] = {(hsize_t)N};
+        bad = write_dset(f, "cls", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, cls) ||
+              write_dset(f, "mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, mean) ||
+              write_dset(f, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, labels) ||
+              write_attr_str(f, "format", FEATFILE_FORMAT) || write_attr_i64(f, "format_version", FEATFILE_VERSION) ||
+              write_attr_str(f, "split", split) || write_attr_i64(f, "num_classes", num_classes) ||
+              write_attr_str(f, "source", source ? source : "") || write_attr_i64(f, "step", step);
+        if (H5Fclose(f) < 0) bad = 1;
+    }
+    H5Eset_auto2(H5E_DEFAULT, efn, edata);
+    shards_hdf5_unlock();
+    if (bad || rename(tmp, path)) {
+        snprintf(err, errlen, "%s: cannot write the features file%s%s", path, errno ? ": " : "", errno ? strerror(errno) : "");
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int featfile_write(const char *path, const featset_t *fs, const char *split, const char *source, long step,
+                   MPI_Comm comm, char *err, size_t errlen) {
+    int rank, world;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &world);
+    int D = fs->dim, n = (int)fs->n, bad = 0;
+    long N = fs->total;
+    int *counts = NULL, *displs = NULL;
+    float *cls = NULL, *mean = NULL;
+    int32_t *lab = NULL;
+    if (rank == 0) {
+        counts = malloc(sizeof(int) * world);
+        displs = malloc(sizeof(int) * world);
+        cls = malloc(sizeof(float) * (size_t)(N > 0 ? N : 1) * D);
+        mean = malloc(sizeof(float) * (size_t)(N > 0 ? N : 1) * D);
+        lab = malloc(sizeof(int32_t) * (size_t)(N > 0 ? N : 1));
+        bad = !counts || !displs || !cls || !mean || !lab;
+        if (bad) snprintf(err, errlen, "%s: out of memory gathering %ld features", path, N);
+    }
+    MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
+    if (!bad) {
+        MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
+        if (rank == 0)
+            for (int r = 0; r < world; r++) displs[r] = (int)eval_slice_lo(N, r, world);
+        MPI_Datatype row;
+        MPI_Type_contiguous(D, MPI_FLOAT, &row);
+        MPI_Type_commit(&row);
+        MPI_Gatherv(fs->cls, n, row, cls, counts, displs, row, 0, comm);
+        MPI_Gatherv(fs->mean, n, row, mean, counts, displs, row, 0, comm);
+        MPI_Gatherv(fs->labels, n, MPI_INT32_T, lab, counts, displs, MPI_INT32_T, 0, comm);
+        MPI_Type_free(&row);
+        if (rank == 0) {
+            errno = 0;
+            bad = write_file(path, cls, mean, lab, N, D, fs->num_classes, split, source, step, err, errlen) != 0;
+        }
+        MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
+    }
+    free(counts); free(displs); free(cls); free(mean); free(lab);
+    return bad ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------------- reading */
+
+static int attr_i64(hid_t f, const char *name, long long *v) {
+    if (H5Aexists(f, name) <= 0) return 0;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_LLONG, v) >= 0;
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    return ok ? 1 : -1;
+}
+
+static int attr_str(hid_t f, const char *name, char *buf, size_t len) {
+    buf[0] = 0;
+    if (H5Aexists(f, name) <= 0) return 0;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < len;
+    if (ok) {
+        hid_t mt = H5Tcopy(t);
+        ok = H5Aread(a, mt, buf) >= 0;
+        H5Tclose(mt);
+        buf[H5Tget_size(t)] = 0;
+    }
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    return ok ? 1 : -1;
+}
+
+/* Opens dataset name, checks class/rank; fills dims. */
+static hid_t open_dset(hid_t f, const char *name, H5T_class_t cls, int nd, hsize_t *dims) {
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return -1;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return -1;
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_ndims(sp) == nd;
+    if (ok) H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (!ok) { H5Dclose(d); return -2; }
+    return d;
+}
+
+static int read_rows(hid_t d, hid_t mtype, long lo, long n, hsize_t cols, int nd, void *dst) {
+    if (n == 0) return 0;
+    hsize_t start[2] = {(hsize_t)lo, 0}, count[2] = {(hsize_t)n, cols};
+    hid_t fsp = H5Dget_space(d);
+    hid_t msp = H5Screate_simple(nd, count, NULL);
+    int ok = fsp >= 0 && msp >= 0 && H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dread(d, mtype, msp, fsp, H5P_DEFAULT, dst) >= 0;
+    if (fsp >= 0) H5Sclose(fsp);
+    if (msp >= 0) H5Sclose(msp);
+    return ok ? 0 : -1;
+}
+
+int featfile_read(const char *path, featset_t *fs, int rank, int world, char *err, size_t errlen) {
+    memset(fs, 0, sizeof *fs);
+    if (access(path, R_OK)) { snprintf(err, errlen, "%s: cannot open features file: %s", path, strerror(errno)); return -1; }
+    shards_hdf5_lock();
+    H5E_auto2_t efn; void *edata;
+    H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1);   /* several ranks read at once; shared file systems refuse flock */
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    hid_t dc = -1, dm = -1, dl = -1;
+    int rc = -1;
+    char fmt[64];
+    long long ver = 0, ncls = 0;
+    hsize_t cdim[2] = {0, 0}, mdim[2] = {0, 0}, ldim[1] = {0};
+    if (f < 0) { snprintf(err, errlen, "%s: not an HDF5 file (or unreadable)", path); goto out; }
+    if (attr_str(f, "format", fmt, sizeof fmt) != 1 || strcmp(fmt, FEATFILE_FORMAT)) {
+        snprintf(err, errlen, "%s: not a semaim features file (format attribute missing or wrong)", path);
+        goto out;
+    }
+    if (attr_i64(f, "format_version", &ver) != 1 || ver != FEATFILE_VERSION) {
+        snprintf(err, errlen, "%s: features format_version %lld is not supported (this build reads %d)", path, ver,
+                 FEATFILE_VERSION);
+        goto out;
+    }
+    if (attr_i64(f, "num_classes", &ncls) < 0 || ncls < 0 || ncls > (1 << 30)) {
+        snprintf(err, errlen, "%s: bad num_classes attribute", path);
+        goto out;
+    }
+    dc = open_dset(f, "cls", H5T_FLOAT, 2, cdim);
+    dm = open_dset(f, "mean", H5T_FLOAT, 2, mdim);
+    dl = open_dset(f, "labels", H5T_INTEGER, 1, ldim);
+    if (dc < 0 || dm < 0 || dl < 0) {
+        const char *which = dc < 0 ? "/cls" : dm < 0 ? "/mean" : "/labels";
+        int code = dc < 0 ? (int)dc : dm < 0 ? (int)dm : (int)dl;
+        const char *want = dc < 0 || dm < 0 ? "a 2-D float dataset" : "a 1-D integer dataset";
+        if (code == -1) snprintf(err, errlen, "%s: %s is missing", path, which);
+        else snprintf(err, errlen, "%s: %s must be %s", path, which, want);
+        goto out;
+    }
+    if (cdim[0] != mdim[0] || cdim[1] != mdim[1]) {
+        snprintf(err, errlen, "%s: /cls is [%llu,%llu] but /mean is [%llu,%llu]", path, (unsigned long long)cdim[0],
+                 (unsigned long long)cdim[1], (unsigned long long)mdim[0], (unsigned long long)mdim[1]);
+        goto out;
+    }
+    if (ldim[0] != cdim[0]) {
+        snprintf(err, errlen, "%s: labels do not match the features: /labels has %llu entries but /cls has %llu rows",
+                 path, (unsigned long long)ldim[0], (unsigned long long)cdim[0]);
+        goto out;
+    }
+    if (cdim[1] < 1 || cdim[1] > 65536) { snprintf(err, errlen, "%s: feature width %llu out of range", path, (unsigned long long)cdim[1]); goto out; }
+    long N = (long)cdim[0];
+    fs->total = N;
+    fs->dim = (int)cdim[1];
+    fs->num_classes = (int)ncls;
+    fs->lo = eval_slice_lo(N, rank, world);
+    fs->n = eval_slice_lo(N, rank + 1, world) - fs->lo;
+    size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);
+    fs->cls = malloc(sizeof(float) * rows * fs->dim);
+    fs->mean = malloc(sizeof(float) * rows * fs->dim);
+    fs->labels = malloc(sizeof(int32_t) * rows);
+    if (!fs->cls || !fs->mean || !fs->labels) { snprintf(err, errlen, "%s: out of memory for %ld rows", path, fs->n); goto out; }
+    if (read_rows(dc, H5T_NATIVE_FLOAT, fs->lo, fs->n, cdim[1], 2, fs->cls) ||
+        read_rows(dm, H5T_NATIVE_FLOAT, fs->lo, fs->n, cdim[1], 2, fs->mean) ||
+        read_rows(dl, H5T_NATIVE_INT32, fs->lo, fs->n, 1, 1, fs->labels)) {
+        snprintf(err, errlen, "%s: read failed (truncated or corrupt file?)", path);
+        goto out;
+    }
+    for (long i = 0; i < fs->n; i++) {
+        int32_t l = fs->labels[i];
+        if (l < 0 || (ncls > 0 && l >= ncls)) {
+            snprintf(err, errlen, "%s: label %d of image %ld is outside 0..%lld", path, l, fs->lo + i,
+                     ncls > 0 ? ncls - 1 : (long long)INT32_MAX);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (dc >= 0) H5Dclose(dc);
+    if (dm >= 0) H5Dclose(dm);
+    if (dl >= 0) H5Dclose(dl);
+    if (f >= 0) H5Fclose(f);
+    H5Eset_auto2(H5E_DEFAULT, efn, edata);
+    shards_hdf5_unlock();
+    if (rc) featset_free(fs);
+    return rc;
+}

@@ -1,0 +1,85 @@
+/* Evaluation features over HDF5 shards: the loader in eval mode feeds this rank's slice of a
+ * split through the encoder (full attention, final norm), batch by batch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "semaim/eval.h"
+#include "semaim/loader.h"
+
+void featset_free(featset_t *fs) {
+    free(fs->cls); free(fs->mean); free(fs->labels);
+    memset(fs, 0, sizeof *fs);
+}
+
+const float *featset_rows(const featset_t *fs, const char *kind) {
+    if (!strcmp(kind, "cls")) return fs->cls;
+    if (!strcmp(kind, "mean")) return fs->mean;
+    return NULL;
+}
+
+int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
+                     char *err, size_t errlen) {
+    memset(fs, 0, sizeof *fs);
+    int S = m->cfg.image, D = m->D;
+    loader_config lc = {.data_dir = data, .split = split, .image_size = S, .batch = batch, .seed = 0,
+                        .rank = rank, .world = world, .train = 0, .threads = 1};
+    loader *ld = NULL;
+    const char *e = loader_open(&ld, &lc);
+    if (e) { snprintf(err, errlen, "%s", e); return -1; }
+    int H = loader_image_height(ld), W = loader_image_width(ld);
+    if (H < S || W < S) {
+        /* upsampling small shards into a bigger model's input is never what was meant */
+        snprintf(err, errlen, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input "
+                 "(checkpoint of another config?)", data, split, H, W, S, S);
+        loader_close(ld);
+        return -1;
+    }
+    long N = loader_total_samples(ld);
+    fs->total = N;
+    fs->lo = eval_slice_lo(N, rank, world);
+    fs->n = eval_slice_lo(N, rank + 1, world) - fs->lo;
+    fs->dim = D;
+    fs->num_classes = loader_num_classes(ld);
+    size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);
+    fs->cls = malloc(sizeof(float) * rows * D);
+    fs->mean = malloc(sizeof(float) * rows * D);
+    fs->labels = malloc(sizeof(int32_t) * rows);
+    /* A forward-only encoder needs block 0's buffers and two stream snapshots (see
+     * encoder_forward_full): size the activations for a depth-1 view of the model instead
+     * of the whole training pass. */
+    model_t view = *m;
+    view.cfg.depth = 1;
+    view.cfg.dec_depth = 1;
+    acts_t *a = acts_create(&view, batch);
+    int rc = -1;
+    if (!fs->cls || !fs->mean || !fs->labels || !a) {
+        snprintf(err, errlen, "features: out of memory for %ld images of width %d (batch %d)", fs->n, D, batch);
+        goto out;
+    }
+    long steps = loader_steps_per_epoch(ld), done = 0;
+    for (long s = 0; s < steps; s++) {
+        const loader_batch *b;
+        e = loader_next(ld, &b, NULL);
+        if (e) { snprintf(err, errlen, "%s", e); goto out; }
+        if (b->n == 0) continue;
+        for (int i = 0; i < b->n; i++)
+            if (b->ids[i] != fs->lo + done + i) {
+                snprintf(err, errlen, "features: loader returned image %lld where %ld was expected", (long long)b->ids[i],
+                         fs->lo + done + i);
+                goto out;
+            }
+        encoder_features(m, a, b->images, b->n, fs->cls + done * D, fs->mean + done * D);
+        memcpy(fs->labels + done, b->labels, sizeof(int32_t) * b->n);
+        done += b->n;
+    }
+    if (done != fs->n) {
+        snprintf(err, errlen, "features: %ld of %ld images of this rank's slice were returned", done, fs->n);
+        goto out;
+    }
+    rc = 0;
+out:
+    acts_free(a);
+    loader_close(ld);
+    if (rc) featset_free(fs);
+    return rc;
+}

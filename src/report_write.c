@@ -1,0 +1,541 @@
+/* The scaling report as CSV (one row per series and rank count), JSON (everything, for
+ * scripts), Markdown (for people), and the writing of all four files at once. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "prep.h"
+#include "semaim/report.h"
+
+static const char *const kind_name[] = {"any", "strong", "weak"};
+static const char *const iv_name[] = {"none", "min-max over repeats", "bootstrap 95% of the median"};
+
+void report_clean_text(const char *s, char *out, size_t n) {
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p && o + 5 < n) {
+        unsigned c = *p;
+        int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        int ok = len > 0 && !(len == 2 && c < 0xC2);
+        for (int i = 1; ok && i < len; i++) ok = (p[i] & 0xC0) == 0x80;
+        if (!ok || c < 0x20 || c == 0x7f) { out[o++] = '?'; p++; continue; }
+        memcpy(out + o, p, (size_t)len);
+        o += (size_t)len;
+        p += len;
+    }
+    out[o] = 0;
+}
+
+void report_series_label(const report_t *R, int s, char *out, size_t n) {
+    const report_series_t *S = &R->series[s];
+    char base[128];
+    if (S->kind == REPORT_STRONG) snprintf(base, sizeof base, "strong, global batch %ld", S->batch_key);
+    else snprintf(base, sizeof base, "weak, batch %ld per rank", S->batch_key);
+    /* series of different models or thread counts can share a batch: number them */
+    int same = 0, index = 0;
+    for (int t = 0; t < R->nseries; t++)
+        if (R->series[t].kind == S->kind && R->series[t].batch_key == S->batch_key) {
+            same++;
+            if (t <= s) index++;
+        }
+    if (same > 1) snprintf(out, n, "%s (%d)", base, index);
+    else snprintf(out, n, "%s", base);
+}
+
+/* Comma-separated union of a per-run text field over a point's runs. */
+static void point_union(const report_t *R, const report_point_t *P, int jobs, char *out, size_t n) {
+    out[0] = 0;
+    size_t o = 0;
+    for (int i = 0; i < P->nruns; i++) {
+        const char *list = jobs ? R->runs[P->runs[i]].slurm_jobs : R->runs[P->runs[i]].nodes;
+        char item[256];
+        for (const char *p = list; p && *p;) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            snprintf(item, sizeof item, "%.*s", (int)len, p);
+            p = e ? e + 1 : p + len;
+            int dup = 0;
+            for (const char *q = out; *q && !dup;) {
+                const char *f = strchr(q, ',');
+                size_t l = f ? (size_t)(f - q) : strlen(q);
+                dup = l == strlen(item) && !memcmp(q, item, l);
+                q = f ? f + 1 : q + l;
+            }
+            if (!dup && o + strlen(item) + 2 < n) o += (size_t)snprintf(out + o, n - o, "%s%s", o ? "," : "", item);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ CSV */
+
+static void csv_field(prep_buf *b, const char *s) {
+    char c[2048];
+    report_clean_text(s, c, sizeof c);
+    if (!strpbrk(c, ",\"")) { prep_buf_puts(b, c); return; }
+    prep_buf_add(b, "\"", 1);
+    for (const char *p = c; *p; p++) {
+        if (*p == '"') prep_buf_add(b, "\"", 1);   /* a quote inside a quoted field is doubled */
+        prep_buf_add(b, p, 1);
+    }
+    prep_buf_add(b, "\"", 1);
+}
+
+static void num(prep_buf *b, double x) {
+    if (isfinite(x)) prep_buf_printf(b, "%.10g", x);
+    else prep_buf_puts(b, "null");
+}
+
+char *report_csv(const report_t *R) {
+    prep_buf b = {0};
+    prep_buf_puts(&b, "kind,series,grouped_by,ranks,nodes,threads,global_batch,batch_per_rank,repeats,steady_steps,"
+                      "throughput_images_per_s,throughput_lo,throughput_hi,interval,per_rank_images_per_s,step_s,"
+                      "data_wait_s,compute_s,comm_s,speedup,efficiency,slurm_job_ids,runs,model\n");
+    for (int s = 0; s < R->nseries; s++) {
+        const report_series_t *S = &R->series[s];
+        char label[256], text[4096];
+        report_series_label(R, s, label, sizeof label);
+        for (int p = 0; p < S->npoints; p++) {
+            const report_point_t *P = &S->points[p];
+            const report_run_t *r0 = &R->runs[P->runs[0]];
+            prep_buf_printf(&b, "%s,", kind_name[S->kind]);
+            csv_field(&b, label);
+            prep_buf_printf(&b, ",%s,%d,", S->inferred ? "batches" : "folder name", P->ranks);
+            point_union(R, P, 0, text, sizeof text);
+            csv_field(&b, text);
+            prep_buf_printf(&b, ",%d,%ld,%ld,%d,%ld,", r0->threads, r0->global_batch, r0->batch, P->nruns, P->steps);
+            num(&b, P->throughput); prep_buf_add(&b, ",", 1);
+            num(&b, P->lo); prep_buf_add(&b, ",", 1);
+            num(&b, P->hi); prep_buf_add(&b, ",", 1);
+            csv_field(&b, iv_name[P->interval]); prep_buf_add(&b, ",", 1);
+            num(&b, P->throughput / P->ranks); prep_buf_add(&b, ",", 1);
+            num(&b, P->step_s); prep_buf_add(&b, ",", 1);
+            num(&b, P->wait_s); prep_buf_add(&b, ",", 1);
+            num(&b, P->compute_s); prep_buf_add(&b, ",", 1);
+            num(&b, P->comm_s); prep_buf_add(&b, ",", 1);
+            num(&b, P->speedup); prep_buf_add(&b, ",", 1);
+            num(&b, P->efficiency); prep_buf_add(&b, ",", 1);
+            point_union(R, P, 1, text, sizeof text);
+            csv_field(&b, text);
+            prep_buf_add(&b, ",", 1);
+            size_t o = 0;
+            text[0] = 0;
+            for (int i = 0; i < P->nruns && o + 2 < sizeof text; i++)
+                o += (size_t)snprintf(text + o, sizeof text - o, "%s%s", i ? ";" : "", R->runs[P->runs[i]].name);
+            csv_field(&b, text);
+            prep_buf_add(&b, ",", 1);
+            csv_field(&b, r0->model);
+            prep_buf_add(&b, "\n", 1);
+        }
+    }
+    if (b.oom) { prep_buf_free(&b); return NULL; }
+    return b.s;
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+static void jkey(prep_buf *b, const char *k) { prep_json_str(b, k); prep_buf_add(b, ": ", 2); }
+
+static void jlist(prep_buf *b, const char *commas) {
+    prep_buf_add(b, "[", 1);
+    int first = 1;
+    char item[256];
+    for (const char *p = commas; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        snprintf(item, sizeof item, "%.*s", (int)len, p);
+        if (!first) prep_buf_add(b, ", ", 2);
+        prep_json_str(b, item);
+        first = 0;
+        p = e ? e + 1 : p + len;
+    }
+    prep_buf_add(b, "]", 1);
+}
+
+static const char *const formula_ar = "T_ar(N) = 2(N-1)*alpha + 2(N-1)/N * bytes/beta";
+static const char *const formula_eff = "E(N) = t_c / (t_c + T_ar(N))";
+
+static void method_text(const report_t *R, char *warm, size_t n) {
+    snprintf(warm, n, "the first max(%d, ceil(%g x steps)) steps of every invocation are warm-up and dropped",
+             R->opt.warmup_min, R->opt.warmup_frac);
+}
+
+char *report_json(const report_t *R) {
+    prep_buf b = {0};
+    char warm[256], text[4096];
+    method_text(R, warm, sizeof warm);
+    prep_buf_puts(&b, "{\n");
+    jkey(&b, "name"); prep_json_str(&b, R->name); prep_buf_puts(&b, ",\n");
+    jkey(&b, "created"); prep_json_str(&b, R->created); prep_buf_puts(&b, ",\n");
+    jkey(&b, "command"); prep_json_str(&b, R->command); prep_buf_puts(&b, ",\n");
+    jkey(&b, "runs_dir"); prep_json_str(&b, R->runs_dir); prep_buf_puts(&b, ",\n");
+    jkey(&b, "method"); prep_buf_puts(&b, "{");
+    jkey(&b, "warmup"); prep_json_str(&b, warm); prep_buf_puts(&b, ", ");
+    jkey(&b, "throughput"); prep_json_str(&b, "global batch / median steady-state step seconds (each step the slowest rank's)");
+    prep_buf_puts(&b, ", ");
+    jkey(&b, "repeats"); prep_json_str(&b, "runs of a series with the same rank count; the point takes the median of their median step times");
+    prep_buf_puts(&b, ", ");
+    jkey(&b, "interval"); prep_buf_printf(&b, "\"min-max of the repeats' throughputs; a lone run: percentile bootstrap 95%% of "
+                                              "its median step time, %d resamples\", ", R->opt.bootstrap);
+    jkey(&b, "strong_efficiency"); prep_json_str(&b, "X(N) / ((N/N0) * X(N0))"); prep_buf_puts(&b, ", ");
+    jkey(&b, "weak_efficiency"); prep_json_str(&b, "t(N0) / t(N)"); prep_buf_puts(&b, ", ");
+    jkey(&b, "speedup"); prep_json_str(&b, "X(N) / X(N0)"); prep_buf_puts(&b, "},\n");
+
+    jkey(&b, "runs"); prep_buf_puts(&b, "[\n");
+    for (int i = 0; i < R->nruns; i++) {
+        const report_run_t *r = &R->runs[i];
+        prep_buf_puts(&b, i ? ",\n  {" : "  {");
+        jkey(&b, "name"); prep_json_str(&b, r->name); prep_buf_puts(&b, ", ");
+        jkey(&b, "metrics"); prep_json_str(&b, r->path); prep_buf_puts(&b, ", ");
+        jkey(&b, "folder_kind"); prep_json_str(&b, kind_name[r->kind_hint]); prep_buf_puts(&b, ", ");
+        prep_buf_printf(&b, "\"ranks\": %d, \"threads\": %d, ", r->ranks, r->threads);
+        jkey(&b, "nodes"); jlist(&b, r->nodes); prep_buf_puts(&b, ", ");
+        prep_buf_printf(&b, "\"global_batch\": %ld, \"batch_per_rank\": %ld, \"params\": %ld, \"gflop_per_image\": ",
+                        r->global_batch, r->batch, r->params);
+        num(&b, r->gflop_per_image); prep_buf_puts(&b, ", ");
+        jkey(&b, "model"); prep_json_str(&b, r->model); prep_buf_puts(&b, ", ");
+        jkey(&b, "config"); prep_json_str(&b, r->config); prep_buf_puts(&b, ", ");
+        jkey(&b, "slurm_job_ids"); jlist(&b, r->slurm_jobs); prep_buf_puts(&b, ", ");
+        prep_buf_printf(&b, "\"invocations\": %d, \"step_lines\": %ld, \"steady_steps\": %ld, \"step_s\": ", r->invocations,
+                        r->step_lines, r->nsteps);
+        num(&b, r->step_s); prep_buf_puts(&b, ", \"data_wait_s\": ");
+        num(&b, r->wait_s); prep_buf_puts(&b, ", \"compute_s\": ");
+        num(&b, r->compute_s); prep_buf_puts(&b, ", \"comm_s\": ");
+        num(&b, r->comm_s); prep_buf_puts(&b, ", \"throughput\": ");
+        num(&b, r->throughput); prep_buf_puts(&b, ", \"per_rank_throughput\": ");
+        num(&b, r->throughput / r->ranks); prep_buf_puts(&b, ", ");
+        jkey(&b, "versions"); prep_buf_puts(&b, "{");
+        jkey(&b, "mpi"); prep_json_str(&b, r->version_mpi); prep_buf_puts(&b, ", ");
+        jkey(&b, "hdf5"); prep_json_str(&b, r->version_hdf5); prep_buf_puts(&b, ", ");
+        jkey(&b, "openblas"); prep_json_str(&b, r->version_openblas);
+        prep_buf_printf(&b, "}, \"in_series\": %d}", R->in_series ? R->in_series[i] : 0);
+    }
+    prep_buf_puts(&b, "\n],\n");
+
+    jkey(&b, "series"); prep_buf_puts(&b, "[\n");
+    for (int s = 0; s < R->nseries; s++) {
+        const report_series_t *S = &R->series[s];
+        char label[256];
+        report_series_label(R, s, label, sizeof label);
+        prep_buf_puts(&b, s ? ",\n  {" : "  {");
+        jkey(&b, "label"); prep_json_str(&b, label); prep_buf_puts(&b, ", ");
+        jkey(&b, "kind"); prep_json_str(&b, kind_name[S->kind]); prep_buf_puts(&b, ", ");
+        jkey(&b, "grouped_by"); prep_json_str(&b, S->inferred ? "batches" : "folder name"); prep_buf_puts(&b, ", ");
+        prep_buf_printf(&b, "\"%s\": %ld, ", S->kind == REPORT_STRONG ? "global_batch" : "batch_per_rank", S->batch_key);
+        jkey(&b, "model"); prep_json_str(&b, R->runs[S->run0].model); prep_buf_puts(&b, ", ");
+        prep_buf_printf(&b, "\"threads\": %d, \"baseline_ranks\": %d, \"points\": [", R->runs[S->run0].threads,
+                        S->points[0].ranks);
+        for (int p = 0; p < S->npoints; p++) {
+            const report_point_t *P = &S->points[p];
+            const report_run_t *r0 = &R->runs[P->runs[0]];
+            prep_buf_puts(&b, p ? ",\n    {" : "\n    {");
+            prep_buf_printf(&b, "\"ranks\": %d, \"global_batch\": %ld, \"batch_per_rank\": %ld, \"repeats\": %d, "
+                                "\"steady_steps\": %ld, \"throughput\": ", P->ranks, r0->global_batch, r0->batch, P->nruns, P->steps);
+            num(&b, P->throughput); prep_buf_puts(&b, ", \"interval\": {\"lo\": ");
+            num(&b, P->lo); prep_buf_puts(&b, ", \"hi\": ");
+            num(&b, P->hi); prep_buf_puts(&b, ", \"kind\": ");
+            prep_json_str(&b, iv_name[P->interval]); prep_buf_puts(&b, "}, \"per_rank_throughput\": ");
+            num(&b, P->throughput / P->ranks); prep_buf_puts(&b, ", \"step_s\": ");
+            num(&b, P->step_s); prep_buf_puts(&b, ", \"data_wait_s\": ");
+            num(&b, P->wait_s); prep_buf_puts(&b, ", \"compute_s\": ");
+            num(&b, P->compute_s); prep_buf_puts(&b, ", \"comm_s\": ");
+            num(&b, P->comm_s); prep_buf_puts(&b, ", \"speedup\": ");
+            num(&b, P->speedup); prep_buf_puts(&b, ", \"efficiency\": ");
+            num(&b, P->efficiency); prep_buf_puts(&b, ", ");
+            point_union(R, P, 0, text, sizeof text);
+            jkey(&b, "nodes"); jlist(&b, text); prep_buf_puts(&b, ", ");
+            point_union(R, P, 1, text, sizeof text);
+            jkey(&b, "slurm_job_ids"); jlist(&b, text); prep_buf_puts(&b, ", ");
+            jkey(&b, "runs"); prep_buf_puts(&b, "[");
+            for (int i = 0; i < P->nruns; i++) {
+                if (i) prep_buf_puts(&b, ", ");
+                prep_json_str(&b, R->runs[P->runs[i]].name);
+            }
+            prep_buf_puts(&b, "]}");
+        }
+        prep_buf_puts(&b, "]}");
+    }
+    prep_buf_puts(&b, "\n],\n");
+
+    const report_proj_t *J = &R->proj;
+    jkey(&b, "projection");
+    if (!J->have) prep_buf_puts(&b, "null");
+    else {
+        prep_buf_puts(&b, "{");
+        jkey(&b, "label"); prep_json_str(&b, "model, not a measurement"); prep_buf_puts(&b, ", ");
+        jkey(&b, "allreduce_formula"); prep_json_str(&b, formula_ar); prep_buf_puts(&b, ", ");
+        jkey(&b, "efficiency_formula"); prep_json_str(&b, formula_eff); prep_buf_puts(&b, ", ");
+        jkey(&b, "assumes"); prep_json_str(&b, "fixed per-rank batch (weak scaling), one fp32 gradient all-reduce per step "
+                                               "after the backward pass, no overlap, data loading hidden, each rank's link "
+                                               "at the given bandwidth");
+        prep_buf_puts(&b, ", ");
+        jkey(&b, "benchmark"); prep_json_str(&b, J->source);
+        prep_buf_printf(&b, ", \"benchmark_ranks\": %d, \"benchmark_points\": %d, \"alpha_s\": ", J->bench_ranks, J->npts);
+        num(&b, J->alpha); prep_buf_puts(&b, ", \"beta_bytes_per_s\": ");
+        num(&b, J->beta); prep_buf_puts(&b, ", \"fit_max_rel_err\": ");
+        num(&b, J->fit_max_rel_err); prep_buf_puts(&b, ", \"latency_s\": ");
+        num(&b, J->latency); prep_buf_printf(&b, ", \"latency_given\": %s, ", J->latency_given ? "true" : "false");
+        jkey(&b, "reference_run"); prep_json_str(&b, R->runs[J->ref_run].name);
+        prep_buf_puts(&b, ", \"t_compute_s\": ");
+        num(&b, J->t_compute);
+        prep_buf_printf(&b, ", \"batch_per_rank\": %ld, \"grad_bytes\": ", J->batch);
+        num(&b, J->grad_bytes);
+        prep_buf_puts(&b, ", \"ranks\": [");
+        for (int k = 0; k < J->nranks; k++) prep_buf_printf(&b, "%s%d", k ? ", " : "", J->ranks[k]);
+        prep_buf_puts(&b, "], \"rows\": [");
+        for (int w = 0; w <= J->nbw; w++) {
+            prep_buf_puts(&b, w ? ",\n    {" : "\n    {");
+            if (w < J->nbw) {
+                prep_buf_printf(&b, "\"bandwidth_gbit_s\": %.10g, \"beta_bytes_per_s\": ", J->gbit[w]);
+                num(&b, J->gbit[w] * 1e9 / 8);
+            } else {
+                prep_buf_puts(&b, "\"bandwidth_gbit_s\": null, \"measured_beta\": true, \"beta_bytes_per_s\": ");
+                num(&b, J->beta);
+            }
+            const char *names[3] = {"efficiency", "throughput", "allreduce_s"};
+            for (int q = 0; q < 3; q++) {
+                prep_buf_printf(&b, ", \"%s\": [", names[q]);
+                for (int k = 0; k < J->nranks; k++) {
+                    if (k) prep_buf_puts(&b, ", ");
+                    num(&b, q == 0 ? J->eff[w][k] : q == 1 ? J->tput[w][k] : J->t_ar[w][k]);
+                }
+                prep_buf_puts(&b, "]");
+            }
+            prep_buf_puts(&b, "}");
+        }
+        prep_buf_puts(&b, "]}");
+    }
+    prep_buf_puts(&b, ",\n");
+    jkey(&b, "projection_note"); prep_json_str(&b, J->note); prep_buf_puts(&b, ",\n");
+    prep_buf_printf(&b, "\"skipped_lines\": %ld, \"warnings_total\": %d, \"warnings\": [", R->bad_lines, R->nwarn_total);
+    for (int i = 0; i < R->nwarn; i++) {
+        prep_buf_puts(&b, i ? ",\n  " : "\n  ");
+        prep_json_str(&b, R->warn[i]);
+    }
+    prep_buf_puts(&b, "]\n}\n");
+    if (b.oom) { prep_buf_free(&b); return NULL; }
+    return b.s;
+}
+
+/* ------------------------------------------------------------------ Markdown */
+
+static void md_text(prep_buf *b, const char *s) {
+    char c[2048];
+    report_clean_text(s, c, sizeof c);
+    for (const char *p = c; *p; p++) {
+        if (strchr("|*_`<>[]\\", *p)) prep_buf_add(b, "\\", 1);
+        prep_buf_add(b, p, 1);
+    }
+}
+
+static void md_scaling_table(prep_buf *b, const report_t *R, int kind) {
+    int any = 0;
+    for (int s = 0; s < R->nseries; s++) {
+        const report_series_t *S = &R->series[s];
+        if (S->kind != kind) continue;
+        any = 1;
+        char label[256], text[4096];
+        report_series_label(R, s, label, sizeof label);
+        prep_buf_puts(b, "**");
+        md_text(b, label);
+        prep_buf_puts(b, "** — ");
+        md_text(b, R->runs[S->run0].model);
+        prep_buf_printf(b, ", %d thread%s per rank; grouped by %s; N0 = %d.\n\n", R->runs[S->run0].threads,
+                        R->runs[S->run0].threads == 1 ? "" : "s", S->inferred ? "equal batches" : "folder name",
+                        S->points[0].ranks);
+        prep_buf_puts(b, "| ranks | nodes | global batch | per rank | repeats | steps | images/s | interval | "
+                         "images/s per rank | speedup | efficiency | Slurm jobs |\n"
+                         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |\n");
+        for (int p = 0; p < S->npoints; p++) {
+            const report_point_t *P = &S->points[p];
+            const report_run_t *r0 = &R->runs[P->runs[0]];
+            prep_buf_printf(b, "| %d | ", P->ranks);
+            point_union(R, P, 0, text, sizeof text);
+            md_text(b, *text ? text : "?");
+            prep_buf_printf(b, " | %ld | %ld | %d | %ld | %.1f | ", r0->global_batch, r0->batch, P->nruns, P->steps, P->throughput);
+            if (P->interval == REPORT_IV_NONE) prep_buf_puts(b, "—");
+            else prep_buf_printf(b, "%.1f – %.1f%s", P->lo, P->hi, P->interval == REPORT_IV_REPEATS ? " (repeats)" : " (bootstrap)");
+            prep_buf_printf(b, " | %.1f | %.3f | %.3f | ", P->throughput / P->ranks, P->speedup, P->efficiency);
+            point_union(R, P, 1, text, sizeof text);
+            md_text(b, *text ? text : "—");
+            prep_buf_puts(b, " |\n");
+        }
+        prep_buf_puts(b, "\n");
+    }
+    if (!any) prep_buf_printf(b, "No %s-scaling series among these runs.\n\n", kind == REPORT_STRONG ? "strong" : "weak");
+}
+
+char *report_markdown(const report_t *R) {
+    prep_buf b = {0};
+    char warm[256], text[4096];
+    method_text(R, warm, sizeof warm);
+    prep_buf_puts(&b, "# Scaling report: ");
+    md_text(&b, R->name);
+    prep_buf_printf(&b, "\n\nMade %s by `", R->created);
+    report_clean_text(R->command, text, sizeof text);
+    for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
+    prep_buf_puts(&b, text);
+    prep_buf_printf(&b, "` from %d run%s in `", R->nruns, R->nruns == 1 ? "" : "s");
+    report_clean_text(R->runs_dir, text, sizeof text);
+    for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
+    prep_buf_puts(&b, text);
+    prep_buf_puts(&b, "`.\n\n![throughput and efficiency against ranks](scaling.svg)\n\n## Method\n\n");
+    prep_buf_printf(&b, "- Steady state: %s; the rest of each run's steps count.\n", warm);
+    prep_buf_puts(&b, "- Throughput X = global batch ÷ median step time, each step timed as the slowest rank's. "
+                      "Per-rank throughput = X ÷ ranks.\n"
+                      "- Repeats (runs of a series at the same rank count): the point takes the median of their "
+                      "median step times; the interval is min–max of their throughputs. A lone run's interval is a "
+                      "percentile bootstrap 95 % interval of its median step time");
+    prep_buf_printf(&b, " (%d resamples).\n", R->opt.bootstrap);
+    prep_buf_puts(&b, "- Strong scaling (fixed global batch): speedup X(N)/X(N0), efficiency E(N) = X(N) / ((N/N0)·X(N0)).\n"
+                      "- Weak scaling (fixed batch per rank): efficiency E(N) = t(N0)/t(N) with t the step time; "
+                      "speedup X(N)/X(N0).\n"
+                      "- Series come from folder names starting with `strong` or `weak`; other runs form a strong "
+                      "series where their global batches agree and a weak one where their per-rank batches agree, "
+                      "over two rank counts or more. Runs of one series share model, threads, order and all-reduce.\n\n");
+    prep_buf_puts(&b, "## Strong scaling\n\n");
+    md_scaling_table(&b, R, REPORT_STRONG);
+    prep_buf_puts(&b, "## Weak scaling\n\n");
+    md_scaling_table(&b, R, REPORT_WEAK);
+
+    prep_buf_puts(&b, "## Where the step time goes\n\nMedians over steady-state steps, each the slowest rank's, so the "
+                      "parts need not add up to the step exactly. Communication includes waiting for the slowest rank.\n\n"
+                      "| series | ranks | step ms | data wait ms | compute ms | comm ms | comm share |\n"
+                      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (int s = 0; s < R->nseries; s++) {
+        char label[256];
+        report_series_label(R, s, label, sizeof label);
+        for (int p = 0; p < R->series[s].npoints; p++) {
+            const report_point_t *P = &R->series[s].points[p];
+            double parts = P->wait_s + P->compute_s + P->comm_s;
+            prep_buf_puts(&b, "| ");
+            md_text(&b, label);
+            prep_buf_printf(&b, " | %d | %.2f | %.2f | %.2f | %.2f | %.1f %% |\n", P->ranks, 1e3 * P->step_s, 1e3 * P->wait_s,
+                            1e3 * P->compute_s, 1e3 * P->comm_s, parts > 0 ? 100 * P->comm_s / parts : 0);
+        }
+    }
+
+    prep_buf_puts(&b, "\n## Runs\n\n| run | ranks | nodes | threads | global batch | per rank | invocations | steady steps | "
+                      "images/s | Slurm jobs | model | in series |\n"
+                      "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |\n");
+    for (int i = 0; i < R->nruns; i++) {
+        const report_run_t *r = &R->runs[i];
+        prep_buf_puts(&b, "| ");
+        md_text(&b, r->name);
+        prep_buf_printf(&b, " | %d | ", r->ranks);
+        md_text(&b, *r->nodes ? r->nodes : "?");
+        prep_buf_printf(&b, " | %d | %ld | %ld | %d | %ld/%ld | %.1f | ", r->threads, r->global_batch, r->batch,
+                        r->invocations, r->nsteps, r->step_lines, r->throughput);
+        md_text(&b, *r->slurm_jobs ? r->slurm_jobs : "—");
+        prep_buf_puts(&b, " | ");
+        md_text(&b, r->model);
+        prep_buf_printf(&b, " | %d |\n", R->in_series ? R->in_series[i] : 0);
+    }
+    prep_buf_puts(&b, "\nLibrary versions:\n\n| MPI | HDF5 | OpenBLAS | runs |\n| --- | --- | --- | ---: |\n");
+    for (int i = 0; i < R->nruns; i++) {
+        const report_run_t *r = &R->runs[i];
+        int seen = 0, count = 0;
+        for (int j = 0; j < R->nruns; j++) {
+            const report_run_t *q = &R->runs[j];
+            int same = !strcmp(q->version_mpi, r->version_mpi) && !strcmp(q->version_hdf5, r->version_hdf5) &&
+                       !strcmp(q->version_openblas, r->version_openblas);
+            if (same && j < i) seen = 1;
+            count += same;
+        }
+        if (seen) continue;
+        prep_buf_puts(&b, "| ");
+        md_text(&b, *r->version_mpi ? r->version_mpi : "?");
+        prep_buf_puts(&b, " | ");
+        md_text(&b, *r->version_hdf5 ? r->version_hdf5 : "?");
+        prep_buf_puts(&b, " | ");
+        md_text(&b, *r->version_openblas ? r->version_openblas : "?");
+        prep_buf_printf(&b, " | %d |\n", count);
+    }
+
+    const report_proj_t *J = &R->proj;
+    prep_buf_puts(&b, "\n## Projection beyond this machine (a model, not a measurement)\n\n");
+    if (!J->have) {
+        prep_buf_puts(&b, "Not made: ");
+        md_text(&b, *J->note ? J->note : "no all-reduce benchmark");
+        prep_buf_puts(&b, ".\n");
+    } else {
+        const report_run_t *r = &R->runs[J->ref_run];
+        prep_buf_printf(&b, "Ring all-reduce time on N ranks: **%s**; predicted weak-scaling efficiency "
+                            "**%s**, relative to a rank that never communicates.\n\n", formula_ar, formula_eff);
+        prep_buf_printf(&b, "- alpha = %.2f µs per message step, %s; beta = %.3g GB/s fitted on this machine "
+                            "(%d-rank ring benchmark, %d message sizes, worst relative misfit %.0f %%, `",
+                        1e6 * J->latency, J->latency_given ? "given with --latency-us" : "fitted", J->beta / 1e9,
+                        J->bench_ranks, J->npts, 100 * J->fit_max_rel_err);
+        report_clean_text(J->source, text, sizeof text);
+        for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
+        prep_buf_puts(&b, text);
+        if (J->latency_given) prep_buf_printf(&b, "`; fitted alpha %.2f µs).\n", 1e6 * J->alpha);
+        else prep_buf_puts(&b, "`).\n");
+        prep_buf_printf(&b, "- bytes = 4 × %ld parameters = %.1f MB of fp32 gradients per step.\n",
+                        (long)(J->grad_bytes / 4), J->grad_bytes / 1e6);
+        prep_buf_puts(&b, "- t_c = ");
+        prep_buf_printf(&b, "%.2f ms, the median compute time per step of run `", 1e3 * J->t_compute);
+        report_clean_text(r->name, text, sizeof text);
+        for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
+        prep_buf_puts(&b, text);
+        prep_buf_printf(&b, "` (%ld images per rank, %d thread%s per rank).\n", J->batch, r->threads, r->threads == 1 ? "" : "s");
+        prep_buf_puts(&b, "- Assumes: fixed batch per rank; one all-reduce per step after the backward pass, not overlapped "
+                          "(as semaim-train does); data loading hidden behind compute; every rank's link runs at the "
+                          "bandwidth shown (ranks sharing a network card share its bandwidth).\n\n");
+        prep_buf_puts(&b, "| ranks |");
+        for (int w = 0; w < J->nbw; w++) prep_buf_printf(&b, " %g Gb/s |", J->gbit[w]);
+        prep_buf_printf(&b, " this machine (%.3g GB/s) |\n| ---: |", J->beta / 1e9);
+        for (int w = 0; w <= J->nbw; w++) prep_buf_puts(&b, " ---: |");
+        prep_buf_puts(&b, "\n");
+        for (int k = 0; k < J->nranks; k++) {
+            prep_buf_printf(&b, "| %d |", J->ranks[k]);
+            for (int w = 0; w <= J->nbw; w++)
+                prep_buf_printf(&b, " %.1f %% (%.1f ms) |", 100 * J->eff[w][k], 1e3 * J->t_ar[w][k]);
+            prep_buf_puts(&b, "\n");
+        }
+        prep_buf_puts(&b, "\nEach cell: predicted efficiency (all-reduce time per step).\n");
+    }
+
+    prep_buf_printf(&b, "\n## Warnings\n\n");
+    if (R->nwarn_total == 0) prep_buf_puts(&b, "None: every metrics line was read.\n");
+    else {
+        prep_buf_printf(&b, "%d warning%s, %ld metrics line%s skipped:\n\n", R->nwarn_total, R->nwarn_total == 1 ? "" : "s",
+                        R->bad_lines, R->bad_lines == 1 ? "" : "s");
+        for (int i = 0; i < R->nwarn; i++) {
+            prep_buf_puts(&b, "- ");
+            md_text(&b, R->warn[i]);
+            prep_buf_puts(&b, "\n");
+        }
+        if (R->nwarn < R->nwarn_total) prep_buf_printf(&b, "- … %d more (see scaling.json's count)\n", R->nwarn_total - R->nwarn);
+    }
+    if (b.oom) { prep_buf_free(&b); return NULL; }
+    return b.s;
+}
+
+/* ------------------------------------------------------------------ all four files */
+
+int report_write_all(const report_t *R, const char *dir, char *err, size_t errlen) {
+    static const char *const names[4] = {"scaling.csv", "scaling.json", "scaling.md", "scaling.svg"};
+    char *text[4] = {report_csv(R), report_json(R), report_markdown(R), report_svg(R)};
+    char path[4][4200], tmp[4][4400];
+    int rc = 0, written = 0;
+    for (int i = 0; i < 4 && !rc; i++)
+        if (!text[i]) { snprintf(err, errlen, "out of memory making %s", names[i]); rc = -1; }
+    if (!rc && prep_mkdirs(dir)) { snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno)); rc = -1; }
+    for (int i = 0; i < 4 && !rc; i++) {
+        snprintf(path[i], sizeof path[i], "%s/%s", dir, names[i]);
+        prep_tmp_name(path[i], tmp[i], sizeof tmp[i]);
+        FILE *f = fopen(tmp[i], "w");
+        if (!f) { snprintf(err, errlen, "%s: cannot write: %s", tmp[i], strerror(errno)); rc = -1; break; }
+        written = i + 1;
+        size_t n = strlen(text[i]);
+        int bad = fwrite(text[i], 1, n, f) != n;
+        if (fclose(f) || bad) { snprintf(err, errlen, "%s: write failed: %s", tmp[i], strerror(errno)); rc = -1; }
+    }
+    /* only when all four are complete do they replace the old ones */
+    for (int i = 0; i < 4 && !rc; i++)
+        if (prep_commit(tmp[i], path[i], err, errlen)) rc = -1;
+    if (rc) for (int i = 0; i < written; i++) unlink(tmp[i]);
+    for (int i = 0; i < 4; i++) free(text[i]);
+    return rc;
+}
