@@ -2,7 +2,9 @@
  * the k most similar bank rows per query, a vote weighted by exp(sim / T).
  * Distributed: every rank searches its own slice of the bank for all queries; the per-rank
  * candidate lists are merged on rank 0 with the same total order (similarity desc, global id
- * asc), so the result does not depend on the rank count. */
+ * asc), so the neighbours do not depend on the rank count -- except where two similarities
+ * are within the last bits, since OpenBLAS may round a dot product differently depending on
+ * where the row falls in its blocking. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -126,9 +128,7 @@ void topk_accuracy(const int32_t *pred5, const int32_t *labels, long n, double *
     *top5 = n ? 100.0 * c5 / n : 0;
 }
 
-/* Global class count: the train set's num_classes when known, else 1 + the largest label
- * seen. Val labels must fall inside it. */
-static int agree_classes(const featset_t *train, const featset_t *val, MPI_Comm comm, int *C, char *err, size_t errlen) {
+int eval_num_classes(const featset_t *train, const featset_t *val, MPI_Comm comm, int *C, char *err, size_t errlen) {
     int mx[2] = {-1, -1}, g[2];
     for (long i = 0; i < train->n; i++) if (train->labels[i] > mx[0]) mx[0] = train->labels[i];
     for (long i = 0; i < val->n; i++) if (val->labels[i] > mx[1]) mx[1] = val->labels[i];
@@ -162,7 +162,7 @@ int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int
     }
     if (train->total < 1 || val->total < 1) { snprintf(err, errlen, "no train or no val features"); return -1; }
     int C;
-    if (agree_classes(train, val, comm, &C, err, errlen)) return -1;
+    if (eval_num_classes(train, val, comm, &C, err, errlen)) return -1;
     int D = train->dim;
     if (k > train->total) k = (int)train->total;
     long nq = val->total, nb = train->n;

@@ -21,13 +21,17 @@ static void md_cell(prep_buf *b, const char *s) {
     }
 }
 
-/* Text inside `code`: backticks cannot be escaped there, so they become quotes. */
+/* Text inside `code`: backticks cannot be escaped there, so they become quotes; '|' is escaped
+ * as GitHub's tables want. */
 static void md_code(prep_buf *b, const char *s) {
     char c[2048];
     report_clean_text(s, c, sizeof c);
-    for (char *p = c; *p; p++) if (*p == '`') *p = '\'';
     prep_buf_add(b, "`", 1);
-    prep_buf_puts(b, c);
+    for (char *p = c; *p; p++) {
+        if (*p == '`') *p = '\'';
+        if (*p == '|') prep_buf_add(b, "\\", 1);   /* a table cell ends at '|' even inside code */
+        prep_buf_add(b, p, 1);
+    }
     prep_buf_add(b, "`", 1);
 }
 
@@ -123,7 +127,7 @@ static int bench_section(prep_buf *idx, prep_buf *sec, prep_buf *sk, FILE *log, 
         double v;
         if (!fn || prep_json_getnum(f, "value", &v) || !isfinite(v)) { bad++; continue; }
         prep_buf_puts(sec, "| ");
-        md_cell(sec, fn);
+        md_code(sec, fn);
         prep_buf_printf(sec, " | %.6g | ", v);
         md_cell(sec, unit ? unit : "");
         prep_buf_puts(sec, " |\n");

@@ -84,6 +84,10 @@ int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default
     }
     P->bench_ranks = ranks;
     snprintf(P->source, sizeof P->source, "%s", bench_json);
+    if (P->fit_max_rel_err > 0.5)
+        report_warn(R, "%s: the all-reduce times fit latency + bytes/bandwidth poorly (worst point off by %.0f%%): the "
+                    "machine was probably busy during the benchmark; the projection inherits that", bench_json,
+                    100 * P->fit_max_rel_err);
     return 0;
 }
 

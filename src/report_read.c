@@ -119,7 +119,7 @@ typedef struct {
     int ranks, threads;
     long global_batch, params;
     double gflop;
-    char config[1024], model[512], nodes[64], job[128];
+    char config[2048], model[512], nodes[64], job[128];
     char mpi[512], hdf5[64], openblas[512];
 } start_t;
 
@@ -375,7 +375,27 @@ typedef struct {
     char *err;
     size_t errlen;
     int failed;
+    dev_t *dev;           /* folders already walked: a symbolic link may lead back up the tree */
+    ino_t *ino;
+    int nseen, capseen;
 } walk_t;
+
+/* Returns 1 if the folder was walked before, else records it. */
+static int seen_before(walk_t *w, const struct stat *st) {
+    for (int i = 0; i < w->nseen; i++) if (w->dev[i] == st->st_dev && w->ino[i] == st->st_ino) return 1;
+    if (w->nseen == w->capseen) {
+        int c = w->capseen ? 2 * w->capseen : 64;
+        dev_t *d = realloc(w->dev, (size_t)c * sizeof *d);
+        if (d) w->dev = d;
+        ino_t *n = realloc(w->ino, (size_t)c * sizeof *n);
+        if (n) w->ino = n;
+        if (!d || !n) return 1;   /* out of memory: walk no further rather than loop */
+        w->capseen = c;
+    }
+    w->dev[w->nseen] = st->st_dev;
+    w->ino[w->nseen++] = st->st_ino;
+    return 0;
+}
 
 static int looks_like_run(const char *dir, const char *base) {
     char p[4200];
@@ -427,8 +447,8 @@ static void walk(walk_t *w, const char *dir, const char *rel, int depth) {
         const char *nm = ents[i]->d_name;
         if (nm[0] == '.' || depth >= 16) continue;   /* hidden: temporary and tool folders */
         snprintf(p, sizeof p, "%s/%s", dir, nm);
-        /* lstat: a symbolic link to a folder could lead back up the tree */
-        if (lstat(p, &st) || !S_ISDIR(st.st_mode)) continue;
+        /* symbolic links are followed (a report folder may link runs from elsewhere), once each */
+        if (stat(p, &st) || !S_ISDIR(st.st_mode) || seen_before(w, &st)) continue;
         subdirs++;
         if (*rel) snprintf(r, sizeof r, "%s/%s", rel, nm); else snprintf(r, sizeof r, "%s", nm);
         walk(w, p, r, depth + 1);
@@ -449,8 +469,11 @@ int report_add_folder(report_t *R, const char *dir, char *err, size_t errlen) {
     size_t n = strlen(root);
     while (n > 1 && root[n - 1] == '/') root[--n] = 0;
     err[0] = 0;
-    walk_t w = {R, root, 0, 0, 0, err, errlen, 0};
+    walk_t w = {R, root, 0, 0, 0, err, errlen, 0, NULL, NULL, 0, 0};
+    seen_before(&w, &st);
     walk(&w, root, "", 0);
+    free(w.dev);
+    free(w.ino);
     if (w.failed) return -1;
     if (w.entries == 0) { snprintf(err, errlen, "%s: the folder is empty (no run folders)", dir); return -1; }
     if (w.metrics == 0) {

@@ -8,7 +8,6 @@
 #include "semaim/report.h"
 
 #define SVG_W 1000
-#define SVG_H 560
 static const char *const series_color[] = {"#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"};
 static const char *const model_color[] = {"#7570b3", "#e7298a", "#66a61e", "#a6761d", "#1b9e77", "#666666"};
 static const char *const model_dash[] = {"2,3", "6,3", "8,3,2,3", "1,2", "10,4"};
@@ -163,10 +162,16 @@ char *report_svg(const report_t *R) {
     E.ly1 = emax <= 1.0 ? 1.1 : ceil(emax * 1.05 * 10) / 10;
     if (E.ly1 > 4) E.ly1 = 4;   /* a wild point is clipped at the top rather than flattening the rest */
 
+    /* legend: series on the left, the model's curves on the right; notes under it */
+    int outside = 0;
+    for (int i = 0; i < R->nruns; i++) outside += !R->in_series || !R->in_series[i];
+    int left = R->nseries + (outside > 0), right = J->have ? J->nbw + 1 : 0;
+    double ly = 440, fy = ly + 18 * (left > right ? left : right) + 8;
+    int height = (int)(fy + 15 * (J->have ? 4 : 2) + 10);
     prep_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
                         "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
-                    SVG_W, SVG_H, SVG_W, SVG_H);
-    prep_buf_printf(&b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W, SVG_H);
+                    SVG_W, height, SVG_W, height);
+    prep_buf_printf(&b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W, height);
     char title[512];
     snprintf(title, sizeof title, "Scaling report: %s", R->name);
     text_at(&b, 20, 30, "start", 18, " font-weight=\"bold\"", title);
@@ -232,50 +237,47 @@ char *report_svg(const report_t *R) {
                 "no scaling series: see scaling.md");
     }
 
-    /* legend, two columns under the panels */
-    double ly = 420, lx[2] = {80, 590};
-    int item = 0;
-    for (int s = 0; s < R->nseries && item < 12; s++, item++) {
+    for (int s = 0; s < R->nseries; s++) {
         const report_series_t *S = &R->series[s];
-        double x = lx[item % 2], y = ly + 18 * (item / 2);
+        double x = 80, y = ly + 18 * s;
         char label[256], text[400];
         report_series_label(R, s, label, sizeof label);
-        snprintf(text, sizeof text, "%s (measured; dashed: ideal)", label);
+        snprintf(text, sizeof text, "%s: measured (dashed: ideal)", label);
         prep_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", x, y - 4,
                         x + 26, y - 4, series_color[s % 7]);
         marker(&b, S->kind, x + 13, y - 4, series_color[s % 7]);
         text_at(&b, x + 34, y, "start", 12, "", text);
     }
-    int outside = 0;
-    for (int i = 0; i < R->nruns; i++) outside += !R->in_series || !R->in_series[i];
-    if (outside && item < 14) {
-        double x = lx[item % 2], y = ly + 18 * (item / 2);
-        marker(&b, REPORT_ANY, x + 13, y - 4, "#777777");
-        text_at(&b, x + 34, y, "start", 12, "", "run outside any series");
-        item++;
+    if (outside) {
+        double y = ly + 18 * R->nseries;
+        marker(&b, REPORT_ANY, 80 + 13, y - 4, "#777777");
+        text_at(&b, 80 + 34, y, "start", 12, "", "run outside any series");
     }
-    if (J->have)
-        for (int w = 0; w <= J->nbw && item < 20; w++, item++) {
-            double x = lx[item % 2], y = ly + 18 * (item / 2);
-            char text[200];
-            if (w < J->nbw) snprintf(text, sizeof text, "model: %g Gb/s interconnect (projection)", J->gbit[w]);
-            else snprintf(text, sizeof text, "model: this machine's ring, %.3g GB/s (projection)", J->beta / 1e9);
-            prep_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" "
-                                "stroke-dasharray=\"%s\"/>\n", x, y - 4, x + 26, y - 4, model_color[w < J->nbw ? w % 5 : 5],
-                            model_dash[w % 5]);
-            text_at(&b, x + 34, y, "start", 12, "", text);
-        }
-    double fy = ly + 18 * ((item + 1) / 2) + 10;
-    if (fy > SVG_H - 30) fy = SVG_H - 30;
-    text_at(&b, 20, fy, "start", 11, " fill=\"#444444\"",
-            "Throughput X = global batch / median step time (slowest rank), warm-up dropped; bars: interval over repeats "
-            "(or bootstrap). Efficiency: strong X(N)/((N/N0) X(N0)), weak t(N0)/t(N).");
+    for (int w = 0; w < right; w++) {
+        double x = 590, y = ly + 18 * w;
+        char text[200];
+        if (w < J->nbw) snprintf(text, sizeof text, "model: %g Gb/s interconnect (projection)", J->gbit[w]);
+        else snprintf(text, sizeof text, "model: this machine's ring, %.3g GB/s (projection)", J->beta / 1e9);
+        prep_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" "
+                            "stroke-dasharray=\"%s\"/>\n", x, y - 4, x + 26, y - 4, model_color[w < J->nbw ? w % 5 : 5],
+                        model_dash[w % 5]);
+        text_at(&b, x + 34, y, "start", 12, "", text);
+    }
+    const char *style = " fill=\"#444444\"";
+    text_at(&b, 20, fy, "start", 11, style,
+            "Throughput X = global batch / median step time (the slowest rank's), warm-up steps dropped; bars: min-max over "
+            "repeats, or a bootstrap 95% interval for a lone run.");
+    text_at(&b, 20, fy + 15, "start", 11, style,
+            "Efficiency: strong X(N) / ((N/N0) X(N0)), weak t(N0) / t(N), with N0 the series' smallest rank count.");
     if (J->have) {
         char note[512];
-        snprintf(note, sizeof note, "Projection (model, not measured): E(N) = t_c/(t_c + T_ar(N)), T_ar(N) = 2(N-1) alpha + "
-                 "2(N-1)/N bytes/beta; alpha %.1f us, t_c %.1f ms, %.1f MB of gradients.",
-                 1e6 * J->latency, 1e3 * J->t_compute, J->grad_bytes / 1e6);
-        text_at(&b, 20, fy + 15, "start", 11, " fill=\"#444444\"", note);
+        text_at(&b, 20, fy + 30, "start", 11, style,
+                "Projection, a model and not a measurement: E(N) = t_c / (t_c + T_ar(N)), T_ar(N) = 2(N\u2212" "1) \u03b1 + "
+                "2(N\u2212" "1)/N \u00b7 bytes / \u03b2, fixed batch per rank.");
+        snprintf(note, sizeof note, "\u03b1 = %.2f \u00b5s (%s), t_c = %.1f ms (run %s, %ld images per rank), bytes = %.1f MB of "
+                 "fp32 gradients, \u03b2 = the bandwidth of each curve.", 1e6 * J->latency, J->latency_given ? "given" : "fitted",
+                 1e3 * J->t_compute, R->runs[J->ref_run].name, J->batch, J->grad_bytes / 1e6);
+        text_at(&b, 20, fy + 45, "start", 11, style, note);
     }
     prep_buf_puts(&b, "</svg>\n");
     if (b.oom) { prep_buf_free(&b); return NULL; }

@@ -470,7 +470,8 @@ char *report_markdown(const report_t *R) {
         for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
         prep_buf_puts(&b, text);
         if (J->latency_given) prep_buf_printf(&b, "`; fitted alpha %.2f µs).\n", 1e6 * J->alpha);
-        else prep_buf_puts(&b, "`).\n");
+        else prep_buf_puts(&b, "`). Between ranks of one machine that is shared-memory latency; a network's is "
+                               "usually higher, so pass your interconnect's with --latency-us.\n");
         prep_buf_printf(&b, "- bytes = 4 × %ld parameters = %.1f MB of fp32 gradients per step.\n",
                         (long)(J->grad_bytes / 4), J->grad_bytes / 1e6);
         prep_buf_puts(&b, "- t_c = ");

@@ -29,3 +29,5 @@ json.dump({"bench": name, "command": f"make bench (tests/bench/{name}.sh)", "mac
 print()
 PY
 done
+# results/README.md lists the current figures of every record
+if [ -x bin/semaim-report ]; then bin/semaim-report bench --results results; fi

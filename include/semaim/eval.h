@@ -47,6 +47,11 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
  * known) and non-negative. Returns 0, or -1 with a one-line reason naming the file. */
 int featfile_read(const char *path, featset_t *fs, int rank, int world, char *err, size_t errlen);
 
+/* Collective. The class count: the train set's num_classes when known, else 1 + the largest
+ * train label. Fails (same on every rank) when val labels fall outside it or the two sets
+ * disagree on num_classes: "labels do not match". */
+int eval_num_classes(const featset_t *train, const featset_t *val, MPI_Comm comm, int *C, char *err, size_t errlen);
+
 /* ---- k-NN (DINO style): cosine similarity, top-k neighbours, weighted vote
  * Σ exp(sim/T) per class; ties between classes go to the lower class index. */
 void l2_normalize_rows(float *x, long n, int D);

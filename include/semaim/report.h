@@ -127,8 +127,8 @@ void report_warn(report_t *R, const char *fmt, ...) __attribute__((format(printf
  * a report needs are warned about with file and line and skipped. Returns the number of runs
  * with steady-state steps it added, or -1 (err says why) if the file cannot be read. */
 int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, char *err, size_t errlen);
-/* Adds every metrics.jsonl under dir (recursively, hidden folders and symbolic links to
- * folders skipped); run folders without metrics are warned about. Returns the number of runs
+/* Adds every metrics.jsonl under dir (recursively; hidden folders skipped, symbolic links to
+ * folders followed once); run folders without metrics are warned about. Returns the number of runs
  * added, or -1 with err: not a folder, empty, no metrics, no usable steps. */
 int report_add_folder(report_t *R, const char *dir, char *err, size_t errlen);
 /* Per-run medians, series, points, speedup and efficiency. */

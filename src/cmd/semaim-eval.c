@@ -142,7 +142,7 @@ static void load_source(const source_t *src, model_t *m, source_info_t *info, in
                 int ignored = 0;
                 bad = model_load_safetensors(m, &sf, need_decoder, &ignored, err, sizeof err) != 0;
                 if (!bad && ignored)
-                    fprintf(stderr, "semaim-eval: %s: %d tensor(s) not used by the model (e.g. a classifier head) ignored\n",
+                    fprintf(stderr, "semaim-eval: note: %s: %d tensor(s) not used by the model (e.g. a classifier head) ignored\n",
                             src->weights, ignored);
             }
         }
@@ -318,6 +318,97 @@ static int cmd_knn(int argc, char **argv) {
     return 0;
 }
 
+/* ---------------------------------------------------------------------------- linear probe */
+
+typedef struct { const char *out, *kind; int epochs; } lp_ctx_t;
+
+static void lp_epoch(const linprobe_epoch_t *e, void *arg) {
+    const lp_ctx_t *c = arg;
+    if (rank_ != 0) return;
+    char line[1024];
+    snprintf(line, sizeof line,
+             "{\"event\": \"linprobe_epoch\", \"time\": %.3f, \"epoch\": %d, \"feature\": \"%s\", \"loss\": %.6g, "
+             "\"lr\": %.6g, \"top1\": %.4f, \"top5\": %.4f, \"seconds\": %.3f}",
+             (double)time(NULL), e->epoch, c->kind, e->loss, e->lr, e->top1, e->top5, e->seconds);
+    append_result(c->out, line);
+    printf("linprobe epoch %d/%d: loss %.4f lr %.3g top1 %.2f top5 %.2f (%.1f s)\n", e->epoch, c->epochs, e->loss, e->lr,
+           e->top1, e->top5, e->seconds);
+    fflush(stdout);
+}
+
+static linprobe_epoch_t lp_last;
+static void lp_epoch_keep(const linprobe_epoch_t *e, void *arg) {
+    lp_last = *e;
+    lp_epoch(e, arg);
+}
+
+static int cmd_linprobe(int argc, char **argv) {
+    source_t src = {0};
+    const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL;
+    int batch = 64;
+    long seed = 0;
+    linprobe_cfg_t lc = {90, 256, 0.1, 0.9, 0.0, 10, 0};
+    option_t opts[] = {
+        SOURCE_OPTIONS(src),
+        {"data", OPT_STRING, &data, "shards folder with train/ and val/ splits", 0, 0, 0},
+        {"train-features", OPT_STRING, &trf, "or: precomputed train features (semaim-eval features)", 0, 0, 0},
+        {"val-features", OPT_STRING, &vaf, "and: precomputed val features", 0, 0, 0},
+        {"feature", OPT_STRING, &feature, "cls (SPEC §5) or mean", 0, 0, 0},
+        {"epochs", OPT_INT, &lc.epochs, "epochs", 1, 1000000, 0},
+        {"probe-batch", OPT_INT, &lc.batch, "global batch of the probe", 1, 1 << 24, 0},
+        {"base-lr", OPT_DOUBLE, &lc.base_lr, "lr = base-lr x probe-batch / 256", 0, 1e3, 0},
+        {"momentum", OPT_DOUBLE, &lc.momentum, "SGD momentum", 0, 1, 0},
+        {"weight-decay", OPT_DOUBLE, &lc.weight_decay, "weight decay (not on the bias)", 0, 10, 0},
+        {"warmup-epochs", OPT_DOUBLE, &lc.warmup_epochs, "linear warmup, then half-cycle cosine to 0", 0, 1e6, 0},
+        {"probe-seed", OPT_LONG, &seed, "seed of the probe's init and batch order", 0, 9.2e18, 0},
+        {"batch", OPT_INT, &batch, "images per forward pass per rank (features)", 1, 1 << 20, 0},
+        {"out", OPT_STRING, &out, "results folder: appends lines to OUT/eval.jsonl", 0, 0, 0},
+    };
+    int n = sizeof opts / sizeof opts[0];
+    const char *syn = "(--checkpoint CKPT | --weights FILE) --data SHARDS [--epochs 90] [--probe-batch 256] [--out DIR]\n"
+                      "       semaim-eval linprobe --train-features F --val-features F [...]";
+    parse_or_die(opts, n, argc, argv, "linprobe", syn);
+    lc.seed = (uint64_t)seed;
+    if (strcmp(feature, "cls") && strcmp(feature, "mean")) agree_or_die(1, "linprobe: --feature must be cls or mean", 2);
+    int from_files = trf || vaf;
+    if (from_files && (!trf || !vaf)) agree_or_die(1, "linprobe: give both --train-features and --val-features", 2);
+    if (from_files && (data || src.checkpoint || src.weights))
+        agree_or_die(1, "linprobe: features files replace --data/--checkpoint/--weights; give one or the other", 2);
+    if (!from_files && !data) agree_or_die(1, "linprobe: --data is required (or --train-features and --val-features)", 2);
+    ensure_dir(out);
+    model_t m = {0};
+    source_info_t info = {.step = -1};
+    if (!from_files) load_source(&src, &m, &info, 0);
+    else snprintf(info.desc, sizeof info.desc, "%s", trf);
+    double t0 = now();
+    featset_t tr, va;
+    get_features(&tr, &m, data, "train", trf, batch);
+    get_features(&va, &m, data, "val", vaf, batch);
+    if (!from_files) model_free(&m);
+    double t1 = now();
+    lp_ctx_t ctx = {out, feature, lc.epochs};
+    char err[4608] = "";
+    int bad = linprobe_run(&tr, &va, feature, &lc, MPI_COMM_WORLD, lp_epoch_keep, &ctx, err, sizeof err);
+    agree_or_die(bad, err, strstr(err, "not finite") ? 3 : 2);
+    double t2 = now();
+    if (rank_ == 0) {
+        char line[8192], s1[4300];
+        snprintf(line, sizeof line,
+                 "{\"event\": \"linprobe\", \"time\": %.3f, \"source\": %s, \"step\": %ld, \"at_init\": %s, "
+                 "\"feature\": \"%s\", \"epochs\": %d, \"probe_batch\": %d, \"base_lr\": %g, \"top1\": %.4f, "
+                 "\"top5\": %.4f, \"train\": %ld, \"val\": %ld, \"ranks\": %d, \"features_s\": %.3f, \"probe_s\": %.3f}",
+                 (double)time(NULL), jstr(s1, sizeof s1, info.desc), src.at_init ? 0 : info.step,
+                 src.at_init ? "true" : "false", feature, lc.epochs, lc.batch, lc.base_lr, lp_last.top1, lp_last.top5,
+                 tr.total, va.total, world_, t1 - t0, t2 - t1);
+        append_result(out, line);
+        printf("linprobe: top1=%.2f top5=%.2f epochs=%d feature=%s train=%ld val=%ld%s source=%s (%.1f s)\n", lp_last.top1,
+               lp_last.top5, lc.epochs, feature, tr.total, va.total, src.at_init ? " at-init" : "", info.desc, t2 - t0);
+    }
+    featset_free(&tr);
+    featset_free(&va);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------- export / import */
 
 static int cmd_export(int argc, char **argv) {
@@ -407,6 +498,7 @@ int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "features")) cmd_features(argc, argv);
     else if (!strcmp(cmd, "knn")) cmd_knn(argc, argv);
+    else if (!strcmp(cmd, "linprobe")) cmd_linprobe(argc, argv);
     else if (!strcmp(cmd, "export")) cmd_export(argc, argv);
     else if (!strcmp(cmd, "import")) cmd_import(argc, argv);
     else {
@@ -416,6 +508,7 @@ int main(int argc, char **argv) {
             else printf("usage: semaim-eval COMMAND [options]   (COMMAND --help for its options)\n"
                         "  features  encoder features of a split -> HDF5\n"
                         "  knn       k-NN top-1/top-5 (DINO style)\n"
+                        "  linprobe  linear probe (BatchNorm + Linear, SGD) on frozen features\n"
                         "  export    checkpoint -> safetensors (timm names)\n"
                         "  import    safetensors -> checkpoint\n"
                         "Exit codes: 0 success, 1 runtime error, 2 bad input, 3 non-finite loss.\n");

@@ -263,8 +263,22 @@ int main(int argc, char **argv) {
         H5get_libversion(&h5maj, &h5min, &h5rel);
         shards_hdf5_unlock();
         const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
-        fprintf(mf, "{\"event\": \"run_start\", \"time\": %.3f, \"ranks\": %d, \"threads\": %d, \"nodes_hint\": ",
+        char host[256] = "?", cpu[256] = "?", line[512];
+        gethostname(host, sizeof host - 1);
+        FILE *ci = fopen("/proc/cpuinfo", "r");
+        while (ci && fgets(line, sizeof line, ci))
+            if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+                snprintf(cpu, sizeof cpu, "%s", strchr(line, ':') + 2);
+                cpu[strcspn(cpu, "\n")] = 0;
+                break;
+            }
+        if (ci) fclose(ci);
+        fprintf(mf, "{\"event\": \"run_start\", \"time\": %.3f, \"ranks\": %d, \"threads\": %d, \"host\": ",
                 (double)time(NULL), world_, omp_get_max_threads());
+        json_string(mf, host);
+        fprintf(mf, ", \"cpu\": ");
+        json_string(mf, cpu);
+        fprintf(mf, ", \"cores\": %ld, \"nodes_hint\": ", sysconf(_SC_NPROCESSORS_ONLN));
         json_string(mf, getenv("SLURM_JOB_NUM_NODES") ? getenv("SLURM_JOB_NUM_NODES") : "1");
         fprintf(mf, ", \"slurm_job_id\": ");
         if (job) json_string(mf, job); else fputs("null", mf);

@@ -16,20 +16,32 @@ _sc_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 _sc_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
-# Stops the pid recorded in $1 (TERM, then KILL after $2 seconds).
-_sc_stop_pidfile() {
-  local f=$1 grace=${2:-10} pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if _sc_alive "$pid"; then
+# Stops the daemons whose pids are recorded in the files given after $1 = grace seconds:
+# SIGTERM to all of them at once, SIGKILL to any still there after the grace period.
+_sc_stop_pidfiles() {
+  local grace=$1 f pid pids=() names=()
+  shift
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f"); rm -f "$f"
+    _sc_alive "$pid" || continue
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 $((grace * 10))); do _sc_alive "$pid" || break; sleep 0.1; done
-    if _sc_alive "$pid"; then
-      echo "slurm-cluster: pid $pid ($(basename "$f" .daemon-pid)) ignored SIGTERM, sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null
+    pids+=("$pid"); names+=("$(basename "$f" .daemon-pid)")
+  done
+  local i left
+  for _ in $(seq 1 $((grace * 10))); do
+    left=0
+    for pid in "${pids[@]}"; do _sc_alive "$pid" && left=1; done
+    [ $left = 0 ] && return 0
+    sleep 0.1
+  done
+  for i in "${!pids[@]}"; do
+    if _sc_alive "${pids[i]}"; then
+      echo "slurm-cluster: ${names[i]} (pid ${pids[i]}) ignored SIGTERM for ${grace} s, sending SIGKILL" >&2
+      kill -KILL "${pids[i]}" 2>/dev/null
     fi
-  fi
-  rm -f "$f"
+  done
+  return 0
 }
 
 # Two free TCP ports, chosen by the kernel (so concurrent clusters never collide on purpose).
@@ -61,9 +73,10 @@ slurm_cluster_start() {
   # the munge socket path must fit in sun_path (108 bytes)
   if [ ${#d} -gt 80 ]; then echo "slurm-cluster: $d: path too long for a unix socket; use a shorter DIR" >&2; return 1; fi
   mkdir -p "$d"/{etc,munge,state,spool,run,log,tmp} || return 1
-  chmod 700 "$d/munge" "$d/state" "$d/spool"
+  chmod 755 "$d/munge"; chmod 700 "$d/state" "$d/spool"
 
-  # munge: private key, socket, pid, log and seed files
+  # munge: private key, socket, pid, log and seed files. --force: DIR may sit in a 0700 folder
+  # (mktemp -d), which munged otherwise refuses for a socket other users could not reach
   head -c 1024 /dev/urandom >"$d/munge/munge.key" && chmod 400 "$d/munge/munge.key" || return 1
   munged --foreground --force --key-file="$d/munge/munge.key" --socket="$d/munge/munge.socket" \
     --pid-file="$d/munge/munged.pid" --log-file="$d/log/munged.log" --seed-file="$d/munge/munged.seed" \
@@ -131,9 +144,8 @@ slurm_cluster_stop() {
       [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
     fi
   fi
-  _sc_stop_pidfile "$d/run/slurmd.daemon-pid" 10
-  _sc_stop_pidfile "$d/run/slurmctld.daemon-pid" 10
-  _sc_stop_pidfile "$d/run/munged.daemon-pid" 5
+  _sc_stop_pidfiles 10 "$d/run/slurmd.daemon-pid" "$d/run/slurmctld.daemon-pid"
+  _sc_stop_pidfiles 5 "$d/run/munged.daemon-pid"   # last: the Slurm daemons use it until they end
   return 0
 }
 

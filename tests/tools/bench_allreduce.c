@@ -2,8 +2,8 @@
  * Usage: mpirun -np N bench_allreduce [--min-bytes B] [--max-bytes B] [--seg FLOATS]
  *                                      [--budget SECONDS] [--trials T]
  * For each size (powers of 4 from min to max) both methods run the same number of in-place
- * sums, alternating, in T trials; the best trial counts (the machine is shared, and noise
- * only ever slows a trial down). Time per call is the slowest rank's. Bus bandwidth is
+ * sums (~budget seconds' worth), alternating, in T trials; the best trial counts (the machine
+ * is shared, and noise only ever slows a trial down). Time per call is the slowest rank's. Bus bandwidth is
  * 2(N-1)/N x bytes / time, the traffic each rank's link carries in a ring, so it is
  * comparable across rank counts. Prints `bench allreduce_{ring,mpi}_busbw_<size>: <GB/s>`
  * and, from 1 MiB up, `bench allreduce_ring_vs_mpi_<size>: <ratio>`. */
@@ -70,8 +70,8 @@ int main(int argc, char **argv) {
     int world;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    long min_bytes = 1024, max_bytes = 256L << 20, seg = 0, trials = 5;
-    double budget = 0.05;
+    long min_bytes = 1024, max_bytes = 256L << 20, seg = 0, trials = 9;
+    double budget = 0.02;
     for (int a = 1; a < argc; a++) {
         if (a + 1 >= argc) usage_exit("missing value after", argv[a]);
         if (!strcmp(argv[a], "--min-bytes")) min_bytes = parse_long("--min-bytes", argv[++a], 4, 1L << 34);
@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
      * denormals ever appear). */
     for (long i = 0; i < max_count; i++) buf[i] = 1.0f;
     if (rank_ == 0)
-        printf("# %d ranks, ring segment %ld floats, best of %ld trials, ~%.2f s per size and method\n",
+        printf("# %d ranks, ring segment %ld floats, best of %ld trials of ~%.3f s per method\n",
                world, allreduce_segment_floats(ring), trials, budget);
     double worst_ratio = 1e30;
     for (long bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
@@ -103,25 +103,38 @@ int main(int argc, char **argv) {
         size_name(bytes, name, sizeof name);
         time_calls(ring, buf, count, 1);   /* warm up: page faults, MPI connections */
         time_calls(mpi, buf, count, 1);
-        /* Iterations so one trial of one method takes ~budget; rank 0's timing decides so all
-         * ranks agree. */
-        double t1 = 1e30;
-        for (int k = 0; k < 3; k++) { double t = time_calls(mpi, buf, count, 1); if (t < t1) t1 = t; }
+        /* Iterations so one trial of the slower method takes ~budget, and fewer trials where
+         * calls are slow so the whole run stays short. time_calls returns the same (slowest
+         * rank's) time on every rank, so all ranks agree on the counts. */
+        double t_ring = 1e30, t_mpi = 1e30;
+        for (int k = 0; k < 2; k++) {
+            double a = time_calls(ring, buf, count, 1), b = time_calls(mpi, buf, count, 1);
+            if (a < t_ring) t_ring = a;
+            if (b < t_mpi) t_mpi = b;
+        }
+        double t1 = t_ring > t_mpi ? t_ring : t_mpi;
         long iters = (long)(budget / (t1 > 1e-9 ? t1 : 1e-9));
-        if (iters < 3) iters = 3;
+        if (iters < 1) iters = 1;
         if (iters > 20000) iters = 20000;
-        MPI_Bcast(&iters, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+        long ntrials = (long)(8.0 / (iters * (t_ring + t_mpi)));
+        if (ntrials < 3) ntrials = 3;
+        if (ntrials > trials) ntrials = trials;
         double best_ring = 1e30, best_mpi = 1e30;
-        for (long t = 0; t < trials; t++) {
-            double tr = time_calls(ring, buf, count, iters) / iters;
-            double tm = time_calls(mpi, buf, count, iters) / iters;
+        for (long t = 0; t < ntrials; t++) {
+            /* Alternate which goes first, so neither always inherits the other's cache state. */
+            int ring_first = t % 2 == 0;
+            double tr = 0, tm = 0;
+            if (ring_first) tr = time_calls(ring, buf, count, iters) / iters;
+            tm = time_calls(mpi, buf, count, iters) / iters;
+            if (!ring_first) tr = time_calls(ring, buf, count, iters) / iters;
             if (tr < best_ring) best_ring = tr;
             if (tm < best_mpi) best_mpi = tm;
         }
         double factor = 2.0 * (world - 1) / world * (double)bytes / 1e9;
         double bw_ring = factor / best_ring, bw_mpi = factor / best_mpi;
         if (rank_ == 0) {
-            printf("# %-7s %6ld iters  ring %10.2f us  mpi %10.2f us\n", name, iters, best_ring * 1e6, best_mpi * 1e6);
+            printf("# %-7s %6ld iters x %2ld trials  ring %10.2f us  mpi %10.2f us\n", name, iters, ntrials,
+                   best_ring * 1e6, best_mpi * 1e6);
             printf("bench allreduce_ring_busbw_%s: %.3f GB/s\n", name, bw_ring);
             printf("bench allreduce_mpi_busbw_%s: %.3f GB/s\n", name, bw_mpi);
             if (bytes >= (1L << 20)) {
