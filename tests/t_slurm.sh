@@ -4,11 +4,12 @@
 # state; stopped by pid at the end, whatever happens). The scenario: Fashion-MNIST JPEGs →
 # prep array + afterok manifest/verify job → 2-rank pretraining, stopped twice with USR1
 # (once through the batch script as the time-limit warning does, once at the ranks), requeued
-# and resumed each time, finishing bit-identical to an uninterrupted run → evaluation job →
-# a small strong/weak scaling sweep under mpirun with its report job; plus bad input.
+# and resumed each time, finishing bit-identical to an uninterrupted run; Slurm's own
+# time-limit warning; USR1 while the ranks start → evaluation job → a small strong/weak
+# scaling sweep under mpirun with its report job; plus bad input.
 # If Slurm cannot start, this fails loudly; it never skips. SEMAIM_KEEP=1 keeps the work dir.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 repo=$PWD
 py=/usr/bin/python3
 fail=0
@@ -58,7 +59,7 @@ show_log() { [ -f "$1" ] && sed 's/^/    | /' "$1" | tail -n "${2:-15}"; }
 
 sub=$work/submit        # the submit directory: relative paths and logs/ live here
 mkdir -p "$sub"
-cd "$sub"
+cd "$sub" || exit 1
 
 # ---- bad input: refused before anything is submitted ----------------------------------
 "$repo/jobs/scaling.sh" --data "$work/nowhere" --sweep-dir sw --max-ranks 2 >out.txt 2>err.txt; rc=$?
@@ -93,18 +94,28 @@ check "prep_array_output_equals_one_process_conversion" [ $same = 1 ]
 
 # ---- pretraining: 2 ranks, USR1 twice, requeue, resume, finish -------------------------
 MODEL="--image 32 --patch 8 --width 32 --depth 2 --dec-depth 2 --heads 2 --warmup-steps 20 --base-lr 1e-3"
-STEPS=600
+STEPS=1000   # long enough that a signal lands mid-run even at ~400 steps/s
 run=$work/run
 rm -rf logs   # jobs/submit.sh must create it: without logs/ Slurm fails the job and writes nothing
 id=$("$repo/jobs/submit.sh" --parsable "$repo/jobs/pretrain.sbatch" --data "$work/shards" --out "$run" $MODEL \
       --batch 16 --steps $STEPS --ckpt-every 200 --log-every 100 --check-every 50 2>err.txt) \
   || { bad "pretrain_submit ($(head -c 200 err.txt))"; exit 1; }
 plog=logs/semaim-pretrain-$id.out
+# The real time-limit warning, alongside: --time=1 --signal=B:USR1@15. slurmctld checks time
+# limits periodically and may signal up to a minute early (man sbatch); here @15 arrives some
+# 15-45 s in, while @45 was seen to fire at once (the script holds USR1 back until the ranks
+# run, but nothing can help a signal that beats the batch shell's first line).
+# With SEMAIM_REQUEUE=0 the job stops there with a checkpoint and ends.
+tl=$(SEMAIM_REQUEUE=0 sbatch --parsable -J timelimit --time=1 --signal=B:USR1@15 --ntasks-per-node=1 \
+      "$repo/jobs/pretrain.sbatch" --data "$work/shards" --out "$work/tlrun" $MODEL --batch 16 --steps 10000000 --log-every 100000 2>err.txt) \
+  || bad "timelimit_submit ($(head -c 200 err.txt))"
 # interruption 1: USR1 to the batch shell (what --signal=B:USR1@120 does), which forwards it
 # interruption 2: USR1 straight to the ranks of the srun step (`scancel --signal=USR1`)
 stops=()
 for k in 1 2; do
-  if ! wait_steps "$run" $((k * 60)) 90; then bad "pretrain_running_before_signal_$k (steps $(nsteps "$run"), state $(field "$id" JobState))"; show_log "$plog"; exit 1; fi
+  # segment k has run 60 steps of its own (steps are logged once each; resumes continue the count)
+  prev=0; [ $k = 2 ] && prev=${stops[0]}
+  if ! wait_steps "$run" $((prev + 60)) 90; then bad "pretrain_running_before_signal_$k (steps $(nsteps "$run"), state $(field "$id" JobState))"; show_log "$plog"; exit 1; fi
   if [ $k = 1 ]; then scancel --batch --signal=USR1 "$id"; else scancel --signal=USR1 "$id"; fi
   st=""; rs=""
   for ((i = 0; i < 300; i++)); do
@@ -118,7 +129,11 @@ for k in 1 2; do
     bash -c "[ '$st' = PENDING ] && [ '$rs' = $k ]"
   [ "$st" = PENDING ] || { show_log "$plog" 30; exit 1; }
   stops+=("$(grep '"event": "run_end"' "$run/metrics.jsonl" | tail -n 1 | sed -n 's/.*"step": \([0-9]*\).*/\1/p')")
-  # a requeued job is held back about two minutes (its begin time); start it now
+  # A requeued job is held back about two minutes (AuthInfo cred_expire, 120 s): start it
+  # now, but not within the second of the requeue. slurmd revoked the old job credential;
+  # a new one issued in that same second counts as revoked too, and the job then FAILS
+  # ("Killing non-startable batch JobId=N: Job credential revoked").
+  sleep 2
   scontrol update JobId="$id" StartTime=now || bad "scontrol_update_starttime"
 done
 st=$(wait_job "$id" 180)
@@ -150,12 +165,6 @@ print("stops at", stops, "final loss", [e["loss"] for e in ev if e["event"] == "
 EOF
 then pass "pretrain_metrics_resume_chain_restart_counts_no_gaps"; else bad "pretrain_metrics_resume_chain_restart_counts_no_gaps"; fi
 check "pretrain_log_appended_over_3_segments" bash -c "[ \$(grep -c '^pretrain: .* restart [0-2] on ' '$plog') = 3 ] && [ \$(grep -c 'requeueing job $id' '$plog') = 2 ] && grep -q 'SIGUSR1: the ranks checkpoint' '$plog'"
-# The real time-limit warning: --time=1 --signal=B:USR1@45, so Slurm itself signals the batch
-# shell 15-45 s in; with SEMAIM_REQUEUE=0 the job stops there with a checkpoint. It runs
-# while the reference run below does.
-tl=$(SEMAIM_REQUEUE=0 sbatch --parsable -J timelimit --time=1 --signal=B:USR1@45 --ntasks-per-node=1 \
-      "$repo/jobs/pretrain.sbatch" --data "$work/shards" --out "$work/tlrun" $MODEL --batch 16 --steps 10000000 --log-every 100000 2>err.txt) \
-  || bad "timelimit_submit ($(head -c 200 err.txt))"
 # the same run without interruptions, same ranks and threads: the same bytes at the end
 OMP_NUM_THREADS=1 timeout 300 mpirun -np 2 --bind-to none "$repo/bin/semaim-train" --data "$work/shards" --out "$work/ref" $MODEL \
   --batch 16 --steps $STEPS --ckpt-every 200 --log-every 1000 --check-every 50 >/dev/null 2>err.txt || bad "pretrain_reference_run ($(head -c 200 err.txt))"
@@ -171,8 +180,21 @@ if [ -n "${tl:-}" ]; then
   [ "$st" = COMPLETED ] || show_log "$tlog"
 fi
 
+# USR1 right as the job starts, before the ranks have their handlers: the script holds it
+# back until they run, so they stop with a checkpoint instead of dying
+id=$(SEMAIM_REQUEUE=0 sbatch --parsable -J early "$repo/jobs/pretrain.sbatch" --data "$work/shards" --out "$work/early" $MODEL \
+      --batch 16 --steps 10000000 --log-every 100000 2>err.txt) || bad "early_submit ($(head -c 200 err.txt))"
+# (once the batch shell runs: before its first line, USR1 kills it and nothing can help that)
+for ((i = 0; i < 300; i++)); do grep -q '^pretrain: .* restart 0 on' "logs/early-$id.out" 2>/dev/null && break; sleep 0.05; done
+scancel --batch --signal=USR1 "$id"
+st=$(wait_job "$id" 60)
+last=$(grep '"event": "run_end"' "$work/early/metrics.jsonl" 2>/dev/null | tail -n 1)
+check "pretrain_usr1_at_job_start_still_checkpoints (state $st; $(grep -c 'held back\|still starting' logs/early-$id.out) held-back notes)" \
+  bash -c "[ '$st' = COMPLETED ] && [[ '$last' == *'\"reason\": \"signal\"'* ]] && ls '$work/early' | grep -q '^ckpt-'"
+[ "$st" = COMPLETED ] || show_log "logs/early-$id.out"
+
 # ---- evaluation --------------------------------------------------------------------------
-SEMAIM_EVAL_AT_INIT=1 sbatch --wait -Q -o "logs/eval-%j.out" "$repo/jobs/eval.sbatch" --checkpoint "$run" --data "$work/shards" --k 20 >/dev/null 2>err.txt
+SEMAIM_EVAL_AT_INIT=1 timeout 300 sbatch --wait -Q -o "logs/eval-%j.out" "$repo/jobs/eval.sbatch" --checkpoint "$run" --data "$work/shards" --k 20 >/dev/null 2>err.txt
 rc=$?
 elog=$(ls -t logs/eval-*.out 2>/dev/null | head -n 1)
 if [ -x "$repo/bin/semaim-eval" ]; then
@@ -185,17 +207,17 @@ else
   check "slurm_eval_job_reports_missing_eval (semaim-eval not built; job exit $rc)" \
     bash -c "[ $rc = 1 ] && grep -q 'semaim-eval is not built' '$elog'"
 fi
-sbatch --wait -Q -o "logs/evalbad-%j.out" "$repo/jobs/eval.sbatch" --checkpoint "$work/nothing.bin" --data "$work/shards" >/dev/null 2>&1
+timeout 300 sbatch --wait -Q -o "logs/evalbad-%j.out" "$repo/jobs/eval.sbatch" --checkpoint "$work/nothing.bin" --data "$work/shards" >/dev/null 2>&1
 rc=$?
 check "slurm_eval_job_rejects_missing_checkpoint (exit $rc)" bash -c "[ $rc = 2 ] && grep -q 'nothing.bin: no such checkpoint' logs/evalbad-*.out"
 
 # ---- bad input to the pretraining job: exit 2, no requeue ------------------------------
-sbatch --wait -Q -J badtrain "$repo/jobs/pretrain.sbatch" --data "$work/no-shards" --out "$work/badrun" $MODEL --batch 16 --steps 5 >/dev/null 2>&1
+timeout 300 sbatch --wait -Q -J badtrain "$repo/jobs/pretrain.sbatch" --data "$work/no-shards" --out "$work/badrun" $MODEL --batch 16 --steps 5 >/dev/null 2>&1
 rc=$?
 blog=$(ls logs/badtrain-*.out | head -n 1)
 check "pretrain_job_bad_data_exits_2_without_requeue (exit $rc)" \
   bash -c "[ $rc = 2 ] && grep -q 'no-shards' '$blog' && ! grep -q requeueing '$blog'"
-SEMAIM_LAUNCHER=bogus sbatch --wait -Q -J badlaunch "$repo/jobs/pretrain.sbatch" --data "$work/shards" >/dev/null 2>&1
+SEMAIM_LAUNCHER=bogus timeout 120 sbatch --wait -Q -J badlaunch "$repo/jobs/pretrain.sbatch" --data "$work/shards" >/dev/null 2>&1
 rc=$?
 check "pretrain_job_rejects_bad_launcher (exit $rc)" bash -c "[ $rc = 2 ] && grep -q 'SEMAIM_LAUNCHER must be srun or mpirun' logs/badlaunch-*.out"
 

@@ -79,7 +79,7 @@ rc=$?
 kill $guard 2>/dev/null
 stopped=$(ls "$work/sig" | grep -c 'ckpt-')
 if [ $rc = 0 ] && grep -q 'stopping at step .* (signal)' "$work/sig.out" && [ "$stopped" = 1 ] &&
-   grep -q '"reason": "signal"' "$work/sig/metrics.jsonl"; then
+   grep -q '"reason": "signal", "signal": "SIGUSR1"' "$work/sig/metrics.jsonl"; then
   pass "sigusr1_checkpoints_and_exits_0 ($(grep -o 'stopping at step [0-9]*' "$work/sig.out"))"
 else bad "sigusr1_checkpoints_and_exits_0 (exit $rc)"; sed 's/^/    /' "$work/sig.out" | tail -3; fi
 run 2 $S --out "$work/sig" > "$work/sig2.out" 2>&1

@@ -75,6 +75,10 @@ int main(int argc, char **argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
+    /* Installed first, so a stop request during start-up (data scan, resume) is honoured at
+     * the first step boundary instead of killing the rank. */
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
     settings_t s = {
         .preset = "tiny", .order = "semantic", .data = NULL, .out = "runs/semaim", .allreduce = "ring",
         .resume = "auto", .assign = "auto", .batch = 64, .keep = 3, .log_every = 10, .check_every = 100,
@@ -231,9 +235,6 @@ int main(int argc, char **argv) {
     float *noise = malloc(sizeof(float) * s.batch * L);
     int *ranks = malloc(sizeof(int) * s.batch * L);
     agree_or_die(!a || !noise || !ranks, "out of memory for activations", 1);
-
-    signal(SIGUSR1, on_signal);
-    signal(SIGTERM, on_signal);
 
     FILE *mf = NULL;
     if (rank_ == 0) {
@@ -413,8 +414,11 @@ int main(int argc, char **argv) {
     if (rank_ == 0) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        fprintf(mf, "{\"event\": \"run_end\", \"step\": %ld, \"reason\": \"%s\", \"exit_code\": %d, \"seconds\": %.3f, "
-                    "\"peak_rss_gib\": %.3f}\n", step, end_reason, exit_code, now() - t_run, ru.ru_maxrss / 1048576.0);
+        /* which signal rank 0 saw: lets a job script tell Slurm's USR1 warning from a TERM */
+        const char *sig = stop_requested == SIGUSR1 ? "\"SIGUSR1\"" : stop_requested == SIGTERM ? "\"SIGTERM\"" : "null";
+        fprintf(mf, "{\"event\": \"run_end\", \"step\": %ld, \"reason\": \"%s\", \"signal\": %s, \"exit_code\": %d, "
+                    "\"seconds\": %.3f, \"peak_rss_gib\": %.3f}\n", step, end_reason, sig, exit_code, now() - t_run,
+                ru.ru_maxrss / 1048576.0);
         fclose(mf);
         if (exit_code == 0) printf("semaim-train: run folder %s (metrics.jsonl, settings.json, checkpoints)\n", s.out);
     }
