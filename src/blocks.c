@@ -10,24 +10,41 @@ static void add_inplace(float *y, const float *x, long n) {
 }
 static void zero(float *x, long n) { memset(x, 0, sizeof(float) * (size_t)n); }
 
-/* The MLP half shared by both blocks: out = mid + fc2(gelu(fc1(LN2(mid)))). */
+/* y = scale[b]·y + x per sample (rows of TD floats); scale NULL: y += x, the plain residual. */
+static void add_residual(float *y, const float *x, const float *scale, long N, int T, int D) {
+    if (!scale) { add_inplace(y, x, N * D); return; }
+    long TD = (long)T * D;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < N * D; i++) y[i] = scale[i / TD] * y[i] + x[i];
+}
+
+/* dst = scale[b]·src per sample: the gradient reaching a drop-path branch. */
+static void scale_rows(float *dst, const float *src, const float *scale, long N, int T, int D) {
+    long TD = (long)T * D;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < N * D; i++) dst[i] = scale[i / TD] * src[i];
+}
+
+/* The MLP half shared by both blocks: out = mid + dp[b]·fc2(gelu(fc1(LN2(mid)))) (dp NULL: 1). */
 static void mlp_forward(float *out, float *ln2, float *mean, float *rstd, float *fc1, float *gelu,
                         const float *mid, const float *ln2_w, const float *ln2_b, const float *fc1_w,
-                        const float *fc1_b, const float *fc2_w, const float *fc2_b, long N, int D) {
+                        const float *fc1_b, const float *fc2_w, const float *fc2_b, long N, int T, int D,
+                        const float *dp) {
     layernorm_forward(ln2, mean, rstd, mid, ln2_w, ln2_b, N, D);
     linear_forward(fc1, ln2, fc1_w, fc1_b, N, D, 4 * D);
     gelu_forward(gelu, fc1, N * 4 * D);
     linear_forward(out, gelu, fc2_w, fc2_b, N, 4 * D, D);
-    add_inplace(out, mid, N * D);
+    add_residual(out, mid, dp, N, T, D);
 }
 
-/* dres holds d(out) on entry and d(mid) on exit. */
-static void mlp_backward(float *dres, float *dln2_w, float *dln2_b, float *dfc1_w, float *dfc1_b,
-                         float *dfc2_w, float *dfc2_b, const float *ln2, const float *mean, const float *rstd,
-                         const float *fc1, const float *gelu, const float *mid, const float *ln2_w,
+/* dres holds d(out) on entry and d(mid) on exit; dbranch is d(out) as the branch sees it
+ * (dres itself, or dres scaled by drop-path). */
+static void mlp_backward(float *dres, const float *dbranch, float *dln2_w, float *dln2_b, float *dfc1_w,
+                         float *dfc1_b, float *dfc2_w, float *dfc2_b, const float *ln2, const float *mean,
+                         const float *rstd, const float *fc1, const float *gelu, const float *mid, const float *ln2_w,
                          const float *fc1_w, const float *fc2_w, const block_scratch_t *s, long N, int D) {
     zero(s->dF1, N * 4 * D);
-    linear_backward(s->dF1, dfc2_w, dfc2_b, dres, gelu, fc2_w, N, 4 * D, D);
+    linear_backward(s->dF1, dfc2_w, dfc2_b, dbranch, gelu, fc2_w, N, 4 * D, D);
     zero(s->dF2, N * 4 * D);
     gelu_backward(s->dF2, s->dF1, fc1, N * 4 * D);
     zero(s->dD1, N * D);
@@ -35,31 +52,47 @@ static void mlp_backward(float *dres, float *dln2_w, float *dln2_b, float *dfc1_
     layernorm_backward(dres, dln2_w, dln2_b, s->dD1, mid, ln2_w, mean, rstd, N, D);
 }
 
-void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w,
-                       int B, int T, int D, int NH, int mode) {
+void enc_block_forward_dp(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w,
+                          int B, int T, int D, int NH, int mode, const float *dp_attn, const float *dp_mlp) {
     long N = (long)B * T;
     layernorm_forward(s->ln1, s->ln1_mean, s->ln1_rstd, in, w->ln1_w, w->ln1_b, N, D);
     linear_forward(s->qkv, s->ln1, w->qkv_w, w->qkv_b, N, D, 3 * D);
     attention_forward(s->atty, s->att, s->qkv, s->qkv + D, s->qkv + 2 * D, 3 * D, 3 * D, B, T, NH, D / NH, mode);
     linear_forward(s->mid, s->atty, w->proj_w, w->proj_b, N, D, D);
-    add_inplace(s->mid, in, N * D);
+    add_residual(s->mid, in, dp_attn, N, T, D);
     mlp_forward(out, s->ln2, s->ln2_mean, s->ln2_rstd, s->fc1, s->gelu, s->mid,
-                w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, N, D);
+                w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, N, T, D, dp_mlp);
 }
 
-void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in,
-                        const enc_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH, int mode) {
+void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w,
+                       int B, int T, int D, int NH, int mode) {
+    enc_block_forward_dp(out, s, in, w, B, T, D, NH, mode, NULL, NULL);
+}
+
+void enc_block_backward_dp(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in,
+                           const enc_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH, int mode,
+                           const float *dp_attn, const float *dp_mlp) {
     long N = (long)B * T;
-    mlp_backward(dres, dw->ln2_w, dw->ln2_b, dw->fc1_w, dw->fc1_b, dw->fc2_w, dw->fc2_b, s->ln2, s->ln2_mean,
+    /* dD2 is free until the qkv backward: it carries the scaled branch gradients */
+    const float *dbr = dres;
+    if (dp_mlp) { scale_rows(sc->dD2, dres, dp_mlp, N, T, D); dbr = sc->dD2; }
+    mlp_backward(dres, dbr, dw->ln2_w, dw->ln2_b, dw->fc1_w, dw->fc1_b, dw->fc2_w, dw->fc2_b, s->ln2, s->ln2_mean,
                  s->ln2_rstd, s->fc1, s->gelu, s->mid, w->ln2_w, w->fc1_w, w->fc2_w, sc, N, D);
+    dbr = dres;
+    if (dp_attn) { scale_rows(sc->dD2, dres, dp_attn, N, T, D); dbr = sc->dD2; }
     zero(sc->dD1, N * D);
-    linear_backward(sc->dD1, dw->proj_w, dw->proj_b, dres, s->atty, w->proj_w, N, D, D);
+    linear_backward(sc->dD1, dw->proj_w, dw->proj_b, dbr, s->atty, w->proj_w, N, D, D);
     zero(sc->d3D, N * 3 * D);
     attention_backward(sc->d3D, sc->d3D + D, sc->d3D + 2 * D, sc->att_scratch, sc->dD1, s->att,
                        s->qkv, s->qkv + D, s->qkv + 2 * D, 3 * D, 3 * D, B, T, NH, D / NH, mode);
     zero(sc->dD2, N * D);
     linear_backward(sc->dD2, dw->qkv_w, dw->qkv_b, sc->d3D, s->ln1, w->qkv_w, N, D, 3 * D);
     layernorm_backward(dres, dw->ln1_w, dw->ln1_b, sc->dD2, in, w->ln1_w, s->ln1_mean, s->ln1_rstd, N, D);
+}
+
+void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in,
+                        const enc_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH, int mode) {
+    enc_block_backward_dp(dres, dw, s, in, w, sc, B, T, D, NH, mode, NULL, NULL);
 }
 
 void dec_block_forward(float *out, const dec_saved_t *s, const float *in, const float *h, const dec_block_t *w,
@@ -75,14 +108,14 @@ void dec_block_forward(float *out, const dec_saved_t *s, const float *in, const 
     linear_forward(s->mid, s->atty, w->proj_w, w->proj_b, N, D, D);
     add_inplace(s->mid, in, N * D);
     mlp_forward(out, s->ln2, s->ln2_mean, s->ln2_rstd, s->fc1, s->gelu, s->mid,
-                w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, N, D);
+                w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, N, T, D, NULL);
 }
 
 void dec_block_backward(float *dres, float *dres_h, const dec_block_t *dw, const dec_saved_t *s, const float *in,
                         const float *h, const dec_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH,
                         int mode) {
     long N = (long)B * T;
-    mlp_backward(dres, dw->ln2_w, dw->ln2_b, dw->fc1_w, dw->fc1_b, dw->fc2_w, dw->fc2_b, s->ln2, s->ln2_mean,
+    mlp_backward(dres, dres, dw->ln2_w, dw->ln2_b, dw->fc1_w, dw->fc1_b, dw->fc2_w, dw->fc2_b, s->ln2, s->ln2_mean,
                  s->ln2_rstd, s->fc1, s->gelu, s->mid, w->ln2_w, w->fc1_w, w->fc2_w, sc, N, D);
     zero(sc->dD1, N * D);
     linear_backward(sc->dD1, dw->proj_w, dw->proj_b, dres, s->atty, w->proj_w, N, D, D);

@@ -11,15 +11,6 @@
 
 #define FEATFILE_FORMAT "semaim features"
 
-static int write_dset(hid_t f, const char *name, hid_t ftype, hid_t mtype, int nd, const hsize_t *dims, const void *buf) {
-    hid_t sp = H5Screate_simple(nd, dims, NULL);
-    hid_t d = sp >= 0 ? H5Dcreate2(f, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    int ok = d >= 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
-    if (d >= 0) H5Dclose(d);
-    if (sp >= 0) H5Sclose(sp);
-    return ok ? 0 : -1;
-}
-
 static int write_attr_str(hid_t f, const char *name, const char *v) {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, strlen(v) + 1);
@@ -40,34 +31,42 @@ static int write_attr_i64(hid_t f, const char *name, long long v) {
     return ok ? 0 : -1;
 }
 
-static int write_file(const char *path, const float *cls, const float *mean, const int32_t *labels, long N, int D,
-                      int num_classes, const char *split, const char *source, long step, char *err, size_t errlen) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    shards_hdf5_lock();
-    H5E_auto2_t efn; void *edata;
-    H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+/* Creates the file (datasets sized for N rows) and its attributes. Caller holds the HDF5 lock. */
+static hid_t create_file(const char *tmp, long N, int D, int num_classes, const char *split, const char *source, long step,
+                         hid_t *dc, hid_t *dm, hid_t *dl) {
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    int bad = f < 0;
-    if (!bad) {
-        hsize_t d2[2] = {(hsize_t)N, (hsize_t)D}, d1[1] = {(hsize_t)N};
-        bad = write_dset(f, "cls", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, cls) ||
-              write_dset(f, "mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, mean) ||
-              write_dset(f, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, labels) ||
-              write_attr_str(f, "format", FEATFILE_FORMAT) || write_attr_i64(f, "format_version", FEATFILE_VERSION) ||
-              write_attr_str(f, "split", split) || write_attr_i64(f, "num_classes", num_classes) ||
-              write_attr_str(f, "source", source ? source : "") || write_attr_i64(f, "step", step);
-        if (H5Fclose(f) < 0) bad = 1;
-    }
-    H5Eset_auto2(H5E_DEFAULT, efn, edata);
-    shards_hdf5_unlock();
-    if (bad || rename(tmp, path)) {
-        snprintf(err, errlen, "%s: cannot write the features file%s%s", path, errno ? ": " : "", errno ? strerror(errno) : "");
-        unlink(tmp);
+    *dc = *dm = *dl = -1;
+    if (f < 0) return -1;
+    hsize_t d2[2] = {(hsize_t)N, (hsize_t)D}, d1[1] = {(hsize_t)N};
+    hid_t s2 = H5Screate_simple(2, d2, NULL), s1 = H5Screate_simple(1, d1, NULL);
+    *dc = H5Dcreate2(f, "cls", H5T_IEEE_F32LE, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    *dm = H5Dcreate2(f, "mean", H5T_IEEE_F32LE, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    *dl = H5Dcreate2(f, "labels", H5T_STD_I32LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Sclose(s2); H5Sclose(s1);
+    int bad = *dc < 0 || *dm < 0 || *dl < 0 || write_attr_str(f, "format", FEATFILE_FORMAT) ||
+              write_attr_i64(f, "format_version", FEATFILE_VERSION) || write_attr_str(f, "split", split) ||
+              write_attr_i64(f, "num_classes", num_classes) || write_attr_str(f, "source", source ? source : "") ||
+              write_attr_i64(f, "step", step);
+    if (bad) {
+        if (*dc >= 0) H5Dclose(*dc);
+        if (*dm >= 0) H5Dclose(*dm);
+        if (*dl >= 0) H5Dclose(*dl);
+        H5Fclose(f);
         return -1;
     }
-    return 0;
+    return f;
+}
+
+/* Writes rows [lo, lo+n) of a dataset with `cols` columns from buf. */
+static int write_rows(hid_t d, hid_t mtype, long lo, long n, hsize_t cols, int nd, const void *buf) {
+    if (n == 0) return 0;
+    hsize_t start[2] = {(hsize_t)lo, 0}, count[2] = {(hsize_t)n, cols};
+    hid_t fsp = H5Dget_space(d), msp = H5Screate_simple(nd, count, NULL);
+    int ok = fsp >= 0 && msp >= 0 && H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dwrite(d, mtype, msp, fsp, H5P_DEFAULT, buf) >= 0;
+    if (fsp >= 0) H5Sclose(fsp);
+    if (msp >= 0) H5Sclose(msp);
+    return ok ? 0 : -1;
 }
 
 int featfile_write(const char *path, const featset_t *fs, const char *split, const char *source, long step,
@@ -75,39 +74,82 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
     int rank, world;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &world);
-    int D = fs->dim, n = (int)fs->n, bad = 0;
-    long N = fs->total;
-    int *counts = NULL, *displs = NULL;
-    float *cls = NULL, *mean = NULL;
-    int32_t *lab = NULL;
+    const int D = fs->dim;
+    const long N = fs->total;
+    /* rank 0 receives and writes one chunk of rows at a time: memory stays bounded however
+     * large the split (ImageNet train at width 768 would be 7.8 GB at once) */
+    long R = eval_featfile_chunk(D);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    hid_t f = -1, dc = -1, dm = -1, dl = -1;
+    float *bc = NULL, *bm = NULL;
+    int32_t *bl = NULL;
+    int bad = 0;
+    H5E_auto2_t efn = NULL;
+    void *edata = NULL;
     if (rank == 0) {
-        counts = malloc(sizeof(int) * world);
-        displs = malloc(sizeof(int) * world);
-        cls = malloc(sizeof(float) * (size_t)(N > 0 ? N : 1) * D);
-        mean = malloc(sizeof(float) * (size_t)(N > 0 ? N : 1) * D);
-        lab = malloc(sizeof(int32_t) * (size_t)(N > 0 ? N : 1));
-        bad = !counts || !displs || !cls || !mean || !lab;
-        if (bad) snprintf(err, errlen, "%s: out of memory gathering %ld features", path, N);
+        bc = malloc(sizeof(float) * (size_t)R * D);
+        bm = malloc(sizeof(float) * (size_t)R * D);
+        bl = malloc(sizeof(int32_t) * (size_t)R);
+        shards_hdf5_lock();
+        H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        f = create_file(tmp, N, D, fs->num_classes, split, source, step, &dc, &dm, &dl);
+        shards_hdf5_unlock();
+        if (f < 0 || !bc || !bm || !bl) {
+            snprintf(err, errlen, "%s: cannot create the features file%s", tmp, f < 0 ? "" : " (out of memory)");
+            bad = 1;
+        }
     }
     MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
     if (!bad) {
-        MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
-        if (rank == 0)
-            for (int r = 0; r < world; r++) displs[r] = (int)eval_slice_lo(N, r, world);
-        MPI_Datatype row;
-        MPI_Type_contiguous(D, MPI_FLOAT, &row);
-        MPI_Type_commit(&row);
-        MPI_Gatherv(fs->cls, n, row, cls, counts, displs, row, 0, comm);
-        MPI_Gatherv(fs->mean, n, row, mean, counts, displs, row, 0, comm);
-        MPI_Gatherv(fs->labels, n, MPI_INT32_T, lab, counts, displs, MPI_INT32_T, 0, comm);
-        MPI_Type_free(&row);
-        if (rank == 0) {
-            errno = 0;
-            bad = write_file(path, cls, mean, lab, N, D, fs->num_classes, split, source, step, err, errlen) != 0;
+        for (int r = 0; r < world; r++) {
+            long lo = eval_slice_lo(N, r, world), n = eval_slice_lo(N, r + 1, world) - lo;
+            for (long o = 0; o < n; o += R) {
+                int c = (int)(n - o < R ? n - o : R);
+                if (rank == r && r != 0) {
+                    MPI_Send(fs->cls + o * D, c * D, MPI_FLOAT, 0, 1, comm);
+                    MPI_Send(fs->mean + o * D, c * D, MPI_FLOAT, 0, 2, comm);
+                    MPI_Send(fs->labels + o, c, MPI_INT32_T, 0, 3, comm);
+                } else if (rank == 0) {
+                    const float *pc = fs->cls + o * D, *pm = fs->mean + o * D;
+                    const int32_t *pl = fs->labels + o;
+                    if (r != 0) {
+                        MPI_Recv(bc, c * D, MPI_FLOAT, r, 1, comm, MPI_STATUS_IGNORE);
+                        MPI_Recv(bm, c * D, MPI_FLOAT, r, 2, comm, MPI_STATUS_IGNORE);
+                        MPI_Recv(bl, c, MPI_INT32_T, r, 3, comm, MPI_STATUS_IGNORE);
+                        pc = bc; pm = bm; pl = bl;
+                    }
+                    shards_hdf5_lock();
+                    /* after a failed write keep receiving, so no sender blocks */
+                    bad = bad || write_rows(dc, H5T_NATIVE_FLOAT, lo + o, c, (hsize_t)D, 2, pc) ||
+                          write_rows(dm, H5T_NATIVE_FLOAT, lo + o, c, (hsize_t)D, 2, pm) ||
+                          write_rows(dl, H5T_NATIVE_INT32, lo + o, c, 1, 1, pl);
+                    shards_hdf5_unlock();
+                }
+            }
         }
-        MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
+        if (rank == 0) {
+            shards_hdf5_lock();
+            H5Dclose(dc); H5Dclose(dm); H5Dclose(dl);
+            if (H5Fclose(f) < 0) bad = 1;
+            shards_hdf5_unlock();
+            errno = 0;
+            if (bad || rename(tmp, path)) {
+                snprintf(err, errlen, "%s: cannot write the features file%s%s", path, errno ? ": " : "",
+                         errno ? strerror(errno) : "");
+                bad = 1;
+            }
+        }
     }
-    free(counts); free(displs); free(cls); free(mean); free(lab);
+    if (rank == 0) {
+        if (bad) unlink(tmp);
+        shards_hdf5_lock();
+        H5Eset_auto2(H5E_DEFAULT, efn, edata);
+        shards_hdf5_unlock();
+    }
+    MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
+    free(bc); free(bm); free(bl);
     return bad ? -1 : 0;
 }
 

@@ -173,11 +173,15 @@ int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int
     float *ts = malloc(sizeof(float) * (size_t)nq * k);
     int64_t *ti = malloc(sizeof(int64_t) * (size_t)nq * k);
     int32_t *tl = malloc(sizeof(int32_t) * (size_t)nq * k);
+    /* rank 0 merges the candidate lists a block of queries at a time: its memory stays
+     * bounded by ~4M candidates whatever the rank count */
+    long qc = eval_knn_chunk(world, k);
+    if (qc > nq) qc = nq;
     float *as = NULL; int64_t *ai = NULL; int32_t *al = NULL;
     if (rank == 0) {
-        as = malloc(sizeof(float) * (size_t)world * nq * k);
-        ai = malloc(sizeof(int64_t) * (size_t)world * nq * k);
-        al = malloc(sizeof(int32_t) * (size_t)world * nq * k);
+        as = malloc(sizeof(float) * (size_t)world * qc * k);
+        ai = malloc(sizeof(int64_t) * (size_t)world * qc * k);
+        al = malloc(sizeof(int32_t) * (size_t)world * qc * k);
     }
     int bad = !counts || !displs || !bank || !q || !qlab || !ts || !ti || !tl || (rank == 0 && (!as || !ai || !al)), any;
     MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
@@ -196,17 +200,20 @@ int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int
     MPI_Type_free(&row);
     l2_normalize_rows(q, nq, D);
     knn_topk(q, nq, bank, train->labels, nb, train->lo, D, k, ts, ti, tl);
-    /* every rank sends the same nq·k candidates: plain gathers of k-wide rows */
     MPI_Type_contiguous(k, MPI_FLOAT, &krow_f); MPI_Type_commit(&krow_f);
     MPI_Type_contiguous(k, MPI_INT64_T, &krow_i64); MPI_Type_commit(&krow_i64);
     MPI_Type_contiguous(k, MPI_INT32_T, &krow_i32); MPI_Type_commit(&krow_i32);
-    MPI_Gather(ts, (int)nq, krow_f, as, (int)nq, krow_f, 0, comm);
-    MPI_Gather(ti, (int)nq, krow_i64, ai, (int)nq, krow_i64, 0, comm);
-    MPI_Gather(tl, (int)nq, krow_i32, al, (int)nq, krow_i32, 0, comm);
+    for (long q0 = 0; q0 < nq; q0 += qc) {
+        int c = (int)(nq - q0 < qc ? nq - q0 : qc);
+        /* every rank sends the same c·k candidates; rank 0 merges them in place of its own */
+        MPI_Gather(ts + q0 * k, c, krow_f, as, c, krow_f, 0, comm);
+        MPI_Gather(ti + q0 * k, c, krow_i64, ai, c, krow_i64, 0, comm);
+        MPI_Gather(tl + q0 * k, c, krow_i32, al, c, krow_i32, 0, comm);
+        if (rank == 0) knn_merge(as, ai, al, world, c, k, ts + q0 * k, ti + q0 * k, tl + q0 * k);
+    }
     MPI_Type_free(&krow_f); MPI_Type_free(&krow_i64); MPI_Type_free(&krow_i32);
     double acc[2] = {0, 0};
     if (rank == 0) {
-        knn_merge(as, ai, al, world, nq, k, ts, ti, tl);
         int32_t *pred5 = malloc(sizeof(int32_t) * (size_t)nq * 5);
         if (pred5) {
             knn_vote(ts, tl, nq, k, C, temperature, pred5);

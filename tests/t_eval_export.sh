@@ -8,7 +8,7 @@
 #    metadata) imports and gives the reference's features;
 # 3. bad input -> one-line error, exit 2: missing tensor, wrong shape, integer dtype, NaN,
 #    truncated file, a checkpoint of another config (flags or shard size), features whose
-#    labels do not match.
+#    labels do not match, fine-tuning labels outside the class count.
 set -u
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -112,5 +112,8 @@ expect_error features_labels_count "labels do not match the features: /labels ha
   ev 2 knn --train-features "$w/ftr.h5" --val-features "$w/short.h5"
 expect_error features_labels_alien "labels do not match: val label 11 is not among the 10 train classes" \
   ev 2 linprobe --train-features "$w/ftr.h5" --val-features "$w/alien.h5" --epochs 1 --probe-batch 8
+expect_error finetune_needs_classes "give --classes" ev 1 finetune --checkpoint "$ck" --data "$w/data" --out "$w/ft0" --batch 8
+expect_error finetune_label_outside_classes "has label [5-9], outside 0..4 (--classes?)" \
+  ev 1 finetune --checkpoint "$ck" --data "$w/data" --out "$w/ft1" --batch 8 --steps 2 --classes 5
 expect_error unknown_flag "unknown option '--kk'" ev 1 knn --kk 3
 exit $fail

@@ -35,6 +35,13 @@ const float *featset_rows(const featset_t *fs, const char *kind);
 int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
                      char *err, size_t errlen);
 
+/* Work-unit limits of the streaming steps: rows per message/write when rank 0 writes a
+ * features file (default 16M floats' worth) and queries per merge block in knn_eval (default
+ * 4M candidates over all ranks). 0 restores the default; for tests of the chunked paths. */
+void eval_set_chunks(long featfile_rows, long knn_queries);
+long eval_featfile_chunk(int D);
+long eval_knn_chunk(int world, int k);
+
 /* Features file (HDF5): /cls and /mean float32 [N,D], /labels int32 [N]; root attributes
  * format = "semaim features", format_version, split, num_classes, source (checkpoint or
  * weights path), step. Collective over comm: rank 0 gathers every slice and writes path

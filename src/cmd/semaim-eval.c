@@ -10,16 +10,22 @@
 #include <math.h>
 #include <mpi.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "semaim/allreduce.h"
 #include "semaim/checkpoint.h"
 #include "semaim/eval.h"
+#include "semaim/finetune.h"
+#include "semaim/loader.h"
 #include "semaim/model.h"
 #include "semaim/model_io.h"
+#include "semaim/optim.h"
 #include "semaim/options.h"
 
 static int rank_, world_;
@@ -165,7 +171,7 @@ static void ensure_dir(const char *dir) {
     agree_or_die(bad, err, 2);
 }
 
-/* Appends one line to DIR/eval.jsonl with a single write (rank 0). */
+/* Appends one line to DIR/eval.jsonl (rank 0; one buffered write, lines are < 8 KiB). */
 static void append_result(const char *dir, const char *line) {
     if (rank_ != 0 || !dir) return;
     char path[4200];
@@ -280,8 +286,8 @@ static int cmd_knn(int argc, char **argv) {
     if (strcmp(feature, "cls") && strcmp(feature, "mean")) agree_or_die(1, "knn: --feature must be cls or mean", 2);
     int from_files = trf || vaf;
     if (from_files && (!trf || !vaf)) agree_or_die(1, "knn: give both --train-features and --val-features", 2);
-    if (from_files && (data || src.checkpoint || src.weights))
-        agree_or_die(1, "knn: features files replace --data/--checkpoint/--weights; give one or the other", 2);
+    if (from_files && (data || src.checkpoint || src.weights || src.at_init))
+        agree_or_die(1, "knn: features files replace --data/--checkpoint/--weights/--at-init; give one or the other", 2);
     if (!from_files && !data) agree_or_die(1, "knn: --data is required (or --train-features and --val-features)", 2);
     ensure_dir(out);
     model_t m = {0};
@@ -372,8 +378,8 @@ static int cmd_linprobe(int argc, char **argv) {
     if (strcmp(feature, "cls") && strcmp(feature, "mean")) agree_or_die(1, "linprobe: --feature must be cls or mean", 2);
     int from_files = trf || vaf;
     if (from_files && (!trf || !vaf)) agree_or_die(1, "linprobe: give both --train-features and --val-features", 2);
-    if (from_files && (data || src.checkpoint || src.weights))
-        agree_or_die(1, "linprobe: features files replace --data/--checkpoint/--weights; give one or the other", 2);
+    if (from_files && (data || src.checkpoint || src.weights || src.at_init))
+        agree_or_die(1, "linprobe: features files replace --data/--checkpoint/--weights/--at-init; give one or the other", 2);
     if (!from_files && !data) agree_or_die(1, "linprobe: --data is required (or --train-features and --val-features)", 2);
     ensure_dir(out);
     model_t m = {0};
@@ -407,6 +413,356 @@ static int cmd_linprobe(int argc, char **argv) {
     featset_free(&tr);
     featset_free(&va);
     return 0;
+}
+
+/* ---------------------------------------------------------------------------- fine-tuning */
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_signal(int sig) { stop_requested = sig; }
+
+typedef struct { double top1, top5, loss; long n; } ft_eval_t;
+
+/* Top-1/top-5 and loss of f on the val split (every rank its slice, eval transform). */
+static ft_eval_t ft_evaluate(ft_model_t *f, const char *data, int batch, float smoothing) {
+    loader_config lc = {.data_dir = data, .split = "val", .image_size = f->m.cfg.image, .batch = batch,
+                        .rank = rank_, .world = world_, .train = 0, .threads = 1};
+    loader *ld = NULL;
+    char err[4608] = "";
+    const char *e = loader_open(&ld, &lc);
+    if (e) snprintf(err, sizeof err, "%s", e);
+    agree_or_die(e != NULL, err, 2);
+    double cnt[4] = {0, 0, 0, 0}, tot[4];
+    int32_t *p5 = malloc(sizeof(int32_t) * 5 * batch);
+    long steps = loader_steps_per_epoch(ld);
+    int bad = !p5;
+    for (long s = 0; s < steps && !bad; s++) {
+        const loader_batch *b;
+        e = loader_next(ld, &b, NULL);
+        if (e) { snprintf(err, sizeof err, "%s", e); bad = 1; break; }
+        if (b->n == 0) continue;
+        double l = ft_forward(f, b->images, b->labels, b->n, 0, smoothing);
+        ft_top5(f, p5);
+        for (int i = 0; i < b->n; i++) {
+            int hit = 0;
+            for (int j = 0; j < 5; j++) hit |= p5[i * 5 + j] == b->labels[i];
+            cnt[0] += p5[i * 5] == b->labels[i];
+            cnt[1] += hit;
+        }
+        cnt[2] += l * b->n;
+        cnt[3] += b->n;
+    }
+    free(p5);
+    loader_close(ld);
+    agree_or_die(bad, err[0] ? err : "out of memory", 1);
+    MPI_Allreduce(cnt, tot, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    ft_eval_t r = {100 * tot[0] / fmax(tot[3], 1), 100 * tot[1] / fmax(tot[3], 1), tot[2] / fmax(tot[3], 1), (long)tot[3]};
+    return r;
+}
+
+static void bcast_ft(ft_model_t *f) {
+    bcast_floats(f->m.params, f->n_enc); bcast_floats(f->m.m, f->n_enc); bcast_floats(f->m.v, f->n_enc);
+    bcast_floats(f->head, f->nhead); bcast_floats(f->mhead, f->nhead); bcast_floats(f->vhead, f->nhead);
+    bcast_floats(f->m.pos_embed, (long)f->m.T * f->m.D);
+}
+
+static int cmd_finetune(int argc, char **argv) {
+    source_t src = {0};
+    const char *data = NULL, *out = "runs/finetune", *resume = "auto", *allred = "ring";
+    int batch = 64, classes = 0, keep = 3, log_every = 10, check_every = 100, loader_threads = 1, eval_every = 1;
+    long epochs = 100, steps = 0, warmup_steps = -1, ckpt_every = 1000, max_steps_this_run = 0, ft_seed = 0;
+    double base_lr = 5e-4, min_lr = 1e-6, warmup_epochs = 20, weight_decay = 0.05, layer_decay = 0.65, drop_path = 0.1,
+           smoothing = 0.1, beta1 = 0.9, beta2 = 0.999, clip = 0;
+    option_t opts[] = {
+        SOURCE_OPTIONS(src),
+        {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
+        {"data", OPT_STRING, &data, "shards folder with train/ and val/ splits [required]", 0, 0, 0},
+        {"out", OPT_STRING, &out, "run folder: settings, metrics, fine-tuning checkpoints ft-*.bin", 0, 0, 0},
+        {"classes", OPT_INT, &classes, "classes; 0 = the shards' num_classes attribute", 0, 1 << 24, 0},
+        {"batch", OPT_INT, &batch, "images per rank per step", 1, 1 << 20, 0},
+        {"epochs", OPT_LONG, &epochs, "training length in epochs", 1, 1e9, 0},
+        {"steps", OPT_LONG, &steps, "training length in steps (overrides --epochs when > 0)", 0, 1e12, 0},
+        {"max-steps-this-run", OPT_LONG, &max_steps_this_run, "stop (with a checkpoint) after this many steps; 0 = no limit", 0, 1e12, 0},
+        {"base-lr", OPT_DOUBLE, &base_lr, "lr = base-lr x global batch / 256", 0, 10, 0},
+        {"min-lr", OPT_DOUBLE, &min_lr, "lr at the end of the cosine", 0, 10, 0},
+        {"warmup-epochs", OPT_DOUBLE, &warmup_epochs, "linear warmup length in epochs", 0, 1e9, 0},
+        {"warmup-steps", OPT_LONG, &warmup_steps, "warmup in steps (overrides --warmup-epochs when >= 0)", -1, 1e12, 0},
+        {"weight-decay", OPT_DOUBLE, &weight_decay, "AdamW weight decay (not on 1-D tensors and the cls token)", 0, 10, 0},
+        {"layer-decay", OPT_DOUBLE, &layer_decay, "layer-wise lr decay", 0, 1, 0},
+        {"drop-path", OPT_DOUBLE, &drop_path, "stochastic depth rate of the last block (linear from 0)", 0, 0.99, 0},
+        {"smoothing", OPT_DOUBLE, &smoothing, "label smoothing", 0, 0.99, 0},
+        {"beta1", OPT_DOUBLE, &beta1, "AdamW beta1", 0, 1, 0},
+        {"beta2", OPT_DOUBLE, &beta2, "AdamW beta2", 0, 1, 0},
+        {"clip", OPT_DOUBLE, &clip, "global gradient-norm clip; 0 = off (MAE's fine-tuning default)", 0, 1e9, 0},
+        {"ft-seed", OPT_LONG, &ft_seed, "seed of the head init, data order, augmentation and drop-path", 0, 9.2e18, 0},
+        {"eval-every", OPT_INT, &eval_every, "evaluate on val every N epochs (and at the end)", 1, 1 << 30, 0},
+        {"ckpt-every", OPT_LONG, &ckpt_every, "checkpoint every N steps (and at the end)", 1, 1e12, 0},
+        {"keep", OPT_INT, &keep, "checkpoints kept", 1, 1000000, 0},
+        {"resume", OPT_STRING, &resume, "auto (newest valid ft-*.bin in --out), no, or a checkpoint path", 0, 0, 0},
+        {"log-every", OPT_INT, &log_every, "human-readable line on stdout every N steps", 1, 1 << 30, 0},
+        {"check-every", OPT_INT, &check_every, "compare parameter checksums across ranks every N steps", 1, 1 << 30, 0},
+        {"allreduce", OPT_STRING, &allred, "gradient all-reduce: ring or mpi", 0, 0, 0},
+        {"loader-threads", OPT_INT, &loader_threads, "augmentation threads in the loader thread", 1, 256, 0},
+    };
+    int nopt = sizeof opts / sizeof opts[0];
+    const char *syn = "(--checkpoint CKPT | --weights FILE) --data SHARDS --out DIR [options]\n"
+                      "Supervised fine-tuning (SPEC §5) as an MPI job; exit codes 0 done or stopped by SIGUSR1/SIGTERM\n"
+                      "with a checkpoint, 1 runtime error, 2 bad input, 3 non-finite loss.";
+    parse_or_die(opts, nopt, argc, argv, "finetune", syn);
+    char err[4608] = "";
+    if (!data) agree_or_die(1, "finetune: --data is required", 2);
+    if (strcmp(allred, "ring") && strcmp(allred, "mpi")) agree_or_die(1, "finetune: --allreduce must be ring or mpi", 2);
+    int bad = 0;
+    if (rank_ == 0 && mkdir(out, 0755) && errno != EEXIST) {
+        snprintf(err, sizeof err, "%s: cannot create run folder: %s", out, strerror(errno));
+        bad = 1;
+    }
+    agree_or_die(bad, err, 2);
+    model_t pm;
+    source_info_t info;
+    load_source(&src, &pm, &info, 0);
+    loader *ld = NULL;
+    loader_config lc = {.data_dir = data, .split = "train", .image_size = pm.cfg.image, .batch = batch,
+                        .seed = (uint64_t)ft_seed, .rank = rank_, .world = world_, .train = 1, .threads = loader_threads};
+    const char *lerr = loader_open(&ld, &lc);
+    if (lerr) snprintf(err, sizeof err, "%s", lerr);
+    agree_or_die(lerr != NULL, err, 2);
+    if (loader_image_height(ld) < pm.cfg.image || loader_image_width(ld) < pm.cfg.image) {
+        snprintf(err, sizeof err, "%s: shards hold %dx%d images, smaller than the model's %dx%d input (checkpoint of another "
+                 "config?)", data, loader_image_height(ld), loader_image_width(ld), pm.cfg.image, pm.cfg.image);
+        agree_or_die(1, err, 2);
+    }
+    int C = classes ? classes : loader_num_classes(ld);
+    if (C < 1) agree_or_die(1, "finetune: the shards do not say how many classes there are: give --classes", 2);
+    if (classes && loader_num_classes(ld) && classes != loader_num_classes(ld)) {
+        snprintf(err, sizeof err, "finetune: --classes %d disagrees with the shards' num_classes %d", classes,
+                 loader_num_classes(ld));
+        agree_or_die(1, err, 2);
+    }
+    long spe = loader_steps_per_epoch(ld);
+    long total = steps > 0 ? steps : epochs * spe;
+    long warmup = warmup_steps >= 0 ? warmup_steps : (long)llround(warmup_epochs * spe);
+    long gbatch = (long)batch * world_;
+    double peak = base_lr * gbatch / 256.0;
+    ft_optim_t oc = {base_lr, min_lr, weight_decay, beta1, beta2, 1e-8, layer_decay, clip, warmup, total};
+    ft_model_t f;
+    bad = ft_init(&f, &pm.cfg, C, batch, (uint64_t)ft_seed, err, sizeof err) != 0;
+    agree_or_die(bad, err, 1);
+    if (!src.at_init) ft_load_encoder(&f, &pm, err, sizeof err);   /* same config by construction */
+    model_free(&pm);
+
+    ckpt_state_t st = {0, 0, 0, (uint64_t)ft_seed, world_, batch};
+    char ckpt_path[4200] = "";
+    int found = 0;
+    bad = 0;
+    if (rank_ == 0 && strcmp(resume, "no")) {
+        if (!strcmp(resume, "auto")) {
+            found = ft_ckpt_load_latest(out, &f, &st, ckpt_path, sizeof ckpt_path, err, sizeof err);
+            if (found < 0) bad = 1;
+        } else if (ft_ckpt_load(resume, &f, &st, err, sizeof err)) bad = 1;
+        else { found = 1; snprintf(ckpt_path, sizeof ckpt_path, "%s", resume); }
+        if (found == 1 && (st.seed != (uint64_t)ft_seed || st.world != world_ || st.batch != batch)) {
+            snprintf(err, sizeof err, "%s: checkpoint was written with ft-seed %llu, %d ranks, batch %d; this run has %ld, %d, %d "
+                     "(pass --resume no to start over)", ckpt_path, (unsigned long long)st.seed, st.world, st.batch, ft_seed,
+                     world_, batch);
+            bad = 1;
+        }
+    }
+    agree_or_die(bad, err, 2);
+    MPI_Bcast(&found, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (found) {
+        MPI_Bcast(&st, sizeof st, MPI_BYTE, 0, MPI_COMM_WORLD);
+        lerr = loader_seek(ld, (int)st.epoch, st.epoch_step);
+        if (lerr) snprintf(err, sizeof err, "%s", lerr);
+        agree_or_die(lerr != NULL, err, 1);
+    }
+    bcast_ft(&f);   /* resumed or not: every replica starts from rank 0's bytes */
+    allreduce_t *ar = allreduce_create(MPI_COMM_WORLD, f.n_enc > f.nhead ? f.n_enc : f.nhead, 0, !strcmp(allred, "mpi"));
+    if (!ar) finish(1);
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
+
+    FILE *mf = NULL;
+    if (rank_ == 0) {
+        char p[4300], tmp[4400], s1[4300];
+        snprintf(p, sizeof p, "%s/settings.json", out);
+        snprintf(tmp, sizeof tmp, "%s.tmp", p);
+        FILE *sf = fopen(tmp, "w");
+        if (sf) {
+            options_json(sf, opts, nopt);
+            fputc('\n', sf);
+            if (fclose(sf) == 0) rename(tmp, p);
+        }
+        snprintf(p, sizeof p, "%s/metrics.jsonl", out);
+        mf = fopen(p, "a");
+        if (!mf) { snprintf(err, sizeof err, "%s: cannot open metrics: %s", p, strerror(errno)); bad = 1; }
+        else {
+            long np = f.n_enc + f.nhead;
+            fprintf(mf, "{\"event\": \"run_start\", \"kind\": \"finetune\", \"time\": %.3f, \"ranks\": %d, \"threads\": %d, "
+                        "\"source\": %s, \"source_step\": %ld, \"at_init\": %s, \"resumed_from\": ",
+                    (double)time(NULL), world_, omp_get_max_threads(), jstr(s1, sizeof s1, info.desc), info.step,
+                    src.at_init ? "true" : "false");
+            if (found) fputs(jstr(s1, sizeof s1, ckpt_path), mf); else fputs("null", mf);
+            fprintf(mf, ", \"start_step\": %lld, \"global_batch\": %ld, \"steps_per_epoch\": %ld, \"total_steps\": %ld, "
+                        "\"peak_lr\": %.9g, \"params\": %ld, \"classes\": %d, \"settings\": ",
+                    (long long)st.step, gbatch, spe, total, peak, np, C);
+            options_json(mf, opts, nopt);
+            fprintf(mf, "}\n");
+            fflush(mf);
+            printf("semaim-eval finetune: %d ranks x %d threads, global batch %ld, %ld steps/epoch, %ld steps, peak lr %.3g, "
+                   "%d classes, %s\n", world_, omp_get_max_threads(), gbatch, spe, total, peak, C,
+                   found ? "resuming" : src.at_init ? "encoder at initialisation" : "pretrained encoder");
+            fflush(stdout);
+        }
+    }
+    agree_or_die(bad, err, 2);
+
+    long step = st.step, this_run = 0;
+    int exit_code = 0;
+    const char *reason = "done";
+    ft_eval_t ev = {-1, -1, 0, 0};
+    long ev_step = -1;
+    double t_run = now();
+    while (step < total) {
+        double t0 = now(), waited = 0;
+        const loader_batch *bt = NULL;
+        lerr = loader_next(ld, &bt, &waited);
+        double t1 = now();
+        double loss = 0;
+        static char lab_err[256];
+        for (int i = 0; !lerr && i < batch; i++)
+            if (bt->labels[i] < 0 || bt->labels[i] >= C) {
+                snprintf(lab_err, sizeof lab_err, "%s: image %lld has label %d, outside 0..%d (--classes?)", data,
+                         (long long)bt->ids[i], bt->labels[i], C - 1);
+                lerr = lab_err;
+            }
+        if (!lerr) {
+            ft_drop_path(&f, drop_path, (uint64_t)ft_seed, step, bt->ids, batch);
+            ft_zero_grad(&f);
+            loss = ft_forward(&f, bt->images, bt->labels, batch, 1, (float)smoothing);
+            ft_backward(&f);
+        }
+        double t2 = now();
+        double red[4] = {loss, lerr ? 1 : 0, stop_requested ? 1 : 0, lerr == lab_err ? 1 : 0}, tot[4];
+        MPI_Allreduce(red, tot, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        if (tot[1] > 0) {
+            if (lerr) fprintf(stderr, "semaim-eval: rank %d: %s\n", rank_, lerr);
+            exit_code = tot[3] > 0 ? 2 : 1; reason = "data error";
+            break;
+        }
+        double gl = tot[0] / world_;
+        if (!isfinite(gl)) {
+            if (rank_ == 0) fprintf(stderr, "semaim-eval: fine-tuning loss is %s at step %ld; stopping (last good checkpoint kept)\n",
+                                    isnan(gl) ? "NaN" : "infinite", step);
+            exit_code = 3; reason = "non-finite loss";
+            break;
+        }
+        int arc = allreduce_mean(ar, f.m.grads, f.n_enc);
+        if (arc == MPI_SUCCESS) arc = allreduce_mean(ar, f.ghead, f.nhead);
+        if (arc != MPI_SUCCESS) {
+            if (rank_ == 0) fprintf(stderr, "semaim-eval: gradient all-reduce failed (MPI error %d)\n", arc);
+            exit_code = 1; reason = "all-reduce error";
+            break;
+        }
+        double t3 = now();
+        double gn = ft_grad_norm(&f);
+        if (!isfinite(gn)) {
+            if (rank_ == 0) fprintf(stderr, "semaim-eval: gradient norm is not finite at step %ld; stopping\n", step);
+            exit_code = 3; reason = "non-finite gradients";
+            break;
+        }
+        if (clip > 0 && gn > clip) ft_scale_grads(&f, (float)(clip / (gn + 1e-6)));
+        double lr = optim_lr_at(peak, min_lr, step, warmup, total);
+        ft_adamw(&f, lr, &oc, step + 1);
+        double t4 = now();
+        step++; this_run++;
+        st.step = step;
+        int ne;
+        loader_tell(ld, &ne, &st.epoch_step);
+        st.epoch = ne;
+        double tm[4] = {t1 - t0, (t2 - t1) + (t4 - t3), t3 - t2, t4 - t0}, tmax[4];
+        MPI_Reduce(tm, tmax, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+        if (rank_ == 0) {
+            fprintf(mf, "{\"event\": \"step\", \"step\": %ld, \"epoch\": %d, \"loss\": %.7g, \"lr\": %.7g, \"grad_norm\": %.7g, "
+                        "\"images_per_s\": %.3f, \"step_s\": %.5f, \"data_wait_s\": %.5f, \"compute_s\": %.5f, \"comm_s\": %.5f}\n",
+                    step, bt->epoch, gl, lr, gn, gbatch / tmax[3], tmax[3], tmax[0], tmax[1], tmax[2]);
+            fflush(mf);
+            if (step % log_every == 0 || step == total)
+                printf("step %6ld/%ld  epoch %3d  loss %.4f  lr %.3g  |g| %.3f  %.1f img/s\n", step, total, bt->epoch, gl, lr,
+                       gn, gbatch / tmax[3]);
+            fflush(stdout);
+        }
+        if (step % check_every == 0) {
+            int who = check_replicas_consistent(MPI_COMM_WORLD, f.m.params, f.n_enc, NULL);
+            if (who == 0) who = check_replicas_consistent(MPI_COMM_WORLD, f.head, f.nhead, NULL);
+            if (who != 0) {
+                if (rank_ == 0) fprintf(stderr, "semaim-eval: replicas diverged at step %ld\n", step);
+                exit_code = 1; reason = "replica mismatch";
+                break;
+            }
+        }
+        /* evaluation at the end of every eval-every-th epoch, and of the run */
+        if ((step % spe == 0 && (step / spe) % eval_every == 0) || step == total) {
+            double te = now();
+            ev = ft_evaluate(&f, data, batch, (float)smoothing);
+            ev_step = step;
+            if (rank_ == 0) {
+                fprintf(mf, "{\"event\": \"eval\", \"step\": %ld, \"epoch\": %.3f, \"top1\": %.4f, \"top5\": %.4f, \"loss\": %.6g, "
+                            "\"images\": %ld, \"seconds\": %.3f}\n", step, (double)step / spe, ev.top1, ev.top5, ev.loss, ev.n,
+                        now() - te);
+                fflush(mf);
+                printf("eval  step %ld  epoch %.2f  top1 %.2f  top5 %.2f  loss %.4f\n", step, (double)step / spe, ev.top1,
+                       ev.top5, ev.loss);
+                fflush(stdout);
+            }
+        }
+        int stop = tot[2] > 0 || (max_steps_this_run > 0 && this_run >= max_steps_this_run);
+        if (step % ckpt_every == 0 || step == total || stop) {
+            bad = 0;
+            if (rank_ == 0) {
+                double tc = now();
+                if (ft_ckpt_save(out, &f, &st, keep, err, sizeof err)) bad = 1;
+                else {
+                    fprintf(mf, "{\"event\": \"checkpoint\", \"step\": %ld, \"epoch\": %lld, \"seconds\": %.3f}\n", step,
+                            (long long)st.epoch, now() - tc);
+                    fflush(mf);
+                }
+            }
+            agree_or_die(bad, err, 1);
+        }
+        if (stop) {
+            reason = tot[2] > 0 ? "signal" : "max-steps-this-run";
+            if (rank_ == 0) printf("semaim-eval finetune: stopping at step %ld (%s), checkpoint written\n", step, reason);
+            break;
+        }
+    }
+    if (exit_code == 0 && step >= total && ev_step != step) {   /* a resumed run that was already complete */
+        ev = ft_evaluate(&f, data, batch, (float)smoothing);
+        ev_step = step;
+    }
+    if (rank_ == 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        fprintf(mf, "{\"event\": \"run_end\", \"step\": %ld, \"reason\": \"%s\", \"exit_code\": %d, \"seconds\": %.3f, "
+                    "\"peak_rss_gib\": %.3f}\n", step, reason, exit_code, now() - t_run, ru.ru_maxrss / 1048576.0);
+        fclose(mf);
+        if (exit_code == 0 && step >= total) {
+            char line[8192], s1[4300];
+            snprintf(line, sizeof line,
+                     "{\"event\": \"finetune\", \"time\": %.3f, \"source\": %s, \"step\": %ld, \"at_init\": %s, \"top1\": %.4f, "
+                     "\"top5\": %.4f, \"val_loss\": %.6g, \"steps\": %ld, \"epochs\": %.3f, \"global_batch\": %ld, \"classes\": %d, "
+                     "\"ranks\": %d}",
+                     (double)time(NULL), jstr(s1, sizeof s1, info.desc), info.step, src.at_init ? "true" : "false", ev.top1,
+                     ev.top5, ev.loss, step, (double)step / spe, gbatch, C, world_);
+            append_result(out, line);
+            printf("finetune: top1=%.2f top5=%.2f steps=%ld epochs=%.2f classes=%d%s source=%s\n", ev.top1, ev.top5, step,
+                   (double)step / spe, C, src.at_init ? " at-init" : "", info.desc);
+        }
+    }
+    loader_close(ld);
+    allreduce_free(ar);
+    ft_free(&f);
+    finish(exit_code);
+    return exit_code;
 }
 
 /* ---------------------------------------------------------------------------- export / import */
@@ -499,6 +855,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "features")) cmd_features(argc, argv);
     else if (!strcmp(cmd, "knn")) cmd_knn(argc, argv);
     else if (!strcmp(cmd, "linprobe")) cmd_linprobe(argc, argv);
+    else if (!strcmp(cmd, "finetune")) cmd_finetune(argc, argv);
     else if (!strcmp(cmd, "export")) cmd_export(argc, argv);
     else if (!strcmp(cmd, "import")) cmd_import(argc, argv);
     else {
@@ -509,6 +866,7 @@ int main(int argc, char **argv) {
                         "  features  encoder features of a split -> HDF5\n"
                         "  knn       k-NN top-1/top-5 (DINO style)\n"
                         "  linprobe  linear probe (BatchNorm + Linear, SGD) on frozen features\n"
+                        "  finetune  supervised fine-tuning (MPI job: checkpoints, metrics, resume)\n"
                         "  export    checkpoint -> safetensors (timm names)\n"
                         "  import    safetensors -> checkpoint\n"
                         "Exit codes: 0 success, 1 runtime error, 2 bad input, 3 non-finite loss.\n");

@@ -1,10 +1,12 @@
 /* Bus bandwidth of the ring all-reduce against MPI_Allreduce (tests/bench/allreduce.sh).
  * Usage: mpirun -np N bench_allreduce [--min-bytes B] [--max-bytes B] [--seg FLOATS]
  *                                      [--budget SECONDS] [--trials T]
- * For each size (powers of 4 from min to max) both methods run the same number of in-place
- * sums (~budget seconds' worth), alternating, in T trials; the best trial counts (the machine
- * is shared, and noise only ever slows a trial down). Time per call is the slowest rank's. Bus bandwidth is
- * 2(N-1)/N x bytes / time, the traffic each rank's link carries in a ring, so it is
+ * For each size (powers of 4 from min to max) the two methods take turns: T trials, each a
+ * short run (~budget seconds) of in-place sums of one method then the other. The best trial
+ * of each counts: the machine is shared, noise only ever slows a trial down, and many short
+ * alternating trials give both methods the same chance of a quiet moment. Slow sizes get
+ * fewer trials (at least 3) to keep the run short. Time per call is the slowest rank's.
+ * Bus bandwidth is 2(N-1)/N x bytes / time, the traffic each rank's link carries in a ring,
  * comparable across rank counts. Prints `bench allreduce_{ring,mpi}_busbw_<size>: <GB/s>`
  * and, from 1 MiB up, `bench allreduce_ring_vs_mpi_<size>: <ratio>`. */
 #include <errno.h>
@@ -70,8 +72,8 @@ int main(int argc, char **argv) {
     int world;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    long min_bytes = 1024, max_bytes = 256L << 20, seg = 0, trials = 9;
-    double budget = 0.02;
+    long min_bytes = 1024, max_bytes = 256L << 20, seg = 0, trials = 25;
+    double budget = 0.005;
     for (int a = 1; a < argc; a++) {
         if (a + 1 >= argc) usage_exit("missing value after", argv[a]);
         if (!strcmp(argv[a], "--min-bytes")) min_bytes = parse_long("--min-bytes", argv[++a], 4, 1L << 34);

@@ -295,6 +295,11 @@ static void test_knn(void) {
           res.top1, res.top5);
     CHECK(knn_eval(&tr, &va, "mean", 20, 0.07, MPI_COMM_WORLD, &res, err, sizeof err) == 0 && res.top1 < 40,
           "noise features near chance: top1 %.2f", res.top1);
+    knn_result_t r7;
+    eval_set_chunks(0, 7);   /* merge blocks of 7 queries: the same answer */
+    CHECK(knn_eval(&tr, &va, "mean", 20, 0.07, MPI_COMM_WORLD, &r7, err, sizeof err) == 0 && r7.top1 == res.top1 &&
+              r7.top5 == res.top5, "chunked merge: top1 %.2f vs %.2f", r7.top1, res.top1);
+    eval_set_chunks(0, 0);
     test_end();
 
     test_begin("linprobe_separable_set");
@@ -326,7 +331,9 @@ static void test_knn(void) {
     test_end();
 
     test_begin("features_file_round_trip_and_slices");
+    eval_set_chunks(13, 0);   /* written in chunks of 13 rows */
     CHECK(featfile_write(tmp("f.h5"), &tr, "train", "ckpt-x.bin", 42, MPI_COMM_WORLD, err, sizeof err) == 0, "write: %s", err);
+    eval_set_chunks(0, 0);
     featset_t s0, s1;
     CHECK(featfile_read(tmp("f.h5"), &s0, 0, 2, err, sizeof err) == 0, "read 0/2: %s", err);
     CHECK(featfile_read(tmp("f.h5"), &s1, 1, 2, err, sizeof err) == 0, "read 1/2: %s", err);
