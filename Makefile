@@ -63,6 +63,7 @@ test: all
 	@tests/run.sh
 
 bench: all
+	@$(MAKE) --no-print-directory tools
 	@tests/bench.sh
 
 deps:

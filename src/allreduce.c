@@ -49,6 +49,8 @@ allreduce_t *allreduce_create(MPI_Comm comm, long max_count, long segment_floats
     use_mpi = use_mpi != 0;
     int ok = 1;
     if (max_count < 0 || segment_floats < 0 || seg > INT_MAX) ok = 0;
+    /* Every segment of a call gets a send request, waited on with one MPI_Waitall (int count). */
+    else if (world > 1 && nseg_of((max_count + world - 1) / world, seg) > INT_MAX / (2L * (world - 1))) ok = 0;
     /* Ranks that disagree on the segmentation would cut chunks differently and mismatch
      * messages mid-ring, so compare everything once here, where it is cheap. v[6] finds the
      * lowest rank with bad arguments, which alone reports them. */
@@ -58,7 +60,8 @@ allreduce_t *allreduce_create(MPI_Comm comm, long max_count, long segment_floats
     if (m[6] != LONG_MAX) {
         if (m[6] == rank)
             fprintf(stderr, "allreduce_create: rank %d: bad arguments max_count=%ld segment_floats=%ld "
-                    "(need max_count >= 0, 0 <= segment_floats <= %d)\n", rank, max_count, segment_floats, INT_MAX);
+                    "(need max_count >= 0, 0 <= segment_floats <= %d, and fewer than 2^31 segments per call)\n",
+                    rank, max_count, segment_floats, INT_MAX);
         return NULL;
     }
     if (m[0] != -m[3] || m[1] != -m[4] || m[2] != -m[5]) {
@@ -264,18 +267,49 @@ uint64_t params_checksum(const float *p, long n) {
     return f;
 }
 
-int check_replicas_consistent(MPI_Comm comm, const float *p, long n, uint64_t *mine) {
+/* Every rank's checksum of p[0..n), in all[world] (malloc'ed, caller frees); NULL on failure. */
+static uint64_t *gather_checksums(MPI_Comm comm, const float *p, long n, uint64_t *mine) {
     uint64_t h = params_checksum(p, n);
     if (mine) *mine = h;
     int world;
-    if (MPI_Comm_size(comm, &world) != MPI_SUCCESS) return -1;
+    if (MPI_Comm_size(comm, &world) != MPI_SUCCESS) return NULL;
     uint64_t *all = malloc((size_t)world * sizeof *all);
     int ok = all != NULL, all_ok = 0;
     /* Agree on allocation first so no rank is left alone in the Allgather. */
-    if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS || !all_ok) { free(all); return -1; }
-    if (MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, comm) != MPI_SUCCESS) { free(all); return -1; }
-    int bad = 0;
-    for (int q = 1; q < world && !bad; q++) if (all[q] != all[0]) bad = q + 1;
+    if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS || !all_ok ||
+        MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, comm) != MPI_SUCCESS) {
+        free(all);
+        return NULL;
+    }
+    return all;
+}
+static int first_mismatch(const uint64_t *all, int world) {
+    for (int q = 1; q < world; q++) if (all[q] != all[0]) return q + 1;
+    return 0;
+}
+
+int check_replicas_consistent(MPI_Comm comm, const float *p, long n, uint64_t *mine) {
+    int world;
+    uint64_t *all = gather_checksums(comm, p, n, mine);
+    if (!all || MPI_Comm_size(comm, &world) != MPI_SUCCESS) { free(all); return -1; }
+    int bad = first_mismatch(all, world);
+    free(all);
+    return bad;
+}
+
+int replicas_verify(MPI_Comm comm, const float *p, long n, long step) {
+    int world, rank;
+    if (MPI_Comm_size(comm, &world) != MPI_SUCCESS || MPI_Comm_rank(comm, &rank) != MPI_SUCCESS) return -1;
+    uint64_t *all = gather_checksums(comm, p, n, NULL);
+    if (!all) {
+        if (rank == 0) fprintf(stderr, "replica check at step %ld: gathering parameter checksums failed\n", step);
+        return -1;
+    }
+    int bad = first_mismatch(all, world);
+    if (bad && rank == 0)
+        fprintf(stderr, "replica check at step %ld: rank %d's parameters differ from rank 0's "
+                "(checksum %016llx vs %016llx over %ld floats): ranks no longer hold the same model\n",
+                step, bad - 1, (unsigned long long)all[bad - 1], (unsigned long long)all[0], n);
     free(all);
     return bad;
 }

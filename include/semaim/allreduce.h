@@ -22,16 +22,19 @@
 
 typedef struct allreduce allreduce_t;
 
-/* Default segment: tuned with tests/bench/allreduce.sh on the 2-rank shared-memory transport. */
-#define ALLREDUCE_DEFAULT_SEGMENT_FLOATS (64L * 1024)
+/* Default segment, 1 MiB: tuned with tests/bench/allreduce.sh on the 2-rank shared-memory
+ * transport, where 64K..512K floats were within noise of each other from 1 MiB up and 32K
+ * floats lost 5-18% to the per-message cost. */
+#define ALLREDUCE_DEFAULT_SEGMENT_FLOATS (256L * 1024)
 
 /* Collective. Duplicates comm (so our messages never meet the caller's) and allocates the two
  * segment buffers and the request table for counts up to max_count, once. segment_floats 0
  * means the default; use_mpi != 0 makes the calls use MPI_Allreduce instead of the ring (for
  * comparison). Returns NULL, on every rank, if an argument is out of range (max_count < 0,
- * segment_floats < 0 or > INT_MAX), if the ranks disagree on max_count, segment_floats or
- * use_mpi, or if allocation fails; the reason is written to stderr by rank 0 (or the rank
- * that failed). */
+ * segment_floats < 0 or > INT_MAX, or so small that a call would need 2^31 segments), if the
+ * ranks disagree on max_count, segment_floats or use_mpi, or if allocation fails; the reason
+ * is written to stderr once (by rank 0, the lowest rank with bad arguments, or each rank
+ * whose allocation failed). */
 allreduce_t *allreduce_create(MPI_Comm comm, long max_count, long segment_floats, int use_mpi);
 /* In place: buf[0..count) becomes the element-wise sum over ranks. Returns MPI_SUCCESS, or an
  * MPI error code (the duplicate communicator returns errors rather than aborting):
@@ -53,4 +56,9 @@ uint64_t params_checksum(const float *p, long n);
  * Returns 0 if all ranks agree, r+1 for the lowest rank r whose checksum differs from rank
  * 0's (the same answer on every rank), or -1 on an MPI or allocation failure. */
 int check_replicas_consistent(MPI_Comm comm, const float *p, long n, uint64_t *mine);
+/* Collective. The every-N-steps check for the trainer: as check_replicas_consistent, and on a
+ * mismatch rank 0 writes one line to stderr naming the step, the first differing rank and both
+ * checksums. Returns 0 if all ranks agree, else non-zero (the same on every rank); the caller
+ * stops the job. */
+int replicas_verify(MPI_Comm comm, const float *p, long n, long step);
 #endif

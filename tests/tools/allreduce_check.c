@@ -206,6 +206,8 @@ static void case_errors(void) {
     CHECK(allreduce_create(MPI_COMM_WORLD, -1, 0, 0) == NULL, "accepted max_count -1");
     CHECK(allreduce_create(MPI_COMM_WORLD, 10, -5, 0) == NULL, "accepted segment -5");
     CHECK(allreduce_create(MPI_COMM_WORLD, 10, (long)INT_MAX + 1, 0) == NULL, "accepted segment > INT_MAX");
+    if (world_ > 1)
+        CHECK(allreduce_create(MPI_COMM_WORLD, 1L << 40, 1, 0) == NULL, "accepted 2^40 one-float segments");
     if (world_ > 1) {
         /* Disagreeing ranks: expected to print a diagnostic on stderr. */
         allreduce_t *bad = allreduce_create(MPI_COMM_WORLD, 10, rank_ == world_ - 1 ? 8 : 7, 0);
@@ -292,6 +294,11 @@ static void case_replicas(void) {
     /* A different parameter count on one rank is a mismatch too. */
     r = check_replicas_consistent(MPI_COMM_WORLD, p, rank_ == world_ - 1 ? n - 1 : n, NULL);
     CHECK(r == (world_ > 1 ? world_ : 0), "different lengths: got %d", r);
+    /* The trainer's wrapper: same verdict (rank 0 also prints the expected diagnostic). */
+    CHECK(replicas_verify(MPI_COMM_WORLD, p, n, 10) == 0, "replicas_verify flagged identical replicas");
+    if (rank_ == world_ - 1) flip_bit(p, 0, 31);
+    r = replicas_verify(MPI_COMM_WORLD, p, n, 20);
+    CHECK(r == (world_ > 1 ? world_ : 0), "replicas_verify with a sign flipped on rank %d: got %d", world_ - 1, r);
     free(p);
     case_end();
 }

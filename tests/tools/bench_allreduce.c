@@ -1,6 +1,6 @@
 /* Bus bandwidth of the ring all-reduce against MPI_Allreduce (tests/bench/allreduce.sh).
  * Usage: mpirun -np N bench_allreduce [--min-bytes B] [--max-bytes B] [--seg FLOATS]
- *                                      [--budget SECONDS] [--trials T]
+ *                                      [--budget SECONDS] [--trials T] [--suffix S]
  * For each size (powers of 4 from min to max) the two methods take turns: T trials, each a
  * short run (~budget seconds) of in-place sums of one method then the other. The best trial
  * of each counts: the machine is shared, noise only ever slows a trial down, and many short
@@ -8,7 +8,8 @@
  * fewer trials (at least 3) to keep the run short. Time per call is the slowest rank's.
  * Bus bandwidth is 2(N-1)/N x bytes / time, the traffic each rank's link carries in a ring,
  * comparable across rank counts. Prints `bench allreduce_{ring,mpi}_busbw_<size>: <GB/s>`
- * and, from 1 MiB up, `bench allreduce_ring_vs_mpi_<size>: <ratio>`. */
+ * and, from 1 MiB up, `bench allreduce_ring_vs_mpi_<size>: <ratio>`; --suffix S appends _S to
+ * every figure name (to tell apart runs under different settings). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ static int rank_;
 
 static void usage_exit(const char *msg, const char *arg) {
     if (rank_ == 0) fprintf(stderr, "bench_allreduce: %s '%s' (usage: bench_allreduce [--min-bytes B] "
-                            "[--max-bytes B] [--seg FLOATS] [--budget SECONDS] [--trials T])\n", msg, arg);
+                            "[--max-bytes B] [--seg FLOATS] [--budget SECONDS] [--trials T] [--suffix S])\n", msg, arg);
     MPI_Finalize();
     exit(2);
 }
@@ -74,6 +75,7 @@ int main(int argc, char **argv) {
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     long min_bytes = 1024, max_bytes = 256L << 20, seg = 0, trials = 25;
     double budget = 0.005;
+    const char *suffix = "";
     for (int a = 1; a < argc; a++) {
         if (a + 1 >= argc) usage_exit("missing value after", argv[a]);
         if (!strcmp(argv[a], "--min-bytes")) min_bytes = parse_long("--min-bytes", argv[++a], 4, 1L << 34);
@@ -81,6 +83,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[a], "--seg")) seg = parse_long("--seg", argv[++a], 0, 1L << 30);
         else if (!strcmp(argv[a], "--budget")) budget = parse_double("--budget", argv[++a], 0.001, 60);
         else if (!strcmp(argv[a], "--trials")) trials = parse_long("--trials", argv[++a], 1, 100);
+        else if (!strcmp(argv[a], "--suffix")) {
+            suffix = argv[++a];
+            if (strlen(suffix) > 32 || strspn(suffix, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(suffix))
+                usage_exit("--suffix wants up to 32 of [a-z0-9_], got", suffix);
+        }
         else usage_exit("unknown argument", argv[a]);
     }
     if (min_bytes > max_bytes) usage_exit("--min-bytes exceeds --max-bytes", argv[0]);
@@ -101,8 +108,9 @@ int main(int argc, char **argv) {
     double worst_ratio = 1e30;
     for (long bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
         long count = bytes / 4;
-        char name[32];
-        size_name(bytes, name, sizeof name);
+        char size[16], name[64];
+        size_name(bytes, size, sizeof size);
+        snprintf(name, sizeof name, "%s%s%s", size, *suffix ? "_" : "", suffix);
         time_calls(ring, buf, count, 1);   /* warm up: page faults, MPI connections */
         time_calls(mpi, buf, count, 1);
         /* Iterations so one trial of the slower method takes ~budget, and fewer trials where
@@ -135,7 +143,7 @@ int main(int argc, char **argv) {
         double factor = 2.0 * (world - 1) / world * (double)bytes / 1e9;
         double bw_ring = factor / best_ring, bw_mpi = factor / best_mpi;
         if (rank_ == 0) {
-            printf("# %-7s %6ld iters x %2ld trials  ring %10.2f us  mpi %10.2f us\n", name, iters, ntrials,
+            printf("# %-7s %6ld iters x %2ld trials  ring %10.2f us  mpi %10.2f us\n", size, iters, ntrials,
                    best_ring * 1e6, best_mpi * 1e6);
             printf("bench allreduce_ring_busbw_%s: %.3f GB/s\n", name, bw_ring);
             printf("bench allreduce_mpi_busbw_%s: %.3f GB/s\n", name, bw_mpi);
@@ -147,7 +155,7 @@ int main(int argc, char **argv) {
         }
     }
     if (rank_ == 0 && worst_ratio < 1e29)
-        printf("bench allreduce_ring_vs_mpi_worst_ge1MiB: %.3f x\n", worst_ratio);
+        printf("bench allreduce_ring_vs_mpi_worst_ge1MiB%s%s: %.3f x\n", *suffix ? "_" : "", suffix, worst_ratio);
     allreduce_free(ring);
     allreduce_free(mpi);
     free(buf);
