@@ -1,21 +1,19 @@
 /* The fine-tuning network (SPEC §5): encoder with full attention and drop-path, mean of the
  * patch tokens, fc_norm, head; label-smoothed cross-entropy; AdamW with layer-wise lr decay;
  * and its checkpoints. See include/semaim/finetune.h. */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 #include "semaim/acts.h"
 #include "semaim/blocks.h"
 #include "semaim/finetune.h"
 #include "semaim/ops.h"
 #include "semaim/rng.h"
+#include "semaim/stepfiles.h"
 
 #define DP_RNG_TAG 0x6472707468ULL   /* "drpth": drop-path draws */
 
@@ -299,65 +297,9 @@ static void pack_cfg(const semaim_config_t *c, int32_t *o) {
 }
 
 /* The six payload spans in file order. */
-static void spans(const ft_model_t *f, float **p, size_t *n) {
-    p[0] = f->m.params; p[1] = f->head; p[2] = f->m.m; p[3] = f->mhead; p[4] = f->m.v; p[5] = f->vhead;
-    for (int i = 0; i < 6; i++) n[i] = sizeof(float) * (size_t)(i % 2 ? f->nhead : f->n_enc);
-}
-
-static uint32_t payload_crc(const ft_model_t *f) {
-    float *p[6];
-    size_t n[6];
-    spans(f, p, n);
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (int i = 0; i < 6; i++) {
-        const unsigned char *b = (const unsigned char *)p[i];
-        size_t left = n[i];
-        while (left) {
-            uInt c = left > (1u << 30) ? (1u << 30) : (uInt)left;
-            crc = crc32(crc, b, c);
-            b += c; left -= c;
-        }
-    }
-    return (uint32_t)crc;
-}
-
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) { if (errno == EINTR) continue; return -1; }
-        p += w; n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int cmp_desc(const void *a, const void *b) {
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static int list_ft(const char *dir, long long **steps) {
-    DIR *d = opendir(dir);
-    *steps = NULL;
-    if (!d) return 0;
-    int n = 0, cap = 0, len;
-    long long s;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        len = 0;
-        if (sscanf(e->d_name, "ft-%lld.bin%n", &s, &len) == 1 && e->d_name[len] == 0) {
-            if (n == cap) {
-                cap = cap ? 2 * cap : 16;
-                long long *t = realloc(*steps, sizeof(long long) * cap);
-                if (!t) break;
-                *steps = t;
-            }
-            (*steps)[n++] = s;
-        }
-    }
-    closedir(d);
-    if (n > 1) qsort(*steps, n, sizeof(long long), cmp_desc);
-    return n;
+static void spans(const ft_model_t *f, span_t *s) {
+    float *p[6] = {f->m.params, f->head, f->m.m, f->mhead, f->m.v, f->vhead};
+    for (int i = 0; i < 6; i++) s[i] = (span_t){p[i], sizeof(float) * (size_t)(i % 2 ? f->nhead : f->n_enc)};
 }
 
 int ft_ckpt_save(const char *dir, const ft_model_t *f, const ckpt_state_t *st, int keep, char *err, size_t errlen) {
@@ -368,35 +310,12 @@ int ft_ckpt_save(const char *dir, const ft_model_t *f, const ckpt_state_t *st, i
     pack_cfg(&f->m.cfg, h.cfg);
     h.classes = f->C; h.n_enc = f->n_enc; h.nhead = f->nhead; h.st = *st;
     h.payload_bytes = 3 * sizeof(float) * (uint64_t)(f->n_enc + f->nhead);
-    h.payload_crc = payload_crc(f);
+    span_t sp[7];
+    sp[0] = (span_t){&h, sizeof h};
+    spans(f, sp + 1);
+    h.payload_crc = crc32_spans(sp + 1, 6);
     h.header_crc = (uint32_t)crc32(0L, (const Bytef *)&h, offsetof(ft_header_t, header_crc));
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/ft-%08lld.bin", dir, (long long)st->step);
-    snprintf(tmp, sizeof tmp, "%s/.ft-%08lld.bin.tmp", dir, (long long)st->step);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) { snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno)); return -1; }
-    float *p[6];
-    size_t n[6];
-    spans(f, p, n);
-    int bad = write_all(fd, &h, sizeof h);
-    for (int i = 0; i < 6 && !bad; i++) bad = write_all(fd, p[i], n[i]);
-    if (!bad) bad = fsync(fd);
-    if (close(fd)) bad = 1;
-    if (bad || rename(tmp, path)) {
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) { fsync(dfd); close(dfd); }
-    long long *steps;
-    int cnt = list_ft(dir, &steps);
-    for (int i = keep > 0 ? keep : cnt; i < cnt; i++) {
-        snprintf(path, sizeof path, "%s/ft-%08lld.bin", dir, steps[i]);
-        unlink(path);
-    }
-    free(steps);
-    return 0;
+    return stepfile_write(dir, "ft-", st->step, sp, 7, keep, err, errlen);
 }
 
 int ft_ckpt_load(const char *path, ft_model_t *f, ckpt_state_t *st, char *err, size_t errlen) {
@@ -417,35 +336,22 @@ int ft_ckpt_load(const char *path, ft_model_t *f, ckpt_state_t *st, char *err, s
         snprintf(err, errlen, "%s: checkpoint is for another model (image %d patch %d width %d depth %d heads %d, %d classes)",
                  path, h.cfg[0], h.cfg[1], h.cfg[2], h.cfg[3], h.cfg[5], h.classes);
     else {
-        float *p[6];
-        size_t n[6];
-        spans(f, p, n);
-        int ok = 1;
-        for (int i = 0; i < 6 && ok; i++) ok = fread(p[i], 1, n[i], fp) == n[i];
-        if (!ok) snprintf(err, errlen, "%s: truncated payload", path);
-        else if (fgetc(fp) != EOF) snprintf(err, errlen, "%s: trailing bytes after payload", path);
-        else if (payload_crc(f) != h.payload_crc) snprintf(err, errlen, "%s: payload CRC mismatch (corrupt)", path);
-        else { *st = h.st; rc = 0; }
+        span_t sp[6];
+        spans(f, sp);
+        if (stepfile_read_payload(fp, path, sp, 6, h.payload_crc, err, errlen) == 0) { *st = h.st; rc = 0; }
     }
     fclose(fp);
     return rc;
 }
 
+typedef struct { ft_model_t *f; ckpt_state_t *st; } load_ctx_t;
+static int load_one(const char *path, void *ctx, char *err, size_t errlen) {
+    load_ctx_t *c = ctx;
+    return ft_ckpt_load(path, c->f, c->st, err, errlen);
+}
+
 int ft_ckpt_load_latest(const char *dir, ft_model_t *f, ckpt_state_t *st, char *path_out, size_t pathlen, char *err,
                         size_t errlen) {
-    long long *steps;
-    int n = list_ft(dir, &steps), rc = n ? -1 : 0;
-    char path[4096];
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/ft-%08lld.bin", dir, steps[i]);
-        if (ft_ckpt_load(path, f, st, err, errlen) == 0) {
-            if (path_out) snprintf(path_out, pathlen, "%s", path);
-            rc = 1;
-            break;
-        }
-        fprintf(stderr, "semaim: skipping checkpoint: %s\n", err);
-    }
-    if (rc == -1) snprintf(err, errlen, "%s: %d fine-tuning checkpoint(s) found, none verifies (see messages above)", dir, n);
-    free(steps);
-    return rc;
+    load_ctx_t c = {f, st};
+    return stepfile_load_latest(dir, "ft-", "fine-tuning checkpoint", load_one, &c, path_out, pathlen, err, errlen);
 }

@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     double worst_ratio = 1e30;
     for (long bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
         long count = bytes / 4;
-        char size[16], name[64];
+        char size[32], name[96];
         size_name(bytes, size, sizeof size);
         snprintf(name, sizeof name, "%s%s%s", size, *suffix ? "_" : "", suffix);
         time_calls(ring, buf, count, 1);   /* warm up: page faults, MPI connections */
