@@ -10,6 +10,7 @@
 #include <zlib.h>
 #include "semaim/acts.h"
 #include "semaim/blocks.h"
+#include "semaim/eval.h"
 #include "semaim/finetune.h"
 #include "semaim/ops.h"
 #include "semaim/rng.h"
@@ -259,21 +260,7 @@ void ft_adamw(ft_model_t *f, double lr, const ft_optim_t *o, long t) {
 }
 
 void ft_top5(const ft_model_t *f, int32_t *pred5) {
-    int C = f->C;
-    for (int b = 0; b < f->Bcur; b++) {
-        const float *r = f->logits + (long)b * C;
-        int32_t *p = pred5 + (long)b * 5;
-        for (int j = 0; j < 5; j++) p[j] = -1;
-        for (int j = 0; j < (C < 5 ? C : 5); j++) {
-            int best = -1;
-            for (int c = 0; c < C; c++) {
-                int taken = 0;
-                for (int i = 0; i < j; i++) taken |= p[i] == c;
-                if (!taken && (best < 0 || r[c] > r[best])) best = c;
-            }
-            p[j] = best;
-        }
-    }
+    for (int b = 0; b < f->Bcur; b++) top5_classes(NULL, f->logits + (long)b * f->C, f->C, pred5 + (long)b * 5);
 }
 
 /* ------------------------------------------------------------------------- checkpoints */

@@ -86,6 +86,22 @@ void knn_merge(const float *sim, const int64_t *id, const int32_t *lab, int nlis
     }
 }
 
+void top5_classes(const double *sd, const float *sf, int C, int32_t *p) {
+#define SCORE(c) (sd ? sd[c] : (double)sf[c])   /* float → double is exact: the order is unchanged */
+    for (int j = 0; j < 5; j++) p[j] = -1;
+    int top = C < 5 ? C : 5;
+    for (int j = 0; j < top; j++) {
+        int best = -1;
+        for (int c = 0; c < C; c++) {
+            int taken = 0;
+            for (int i = 0; i < j; i++) taken |= p[i] == c;
+            if (!taken && (best < 0 || SCORE(c) > SCORE(best))) best = c;
+        }
+        p[j] = best;
+    }
+#undef SCORE
+}
+
 void knn_vote(const float *sim, const int32_t *lab, long nq, int k, int C, double temperature, int32_t *pred5) {
 #pragma omp parallel
     {
@@ -100,17 +116,7 @@ void knn_vote(const float *sim, const int32_t *lab, long nq, int k, int C, doubl
                 int32_t l = lab[q * k + j];
                 if (l >= 0 && l < C) score[l] += exp((double)sim[q * k + j] / temperature);
             }
-            /* top min(5, C) classes by score; ties to the lower class index */
-            int top = C < 5 ? C : 5;
-            for (int j = 0; j < top; j++) {
-                int best = -1;
-                for (int c = 0; c < C; c++) {
-                    int taken = 0;
-                    for (int i = 0; i < j; i++) taken |= p[i] == c;
-                    if (!taken && (best < 0 || score[c] > score[best])) best = c;
-                }
-                p[j] = best;
-            }
+            top5_classes(score, NULL, C, p);
         }
         free(score);
     }

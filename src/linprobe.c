@@ -35,21 +35,7 @@ static void bn_apply(float *out, const float *x, long n, int D, const double *me
 /* Row-wise top-5 classes of logits [n,C] (ties to the lower index). */
 static void top5_rows(const float *logits, long n, int C, int32_t *pred5) {
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) {
-        const float *r = logits + i * C;
-        int32_t *p = pred5 + i * 5;
-        for (int j = 0; j < 5; j++) p[j] = -1;
-        int top = C < 5 ? C : 5;
-        for (int j = 0; j < top; j++) {
-            int best = -1;
-            for (int c = 0; c < C; c++) {
-                int taken = 0;
-                for (int t = 0; t < j; t++) taken |= p[t] == c;
-                if (!taken && (best < 0 || r[c] > r[best])) best = c;
-            }
-            p[j] = best;
-        }
-    }
+    for (long i = 0; i < n; i++) top5_classes(NULL, logits + i * C, C, pred5 + i * 5);
 }
 
 int linprobe_run(const featset_t *train, const featset_t *val, const char *kind, const linprobe_cfg_t *cfg,

@@ -73,6 +73,10 @@ void knn_merge(const float *sim, const int64_t *id, const int32_t *lab, int nlis
                int64_t *out_id, int32_t *out_lab);
 /* Weighted vote over each query's neighbours; writes the top min(5, C) predicted classes
  * [nq][5] (unused slots -1). */
+/* The min(5, C) highest scores of one row into pred5[0..5) (the rest −1); ties go to the
+ * lower class index. The row is sd (double, k-NN votes) or sf (float, logits): exactly one
+ * is non-NULL. Shared by k-NN, the linear probe and fine-tuning. */
+void top5_classes(const double *sd, const float *sf, int C, int32_t *pred5);
 void knn_vote(const float *sim, const int32_t *lab, long nq, int k, int C, double temperature, int32_t *pred5);
 /* Top-1 and top-5 accuracy in percent of pred5 [n][5] against labels. */
 void topk_accuracy(const int32_t *pred5, const int32_t *labels, long n, double *top1, double *top5);

@@ -260,6 +260,41 @@ static int cmd_features(int argc, char **argv) {
     return 0;
 }
 
+/* knn and linprobe: checks the source flags, then takes train and val features from files or
+ * from the encoder, which is freed afterwards. *t0 is when feature work began (after loading). */
+static void source_features(const char *cmd, const char *feature, const char *trf, const char *vaf, const char *data,
+                            const source_t *src, const char *out, int batch, source_info_t *info, featset_t *tr,
+                            featset_t *va, double *t0) {
+    char msg[512];
+    if (strcmp(feature, "cls") && strcmp(feature, "mean")) {
+        snprintf(msg, sizeof msg, "%s: --feature must be cls or mean", cmd);
+        agree_or_die(1, msg, 2);
+    }
+    int from_files = trf || vaf;
+    if (from_files && (!trf || !vaf)) {
+        snprintf(msg, sizeof msg, "%s: give both --train-features and --val-features", cmd);
+        agree_or_die(1, msg, 2);
+    }
+    if (from_files && (data || src->checkpoint || src->weights || src->at_init)) {
+        snprintf(msg, sizeof msg, "%s: features files replace --data/--checkpoint/--weights/--at-init; give one or the other",
+                 cmd);
+        agree_or_die(1, msg, 2);
+    }
+    if (!from_files && !data) {
+        snprintf(msg, sizeof msg, "%s: --data is required (or --train-features and --val-features)", cmd);
+        agree_or_die(1, msg, 2);
+    }
+    ensure_dir(out);
+    model_t m = {0};
+    *info = (source_info_t){.step = -1};
+    if (!from_files) load_source(src, &m, info, 0);
+    else snprintf(info->desc, sizeof info->desc, "%s", trf);
+    *t0 = now();
+    get_features(tr, &m, data, "train", trf, batch);
+    get_features(va, &m, data, "val", vaf, batch);
+    if (!from_files) model_free(&m);
+}
+
 /* ---------------------------------------------------------------------------- k-NN */
 
 static int cmd_knn(int argc, char **argv) {
@@ -283,21 +318,10 @@ static int cmd_knn(int argc, char **argv) {
                       "[--feature cls|mean] [--at-init] [--batch N] [--out DIR]\n"
                       "       semaim-eval knn --train-features F --val-features F [...]";
     parse_or_die(opts, n, argc, argv, "knn", syn);
-    if (strcmp(feature, "cls") && strcmp(feature, "mean")) agree_or_die(1, "knn: --feature must be cls or mean", 2);
-    int from_files = trf || vaf;
-    if (from_files && (!trf || !vaf)) agree_or_die(1, "knn: give both --train-features and --val-features", 2);
-    if (from_files && (data || src.checkpoint || src.weights || src.at_init))
-        agree_or_die(1, "knn: features files replace --data/--checkpoint/--weights/--at-init; give one or the other", 2);
-    if (!from_files && !data) agree_or_die(1, "knn: --data is required (or --train-features and --val-features)", 2);
-    ensure_dir(out);
-    model_t m = {0};
-    source_info_t info = {.step = -1};
-    if (!from_files) load_source(&src, &m, &info, 0);
-    else snprintf(info.desc, sizeof info.desc, "%s", trf);
-    double t0 = now();
+    source_info_t info;
     featset_t tr, va;
-    get_features(&tr, &m, data, "train", trf, batch);
-    get_features(&va, &m, data, "val", vaf, batch);
+    double t0;
+    source_features("knn", feature, trf, vaf, data, &src, out, batch, &info, &tr, &va, &t0);
     double t1 = now();
     knn_result_t r;
     char err[4608] = "";
@@ -320,7 +344,6 @@ static int cmd_knn(int argc, char **argv) {
     }
     featset_free(&tr);
     featset_free(&va);
-    if (!from_files) model_free(&m);
     return 0;
 }
 
@@ -375,22 +398,10 @@ static int cmd_linprobe(int argc, char **argv) {
                       "       semaim-eval linprobe --train-features F --val-features F [...]";
     parse_or_die(opts, n, argc, argv, "linprobe", syn);
     lc.seed = (uint64_t)seed;
-    if (strcmp(feature, "cls") && strcmp(feature, "mean")) agree_or_die(1, "linprobe: --feature must be cls or mean", 2);
-    int from_files = trf || vaf;
-    if (from_files && (!trf || !vaf)) agree_or_die(1, "linprobe: give both --train-features and --val-features", 2);
-    if (from_files && (data || src.checkpoint || src.weights || src.at_init))
-        agree_or_die(1, "linprobe: features files replace --data/--checkpoint/--weights/--at-init; give one or the other", 2);
-    if (!from_files && !data) agree_or_die(1, "linprobe: --data is required (or --train-features and --val-features)", 2);
-    ensure_dir(out);
-    model_t m = {0};
-    source_info_t info = {.step = -1};
-    if (!from_files) load_source(&src, &m, &info, 0);
-    else snprintf(info.desc, sizeof info.desc, "%s", trf);
-    double t0 = now();
+    source_info_t info;
     featset_t tr, va;
-    get_features(&tr, &m, data, "train", trf, batch);
-    get_features(&va, &m, data, "val", vaf, batch);
-    if (!from_files) model_free(&m);
+    double t0;
+    source_features("linprobe", feature, trf, vaf, data, &src, out, batch, &info, &tr, &va, &t0);
     double t1 = now();
     lp_ctx_t ctx = {out, feature, lc.epochs};
     char err[4608] = "";
