@@ -14,12 +14,14 @@ LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(HDF5_LIBS) -lturbojpe
 LDFLAGS += -fopenmp
 
 BUILD   ?= build
-LIB_SRC := $(wildcard src/*.c)
+# src/<room>/*.c is the library (src/cmd/ holds the programs).
+LIB_SRC := $(filter-out src/cmd/%,$(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libsemaim.a
 CMD_SRC := $(wildcard src/cmd/*.c)
 BINS    := $(CMD_SRC:src/cmd/%.c=bin/%)
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+# tests/unit/<room>/test_*.c, one folder per room of src/ (prep: data_prep/).
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Test helpers that are not unit tests themselves (MPI drivers, dump tools): tests/tools/*.c.
 TOOL_SRC := $(wildcard tests/tools/*.c)
@@ -49,7 +51,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB)
 	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(TEST_LDFLAGS) $(LDLIBS)
 
 # test_noalloc counts our allocator calls: wrap them at link time (our objects are static).
-$(BUILD)/tests/test_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
+$(BUILD)/tests/model/test_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 
 units: $(UNITS) $(TOOLS)
 

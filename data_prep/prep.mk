@@ -28,4 +28,4 @@ $(BUILD)/prep/semaim-prep: data_prep/main.c $(PREP_LIB) $(PREP_HDR)
 prep-all: $(PREP_LIB) bin/semaim-prep
 
 # Our tests and test tools also depend on headers the generic rules do not know about.
-$(filter $(BUILD)/tests/test_prep%,$(UNITS)) $(filter $(BUILD)/tools/prep_%,$(TOOLS)): tests/prep/fixtures.h $(PREP_HDR)
+$(filter $(BUILD)/tests/prep/test_prep%,$(UNITS)) $(filter $(BUILD)/tools/prep_%,$(TOOLS)): tests/prep/fixtures.h $(PREP_HDR)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ring all-reduce and replica checksum (src/allreduce.c) under mpirun: the fast build for
+# Ring all-reduce and replica checksum (src/dist/allreduce.c) under mpirun: the fast build for
 # 1..5 ranks (oversubscribed: the machine has 2 cores) and the ASan+UBSan build for 3 ranks.
 # The drivers are built by `make units` / `make asan` (tests/tools/allreduce_check.c); a
 # missing one is a FAIL, not a skip.

@@ -50,7 +50,7 @@ ev 1 import --weights "$w/full.safetensors" --out "$w/imp" >/dev/null || bad "ev
 cat > "$w/cmp.py" <<'PY'
 import struct, sys
 a, b = (open(p, "rb").read() for p in sys.argv[1:3])
-n = struct.unpack_from("<q", a, 40)[0]          # nparams (src/checkpoint.c header layout)
+n = struct.unpack_from("<q", a, 40)[0]          # nparams (src/io/checkpoint.c header layout)
 assert a[16:40] == b[16:40], "config differs"
 assert a[104:104 + 4 * n] == b[104:104 + 4 * n], "parameters differ"
 PY

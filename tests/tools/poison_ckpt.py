@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a copy of a checkpoint whose first parameter is NaN, with both CRCs recomputed so it
 still verifies: the training job must then stop on a non-finite loss. The header layout is
-src/checkpoint.c's ckpt_header_t (104 bytes, little-endian)."""
+src/io/checkpoint.c's ckpt_header_t (104 bytes, little-endian)."""
 import struct, sys, zlib
 src, dst = sys.argv[1], sys.argv[2]
 b = bytearray(open(src, "rb").read())
