@@ -9,7 +9,7 @@ BLASDIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-serial 2>/dev/null)
 HDF5_LIBS   := $(shell pkg-config --libs hdf5-serial 2>/dev/null || echo -lhdf5)
 CFLAGS  ?= $(OPT) $(ARCH) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -Idata_prep $(HDF5_CFLAGS)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -Isrc -Idata_prep $(HDF5_CFLAGS)
 LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(HDF5_LIBS) -lturbojpeg -ljpeg -lz -lm -lpthread
 LDFLAGS += -fopenmp
 
@@ -33,7 +33,7 @@ build-all: $(BINS) prep-all
 
 include data_prep/prep.mk
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/semaim/*.h)
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/semaim/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

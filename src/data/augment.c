@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "semaim/augment.h"
+#include "data/augment.h"
 #include "semaim/rng.h"
 
 const float aug_mean[3] = {0.485f, 0.456f, 0.406f};

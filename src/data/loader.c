@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-#include "semaim/augment.h"
+#include "data/augment.h"
 #include "semaim/loader.h"
 #include "semaim/rng.h"
 #include "semaim/shards.h"

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-#include "semaim/acts.h"
-#include "semaim/blocks.h"
+#include "model/acts.h"
+#include "model/blocks.h"
 #include "semaim/eval.h"
 #include "semaim/finetune.h"
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 #include "semaim/rng.h"
-#include "semaim/stepfiles.h"
+#include "io/stepfiles.h"
 
 #define DP_RNG_TAG 0x6472707468ULL   /* "drpth": drop-path draws */
 

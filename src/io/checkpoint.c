@@ -4,7 +4,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "semaim/checkpoint.h"
-#include "semaim/stepfiles.h"
+#include "io/stepfiles.h"
 
 typedef struct {
     char magic[8];

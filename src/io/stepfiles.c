@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-#include "semaim/stepfiles.h"
+#include "io/stepfiles.h"
 
 uint32_t crc32_spans(const span_t *s, int k) {
     uLong crc = crc32(0L, Z_NULL, 0);

@@ -4,8 +4,8 @@
  * on strided views (lda = row stride), so a fused qkv buffer needs no repacking. */
 #include <math.h>
 #include <cblas.h>
-#include "semaim/ops.h"
-#include "semaim/vmath.h"
+#include "kernels/ops.h"
+#include "kernels/vmath.h"
 
 /* Rows per query block: at most ATT_BLK, blocks of equal size (T = 197 → 5 blocks of ≤ 40).
  * Measured on T = 197, hd = 64: 40–48 rows is the sweet spot between the causal saving (the

@@ -4,7 +4,7 @@
  * instead of 81 and no image-sized scratch. The kernel is symmetric, so the adjoint (backward)
  * is the same blur. */
 #include <math.h>
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 
 #define BLUR_R 4
 #define BLUR_K (2 * BLUR_R + 1)

@@ -3,8 +3,8 @@
  * not, and GELU then cost more than the MLP GEMMs around it (78 ms vs ~40 ms for the tiny
  * preset's 6304×768 hidden layer on one core). */
 #include <math.h>
-#include "semaim/ops.h"
-#include "semaim/vmath.h"
+#include "kernels/ops.h"
+#include "kernels/vmath.h"
 
 #define INV_SQRT2 0.70710678118654752440
 #define INV_SQRT2PI 0.39894228040143267794

@@ -1,6 +1,6 @@
 /* LayerNorm over the last dimension (biased variance, eps SEMAIM_LN_EPS), as torch.nn.LayerNorm. */
 #include <math.h>
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 
 /* Column block for the weight-gradient reduction: each thread owns whole columns, so the sums
  * need no atomics, no per-thread buffers and come out identical for any thread count. */

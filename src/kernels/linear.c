@@ -1,6 +1,6 @@
 /* Linear layer, PyTorch weight layout W[OC,C]: out = inp·Wᵀ + bias. The GEMMs go to OpenBLAS. */
 #include <cblas.h>
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 
 #define LIN_COLS 32   // bias-gradient column block: whole columns per thread, deterministic sums
 

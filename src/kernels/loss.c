@@ -1,6 +1,6 @@
 /* Mean squared error. The forward sum is split into a fixed number of chunks whose partial
  * sums are added in order, so the loss is bit-identical for any thread count. */
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 
 #define MSE_CHUNKS 64
 

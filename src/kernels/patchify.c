@@ -1,5 +1,5 @@
 /* Image batch [B,3,H,W] to patch rows [B,L,3·P·P]; patches row-major over the (H/P)×(W/P) grid. */
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 
 void patchify(float *out, const float *img, int B, int H, int W, int P, int order) {
     const int GH = H / P, GW = W / P, L = GH * GW, E = 3 * P * P;

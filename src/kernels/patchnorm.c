@@ -1,7 +1,7 @@
 /* Per-row standardisation of pixel targets with the UNBIASED variance (torch .var() default),
  * eps inside the sqrt. Safe in place (out == inp): each row is read fully before it is written. */
 #include <math.h>
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 
 #define PN_EPS 1e-6
 

@@ -1,7 +1,7 @@
 /* Pixel target of SPEC §3: blur the normalised image, patchify (py, px, c), standardise per
  * patch. Scratch holds the blurred image and the per-patch mean/rstd (kept only because
  * patchnorm_forward saves them). */
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 
 long pixel_target_scratch_floats(int B, int H, int W, int P) {
     const long L = (long)(H / P) * (W / P);

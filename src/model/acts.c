@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "semaim/acts.h"
-#include "semaim/ops.h"
+#include "model/acts.h"
+#include "kernels/ops.h"
 
 typedef struct { char *base; size_t off; } carve_t;
 

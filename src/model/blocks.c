@@ -1,8 +1,8 @@
 /* Encoder (content stream) and decoder (query stream) blocks, forward and backward.
  * x: [B,T,D] rows; masks are attention modes on prediction-ordered tokens (see ops.h). */
 #include <string.h>
-#include "semaim/blocks.h"
-#include "semaim/ops.h"
+#include "model/blocks.h"
+#include "kernels/ops.h"
 
 static void add_inplace(float *y, const float *x, long n) {
 #pragma omp parallel for schedule(static)

@@ -7,9 +7,9 @@
  * the order, and the targets are gathered in the same order, so the loss is unchanged. */
 #include <math.h>
 #include <string.h>
-#include "semaim/acts.h"
-#include "semaim/blocks.h"
-#include "semaim/ops.h"
+#include "model/acts.h"
+#include "model/blocks.h"
+#include "kernels/ops.h"
 
 static block_scratch_t scratch_of(acts_t *a) {
     block_scratch_t s = {a->dD1, a->dD2, a->d3D, a->dF1, a->dF2, a->att_scratch};

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "semaim/acts.h"
+#include "model/acts.h"
 
 static const char *names[] = {"semantic", "raster", "stochastic", "similarity", "center"};
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "semaim/augment.h"
+#include "data/augment.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) { fprintf(stderr, "usage: augment_dump IN OUT\n"); return 2; }

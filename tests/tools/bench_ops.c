@@ -11,7 +11,7 @@
 #include <time.h>
 #include <cblas.h>
 #include <omp.h>
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 
 static double now(void) {
     struct timespec t;

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include "../tools/shard_fixture.h"
-#include "semaim/augment.h"
+#include "data/augment.h"
 #include "semaim/loader.h"
 #include "semaim/rng.h"
 

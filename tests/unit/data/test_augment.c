@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
-#include "semaim/augment.h"
+#include "data/augment.h"
 #include "semaim/rng.h"
 
 static double keys(double x, double a) {

@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "../tools/shard_fixture.h"
-#include "semaim/augment.h"
+#include "data/augment.h"
 #include "semaim/loader.h"
 #include "semaim/rng.h"
 #include "semaim/shards.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
-#include "semaim/ops.h"
+#include "kernels/ops.h"
 #include "check.h"
 
 /* ------------------------------------------------------------------ helpers */

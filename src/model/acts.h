@@ -1,4 +1,4 @@
-/* The activation buffers behind the opaque acts_t of model.h (internal to src/). */
+/* The activation buffers behind the opaque acts_t of model.h (internal to the library; beside its code). */
 #ifndef SEMAIM_ACTS_H
 #define SEMAIM_ACTS_H
 #include <stddef.h>

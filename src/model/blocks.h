@@ -1,10 +1,10 @@
-/* Transformer blocks of SPEC §2 (internal to src/). Backward functions take the gradient of
+/* Transformer blocks of SPEC §2 (internal to the library; beside its code). Backward functions take the gradient of
  * the block output in dres and leave the gradient of the block input there; parameter
  * gradients accumulate into dw. The decoder backward also accumulates into dres_h, the
  * gradient of the encoder stream it attended to. */
 #ifndef SEMAIM_BLOCKS_H
 #define SEMAIM_BLOCKS_H
-#include "semaim/acts.h"
+#include "model/acts.h"
 
 typedef struct {
     float *dD1, *dD2, *d3D, *dF1, *dF2, *att_scratch;   /* [B,T,D] ×2, [B,T,3D], [B,T,4D] ×2 */
