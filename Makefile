@@ -14,8 +14,12 @@ LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(HDF5_LIBS) -lturbojpe
 LDFLAGS += -fopenmp
 
 BUILD   ?= build
-# src/<room>/*.c is the library (src/cmd/ holds the programs).
-LIB_SRC := $(filter-out src/cmd/%,$(wildcard src/*/*.c))
+# src/<room>/*.c is the library (src/cmd/ holds the programs). The core room is an archive of
+# its own because semaim-prep links it without the model.
+CORE_SRC := $(wildcard src/core/*.c)
+CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+CORE_LIB := $(BUILD)/libcore.a
+LIB_SRC := $(filter-out src/cmd/% src/core/%,$(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libsemaim.a
 CMD_SRC := $(wildcard src/cmd/*.c)
@@ -41,14 +45,18 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-bin/%: src/cmd/%.c $(LIB) $(PREP_LIB)
+$(CORE_LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+bin/%: src/cmd/%.c $(LIB) $(PREP_LIB) $(CORE_LIB)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $< -o $@ $(LIB) $(PREP_LIB) $(CORE_LIB) $(LDFLAGS) $(LDLIBS)
 
 TEST_HDRS := tests/unit/check.h $(wildcard tests/tools/*.h tests/prep/*.h)
-$(BUILD)/tests/%: tests/unit/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(TEST_LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(CORE_LIB) $(LDFLAGS) $(TEST_LDFLAGS) $(LDLIBS)
 
 # test_noalloc counts our allocator calls: wrap them at link time (our objects are static).
 $(BUILD)/tests/model/test_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
@@ -80,8 +88,8 @@ clean:
 .PHONY: all build-all units asan test bench deps demo clean prep-all
 .SECONDARY:
 
-$(BUILD)/tools/%: tests/tools/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB)
+$(BUILD)/tools/%: tests/tools/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LIB) $(PREP_LIB) $(CORE_LIB) $(LDFLAGS) $(LDLIBS)
 tools: $(TOOLS)
 .PHONY: tools

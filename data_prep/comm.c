@@ -51,13 +51,13 @@ void prep_comm_barrier(const prep_comm *c) { if (c->mpi) MPI_Barrier(MPI_COMM_WO
 /* MPI counts are ints: move big buffers in pieces. */
 enum { PIECE = 1 << 30 };
 
-int prep_comm_bcast(const prep_comm *c, prep_buf *b) {
+int prep_comm_bcast(const prep_comm *c, buf_t *b) {
     if (!c->mpi || c->size == 1) return 0;
     unsigned long long n = b->len;
     MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
     if (c->rank != 0) {
         b->len = 0;
-        int fail = prep_buf_reserve(b, (size_t)n) != 0;
+        int fail = buf_reserve(b, (size_t)n) != 0;
         if (prep_comm_any(c, fail)) return -1;
         b->len = (size_t)n;
         b->s[n] = 0;
@@ -69,8 +69,8 @@ int prep_comm_bcast(const prep_comm *c, prep_buf *b) {
     return 0;
 }
 
-int prep_comm_gather(const prep_comm *c, const prep_buf *mine, prep_buf *all) {
-    if (!c->mpi || c->size == 1) { prep_buf_add(all, mine->s ? mine->s : "", mine->len); return all->oom ? -1 : 0; }
+int prep_comm_gather(const prep_comm *c, const buf_t *mine, buf_t *all) {
+    if (!c->mpi || c->size == 1) { buf_add(all, mine->s ? mine->s : "", mine->len); return all->oom ? -1 : 0; }
     /* Records are small (a few hundred bytes per shard), so one Gatherv suffices; refuse
      * rather than overflow if they are not. */
     int n = mine->len > INT_MAX / 2 ? -1 : (int)mine->len;
@@ -85,7 +85,7 @@ int prep_comm_gather(const prep_comm *c, const prep_buf *mine, prep_buf *all) {
     long long total = 0;
     if (c->rank == 0) {
         for (int r = 0; r < c->size; r++) { displs[r] = (int)total; total += counts[r]; }
-        fail = total > INT_MAX || prep_buf_reserve(all, (size_t)total);
+        fail = total > INT_MAX || buf_reserve(all, (size_t)total);
     }
     if (prep_comm_any(c, fail)) { free(counts); free(displs); return -1; }
     MPI_Gatherv(mine->s ? mine->s : "", n, MPI_BYTE, c->rank == 0 ? all->s + all->len : NULL, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD);

@@ -21,7 +21,7 @@ static uint64_t shard_fp(const prep_plan *p, const prep_opts *o, int s, int k) {
     h = prep_fnv_str(h, prep_decoder_name());
     h = prep_fnv_int(h, s); h = prep_fnv_int(h, k); h = prep_fnv_int(h, p->shards[s]);
     h = prep_fnv_int(h, o->size[s]); h = prep_fnv_int(h, o->resize[s]); h = prep_fnv_int(h, p->nclass);
-    size_t lo = prep_shard_lo(p->n[s], k, p->shards[s]), hi = prep_shard_lo(p->n[s], k + 1, p->shards[s]);
+    size_t lo = slice_lo(p->n[s], k, p->shards[s]), hi = slice_lo(p->n[s], k + 1, p->shards[s]);
     for (size_t i = lo; i < hi; i++) { h = prep_fnv_str(h, p->items[s][i].rel); h = prep_fnv_int(h, p->items[s][i].label); }
     return h;
 }
@@ -92,7 +92,7 @@ static int try_reuse(const prep_opts *o, int s, int k, int K, uint64_t fp, prep_
     prep_shard_name(s, k, K, name, sizeof name);
     snprintf(sp, sizeof sp, "%s/%s", o->out, name);
     uint32_t crc; uint64_t bytes;
-    if (prep_file_crc(sp, &crc, &bytes)) { prep_record_free(rec); return 0; }
+    if (crc32_file(sp, &crc, &bytes)) { prep_record_free(rec); return 0; }
     if (crc != rec->crc || bytes != rec->bytes) {
         prep_progress_clear(pg);
         prep_err("note: %s does not match its record (size or CRC32): converting it again", sp);
@@ -105,7 +105,7 @@ static int try_reuse(const prep_opts *o, int s, int k, int K, uint64_t fp, prep_
 static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, uint64_t fp, work *w,
                          prep_record *rec, prep_progress *pg, size_t *done, size_t base, int crash) {
     int K = p->shards[s], S = o->size[s];
-    size_t lo = prep_shard_lo(p->n[s], k, K), hi = prep_shard_lo(p->n[s], k + 1, K), n = hi - lo;
+    size_t lo = slice_lo(p->n[s], k, K), hi = slice_lo(p->n[s], k + 1, K), n = hi - lo;
     size_t isz = (size_t)S * S * 3;
     if (work_reserve(w, n, isz)) { prep_err("out of memory for a shard of %zu images of %dx%d (use more shards)", n, S, S); return -1; }
     size_t counter = 0, done0 = *done;
@@ -118,7 +118,11 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
             char path[PATH_MAX * 2];
             snprintf(path, sizeof path, "%s/%s", o->src, items[i].rel);
             size_t len;
-            if (prep_read_file(path, &w->fbuf[t], &w->fcap[t], &len, w->msg[i], sizeof w->msg[i])) w->status[i] = PREP_IMG_SKIP;
+            err_t fe;
+            if (file_read(path, PREP_MAX_FILE, "an image", &w->fbuf[t], &w->fcap[t], &len, &fe)) {
+                snprintf(w->msg[i], sizeof w->msg[i], "%.*s", (int)sizeof w->msg[i] - 1, fe.msg);
+                w->status[i] = PREP_IMG_SKIP;
+            }
             else {
                 prep_img_info info;
                 w->status[i] = prep_decode(w->dec[t], w->fbuf[t], len, o->resize[s], S, w->img + i * isz, &info);
@@ -163,8 +167,8 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
     char name[128], final[PATH_MAX], tmp[PATH_MAX + 128], why[PATH_MAX + 256] = "";
     prep_shard_name(s, k, K, name, sizeof name);
     snprintf(final, sizeof final, "%s/%s", o->out, name);
-    prep_remove_stale_tmp(final);
-    prep_tmp_name(final, tmp, sizeof tmp);
+    file_remove_stale_tmp(final);
+    file_tmp_name(final, tmp, sizeof tmp);
     if (!w->manifest_gone) {
         /* The old manifest would describe shards that are about to change: only a complete
          * run writes one again. */
@@ -181,21 +185,22 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
         prep_record_free(rec);
         return -1;
     }
-    if (prep_file_crc(tmp, &rec->crc, &rec->bytes) || prep_commit(tmp, final, why, sizeof why)) {
-        if (errno && !why[0]) snprintf(why, sizeof why, "%s: %s", tmp, strerror(errno));
+    err_t e;
+    if (crc32_file(tmp, &rec->crc, &rec->bytes) ? err_set(&e, ERR_RUNTIME, "%s: %s", tmp, strerror(errno))
+                                                : file_commit(tmp, final, &e)) {
         unlink(tmp);
         prep_progress_clear(pg);
-        prep_err("%s", why);
+        prep_err("%s", e.msg);
         prep_record_free(rec);
         return -1;
     }
-    prep_buf b = {0};
+    buf_t b = {0};
     prep_record_json(rec, &b);
     char rp[PATH_MAX];
     prep_record_path(o->out, s, k, K, rp, sizeof rp);
-    int rc = b.oom ? -1 : prep_write_atomic(rp, b.s, b.len, why, sizeof why);
-    if (rc) { prep_progress_clear(pg); prep_err("%s", b.oom ? "out of memory" : why); prep_record_free(rec); }
-    prep_buf_free(&b);
+    int rc = b.oom ? err_set(&e, ERR_RUNTIME, "out of memory") : file_write_atomic(rp, &(span_t){b.s, b.len}, 1, &e);
+    if (rc) { prep_progress_clear(pg); prep_err("%s", e.msg); prep_record_free(rec); }
+    buf_free(&b);
     if (!rc) rec->valid = 1;
     return rc;
 oom:
@@ -245,7 +250,7 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
     prep_h5_quiet();
     prep_plan plan;
     memset(&plan, 0, sizeof plan);
-    prep_buf pk = {0};
+    buf_t pk = {0};
     long crash_n;
     int fail = crash_after(&crash_n) != 0;
     if (c->rank == 0 && !fail && out_inside_src(o)) {
@@ -256,11 +261,11 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
         fail = prep_plan_build(&plan, o) != 0;
         if (!fail && c->size > 1 && prep_plan_pack(&plan, &pk)) { prep_err("out of memory"); fail = 1; }
     }
-    if (prep_comm_any(c, fail)) { prep_buf_free(&pk); if (c->rank == 0) prep_plan_free(&plan); return 1; }
+    if (prep_comm_any(c, fail)) { buf_free(&pk); if (c->rank == 0) prep_plan_free(&plan); return 1; }
     if (c->size > 1) {
         fail = prep_comm_bcast(c, &pk) != 0;
         if (!fail && c->rank != 0 && prep_plan_unpack(&plan, pk.s, pk.len)) { prep_err("rank %d: bad plan broadcast", c->rank); fail = 1; }
-        prep_buf_free(&pk);
+        buf_free(&pk);
         if (prep_comm_any(c, fail)) { prep_plan_free(&plan); return 1; }
     }
     int T = plan.shards[PREP_TRAIN], V = plan.shards[PREP_VAL];
@@ -284,7 +289,7 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
     for (int i = 0; i < 4 && !fail; i++) {
         if ((i == 2 && !T) || (i == 3 && !V)) continue;
         snprintf(dir, sizeof dir, "%s%s", o->out, sub[i]);
-        if (prep_mkdirs(dir)) { prep_err("--out %s: cannot create %s: %s", o->out, dir, strerror(errno)); fail = 1; }
+        if (file_mkdirs(dir)) { prep_err("--out %s: cannot create %s: %s", o->out, dir, strerror(errno)); fail = 1; }
     }
     uint64_t *fps = calloc((size_t)G + 1, sizeof *fps);
     prep_record *recs = calloc((size_t)G + 1, sizeof *recs);
@@ -308,7 +313,7 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
     for (long g = lo; g < hi; g++) {
         if ((g - lo) % c->size != c->rank) continue;
         int s = g < T ? PREP_TRAIN : PREP_VAL, k = (int)(g < T ? g : g - T);
-        total += prep_shard_lo(plan.n[s], k + 1, plan.shards[s]) - prep_shard_lo(plan.n[s], k, plan.shards[s]);
+        total += slice_lo(plan.n[s], k + 1, plan.shards[s]) - slice_lo(plan.n[s], k, plan.shards[s]);
     }
     prep_progress pg;
     prep_progress_start(&pg, total, o->progress, o->status_every, c);
@@ -316,7 +321,7 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
     for (long g = lo; g < hi && !fail; g++) {
         if ((g - lo) % c->size != c->rank) continue;
         int s = g < T ? PREP_TRAIN : PREP_VAL, k = (int)(g < T ? g : g - T);
-        size_t n = prep_shard_lo(plan.n[s], k + 1, plan.shards[s]) - prep_shard_lo(plan.n[s], k, plan.shards[s]);
+        size_t n = slice_lo(plan.n[s], k + 1, plan.shards[s]) - slice_lo(plan.n[s], k, plan.shards[s]);
         if (!o->force && try_reuse(o, s, k, plan.shards[s], fps[g], &recs[g], &pg)) {
             recs[g].valid = 1;
             reused++;
@@ -336,9 +341,9 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
     reused = (int)prep_comm_sum(c, reused);
     /* Records travel to rank 0 by MPI, not through the file system, so the manifest does not
      * depend on how quickly a shared file system shows other nodes' files. */
-    prep_buf mine = {0}, all = {0};
+    buf_t mine = {0}, all = {0};
     for (long g = lo; g < hi && !fail; g++)
-        if (recs[g].valid) { prep_record_json(&recs[g], &mine); prep_buf_add(&mine, "\0", 1); }
+        if (recs[g].valid) { prep_record_json(&recs[g], &mine); buf_add(&mine, "\0", 1); }
     int rc = fail;
     if (!fail && prep_comm_gather(c, &mine, &all)) { if (c->rank == 0) prep_err("gathering shard records failed"); rc = 1; }
     if (!rc && c->rank == 0) {
@@ -346,9 +351,9 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
         if (!allrec) { prep_err("out of memory"); rc = 1; }
         for (size_t off = 0; c->size > 1 && allrec && off < all.len;) {
             size_t len = strlen(all.s + off);
-            prep_jv v; prep_record r; char err[128];
-            if (prep_json_parse(all.s + off, len, &v, err, sizeof err) || prep_record_from_json(&v, &r)) { prep_err("bad gathered record: %s", err); rc = 1; prep_json_free(&v); break; }
-            prep_json_free(&v);
+            json_t v; prep_record r; err_t je = {0};
+            if (json_parse(all.s + off, len, &v, &je) || prep_record_from_json(&v, &r)) { prep_err("bad gathered record: %s", je.msg); rc = 1; json_free(&v); break; }
+            json_free(&v);
             off += len + 1;
             long g = r.split == PREP_TRAIN ? r.index : (long)T + r.index;
             if (g < 0 || g >= G) { prep_record_free(&r); continue; }
@@ -380,7 +385,7 @@ int prep_convert(const prep_opts *o, const prep_comm *c) {
     }
     rc = prep_comm_any(c, rc);
     for (long g = 0; g < G; g++) prep_record_free(&recs[g]);
-    prep_buf_free(&mine); prep_buf_free(&all);
+    buf_free(&mine); buf_free(&all);
     free(fps); free(recs);
     prep_plan_free(&plan);
     return rc ? 1 : 0;

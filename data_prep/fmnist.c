@@ -85,7 +85,7 @@ static int write_split(const prep_fmnist_opts *o, const idx_set *s, int split, s
     char dir[PATH_MAX];
     for (int c = 0; c < 10; c++) {
         snprintf(dir, sizeof dir, "%s/%s/%s", o->out, prep_split_name[split], fm_class[c]);
-        if (prep_mkdirs(dir)) { prep_err("--out %s: cannot create %s: %s", o->out, dir, strerror(errno)); return -1; }
+        if (file_mkdirs(dir)) { prep_err("--out %s: cannot create %s: %s", o->out, dir, strerror(errno)); return -1; }
         clear_ours(dir, prep_split_name[split]);
     }
     int failed = 0;
@@ -122,7 +122,7 @@ static int write_split(const prep_fmnist_opts *o, const idx_set *s, int split, s
             else {
                 /* Renamed into place, but not fsynced one by one: 70k fsyncs would dominate;
                  * the directories are synced at the end. */
-                prep_tmp_name(path, tmp, sizeof tmp);
+                file_tmp_name(path, tmp, sizeof tmp);
                 FILE *f = fopen(tmp, "wb");
                 if (!f || fwrite(jpg, 1, len, f) != len) rc = -1;
                 if (f && fclose(f)) rc = -1;
@@ -143,7 +143,7 @@ static int write_split(const prep_fmnist_opts *o, const idx_set *s, int split, s
     }
     for (int c = 0; c < 10 && !failed; c++) {
         snprintf(dir, sizeof dir, "%s/%s/%s", o->out, prep_split_name[split], fm_class[c]);
-        if (prep_fsync_dir(dir)) { prep_err("%s: fsync: %s", dir, strerror(errno)); failed = 1; }
+        if (file_fsync_dir(dir)) { prep_err("%s: fsync: %s", dir, strerror(errno)); failed = 1; }
     }
     return failed ? -1 : 0;
 }
@@ -157,7 +157,7 @@ int prep_fmnist(const prep_fmnist_opts *o) {
     if (!rc) {
         ntr = o->limit >= 0 && (size_t)o->limit < tr.n ? (size_t)o->limit : tr.n;
         nte = o->limit >= 0 && (size_t)o->limit < te.n ? (size_t)o->limit : te.n;
-        if (prep_mkdirs(o->out)) { prep_err("--out %s: %s", o->out, strerror(errno)); rc = -1; }
+        if (file_mkdirs(o->out)) { prep_err("--out %s: %s", o->out, strerror(errno)); rc = -1; }
     }
     if (!rc) rc = write_split(o, &tr, PREP_TRAIN, ntr);
     if (!rc) rc = write_split(o, &te, PREP_VAL, nte);

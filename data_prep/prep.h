@@ -6,6 +6,12 @@
 #define SEMAIM_PREP_H
 #include <stddef.h>
 #include <stdint.h>
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/crc.h"
+#include "core/files.h"
+#include "core/json.h"
+#include "core/slice.h"
 
 #define PREP_FORMAT_VERSION 1
 #define PREP_MAX_SCANS 500              /* progressive scans per JPEG before we call it hostile */
@@ -64,50 +70,17 @@ const char *prep_decoder_name(void);   /* library version and settings, for the 
 /* CMYK -> RGB for one row; Adobe files store inverted (255 - ink) samples. */
 void prep_cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, int n, int inverted);
 
-/* ---------------------------------------------------------------- utilities, util.c json.c */
+/* ---------------------------------------------------------------- utilities, util.c
+ * (buffers, JSON, files, CRC and the clock come from the project's core room) */
 extern const char *prep_prog;                 /* "semaim-prep" or "semaim-prep convert" */
 void prep_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-typedef struct { char *s; size_t len, cap; int oom; } prep_buf;
-int prep_buf_reserve(prep_buf *b, size_t extra);
-void prep_buf_add(prep_buf *b, const char *s, size_t n);
-void prep_buf_puts(prep_buf *b, const char *s);
-void prep_buf_printf(prep_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void prep_buf_free(prep_buf *b);
-/* Reads a whole file into *buf (grown as needed, NUL-terminated); why gets the reason. */
-int prep_read_file(const char *path, uint8_t **buf, size_t *cap, size_t *n, char *why, size_t wlen);
-int prep_slurp(const char *path, char **text, size_t *n);
-void prep_dirname(const char *path, char *dir, size_t len);
-void prep_tmp_name(const char *path, char *tmp, size_t len);
-int prep_commit(const char *tmp, const char *path, char *why, size_t wlen);  /* fsync, rename, fsync dir */
-int prep_write_atomic(const char *path, const void *data, size_t n, char *why, size_t wlen);
-int prep_fsync_dir(const char *dir);
-int prep_mkdirs(const char *path);
-int prep_file_crc(const char *path, uint32_t *crc, uint64_t *bytes);
-void prep_remove_stale_tmp(const char *path);
 uint64_t prep_fnv(uint64_t h, const void *data, size_t n);
 uint64_t prep_fnv_str(uint64_t h, const char *s);
 uint64_t prep_fnv_int(uint64_t h, int64_t v);
 #define PREP_FNV0 0xCBF29CE484222325ull
 uint64_t prep_splitmix(uint64_t *state);
 uint64_t prep_bounded(uint64_t *state, uint64_t n);   /* uniform in [0, n) */
-double prep_now(void);
 int prep_parse_long(const char *s, long lo, long hi, long *v);
-
-enum { PREP_JNULL, PREP_JBOOL, PREP_JNUM, PREP_JSTR, PREP_JARR, PREP_JOBJ };
-typedef struct prep_jv {
-    int type;
-    double num;
-    char *str;
-    struct prep_jv *items; char **keys;   /* arrays and objects */
-    size_t n, cap;
-} prep_jv;
-void prep_json_str(prep_buf *b, const char *s);
-int prep_utf8_valid(const char *s);
-int prep_json_parse(const char *text, size_t len, prep_jv *root, char *err, size_t errlen);
-void prep_json_free(prep_jv *v);
-const prep_jv *prep_json_get(const prep_jv *o, const char *key);
-const char *prep_json_gets(const prep_jv *o, const char *key);
-int prep_json_getnum(const prep_jv *o, const char *key, double *out);
 
 /* ---------------------------------------------------------------- options and plan, scan.c */
 enum { PREP_TRAIN = 0, PREP_VAL = 1 };
@@ -146,10 +119,8 @@ typedef struct {
 } prep_plan;
 int prep_plan_build(prep_plan *p, const prep_opts *o);   /* prints a one-line error on failure */
 void prep_plan_free(prep_plan *p);
-int prep_plan_pack(const prep_plan *p, prep_buf *b);
+int prep_plan_pack(const prep_plan *p, buf_t *b);
 int prep_plan_unpack(prep_plan *p, const char *data, size_t n);
-/* Items of shard k of K out of n: [lo, hi). */
-static inline size_t prep_shard_lo(size_t n, int k, int K) { return (size_t)((unsigned __int128)n * (unsigned)k / (unsigned)K); }
 /* Key stored in the shard: the path below the split directory. */
 static inline const char *prep_item_key(const prep_item *it) {
     const char *s = it->rel;
@@ -180,11 +151,10 @@ typedef struct {
 } prep_record;
 void prep_shard_name(int split, int index, int count, char *buf, size_t len);   /* "train/train-00000-of-01024.h5" */
 void prep_record_path(const char *out, int split, int index, int count, char *buf, size_t len);
-void prep_record_json(const prep_record *r, prep_buf *b);
-int prep_record_from_json(const prep_jv *v, prep_record *r);
+void prep_record_json(const prep_record *r, buf_t *b);
+int prep_record_from_json(const json_t *v, prep_record *r);
 int prep_record_load(const char *path, prep_record *r);
 void prep_record_free(prep_record *r);
-void prep_json_write(prep_buf *b, const prep_jv *v);
 /* Writes OUT/.prep/plan.json: everything the manifest needs that is not in the records. */
 int prep_planfile_write(const char *out, const prep_plan *p, const prep_opts *o, const uint64_t *fps);
 /* Builds OUT/manifest.json from plan.json and the records. recs[g] (global shard id g) are
@@ -199,8 +169,8 @@ typedef struct { int rank, size, mpi; } prep_comm;
 void prep_comm_init(prep_comm *c, int *argc, char ***argv);
 void prep_comm_finalize(prep_comm *c);
 int prep_comm_any(const prep_comm *c, int flag);                /* logical OR over ranks */
-int prep_comm_bcast(const prep_comm *c, prep_buf *b);            /* rank 0's buffer to all */
-int prep_comm_gather(const prep_comm *c, const prep_buf *mine, prep_buf *all);  /* concatenation on rank 0 */
+int prep_comm_bcast(const prep_comm *c, buf_t *b);            /* rank 0's buffer to all */
+int prep_comm_gather(const prep_comm *c, const buf_t *mine, buf_t *all);  /* concatenation on rank 0 */
 long prep_comm_sum(const prep_comm *c, long v);
 void prep_comm_barrier(const prep_comm *c);
 

@@ -7,7 +7,7 @@
 
 void prep_progress_start(prep_progress *p, size_t total, int mode, double every, const prep_comm *c) {
     memset(p, 0, sizeof *p);
-    p->t0 = p->last = prep_now();
+    p->t0 = p->last = clock_now();
     p->total = total;
     p->every = every > 0 ? every : 30;
     p->rank = c->rank; p->size = c->size;
@@ -49,7 +49,7 @@ static void draw(prep_progress *p, double now, int final) {
 void prep_progress_update(prep_progress *p, size_t done, size_t base, int force) {
     if (!p->mode) return;
     p->done = done; p->base = base;
-    double now = prep_now();
+    double now = clock_now();
     double every = p->mode == 1 ? 0.2 : p->every;
     if (!force && now - p->last < every) return;
     p->last = now;
@@ -63,7 +63,7 @@ void prep_progress_clear(prep_progress *p) {
 void prep_progress_end(prep_progress *p) {
     if (!p->mode) return;
     p->done = p->total;
-    draw(p, prep_now(), 1);
+    draw(p, clock_now(), 1);
     if (p->mode == 1) fputc('\n', stderr);
     p->drawn = 0;
 }

@@ -191,7 +191,7 @@ static char *first_token(char *s) {
 static int load_labels(labels *l, const char *path, const char *order_path, const prep_plan *p) {
     char *text; size_t n;
     snprintf(l->path, sizeof l->path, "%s", path);
-    if (prep_slurp(path, &text, &n)) { prep_err("%s: %s", path, strerror(errno)); return -1; }
+    if (file_slurp(path, &text, &n)) { prep_err("%s: %s", path, strerror(errno)); return -1; }
     char **lines;
     size_t nl = split_lines(text, &lines);
     int rc = 0;
@@ -236,7 +236,7 @@ static int load_labels(labels *l, const char *path, const char *order_path, cons
             l->gt[l->ngt++] = (int)v;
         }
         char *otext = NULL; size_t on;
-        if (!rc && prep_slurp(order_path, &otext, &on)) { prep_err("%s: %s", order_path, strerror(errno)); rc = -1; }
+        if (!rc && file_slurp(order_path, &otext, &on)) { prep_err("%s: %s", order_path, strerror(errno)); rc = -1; }
         if (!rc) {
             char **ol;
             size_t no = split_lines(otext, &ol);
@@ -443,10 +443,10 @@ void prep_plan_free(prep_plan *p) {
 }
 
 /* ---------------------------------------------------------------- pack for MPI broadcast */
-static void put_u64(prep_buf *b, uint64_t v) { prep_buf_add(b, (const char *)&v, 8); }
-static void put_str(prep_buf *b, const char *s) { uint64_t n = strlen(s); put_u64(b, n); prep_buf_add(b, s, n); }
+static void put_u64(buf_t *b, uint64_t v) { buf_add(b, (const char *)&v, 8); }
+static void put_str(buf_t *b, const char *s) { uint64_t n = strlen(s); put_u64(b, n); buf_add(b, s, n); }
 
-int prep_plan_pack(const prep_plan *p, prep_buf *b) {
+int prep_plan_pack(const prep_plan *p, buf_t *b) {
     put_u64(b, 0x314E4C50u);  /* "PLN1" */
     put_u64(b, (uint64_t)p->nclass);
     for (int c = 0; c < p->nclass; c++) put_str(b, p->classes[c]);

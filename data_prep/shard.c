@@ -35,7 +35,7 @@ static int attr_str(hid_t loc, const char *name, const char *v) {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, strlen(v) + 1);
     H5Tset_strpad(t, H5T_STR_NULLTERM);
-    H5Tset_cset(t, prep_utf8_valid(v) ? H5T_CSET_UTF8 : H5T_CSET_ASCII);
+    H5Tset_cset(t, json_utf8_valid(v) ? H5T_CSET_UTF8 : H5T_CSET_ASCII);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
     herr_t rc = a < 0 ? -1 : H5Awrite(a, t, v);
@@ -92,7 +92,7 @@ int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, cons
         char k[4096];
         size_t m = keylen < sizeof k - 1 ? keylen : sizeof k - 1;
         memcpy(k, keys + i * keylen, m); k[m] = 0;
-        utf8 = prep_utf8_valid(k);
+        utf8 = json_utf8_valid(k);
     }
     hid_t kt = H5Tcopy(H5T_C_S1);
     H5Tset_size(kt, keylen ? keylen : 1);

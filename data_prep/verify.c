@@ -19,8 +19,8 @@ typedef struct {
     uint32_t got_crc; uint64_t got_bytes; int io_errno;
 } vshard;
 
-static int num(const prep_jv *o, const char *k, double lo, double hi, double *v) {
-    return prep_json_getnum(o, k, v) || *v < lo || *v > hi || *v != (double)(long long)*v ? -1 : 0;
+static int num(const json_t *o, const char *k, double lo, double hi, double *v) {
+    return json_getnum(o, k, v) || *v < lo || *v > hi || *v != (double)(long long)*v ? -1 : 0;
 }
 
 static void leftover_temps(const char *out, const char *sub) {
@@ -40,28 +40,28 @@ int prep_verify(const char *out, const prep_comm *c) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/manifest.json", out);
     char *text; size_t tn;
-    prep_jv m;
+    json_t m;
     int fail = 0;
-    if (prep_slurp(path, &text, &tn)) {
+    if (file_slurp(path, &text, &tn)) {
         if (c->rank == 0) prep_err("%s: %s", path, strerror(errno));
         return 1;
     }
-    char err[128];
-    if (prep_json_parse(text, tn, &m, err, sizeof err)) {
-        if (c->rank == 0) prep_err("%s: not valid JSON (%s)", path, err);
+    err_t e;
+    if (json_parse(text, tn, &m, &e)) {
+        if (c->rank == 0) prep_err("%s: not valid JSON (%s)", path, e.msg);
         free(text);
         return 1;
     }
     free(text);
-    const prep_jv *recipe = prep_json_get(&m, "recipe"), *classes = prep_json_get(&m, "classes"),
-                  *shards = prep_json_get(&m, "shards"), *splits = prep_json_get(&m, "splits");
-    const char *fmt = prep_json_gets(&m, "format");
+    const json_t *recipe = json_get(&m, "recipe"), *classes = json_get(&m, "classes"),
+                  *shards = json_get(&m, "shards"), *splits = json_get(&m, "splits");
+    const char *fmt = json_gets(&m, "format");
     int size[2] = {0, 0}, resize[2] = {0, 0}, count[2] = {0, 0};
     size_t want_img[2] = {0, 0};
-    if (!fmt || strcmp(fmt, "semaim-prep manifest") || !recipe || !classes || classes->type != PREP_JARR || !classes->n ||
-        !shards || shards->type != PREP_JARR || !splits) fail = 1;
+    if (!fmt || strcmp(fmt, "semaim-prep manifest") || !recipe || !classes || classes->type != JSON_ARR || !classes->n ||
+        !shards || shards->type != JSON_ARR || !splits) fail = 1;
     for (int s = 0; s < 2 && !fail; s++) {
-        const prep_jv *r = prep_json_get(recipe, prep_split_name[s]), *sp = prep_json_get(splits, prep_split_name[s]);
+        const json_t *r = json_get(recipe, prep_split_name[s]), *sp = json_get(splits, prep_split_name[s]);
         double a, b, k, im;
         if (!r || !sp || num(r, "size", 1, 1e6, &a) || num(r, "resize", 1, 1e6, &b) || num(sp, "shards", 0, 1e6, &k) ||
             num(sp, "images", 0, 1e15, &im)) { fail = 1; break; }
@@ -69,20 +69,20 @@ int prep_verify(const char *out, const prep_comm *c) {
     }
     if (fail) {
         if (c->rank == 0) prep_err("%s: not a semaim-prep manifest (missing or malformed fields)", path);
-        prep_json_free(&m);
+        json_free(&m);
         return 1;
     }
     size_t n = shards->n;
     vshard *v = calloc(n ? n : 1, sizeof *v);
     int *seen[2] = {calloc((size_t)count[0] + 1, sizeof(int)), calloc((size_t)count[1] + 1, sizeof(int))};
-    if (!v || !seen[0] || !seen[1]) { prep_err("out of memory"); free(v); free(seen[0]); free(seen[1]); prep_json_free(&m); return 1; }
+    if (!v || !seen[0] || !seen[1]) { prep_err("out of memory"); free(v); free(seen[0]); free(seen[1]); json_free(&m); return 1; }
     size_t got_img[2] = {0, 0};
     int errors = 0;
     for (size_t i = 0; i < n; i++) {
-        const prep_jv *e = &shards->items[i];
-        const char *split = prep_json_gets(e, "split");
+        const json_t *e = &shards->items[i];
+        const char *split = json_gets(e, "split");
         double idx, im, by, crc;
-        v[i].file = prep_json_gets(e, "file");
+        v[i].file = json_gets(e, "file");
         v[i].split = !split ? -1 : !strcmp(split, "train") ? PREP_TRAIN : !strcmp(split, "val") ? PREP_VAL : -1;
         if (!v[i].file || v[i].split < 0 || num(e, "index", 0, 1e6, &idx) || num(e, "images", 0, 1e12, &im) ||
             num(e, "bytes", 0, 9e15, &by) || num(e, "crc32", 0, 4294967295.0, &crc) || idx >= count[v[i].split]) {
@@ -118,7 +118,7 @@ int prep_verify(const char *out, const prep_comm *c) {
         if (v[i].bad || (int)(i % (size_t)c->size) != c->rank) continue;
         char sp[PATH_MAX];
         snprintf(sp, sizeof sp, "%s/%s", out, v[i].file);
-        if (prep_file_crc(sp, &v[i].got_crc, &v[i].got_bytes)) v[i].io_errno = errno ? errno : EIO;
+        if (crc32_file(sp, &v[i].got_crc, &v[i].got_bytes)) v[i].io_errno = errno ? errno : EIO;
     }
     int local = 0;
     for (size_t i = 0; i < n; i++) {
@@ -137,6 +137,6 @@ int prep_verify(const char *out, const prep_comm *c) {
         else prep_err("%s: %zu shards OK (%zu train + %zu val images, %zu classes)", out, n, got_img[0], got_img[1], classes->n);
     }
     free(v); free(seen[0]); free(seen[1]);
-    prep_json_free(&m);
+    json_free(&m);
     return bad ? 1 : 0;
 }

@@ -22,7 +22,6 @@ typedef struct {
     int num_classes;     /* from the shards' attribute or the file; 0 if unknown */
 } featset_t;
 
-static inline long eval_slice_lo(long N, int rank, int world) { return (long)((__int128)N * rank / world); }
 
 void featset_free(featset_t *fs);
 /* The rows of kind "cls" or "mean" (NULL for anything else). */

@@ -21,8 +21,7 @@ int options_parse(option_t *opts, int n, int argc, char **argv, int first, char 
 int options_load_file(option_t *opts, int n, const char *path, char *err, size_t errlen);
 option_t *options_find(option_t *opts, int n, const char *name);
 void options_usage(FILE *f, const option_t *opts, int n);
-/* Writes the table's values as one JSON object (no newline). */
-void options_json(FILE *f, const option_t *opts, int n);
-/* Writes s as a JSON string literal. */
-void json_string(FILE *f, const char *s);
+/* Appends the table's values as one JSON object (no newline). */
+struct buf;
+void options_json(struct buf *b, const option_t *opts, int n);
 #endif

@@ -18,6 +18,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/files.h"
+#include "core/json.h"
 #include "semaim/allreduce.h"
 #include "semaim/checkpoint.h"
 #include "semaim/eval.h"
@@ -29,12 +33,6 @@
 #include "semaim/options.h"
 
 static int rank_, world_;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static void finish(int code) {
     fflush(stdout);
@@ -182,20 +180,11 @@ static void append_result(const char *dir, const char *line) {
     }
 }
 
-/* JSON string literal of s into buf (for building result lines). */
-static const char *jstr(char *buf, size_t n, const char *s) {
-    size_t k = 0;
-    if (n < 3) return "\"\"";
-    buf[k++] = '"';
-    for (; s && *s && k + 8 < n; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') { buf[k++] = '\\'; buf[k++] = c; }
-        else if (c < 0x20) k += snprintf(buf + k, n - k, "\\u%04x", c);
-        else buf[k++] = c;
-    }
-    buf[k++] = '"';
-    buf[k] = 0;
-    return buf;
+/* JSON string literal of s, for building result lines (valid until the next call on b). */
+static const char *jstr(buf_t *b, const char *s) {
+    b->len = 0;
+    json_str(b, s);
+    return b->s ? b->s : "\"\"";
 }
 
 static void usage_exit(const char *cmd, const char *synopsis, const option_t *opts, int n) {
@@ -245,13 +234,13 @@ static int cmd_features(int argc, char **argv) {
     model_t m;
     source_info_t info;
     load_source(&src, &m, &info, 0);
-    double t0 = now();
+    double t0 = clock_now();
     featset_t fs;
     get_features(&fs, &m, data, split, NULL, batch);
     char err[4608] = "";
     int bad = featfile_write(out, &fs, split, info.desc, src.at_init ? 0 : info.step, MPI_COMM_WORLD, err, sizeof err);
     agree_or_die(bad, err, 1);
-    double dt = now() - t0;
+    double dt = clock_now() - t0;
     if (rank_ == 0)
         printf("features: split %s, %ld images, width %d, %d ranks, %.1f s (%.0f img/s) -> %s\n", split, fs.total, fs.dim,
                world_, dt, fs.total / dt, out);
@@ -289,7 +278,7 @@ static void source_features(const char *cmd, const char *feature, const char *tr
     *info = (source_info_t){.step = -1};
     if (!from_files) load_source(src, &m, info, 0);
     else snprintf(info->desc, sizeof info->desc, "%s", trf);
-    *t0 = now();
+    *t0 = clock_now();
     get_features(tr, &m, data, "train", trf, batch);
     get_features(va, &m, data, "val", vaf, batch);
     if (!from_files) model_free(&m);
@@ -322,22 +311,24 @@ static int cmd_knn(int argc, char **argv) {
     featset_t tr, va;
     double t0;
     source_features("knn", feature, trf, vaf, data, &src, out, batch, &info, &tr, &va, &t0);
-    double t1 = now();
+    double t1 = clock_now();
     knn_result_t r;
     char err[4608] = "";
     int bad = knn_eval(&tr, &va, feature, k, temperature, MPI_COMM_WORLD, &r, err, sizeof err);
     agree_or_die(bad, err, 2);
-    double t2 = now();
+    double t2 = clock_now();
     if (rank_ == 0) {
-        char line[8192], s1[4300];
+        char line[8192];
+        buf_t s1 = {0};
         snprintf(line, sizeof line,
                  "{\"event\": \"knn\", \"time\": %.3f, \"source\": %s, \"step\": %ld, \"at_init\": %s, \"feature\": \"%s\", "
                  "\"k\": %d, \"temperature\": %g, \"top1\": %.4f, \"top5\": %.4f, \"bank\": %ld, \"queries\": %ld, "
                  "\"num_classes\": %d, \"ranks\": %d, \"features_s\": %.3f, \"knn_s\": %.3f}",
-                 (double)time(NULL), jstr(s1, sizeof s1, info.desc), src.at_init ? 0 : info.step,
+                 (double)time(NULL), jstr(&s1, info.desc), src.at_init ? 0 : info.step,
                  src.at_init ? "true" : "false", feature, r.k, temperature, r.top1, r.top5, r.bank, r.queries,
                  r.num_classes, world_, t1 - t0, t2 - t1);
         append_result(out, line);
+        buf_free(&s1);
         printf("knn: top1=%.2f top5=%.2f k=%d T=%g feature=%s bank=%ld queries=%ld classes=%d%s source=%s (%.1f s)\n",
                r.top1, r.top5, r.k, temperature, feature, r.bank, r.queries, r.num_classes, src.at_init ? " at-init" : "",
                info.desc, t2 - t0);
@@ -402,22 +393,24 @@ static int cmd_linprobe(int argc, char **argv) {
     featset_t tr, va;
     double t0;
     source_features("linprobe", feature, trf, vaf, data, &src, out, batch, &info, &tr, &va, &t0);
-    double t1 = now();
+    double t1 = clock_now();
     lp_ctx_t ctx = {out, feature, lc.epochs};
     char err[4608] = "";
     int bad = linprobe_run(&tr, &va, feature, &lc, MPI_COMM_WORLD, lp_epoch_keep, &ctx, err, sizeof err);
     agree_or_die(bad, err, strstr(err, "not finite") ? 3 : 2);
-    double t2 = now();
+    double t2 = clock_now();
     if (rank_ == 0) {
-        char line[8192], s1[4300];
+        char line[8192];
+        buf_t s1 = {0};
         snprintf(line, sizeof line,
                  "{\"event\": \"linprobe\", \"time\": %.3f, \"source\": %s, \"step\": %ld, \"at_init\": %s, "
                  "\"feature\": \"%s\", \"epochs\": %d, \"probe_batch\": %d, \"base_lr\": %g, \"top1\": %.4f, "
                  "\"top5\": %.4f, \"train\": %ld, \"val\": %ld, \"ranks\": %d, \"features_s\": %.3f, \"probe_s\": %.3f}",
-                 (double)time(NULL), jstr(s1, sizeof s1, info.desc), src.at_init ? 0 : info.step,
+                 (double)time(NULL), jstr(&s1, info.desc), src.at_init ? 0 : info.step,
                  src.at_init ? "true" : "false", feature, lc.epochs, lc.batch, lc.base_lr, lp_last.top1, lp_last.top5,
                  tr.total, va.total, world_, t1 - t0, t2 - t1);
         append_result(out, line);
+        buf_free(&s1);
         printf("linprobe: top1=%.2f top5=%.2f epochs=%d feature=%s train=%ld val=%ld%s source=%s (%.1f s)\n", lp_last.top1,
                lp_last.top5, lc.epochs, feature, tr.total, va.total, src.at_init ? " at-init" : "", info.desc, t2 - t0);
     }
@@ -594,15 +587,15 @@ static int cmd_finetune(int argc, char **argv) {
 
     FILE *mf = NULL;
     if (rank_ == 0) {
-        char p[4300], tmp[4400], s1[4300];
+        char p[4300];
+        buf_t s1 = {0};
         snprintf(p, sizeof p, "%s/settings.json", out);
-        snprintf(tmp, sizeof tmp, "%s.tmp", p);
-        FILE *sf = fopen(tmp, "w");
-        if (sf) {
-            options_json(sf, opts, nopt);
-            fputc('\n', sf);
-            if (fclose(sf) == 0) rename(tmp, p);
-        }
+        buf_t sj = {0};
+        options_json(&sj, opts, nopt);
+        buf_puts(&sj, "\n");
+        err_t we;
+        if (!sj.oom) file_write_atomic(p, &(span_t){sj.s, sj.len}, 1, &we);
+        buf_free(&sj);
         snprintf(p, sizeof p, "%s/metrics.jsonl", out);
         mf = fopen(p, "a");
         if (!mf) { snprintf(err, sizeof err, "%s: cannot open metrics: %s", p, strerror(errno)); bad = 1; }
@@ -610,14 +603,17 @@ static int cmd_finetune(int argc, char **argv) {
             long np = f.n_enc + f.nhead;
             fprintf(mf, "{\"event\": \"run_start\", \"kind\": \"finetune\", \"time\": %.3f, \"ranks\": %d, \"threads\": %d, "
                         "\"source\": %s, \"source_step\": %ld, \"at_init\": %s, \"resumed_from\": ",
-                    (double)time(NULL), world_, omp_get_max_threads(), jstr(s1, sizeof s1, info.desc), info.step,
+                    (double)time(NULL), world_, omp_get_max_threads(), jstr(&s1, info.desc), info.step,
                     src.at_init ? "true" : "false");
-            if (found) fputs(jstr(s1, sizeof s1, ckpt_path), mf); else fputs("null", mf);
+            if (found) fputs(jstr(&s1, ckpt_path), mf); else fputs("null", mf);
             fprintf(mf, ", \"start_step\": %lld, \"global_batch\": %ld, \"steps_per_epoch\": %ld, \"total_steps\": %ld, "
                         "\"peak_lr\": %.9g, \"params\": %ld, \"classes\": %d, \"settings\": ",
                     (long long)st.step, gbatch, spe, total, peak, np, C);
-            options_json(mf, opts, nopt);
-            fprintf(mf, "}\n");
+            buf_t oj = {0};
+            options_json(&oj, opts, nopt);
+            fprintf(mf, "%s}\n", oj.s ? oj.s : "{}");
+            buf_free(&oj);
+            buf_free(&s1);
             fflush(mf);
             printf("semaim-eval finetune: %d ranks x %d threads, global batch %ld, %ld steps/epoch, %ld steps, peak lr %.3g, "
                    "%d classes, %s\n", world_, omp_get_max_threads(), gbatch, spe, total, peak, C,
@@ -632,12 +628,12 @@ static int cmd_finetune(int argc, char **argv) {
     const char *reason = "done";
     ft_eval_t ev = {-1, -1, 0, 0};
     long ev_step = -1;
-    double t_run = now();
+    double t_run = clock_now();
     while (step < total) {
-        double t0 = now(), waited = 0;
+        double t0 = clock_now(), waited = 0;
         const loader_batch *bt = NULL;
         lerr = loader_next(ld, &bt, &waited);
-        double t1 = now();
+        double t1 = clock_now();
         double loss = 0;
         static char lab_err[256];
         for (int i = 0; !lerr && i < batch; i++)
@@ -652,7 +648,7 @@ static int cmd_finetune(int argc, char **argv) {
             loss = ft_forward(&f, bt->images, bt->labels, batch, 1, (float)smoothing);
             ft_backward(&f);
         }
-        double t2 = now();
+        double t2 = clock_now();
         double red[4] = {loss, lerr ? 1 : 0, stop_requested ? 1 : 0, lerr == lab_err ? 1 : 0}, tot[4];
         MPI_Allreduce(red, tot, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
         if (tot[1] > 0) {
@@ -674,7 +670,7 @@ static int cmd_finetune(int argc, char **argv) {
             exit_code = 1; reason = "all-reduce error";
             break;
         }
-        double t3 = now();
+        double t3 = clock_now();
         double gn = ft_grad_norm(&f);
         if (!isfinite(gn)) {
             if (rank_ == 0) fprintf(stderr, "semaim-eval: gradient norm is not finite at step %ld; stopping\n", step);
@@ -684,7 +680,7 @@ static int cmd_finetune(int argc, char **argv) {
         if (clip > 0 && gn > clip) ft_scale_grads(&f, (float)(clip / (gn + 1e-6)));
         double lr = optim_lr_at(peak, min_lr, step, warmup, total);
         ft_adamw(&f, lr, &oc, step + 1);
-        double t4 = now();
+        double t4 = clock_now();
         step++; this_run++;
         st.step = step;
         int ne;
@@ -713,13 +709,13 @@ static int cmd_finetune(int argc, char **argv) {
         }
         /* evaluation at the end of every eval-every-th epoch, and of the run */
         if ((step % spe == 0 && (step / spe) % eval_every == 0) || step == total) {
-            double te = now();
+            double te = clock_now();
             ev = ft_evaluate(&f, data, batch, (float)smoothing);
             ev_step = step;
             if (rank_ == 0) {
                 fprintf(mf, "{\"event\": \"eval\", \"step\": %ld, \"epoch\": %.3f, \"top1\": %.4f, \"top5\": %.4f, \"loss\": %.6g, "
                             "\"images\": %ld, \"seconds\": %.3f}\n", step, (double)step / spe, ev.top1, ev.top5, ev.loss, ev.n,
-                        now() - te);
+                        clock_now() - te);
                 fflush(mf);
                 printf("eval  step %ld  epoch %.2f  top1 %.2f  top5 %.2f  loss %.4f\n", step, (double)step / spe, ev.top1,
                        ev.top5, ev.loss);
@@ -730,11 +726,11 @@ static int cmd_finetune(int argc, char **argv) {
         if (step % ckpt_every == 0 || step == total || stop) {
             bad = 0;
             if (rank_ == 0) {
-                double tc = now();
+                double tc = clock_now();
                 if (ft_ckpt_save(out, &f, &st, keep, err, sizeof err)) bad = 1;
                 else {
                     fprintf(mf, "{\"event\": \"checkpoint\", \"step\": %ld, \"epoch\": %lld, \"seconds\": %.3f}\n", step,
-                            (long long)st.epoch, now() - tc);
+                            (long long)st.epoch, clock_now() - tc);
                     fflush(mf);
                 }
             }
@@ -754,17 +750,19 @@ static int cmd_finetune(int argc, char **argv) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         fprintf(mf, "{\"event\": \"run_end\", \"step\": %ld, \"reason\": \"%s\", \"exit_code\": %d, \"seconds\": %.3f, "
-                    "\"peak_rss_gib\": %.3f}\n", step, reason, exit_code, now() - t_run, ru.ru_maxrss / 1048576.0);
+                    "\"peak_rss_gib\": %.3f}\n", step, reason, exit_code, clock_now() - t_run, ru.ru_maxrss / 1048576.0);
         fclose(mf);
         if (exit_code == 0 && step >= total) {
-            char line[8192], s1[4300];
+            char line[8192];
+        buf_t s1 = {0};
             snprintf(line, sizeof line,
                      "{\"event\": \"finetune\", \"time\": %.3f, \"source\": %s, \"step\": %ld, \"at_init\": %s, \"top1\": %.4f, "
                      "\"top5\": %.4f, \"val_loss\": %.6g, \"steps\": %ld, \"epochs\": %.3f, \"global_batch\": %ld, \"classes\": %d, "
                      "\"ranks\": %d}",
-                     (double)time(NULL), jstr(s1, sizeof s1, info.desc), info.step, src.at_init ? "true" : "false", ev.top1,
+                     (double)time(NULL), jstr(&s1, info.desc), info.step, src.at_init ? "true" : "false", ev.top1,
                      ev.top5, ev.loss, step, (double)step / spe, gbatch, C, world_);
             append_result(out, line);
+            buf_free(&s1);
             printf("finetune: top1=%.2f top5=%.2f steps=%ld epochs=%.2f classes=%d%s source=%s\n", ev.top1, ev.top5, step,
                    (double)step / spe, C, src.at_init ? " at-init" : "", info.desc);
         }

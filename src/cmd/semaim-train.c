@@ -20,6 +20,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/files.h"
+#include "core/json.h"
 #include "semaim/allreduce.h"
 #include "semaim/checkpoint.h"
 #include "semaim/loader.h"
@@ -33,12 +37,6 @@
 
 static volatile sig_atomic_t stop_requested = 0;
 static void on_signal(int sig) { stop_requested = sig; }
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static int rank_, world_;
 
@@ -238,15 +236,14 @@ int main(int argc, char **argv) {
 
     FILE *mf = NULL;
     if (rank_ == 0) {
-        char p[4200], tmp[4300];
+        char p[4200];
         snprintf(p, sizeof p, "%s/settings.json", s.out);
-        snprintf(tmp, sizeof tmp, "%s.tmp", p);
-        FILE *sf = fopen(tmp, "w");
-        if (sf) {
-            options_json(sf, opts, nopt);
-            fputc('\n', sf);
-            if (fclose(sf) == 0) rename(tmp, p);
-        }
+        buf_t sj = {0};
+        options_json(&sj, opts, nopt);
+        buf_puts(&sj, "\n");
+        err_t we;
+        if (!sj.oom) file_write_atomic(p, &(span_t){sj.s, sj.len}, 1, &we);
+        buf_free(&sj);
         snprintf(p, sizeof p, "%s/metrics.jsonl", s.out);
         mf = fopen(p, "a");
         if (!mf) { snprintf(err, sizeof err, "%s: cannot open metrics: %s", p, strerror(errno)); bad = 1; }
@@ -276,25 +273,27 @@ int main(int argc, char **argv) {
         if (ci) fclose(ci);
         fprintf(mf, "{\"event\": \"run_start\", \"time\": %.3f, \"ranks\": %d, \"threads\": %d, \"host\": ",
                 (double)time(NULL), world_, omp_get_max_threads());
-        json_string(mf, host);
+        json_fstr(mf, host);
         fprintf(mf, ", \"cpu\": ");
-        json_string(mf, cpu);
+        json_fstr(mf, cpu);
         fprintf(mf, ", \"cores\": %ld, \"nodes_hint\": ", sysconf(_SC_NPROCESSORS_ONLN));
-        json_string(mf, getenv("SLURM_JOB_NUM_NODES") ? getenv("SLURM_JOB_NUM_NODES") : "1");
+        json_fstr(mf, getenv("SLURM_JOB_NUM_NODES") ? getenv("SLURM_JOB_NUM_NODES") : "1");
         fprintf(mf, ", \"slurm_job_id\": ");
-        if (job) json_string(mf, job); else fputs("null", mf);
+        if (job) json_fstr(mf, job); else fputs("null", mf);
         fprintf(mf, ", \"slurm_restart_count\": %s, \"resumed_from\": ", restart ? restart : "0");
-        if (found) json_string(mf, ckpt_path); else fputs("null", mf);
+        if (found) json_fstr(mf, ckpt_path); else fputs("null", mf);
         fprintf(mf, ", \"start_step\": %lld, \"global_batch\": %ld, \"steps_per_epoch\": %ld, \"total_steps\": %ld, "
                     "\"peak_lr\": %.9g, \"params\": %ld, \"gflop_per_image\": %.4f, \"versions\": {\"mpi\": ",
                 (long long)st.step, global_batch, spe, total_steps, peak_lr, m.nparams,
                 semaim_flops_per_image(&m) / 1e9);
-        json_string(mf, mpiv);
+        json_fstr(mf, mpiv);
         fprintf(mf, ", \"hdf5\": \"%u.%u.%u\", \"openblas\": ", h5maj, h5min, h5rel);
-        json_string(mf, openblas_get_config());
+        json_fstr(mf, openblas_get_config());
         fprintf(mf, "}, \"settings\": ");
-        options_json(mf, opts, nopt);
-        fprintf(mf, "}\n");
+        buf_t sj = {0};
+        options_json(&sj, opts, nopt);
+        fprintf(mf, "%s}\n", sj.s ? sj.s : "{}");
+        buf_free(&sj);
         fflush(mf);
         printf("semaim-train: %d ranks x %d threads, global batch %ld, %ld steps/epoch, %ld steps, peak lr %.3g, %s\n",
                world_, omp_get_max_threads(), global_batch, spe, total_steps, peak_lr,
@@ -306,12 +305,12 @@ int main(int argc, char **argv) {
     long step = st.step, steps_this_run = 0;
     int exit_code = 0;
     const char *end_reason = "done";
-    double t_run = now();
+    double t_run = clock_now();
     while (step < total_steps) {
-        double t0 = now(), waited = 0;
+        double t0 = clock_now(), waited = 0;
         const loader_batch *bt = NULL;
         lerr = loader_next(ld, &bt, &waited);
-        double t1 = now();
+        double t1 = clock_now();
         float loss = 0;
         if (!lerr) {
             /* order noise per (epoch, sample): identical whichever rank holds the sample */
@@ -324,7 +323,7 @@ int main(int argc, char **argv) {
             loss = semaim_forward(&m, a, bt->images, ranks, s.batch);
             semaim_backward(&m, a);
         }
-        double t2 = now();
+        double t2 = clock_now();
         /* one small reduction: loss sum, loader failures, stop requests */
         double red[3] = {loss, lerr ? 1 : 0, stop_requested ? 1 : 0}, tot[3];
         MPI_Allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
@@ -347,7 +346,7 @@ int main(int argc, char **argv) {
             exit_code = 1; end_reason = "all-reduce error";
             break;
         }
-        double t3 = now();
+        double t3 = clock_now();
         double gn = grad_norm(m.grads, m.nparams);   /* identical on every rank: the buffers are */
         if (!isfinite(gn)) {
             if (rank_ == 0)
@@ -359,7 +358,7 @@ int main(int argc, char **argv) {
         clip_grad(m.grads, m.nparams, gn, oc.clip);
         double lr = optim_lr_at(peak_lr, oc.min_lr, step, warmup, total_steps);
         adamw_step(&m, lr, &oc, step + 1);
-        double t4 = now();
+        double t4 = clock_now();
         step++; steps_this_run++;
         st.step = step;
         int next_epoch;
@@ -395,11 +394,11 @@ int main(int argc, char **argv) {
         if (step % s.ckpt_every == 0 || step == total_steps || stop) {
             bad = 0;
             if (rank_ == 0) {
-                double tc = now();
+                double tc = clock_now();
                 if (ckpt_save(s.out, &m, &st, s.keep, err, sizeof err)) bad = 1;
                 else {
                     fprintf(mf, "{\"event\": \"checkpoint\", \"step\": %ld, \"epoch\": %lld, \"seconds\": %.3f}\n", step,
-                            (long long)st.epoch, now() - tc);
+                            (long long)st.epoch, clock_now() - tc);
                     fflush(mf);
                 }
             }
@@ -417,7 +416,7 @@ int main(int argc, char **argv) {
         /* which signal rank 0 saw: lets a job script tell Slurm's USR1 warning from a TERM */
         const char *sig = stop_requested == SIGUSR1 ? "\"SIGUSR1\"" : stop_requested == SIGTERM ? "\"SIGTERM\"" : "null";
         fprintf(mf, "{\"event\": \"run_end\", \"step\": %ld, \"reason\": \"%s\", \"signal\": %s, \"exit_code\": %d, "
-                    "\"seconds\": %.3f, \"peak_rss_gib\": %.3f}\n", step, end_reason, sig, exit_code, now() - t_run,
+                    "\"seconds\": %.3f, \"peak_rss_gib\": %.3f}\n", step, end_reason, sig, exit_code, clock_now() - t_run,
                 ru.ru_maxrss / 1048576.0);
         fclose(mf);
         if (exit_code == 0) printf("semaim-train: run folder %s (metrics.jsonl, settings.json, checkpoints)\n", s.out);

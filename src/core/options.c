@@ -2,6 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/buf.h"
+#include "core/json.h"
 #include "semaim/options.h"
 
 option_t *options_find(option_t *opts, int n, const char *name) {
@@ -126,36 +128,25 @@ void options_usage(FILE *f, const option_t *opts, int n) {
     }
 }
 
-void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-void options_json(FILE *f, const option_t *opts, int n) {
-    fputc('{', f);
+void options_json(buf_t *b, const option_t *opts, int n) {
+    buf_puts(b, "{");
     int first = 1;
     for (int i = 0; i < n; i++) {
         const option_t *o = &opts[i];
         if (!strcmp(o->name, "config")) continue;
-        fprintf(f, "%s", first ? "" : ", ");
+        buf_puts(b, first ? "" : ", ");
         first = 0;
-        json_string(f, o->name);
-        fputs(": ", f);
+        json_str(b, o->name);
+        buf_puts(b, ": ");
         switch (o->type) {
-        case OPT_INT: fprintf(f, "%d", *(int *)o->value); break;
-        case OPT_LONG: fprintf(f, "%ld", *(long *)o->value); break;
-        case OPT_DOUBLE: fprintf(f, "%.17g", *(double *)o->value); break;
-        case OPT_FLAG: fputs(*(int *)o->value ? "true" : "false", f); break;
+        case OPT_INT: buf_printf(b, "%d", *(int *)o->value); break;
+        case OPT_LONG: buf_printf(b, "%ld", *(long *)o->value); break;
+        case OPT_DOUBLE: buf_printf(b, "%.17g", *(double *)o->value); break;
+        case OPT_FLAG: buf_puts(b, *(int *)o->value ? "true" : "false"); break;
         default:
-            if (*(const char **)o->value) json_string(f, *(const char **)o->value);
-            else fputs("null", f);
+            if (*(const char **)o->value) json_str(b, *(const char **)o->value);
+            else buf_puts(b, "null");
         }
     }
-    fputc('}', f);
+    buf_puts(b, "}");
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "core/clock.h"
+#include "core/slice.h"
 #include "data/augment.h"
 #include "semaim/loader.h"
 #include "semaim/rng.h"
@@ -49,12 +51,6 @@ struct loader {
 
 static _Thread_local char open_err[1024];
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 static const char *fail(char *buf, size_t len, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -69,7 +65,7 @@ static long plan_build(const loader *L, int epoch, int rank, int64_t *out) {
     const shard_set *s = &L->set;
     long W = L->c.world, N = s->total;
     if (!L->c.train) {
-        long lo = (long)((__int128)rank * N / W), hi = (long)((__int128)(rank + 1) * N / W);
+        long lo = slice_lo(N, rank, W), hi = slice_lo(N, rank + 1, W);
         if (out)
             for (long g = lo; g < hi; g++) out[g - lo] = g;
         return hi - lo;
@@ -145,7 +141,7 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
         if (b->ids[i] >= 0) n = i + 1;
     }
     b->n = n; b->epoch = epoch; b->step = step;
-    double t0 = now();
+    double t0 = clock_now();
     const char *e = NULL;
     shards_hdf5_lock();
     for (int i = 0; i < n && !e;) {   /* one H5Dread per run of consecutive images of a shard */
@@ -156,7 +152,7 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
         i = j;
     }
     shards_hdf5_unlock();
-    double t1 = now();
+    double t1 = clock_now();
     if (e) return fail(L->err, sizeof L->err, "%s", e);
     int bad = 0;
     #pragma omp parallel for num_threads(L->threads) schedule(dynamic, 1) if (L->threads > 1) reduction(|| : bad)
@@ -173,7 +169,7 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
         memset(b->images + n * img_f, 0, sizeof(float) * (size_t)((B - n) * img_f));
         for (int i = n; i < B; i++) b->labels[i] = -1;
     }
-    double t2 = now();
+    double t2 = clock_now();
     pthread_mutex_lock(&L->mu);
     L->read_s += t1 - t0; L->aug_s += t2 - t1; L->batches++;
     pthread_mutex_unlock(&L->mu);
@@ -336,9 +332,9 @@ const char *loader_next(loader *L, const loader_batch **batch, double *waited) {
         L->held = -1;
         pthread_cond_broadcast(&L->cv);
     }
-    double t0 = now();
+    double t0 = clock_now();
     while (L->slots[L->head].state != SLOT_READY && !L->dead) pthread_cond_wait(&L->cv, &L->mu);
-    double t1 = now();
+    double t1 = clock_now();
     int s = L->head;
     if (L->slots[s].state != SLOT_READY || L->slots[s].failed) {
         /* the thread stopped after a failure; L->err is final once it has */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/slice.h"
 #include "semaim/eval.h"
 #include "semaim/loader.h"
 
@@ -53,8 +54,8 @@ int features_compute(featset_t *fs, model_t *m, const char *data, const char *sp
     }
     long N = loader_total_samples(ld);
     fs->total = N;
-    fs->lo = eval_slice_lo(N, rank, world);
-    fs->n = eval_slice_lo(N, rank + 1, world) - fs->lo;
+    fs->lo = slice_lo(N, rank, world);
+    fs->n = slice_lo(N, rank + 1, world) - fs->lo;
     fs->dim = D;
     fs->num_classes = loader_num_classes(ld);
     size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);

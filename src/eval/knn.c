@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/slice.h"
 #include "semaim/eval.h"
 
 void l2_normalize_rows(float *x, long n, int D) {
@@ -196,8 +197,8 @@ int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int
     memcpy(bank, tr, sizeof(float) * (size_t)nb * D);
     l2_normalize_rows(bank, nb, D);
     for (int r = 0; r < world; r++) {
-        displs[r] = (int)eval_slice_lo(nq, r, world);
-        counts[r] = (int)(eval_slice_lo(nq, r + 1, world) - displs[r]);
+        displs[r] = (int)slice_lo(nq, r, world);
+        counts[r] = (int)(slice_lo(nq, r + 1, world) - displs[r]);
     }
     MPI_Datatype row, krow_f, krow_i64, krow_i32;
     MPI_Type_contiguous(D, MPI_FLOAT, &row); MPI_Type_commit(&row);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "core/clock.h"
 #include "semaim/allreduce.h"
 #include "semaim/eval.h"
 #include "semaim/optim.h"
@@ -18,12 +19,6 @@
 #define LP_RNG_TAG 0x6c696e70726f6265ULL   /* "linprobe" */
 #define BN_EPS 1e-6
 #define BN_MOMENTUM 0.1
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 /* x̂ = (x − mean) / sqrt(var + eps) for n rows. */
 static void bn_apply(float *out, const float *x, long n, int D, const double *mean, const double *var) {
@@ -79,7 +74,7 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
     const long lo = train->lo, hi = train->lo + train->n;
     long it = 0;
     for (int ep = 0; ep < cfg->epochs; ep++) {
-        double t0 = now(), loss_sum = 0, lr = 0;
+        double t0 = clock_now(), loss_sum = 0, lr = 0;
         for (long i = 0; i < N; i++) perm[i] = i;
         rng_t r = rng_make(rng_key(cfg->seed, LP_RNG_TAG, 1, (uint64_t)ep, 0));
         rng_shuffle_i64(&r, perm, N);
@@ -148,7 +143,7 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
         }
         MPI_Allreduce(cnt, gcnt, 3, MPI_DOUBLE, MPI_SUM, comm);
         linprobe_epoch_t e = {ep + 1, gcnt[2] / ((double)spe * B), lr, 100.0 * gcnt[0] / val->total,
-                              100.0 * gcnt[1] / val->total, now() - t0};
+                              100.0 * gcnt[1] / val->total, clock_now() - t0};
         if (!isfinite(e.loss)) { snprintf(err, errlen, "linear probe: loss is not finite in epoch %d", ep + 1); goto out; }
         if (on_epoch) on_epoch(&e, ctx);
     }

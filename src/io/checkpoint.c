@@ -2,7 +2,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <zlib.h>
 #include "semaim/checkpoint.h"
 #include "io/stepfiles.h"
 
@@ -38,7 +37,7 @@ int ckpt_save(const char *dir, const model_t *m, const ckpt_state_t *st, int kee
     payload(m, s + 1);
     h.payload_bytes = 3 * sizeof(float) * (uint64_t)m->nparams;
     h.payload_crc = crc32_spans(s + 1, 3);
-    h.header_crc = (uint32_t)crc32(0L, (const Bytef *)&h, offsetof(ckpt_header_t, header_crc));
+    h.header_crc = crc32_bytes(&h, offsetof(ckpt_header_t, header_crc));
     return stepfile_write(dir, "ckpt-", st->step, s, 4, keep, err, errlen);
 }
 
@@ -51,7 +50,7 @@ static FILE *open_checked(const char *path, ckpt_header_t *h, char *err, size_t 
     else if (h->version != CKPT_VERSION || h->header_bytes != sizeof *h)
         snprintf(err, errlen, "%s: checkpoint version %u is not supported (this build reads %u)", path, h->version,
                  CKPT_VERSION);
-    else if (h->header_crc != (uint32_t)crc32(0L, (const Bytef *)h, offsetof(ckpt_header_t, header_crc)))
+    else if (h->header_crc != crc32_bytes(h, offsetof(ckpt_header_t, header_crc)))
         snprintf(err, errlen, "%s: header CRC mismatch (corrupt)", path);
     else return f;
     fclose(f);

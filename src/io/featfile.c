@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/files.h"
+#include "core/slice.h"
 #include "semaim/eval.h"
 #include "semaim/shards.h"
 
@@ -80,7 +82,7 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
      * large the split (ImageNet train at width 768 would be 7.8 GB at once) */
     long R = eval_featfile_chunk(D);
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    file_tmp_name(path, tmp, sizeof tmp);
     hid_t f = -1, dc = -1, dm = -1, dl = -1;
     float *bc = NULL, *bm = NULL;
     int32_t *bl = NULL;
@@ -104,7 +106,7 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
     MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
     if (!bad) {
         for (int r = 0; r < world; r++) {
-            long lo = eval_slice_lo(N, r, world), n = eval_slice_lo(N, r + 1, world) - lo;
+            long lo = slice_lo(N, r, world), n = slice_lo(N, r + 1, world) - lo;
             for (long o = 0; o < n; o += R) {
                 int c = (int)(n - o < R ? n - o : R);
                 if (rank == r && r != 0) {
@@ -134,10 +136,10 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
             H5Dclose(dc); H5Dclose(dm); H5Dclose(dl);
             if (H5Fclose(f) < 0) bad = 1;
             shards_hdf5_unlock();
-            errno = 0;
-            if (bad || rename(tmp, path)) {
-                snprintf(err, errlen, "%s: cannot write the features file%s%s", path, errno ? ": " : "",
-                         errno ? strerror(errno) : "");
+            err_t ce;
+            if (bad) snprintf(err, errlen, "%s: cannot write the features file", path);
+            else if (file_commit(tmp, path, &ce)) {
+                snprintf(err, errlen, "%s: cannot write the features file: %s", path, ce.msg);
                 bad = 1;
             }
         }
@@ -264,8 +266,8 @@ int featfile_read(const char *path, featset_t *fs, int rank, int world, char *er
     fs->total = N;
     fs->dim = (int)cdim[1];
     fs->num_classes = (int)ncls;
-    fs->lo = eval_slice_lo(N, rank, world);
-    fs->n = eval_slice_lo(N, rank + 1, world) - fs->lo;
+    fs->lo = slice_lo(N, rank, world);
+    fs->n = slice_lo(N, rank + 1, world) - fs->lo;
     size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);
     fs->cls = malloc(sizeof(float) * rows * fs->dim);
     fs->mean = malloc(sizeof(float) * rows * fs->dim);

@@ -1,38 +1,13 @@
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "core/files.h"
 #include "io/stepfiles.h"
-
-uint32_t crc32_spans(const span_t *s, int k) {
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (int i = 0; i < k; i++) {
-        const unsigned char *b = s[i].p;
-        size_t left = s[i].n;
-        while (left) {   /* crc32 takes a uInt length */
-            uInt c = left > (1u << 30) ? (1u << 30) : (uInt)left;
-            crc = crc32(crc, b, c);
-            b += c; left -= c;
-        }
-    }
-    return (uint32_t)crc;
-}
 
 void stepfile_path(char *out, size_t outlen, const char *dir, const char *prefix, long long step) {
     snprintf(out, outlen, "%s/%s%08lld.bin", dir, prefix, step);
-}
-
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) { if (errno == EINTR) continue; return -1; }
-        p += w; n -= (size_t)w;
-    }
-    return 0;
 }
 
 static int cmp_desc(const void *a, const void *b) {
@@ -68,22 +43,10 @@ int stepfile_list(const char *dir, const char *prefix, long long **steps) {
 
 int stepfile_write(const char *dir, const char *prefix, long long step, const span_t *s, int k, int keep, char *err,
                    size_t errlen) {
-    char path[4096], tmp[4200];
+    char path[4096];
     stepfile_path(path, sizeof path, dir, prefix, step);
-    snprintf(tmp, sizeof tmp, "%s/.%s%08lld.bin.tmp", dir, prefix, step);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) { snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno)); return -1; }
-    int bad = 0;
-    for (int i = 0; i < k && !bad; i++) bad = write_all(fd, s[i].p, s[i].n);
-    if (!bad) bad = fsync(fd);
-    if (close(fd)) bad = 1;
-    if (bad || rename(tmp, path)) {
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);   /* make the rename itself durable */
-    if (dfd >= 0) { fsync(dfd); close(dfd); }
+    err_t e;
+    if (file_write_atomic(path, s, k, &e)) { snprintf(err, errlen, "%s", e.msg); return -1; }
     long long *steps;
     int n = stepfile_list(dir, prefix, &steps);
     for (int i = keep > 0 ? keep : n; i < n; i++) {

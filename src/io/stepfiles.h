@@ -7,10 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "core/crc.h"
 
-typedef struct { void *p; size_t n; } span_t;
-
-uint32_t crc32_spans(const span_t *s, int k);
 void stepfile_path(char *out, size_t outlen, const char *dir, const char *prefix, long long step);
 /* Writes the spans in order to dir/<prefix><step>.bin atomically, then deletes all but the
  * newest keep files of that prefix (keep <= 0: none deleted). 0, or -1 with err set. */

@@ -5,7 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "prep.h"
+#include "core/buf.h"
+#include "core/files.h"
+#include "core/json.h"
 #include "semaim/report.h"
 
 /* "1KiB", "4MiB", "1GiB", "64B" -> bytes; -1 if it is none of those. */
@@ -25,31 +27,31 @@ int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default
     report_proj_t *P = &R->proj;
     char *text = NULL;
     size_t n = 0;
-    if (prep_slurp(bench_json, &text, &n)) {
+    if (file_slurp(bench_json, &text, &n)) {
         snprintf(err, errlen, "%s: cannot read: %s", bench_json, strerror(errno));
         return -1;
     }
-    prep_jv root;
-    char why[256];
-    if (prep_json_parse(text, n, &root, why, sizeof why)) {
-        snprintf(err, errlen, "%s: not JSON (%s)", bench_json, why);
+    json_t root;
+    err_t je;
+    if (json_parse(text, n, &root, &je)) {
+        snprintf(err, errlen, "%s: not JSON (%s)", bench_json, je.msg);
         free(text);
         return -1;
     }
     free(text);
-    const prep_jv *figs = prep_json_get(&root, "figures");
-    if (!figs || figs->type != PREP_JARR) {
+    const json_t *figs = json_get(&root, "figures");
+    if (!figs || figs->type != JSON_ARR) {
         snprintf(err, errlen, "%s: no \"figures\" array (expected a tests/bench.sh record)", bench_json);
-        prep_json_free(&root);
+        json_free(&root);
         return -1;
     }
     int ranks = ranks_default;
     P->npts = 0;
     for (size_t i = 0; i < figs->n; i++) {
-        const prep_jv *f = &figs->items[i];
-        const char *name = prep_json_gets(f, "name"), *unit = prep_json_gets(f, "unit");
+        const json_t *f = &figs->items[i];
+        const char *name = json_gets(f, "name"), *unit = json_gets(f, "unit");
         double v;
-        if (!name || prep_json_getnum(f, "value", &v) || !isfinite(v)) continue;
+        if (!name || json_getnum(f, "value", &v) || !isfinite(v)) continue;
         if (!strcmp(name, "allreduce_ranks") && v >= 2 && v <= 1e7 && v == floor(v)) ranks = (int)v;
         const char *pre = "allreduce_ring_busbw_";
         if (strncmp(name, pre, strlen(pre))) continue;
@@ -64,7 +66,7 @@ int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default
         P->seconds[P->npts] = v;   /* bandwidth for now: seconds need the rank count */
         P->npts++;
     }
-    prep_json_free(&root);
+    json_free(&root);
     if (ranks < 2) { snprintf(err, errlen, "%s: the benchmark needs at least 2 ranks, not %d", bench_json, ranks); return -1; }
     if (P->npts < 2) {
         snprintf(err, errlen, "%s: %d allreduce_ring_busbw_<size> figures; the fit needs at least 2", bench_json, P->npts);

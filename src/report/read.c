@@ -9,7 +9,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "prep.h"
+#include "core/buf.h"
+#include "core/files.h"
+#include "core/json.h"
 #include "semaim/report.h"
 
 #define REPORT_KEEP_WARNINGS 200
@@ -77,11 +79,11 @@ void report_warn(report_t *R, const char *fmt, ...) {
 /* ------------------------------------------------------------------ one metrics line */
 
 /* A finite number, or -1. */
-static int get_num(const prep_jv *o, const char *key, double *v) {
-    return prep_json_getnum(o, key, v) == 0 && isfinite(*v) ? 0 : -1;
+static int get_num(const json_t *o, const char *key, double *v) {
+    return json_getnum(o, key, v) == 0 && isfinite(*v) ? 0 : -1;
 }
 
-static int get_int(const prep_jv *o, const char *key, long lo, long hi, long *v) {
+static int get_int(const json_t *o, const char *key, long lo, long hi, long *v) {
     double d;
     if (get_num(o, key, &d) || d != floor(d) || d < lo || d > hi) return -1;
     *v = (long)d;
@@ -90,10 +92,10 @@ static int get_int(const prep_jv *o, const char *key, long lo, long hi, long *v)
 
 /* Text from a JSON value for keys, labels and tables: strings as they are, numbers printed,
  * anything else "". */
-static void jv_text(const prep_jv *v, char *out, size_t n) {
+static void jv_text(const json_t *v, char *out, size_t n) {
     if (!v) snprintf(out, n, "%s", "");
-    else if (v->type == PREP_JSTR) snprintf(out, n, "%s", v->str);
-    else if (v->type == PREP_JNUM) snprintf(out, n, "%.10g", v->num);
+    else if (v->type == JSON_STR) snprintf(out, n, "%s", v->str);
+    else if (v->type == JSON_NUM) snprintf(out, n, "%.10g", v->num);
     else snprintf(out, n, "%s", "");
 }
 
@@ -124,7 +126,7 @@ typedef struct {
 } start_t;
 
 /* Fills st from a run_start object; returns a reason on a line the report cannot use. */
-static const char *parse_start(const prep_jv *o, start_t *st) {
+static const char *parse_start(const json_t *o, start_t *st) {
     long v;
     memset(st, 0, sizeof *st);
     if (get_int(o, "ranks", 1, 10000000, &v)) return "run_start without an integer \"ranks\" >= 1";
@@ -135,19 +137,19 @@ static const char *parse_start(const prep_jv *o, start_t *st) {
     st->threads = (int)v;
     if (get_int(o, "params", 0, 1L << 50, &st->params)) st->params = 0;
     if (get_num(o, "gflop_per_image", &st->gflop) || st->gflop < 0) st->gflop = 0;
-    jv_text(prep_json_get(o, "nodes_hint"), st->nodes, sizeof st->nodes);
-    jv_text(prep_json_get(o, "slurm_job_id"), st->job, sizeof st->job);
-    const prep_jv *ver = prep_json_get(o, "versions");
-    jv_text(prep_json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
-    jv_text(prep_json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
-    jv_text(prep_json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
+    jv_text(json_get(o, "nodes_hint"), st->nodes, sizeof st->nodes);
+    jv_text(json_get(o, "slurm_job_id"), st->job, sizeof st->job);
+    const json_t *ver = json_get(o, "versions");
+    jv_text(json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
+    jv_text(json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
+    jv_text(json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
     /* The settings that change the work per image or how it is done: runs that differ in any
      * of them never share a series. */
-    const prep_jv *set = prep_json_get(o, "settings");
+    const json_t *set = json_get(o, "settings");
     static const char *const keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads",
                                        "order", "allreduce", "segment", "loader-threads"};
     char val[11][128];
-    for (int k = 0; k < 11; k++) jv_text(prep_json_get(set, keys[k]), val[k], sizeof val[k]);
+    for (int k = 0; k < 11; k++) jv_text(json_get(set, keys[k]), val[k], sizeof val[k]);
     snprintf(st->config, sizeof st->config,
              "params=%ld gflop=%.4f threads=%d preset=%s image=%s patch=%s width=%s depth=%s dec-depth=%s heads=%s "
              "order=%s allreduce=%s segment=%s loader-threads=%s",
@@ -166,7 +168,7 @@ static const char *parse_start(const prep_jv *o, start_t *st) {
     return NULL;
 }
 
-static const char *parse_step(const prep_jv *o, report_step_t *s) {
+static const char *parse_step(const json_t *o, report_step_t *s) {
     if (get_num(o, "step_s", &s->step_s) || !(s->step_s > 0)) return "step line without a finite \"step_s\" > 0";
     if (get_num(o, "data_wait_s", &s->wait_s) || s->wait_s < 0) return "step line without a finite \"data_wait_s\" >= 0";
     if (get_num(o, "compute_s", &s->compute_s) || s->compute_s < 0) return "step line without a finite \"compute_s\" >= 0";
@@ -272,18 +274,18 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
         size_t k = 0;
         while (k < (size_t)len && (line[k] == ' ' || line[k] == '\t')) k++;
         if (k == (size_t)len) continue;   /* a blank line carries nothing */
-        prep_jv o;
-        char why[256];
+        json_t o;
+        err_t je;
         const char *problem = NULL;
-        if (prep_json_parse(line, (size_t)len, &o, why, sizeof why)) {
+        if (json_parse(line, (size_t)len, &o, &je)) {
             /* the writer was killed mid-line, or the file was cut: the usual end of a crashed job */
-            if (!complete) snprintf(why, sizeof why, "truncated line (no newline at the end of the file)");
-            report_warn(R, "%s:%ld: not JSON (%s); line skipped", path, ln, why);
+            report_warn(R, "%s:%ld: not JSON (%s); line skipped", path, ln,
+                        complete ? je.msg : "truncated line (no newline at the end of the file)");
             bad++;
             continue;
         }
-        const char *ev = prep_json_gets(&o, "event");
-        if (o.type != PREP_JOBJ) problem = "not a JSON object";
+        const char *ev = json_gets(&o, "event");
+        if (o.type != JSON_OBJ) problem = "not a JSON object";
         else if (!ev) problem = "no \"event\" string";
         else if (!strcmp(ev, "run_start")) {
             start_t st;
@@ -305,7 +307,7 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
             }
         }
         /* other events (checkpoint, run_end, ones added later) carry nothing the report needs */
-        prep_json_free(&o);
+        json_free(&o);
         if (problem) {
             report_warn(R, "%s:%ld: %s; line skipped", path, ln, problem);
             bad++;

@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "prep.h"
+#include "core/buf.h"
+#include "core/files.h"
+#include "core/json.h"
 #include "semaim/report.h"
 
 #define SVG_W 1000
@@ -22,22 +24,22 @@ static double ax_y(const axes_t *a, double v) {
     return a->y1 - t * (a->y1 - a->y0);
 }
 
-static void xml_text(prep_buf *b, const char *s) {
+static void xml_text(buf_t *b, const char *s) {
     char c[2048];
     report_clean_text(s, c, sizeof c);
     for (const char *p = c; *p; p++) {
-        if (*p == '&') prep_buf_puts(b, "&amp;");
-        else if (*p == '<') prep_buf_puts(b, "&lt;");
-        else if (*p == '>') prep_buf_puts(b, "&gt;");
-        else if (*p == '"') prep_buf_puts(b, "&quot;");
-        else prep_buf_add(b, p, 1);
+        if (*p == '&') buf_puts(b, "&amp;");
+        else if (*p == '<') buf_puts(b, "&lt;");
+        else if (*p == '>') buf_puts(b, "&gt;");
+        else if (*p == '"') buf_puts(b, "&quot;");
+        else buf_add(b, p, 1);
     }
 }
 
-static void text_at(prep_buf *b, double x, double y, const char *anchor, int size, const char *style, const char *s) {
-    prep_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"%s>", x, y, anchor, size, style);
+static void text_at(buf_t *b, double x, double y, const char *anchor, int size, const char *style, const char *s) {
+    buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"%s>", x, y, anchor, size, style);
     xml_text(b, s);
-    prep_buf_puts(b, "</text>\n");
+    buf_puts(b, "</text>\n");
 }
 
 static void fmt_value(char *out, size_t n, double v) {
@@ -48,9 +50,9 @@ static void fmt_value(char *out, size_t n, double v) {
 }
 
 /* Frame, grid and tick labels; x ticks at powers of two and at the rank counts measured. */
-static void draw_axes(prep_buf *b, const axes_t *a, const int *extra_x, int nextra, const char *xlabel, const char *ylabel,
+static void draw_axes(buf_t *b, const axes_t *a, const int *extra_x, int nextra, const char *xlabel, const char *ylabel,
                       const char *title) {
-    prep_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#ffffff\" stroke=\"#444444\"/>\n",
+    buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#ffffff\" stroke=\"#444444\"/>\n",
                     a->x0, a->y0, a->x1 - a->x0, a->y1 - a->y0);
     int ticks[64], nt = 0;
     for (int k = (int)ceil(a->lx0 - 1e-9); k <= (int)floor(a->lx1 + 1e-9) && nt < 40; k++)
@@ -66,7 +68,7 @@ static void draw_axes(prep_buf *b, const axes_t *a, const int *extra_x, int next
     for (int t = 0; t < nt; t++) {
         double x = ax_x(a, ticks[t]);
         if (x < a->x0 - 0.5 || x > a->x1 + 0.5) continue;
-        prep_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", x, a->y0, x, a->y1);
+        buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", x, a->y0, x, a->y1);
         if (x - last < 22) continue;   /* labels of close rank counts would overlap */
         char s[32];
         snprintf(s, sizeof s, "%d", ticks[t]);
@@ -84,7 +86,7 @@ static void draw_axes(prep_buf *b, const axes_t *a, const int *extra_x, int next
                 double y = ax_y(a, v);
                 char s[32];
                 fmt_value(s, sizeof s, v);
-                prep_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", a->x0, y, a->x1, y);
+                buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", a->x0, y, a->x1, y);
                 text_at(b, a->x0 - 6, y + 4, "end", 12, "", s);
             }
     } else {
@@ -93,31 +95,31 @@ static void draw_axes(prep_buf *b, const axes_t *a, const int *extra_x, int next
             double y = ax_y(a, v);
             char s[32];
             snprintf(s, sizeof s, "%.1f", v);
-            prep_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", a->x0, y, a->x1, y);
+            buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", a->x0, y, a->x1, y);
             text_at(b, a->x0 - 6, y + 4, "end", 12, "", s);
         }
     }
-    prep_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n",
+    buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n",
                     a->x0, a->y0, a->x1 - a->x0, a->y1 - a->y0);
     text_at(b, 0.5 * (a->x0 + a->x1), a->y1 + 36, "middle", 13, "", xlabel);
-    prep_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" transform=\"rotate(-90 %.1f %.1f)\">",
+    buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" transform=\"rotate(-90 %.1f %.1f)\">",
                     a->x0 - 52, 0.5 * (a->y0 + a->y1), a->x0 - 52, 0.5 * (a->y0 + a->y1));
     xml_text(b, ylabel);
-    prep_buf_puts(b, "</text>\n");
+    buf_puts(b, "</text>\n");
     text_at(b, a->x0, a->y0 - 10, "start", 14, " font-weight=\"bold\"", title);
 }
 
-static void marker(prep_buf *b, int kind, double x, double y, const char *color) {
+static void marker(buf_t *b, int kind, double x, double y, const char *color) {
     if (kind == REPORT_WEAK)
-        prep_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"8\" height=\"8\" fill=\"%s\" stroke=\"#ffffff\"/>\n", x - 4, y - 4, color);
+        buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"8\" height=\"8\" fill=\"%s\" stroke=\"#ffffff\"/>\n", x - 4, y - 4, color);
     else if (kind == REPORT_STRONG)
-        prep_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"#ffffff\"/>\n", x, y, color);
+        buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"#ffffff\"/>\n", x, y, color);
     else
-        prep_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"/>\n", x, y, color);
+        buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"/>\n", x, y, color);
 }
 
 char *report_svg(const report_t *R) {
-    prep_buf b = {0};
+    buf_t b = {0};
     const report_proj_t *J = &R->proj;
     int nmin = 1 << 30, nmax = 0;
     double vmin = INFINITY, vmax = 0, emax = 1.0;
@@ -168,10 +170,10 @@ char *report_svg(const report_t *R) {
     int left = R->nseries + (outside > 0), right = J->have ? J->nbw + 1 : 0;
     double ly = 440, fy = ly + 18 * (left > right ? left : right) + 8;
     int height = (int)(fy + 15 * (J->have ? 4 : 2) + 10);
-    prep_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
+    buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
                         "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
                     SVG_W, height, SVG_W, height);
-    prep_buf_printf(&b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W, height);
+    buf_printf(&b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W, height);
     char title[512];
     snprintf(title, sizeof title, "Scaling report: %s", R->name);
     text_at(&b, 20, 30, "start", 18, " font-weight=\"bold\"", title);
@@ -181,9 +183,9 @@ char *report_svg(const report_t *R) {
     draw_axes(&b, &A, extra, nextra, "ranks (MPI processes)", "images/s (steady state)", "Throughput, log-log");
     draw_axes(&b, &E, extra, nextra, "ranks (MPI processes)", "efficiency",
               J->have ? "Efficiency (measured) and projection (model)" : "Efficiency");
-    prep_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888888\" stroke-dasharray=\"5,4\"/>\n",
+    buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888888\" stroke-dasharray=\"5,4\"/>\n",
                     E.x0, ax_y(&E, 1), E.x1, ax_y(&E, 1));
-    prep_buf_printf(&b, "<clipPath id=\"clipE\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n",
+    buf_printf(&b, "<clipPath id=\"clipE\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n",
                     E.x0, E.y0, E.x1 - E.x0, E.y1 - E.y0);
 
     /* runs outside every series, so nothing measured is hidden */
@@ -195,11 +197,11 @@ char *report_svg(const report_t *R) {
     if (J->have)
         for (int w = 0; w <= J->nbw; w++) {
             const char *c = model_color[w < J->nbw ? w % 5 : 5];
-            prep_buf_printf(&b, "<polyline clip-path=\"url(#clipE)\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+            buf_printf(&b, "<polyline clip-path=\"url(#clipE)\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
                                 "stroke-dasharray=\"%s\" points=\"", c, model_dash[w % 5]);
             for (int k = 0; k < J->nranks; k++)
-                prep_buf_printf(&b, "%.1f,%.1f ", ax_x(&E, J->ranks[k]), ax_y(&E, J->eff[w][k]));
-            prep_buf_puts(&b, "\"/>\n");
+                buf_printf(&b, "%.1f,%.1f ", ax_x(&E, J->ranks[k]), ax_y(&E, J->eff[w][k]));
+            buf_puts(&b, "\"/>\n");
         }
 
     for (int s = 0; s < R->nseries; s++) {
@@ -207,24 +209,24 @@ char *report_svg(const report_t *R) {
         const char *c = series_color[s % 7];
         const report_point_t *P0 = &S->points[0], *PL = &S->points[S->npoints - 1];
         if (S->npoints > 1)
-            prep_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
+            buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
                                 "stroke-dasharray=\"6,4\" opacity=\"0.8\"/>\n",
                             ax_x(&A, P0->ranks), ax_y(&A, P0->throughput), ax_x(&A, PL->ranks),
                             ax_y(&A, P0->throughput * PL->ranks / P0->ranks), c);
-        prep_buf_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
+        buf_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
         for (int p = 0; p < S->npoints; p++)
-            prep_buf_printf(&b, "%.1f,%.1f ", ax_x(&A, S->points[p].ranks), ax_y(&A, S->points[p].throughput));
-        prep_buf_puts(&b, "\"/>\n");
-        prep_buf_printf(&b, "<polyline clip-path=\"url(#clipE)\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
+            buf_printf(&b, "%.1f,%.1f ", ax_x(&A, S->points[p].ranks), ax_y(&A, S->points[p].throughput));
+        buf_puts(&b, "\"/>\n");
+        buf_printf(&b, "<polyline clip-path=\"url(#clipE)\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
         for (int p = 0; p < S->npoints; p++)
-            prep_buf_printf(&b, "%.1f,%.1f ", ax_x(&E, S->points[p].ranks), ax_y(&E, S->points[p].efficiency));
-        prep_buf_puts(&b, "\"/>\n");
+            buf_printf(&b, "%.1f,%.1f ", ax_x(&E, S->points[p].ranks), ax_y(&E, S->points[p].efficiency));
+        buf_puts(&b, "\"/>\n");
         for (int p = 0; p < S->npoints; p++) {
             const report_point_t *P = &S->points[p];
             double x = ax_x(&A, P->ranks);
             if (P->interval != REPORT_IV_NONE && P->hi > P->lo) {
                 double ylo = ax_y(&A, P->lo), yhi = ax_y(&A, P->hi);
-                prep_buf_printf(&b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
+                buf_printf(&b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
                                     "fill=\"none\"/>\n", x, ylo, yhi, x - 4, ylo, x + 4, x - 4, yhi, x + 4, c);
             }
             marker(&b, S->kind, x, ax_y(&A, P->throughput), c);
@@ -243,7 +245,7 @@ char *report_svg(const report_t *R) {
         char label[256], text[400];
         report_series_label(R, s, label, sizeof label);
         snprintf(text, sizeof text, "%s: measured (dashed: ideal)", label);
-        prep_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", x, y - 4,
+        buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", x, y - 4,
                         x + 26, y - 4, series_color[s % 7]);
         marker(&b, S->kind, x + 13, y - 4, series_color[s % 7]);
         text_at(&b, x + 34, y, "start", 12, "", text);
@@ -258,7 +260,7 @@ char *report_svg(const report_t *R) {
         char text[200];
         if (w < J->nbw) snprintf(text, sizeof text, "model: %g Gb/s interconnect (projection)", J->gbit[w]);
         else snprintf(text, sizeof text, "model: this machine's ring, %.3g GB/s (projection)", J->beta / 1e9);
-        prep_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" "
+        buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" "
                             "stroke-dasharray=\"%s\"/>\n", x, y - 4, x + 26, y - 4, model_color[w < J->nbw ? w % 5 : 5],
                         model_dash[w % 5]);
         text_at(&b, x + 34, y, "start", 12, "", text);
@@ -279,7 +281,7 @@ char *report_svg(const report_t *R) {
                  1e3 * J->t_compute, R->runs[J->ref_run].name, J->batch, J->grad_bytes / 1e6);
         text_at(&b, 20, fy + 45, "start", 11, style, note);
     }
-    prep_buf_puts(&b, "</svg>\n");
-    if (b.oom) { prep_buf_free(&b); return NULL; }
+    buf_puts(&b, "</svg>\n");
+    if (b.oom) { buf_free(&b); return NULL; }
     return b.s;
 }

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "prep.h"
+#include "core/buf.h"
+#include "core/files.h"
+#include "core/json.h"
 #include "semaim/report.h"
 
 static const char *const kind_name[] = {"any", "strong", "weak"};
@@ -69,26 +71,26 @@ static void point_union(const report_t *R, const report_point_t *P, int jobs, ch
 
 /* ------------------------------------------------------------------ CSV */
 
-static void csv_field(prep_buf *b, const char *s) {
+static void csv_field(buf_t *b, const char *s) {
     char c[2048];
     report_clean_text(s, c, sizeof c);
-    if (!strpbrk(c, ",\"")) { prep_buf_puts(b, c); return; }
-    prep_buf_add(b, "\"", 1);
+    if (!strpbrk(c, ",\"")) { buf_puts(b, c); return; }
+    buf_add(b, "\"", 1);
     for (const char *p = c; *p; p++) {
-        if (*p == '"') prep_buf_add(b, "\"", 1);   /* a quote inside a quoted field is doubled */
-        prep_buf_add(b, p, 1);
+        if (*p == '"') buf_add(b, "\"", 1);   /* a quote inside a quoted field is doubled */
+        buf_add(b, p, 1);
     }
-    prep_buf_add(b, "\"", 1);
+    buf_add(b, "\"", 1);
 }
 
-static void num(prep_buf *b, double x) {
-    if (isfinite(x)) prep_buf_printf(b, "%.10g", x);
-    else prep_buf_puts(b, "null");
+static void num(buf_t *b, double x) {
+    if (isfinite(x)) buf_printf(b, "%.10g", x);
+    else buf_puts(b, "null");
 }
 
 char *report_csv(const report_t *R) {
-    prep_buf b = {0};
-    prep_buf_puts(&b, "kind,series,grouped_by,ranks,nodes,threads,global_batch,batch_per_rank,repeats,steady_steps,"
+    buf_t b = {0};
+    buf_puts(&b, "kind,series,grouped_by,ranks,nodes,threads,global_batch,batch_per_rank,repeats,steady_steps,"
                       "throughput_images_per_s,throughput_lo,throughput_hi,interval,per_rank_images_per_s,step_s,"
                       "data_wait_s,compute_s,comm_s,speedup,efficiency,slurm_job_ids,runs,model\n");
     for (int s = 0; s < R->nseries; s++) {
@@ -98,58 +100,58 @@ char *report_csv(const report_t *R) {
         for (int p = 0; p < S->npoints; p++) {
             const report_point_t *P = &S->points[p];
             const report_run_t *r0 = &R->runs[P->runs[0]];
-            prep_buf_printf(&b, "%s,", kind_name[S->kind]);
+            buf_printf(&b, "%s,", kind_name[S->kind]);
             csv_field(&b, label);
-            prep_buf_printf(&b, ",%s,%d,", S->inferred ? "batches" : "folder name", P->ranks);
+            buf_printf(&b, ",%s,%d,", S->inferred ? "batches" : "folder name", P->ranks);
             point_union(R, P, 0, text, sizeof text);
             csv_field(&b, text);
-            prep_buf_printf(&b, ",%d,%ld,%ld,%d,%ld,", r0->threads, r0->global_batch, r0->batch, P->nruns, P->steps);
-            num(&b, P->throughput); prep_buf_add(&b, ",", 1);
-            num(&b, P->lo); prep_buf_add(&b, ",", 1);
-            num(&b, P->hi); prep_buf_add(&b, ",", 1);
-            csv_field(&b, iv_name[P->interval]); prep_buf_add(&b, ",", 1);
-            num(&b, P->throughput / P->ranks); prep_buf_add(&b, ",", 1);
-            num(&b, P->step_s); prep_buf_add(&b, ",", 1);
-            num(&b, P->wait_s); prep_buf_add(&b, ",", 1);
-            num(&b, P->compute_s); prep_buf_add(&b, ",", 1);
-            num(&b, P->comm_s); prep_buf_add(&b, ",", 1);
-            num(&b, P->speedup); prep_buf_add(&b, ",", 1);
-            num(&b, P->efficiency); prep_buf_add(&b, ",", 1);
+            buf_printf(&b, ",%d,%ld,%ld,%d,%ld,", r0->threads, r0->global_batch, r0->batch, P->nruns, P->steps);
+            num(&b, P->throughput); buf_add(&b, ",", 1);
+            num(&b, P->lo); buf_add(&b, ",", 1);
+            num(&b, P->hi); buf_add(&b, ",", 1);
+            csv_field(&b, iv_name[P->interval]); buf_add(&b, ",", 1);
+            num(&b, P->throughput / P->ranks); buf_add(&b, ",", 1);
+            num(&b, P->step_s); buf_add(&b, ",", 1);
+            num(&b, P->wait_s); buf_add(&b, ",", 1);
+            num(&b, P->compute_s); buf_add(&b, ",", 1);
+            num(&b, P->comm_s); buf_add(&b, ",", 1);
+            num(&b, P->speedup); buf_add(&b, ",", 1);
+            num(&b, P->efficiency); buf_add(&b, ",", 1);
             point_union(R, P, 1, text, sizeof text);
             csv_field(&b, text);
-            prep_buf_add(&b, ",", 1);
+            buf_add(&b, ",", 1);
             size_t o = 0;
             text[0] = 0;
             for (int i = 0; i < P->nruns && o + 2 < sizeof text; i++)
                 o += (size_t)snprintf(text + o, sizeof text - o, "%s%s", i ? ";" : "", R->runs[P->runs[i]].name);
             csv_field(&b, text);
-            prep_buf_add(&b, ",", 1);
+            buf_add(&b, ",", 1);
             csv_field(&b, r0->model);
-            prep_buf_add(&b, "\n", 1);
+            buf_add(&b, "\n", 1);
         }
     }
-    if (b.oom) { prep_buf_free(&b); return NULL; }
+    if (b.oom) { buf_free(&b); return NULL; }
     return b.s;
 }
 
 /* ------------------------------------------------------------------ JSON */
 
-static void jkey(prep_buf *b, const char *k) { prep_json_str(b, k); prep_buf_add(b, ": ", 2); }
+static void jkey(buf_t *b, const char *k) { json_str(b, k); buf_add(b, ": ", 2); }
 
-static void jlist(prep_buf *b, const char *commas) {
-    prep_buf_add(b, "[", 1);
+static void jlist(buf_t *b, const char *commas) {
+    buf_add(b, "[", 1);
     int first = 1;
     char item[256];
     for (const char *p = commas; p && *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         snprintf(item, sizeof item, "%.*s", (int)len, p);
-        if (!first) prep_buf_add(b, ", ", 2);
-        prep_json_str(b, item);
+        if (!first) buf_add(b, ", ", 2);
+        json_str(b, item);
         first = 0;
         p = e ? e + 1 : p + len;
     }
-    prep_buf_add(b, "]", 1);
+    buf_add(b, "]", 1);
 }
 
 static const char *const formula_ar = "T_ar(N) = 2(N-1)*alpha + 2(N-1)/N * bytes/beta";
@@ -161,174 +163,174 @@ static void method_text(const report_t *R, char *warm, size_t n) {
 }
 
 char *report_json(const report_t *R) {
-    prep_buf b = {0};
+    buf_t b = {0};
     char warm[256], text[4096];
     method_text(R, warm, sizeof warm);
-    prep_buf_puts(&b, "{\n");
-    jkey(&b, "name"); prep_json_str(&b, R->name); prep_buf_puts(&b, ",\n");
-    jkey(&b, "created"); prep_json_str(&b, R->created); prep_buf_puts(&b, ",\n");
-    jkey(&b, "command"); prep_json_str(&b, R->command); prep_buf_puts(&b, ",\n");
-    jkey(&b, "runs_dir"); prep_json_str(&b, R->runs_dir); prep_buf_puts(&b, ",\n");
-    jkey(&b, "method"); prep_buf_puts(&b, "{");
-    jkey(&b, "warmup"); prep_json_str(&b, warm); prep_buf_puts(&b, ", ");
-    jkey(&b, "throughput"); prep_json_str(&b, "global batch / median steady-state step seconds (each step the slowest rank's)");
-    prep_buf_puts(&b, ", ");
-    jkey(&b, "repeats"); prep_json_str(&b, "runs of a series with the same rank count; the point takes the median of their median step times");
-    prep_buf_puts(&b, ", ");
-    jkey(&b, "interval"); prep_buf_printf(&b, "\"min-max of the repeats' throughputs; a lone run: percentile bootstrap 95%% of "
+    buf_puts(&b, "{\n");
+    jkey(&b, "name"); json_str(&b, R->name); buf_puts(&b, ",\n");
+    jkey(&b, "created"); json_str(&b, R->created); buf_puts(&b, ",\n");
+    jkey(&b, "command"); json_str(&b, R->command); buf_puts(&b, ",\n");
+    jkey(&b, "runs_dir"); json_str(&b, R->runs_dir); buf_puts(&b, ",\n");
+    jkey(&b, "method"); buf_puts(&b, "{");
+    jkey(&b, "warmup"); json_str(&b, warm); buf_puts(&b, ", ");
+    jkey(&b, "throughput"); json_str(&b, "global batch / median steady-state step seconds (each step the slowest rank's)");
+    buf_puts(&b, ", ");
+    jkey(&b, "repeats"); json_str(&b, "runs of a series with the same rank count; the point takes the median of their median step times");
+    buf_puts(&b, ", ");
+    jkey(&b, "interval"); buf_printf(&b, "\"min-max of the repeats' throughputs; a lone run: percentile bootstrap 95%% of "
                                               "its median step time, %d resamples\", ", R->opt.bootstrap);
-    jkey(&b, "strong_efficiency"); prep_json_str(&b, "X(N) / ((N/N0) * X(N0))"); prep_buf_puts(&b, ", ");
-    jkey(&b, "weak_efficiency"); prep_json_str(&b, "t(N0) / t(N)"); prep_buf_puts(&b, ", ");
-    jkey(&b, "speedup"); prep_json_str(&b, "X(N) / X(N0)"); prep_buf_puts(&b, "},\n");
+    jkey(&b, "strong_efficiency"); json_str(&b, "X(N) / ((N/N0) * X(N0))"); buf_puts(&b, ", ");
+    jkey(&b, "weak_efficiency"); json_str(&b, "t(N0) / t(N)"); buf_puts(&b, ", ");
+    jkey(&b, "speedup"); json_str(&b, "X(N) / X(N0)"); buf_puts(&b, "},\n");
 
-    jkey(&b, "runs"); prep_buf_puts(&b, "[\n");
+    jkey(&b, "runs"); buf_puts(&b, "[\n");
     for (int i = 0; i < R->nruns; i++) {
         const report_run_t *r = &R->runs[i];
-        prep_buf_puts(&b, i ? ",\n  {" : "  {");
-        jkey(&b, "name"); prep_json_str(&b, r->name); prep_buf_puts(&b, ", ");
-        jkey(&b, "metrics"); prep_json_str(&b, r->path); prep_buf_puts(&b, ", ");
-        jkey(&b, "folder_kind"); prep_json_str(&b, kind_name[r->kind_hint]); prep_buf_puts(&b, ", ");
-        prep_buf_printf(&b, "\"ranks\": %d, \"threads\": %d, ", r->ranks, r->threads);
-        jkey(&b, "nodes"); jlist(&b, r->nodes); prep_buf_puts(&b, ", ");
-        prep_buf_printf(&b, "\"global_batch\": %ld, \"batch_per_rank\": %ld, \"params\": %ld, \"gflop_per_image\": ",
+        buf_puts(&b, i ? ",\n  {" : "  {");
+        jkey(&b, "name"); json_str(&b, r->name); buf_puts(&b, ", ");
+        jkey(&b, "metrics"); json_str(&b, r->path); buf_puts(&b, ", ");
+        jkey(&b, "folder_kind"); json_str(&b, kind_name[r->kind_hint]); buf_puts(&b, ", ");
+        buf_printf(&b, "\"ranks\": %d, \"threads\": %d, ", r->ranks, r->threads);
+        jkey(&b, "nodes"); jlist(&b, r->nodes); buf_puts(&b, ", ");
+        buf_printf(&b, "\"global_batch\": %ld, \"batch_per_rank\": %ld, \"params\": %ld, \"gflop_per_image\": ",
                         r->global_batch, r->batch, r->params);
-        num(&b, r->gflop_per_image); prep_buf_puts(&b, ", ");
-        jkey(&b, "model"); prep_json_str(&b, r->model); prep_buf_puts(&b, ", ");
-        jkey(&b, "config"); prep_json_str(&b, r->config); prep_buf_puts(&b, ", ");
-        jkey(&b, "slurm_job_ids"); jlist(&b, r->slurm_jobs); prep_buf_puts(&b, ", ");
-        prep_buf_printf(&b, "\"invocations\": %d, \"step_lines\": %ld, \"steady_steps\": %ld, \"step_s\": ", r->invocations,
+        num(&b, r->gflop_per_image); buf_puts(&b, ", ");
+        jkey(&b, "model"); json_str(&b, r->model); buf_puts(&b, ", ");
+        jkey(&b, "config"); json_str(&b, r->config); buf_puts(&b, ", ");
+        jkey(&b, "slurm_job_ids"); jlist(&b, r->slurm_jobs); buf_puts(&b, ", ");
+        buf_printf(&b, "\"invocations\": %d, \"step_lines\": %ld, \"steady_steps\": %ld, \"step_s\": ", r->invocations,
                         r->step_lines, r->nsteps);
-        num(&b, r->step_s); prep_buf_puts(&b, ", \"data_wait_s\": ");
-        num(&b, r->wait_s); prep_buf_puts(&b, ", \"compute_s\": ");
-        num(&b, r->compute_s); prep_buf_puts(&b, ", \"comm_s\": ");
-        num(&b, r->comm_s); prep_buf_puts(&b, ", \"throughput\": ");
-        num(&b, r->throughput); prep_buf_puts(&b, ", \"per_rank_throughput\": ");
-        num(&b, r->throughput / r->ranks); prep_buf_puts(&b, ", ");
-        jkey(&b, "versions"); prep_buf_puts(&b, "{");
-        jkey(&b, "mpi"); prep_json_str(&b, r->version_mpi); prep_buf_puts(&b, ", ");
-        jkey(&b, "hdf5"); prep_json_str(&b, r->version_hdf5); prep_buf_puts(&b, ", ");
-        jkey(&b, "openblas"); prep_json_str(&b, r->version_openblas);
-        prep_buf_printf(&b, "}, \"in_series\": %d}", R->in_series ? R->in_series[i] : 0);
+        num(&b, r->step_s); buf_puts(&b, ", \"data_wait_s\": ");
+        num(&b, r->wait_s); buf_puts(&b, ", \"compute_s\": ");
+        num(&b, r->compute_s); buf_puts(&b, ", \"comm_s\": ");
+        num(&b, r->comm_s); buf_puts(&b, ", \"throughput\": ");
+        num(&b, r->throughput); buf_puts(&b, ", \"per_rank_throughput\": ");
+        num(&b, r->throughput / r->ranks); buf_puts(&b, ", ");
+        jkey(&b, "versions"); buf_puts(&b, "{");
+        jkey(&b, "mpi"); json_str(&b, r->version_mpi); buf_puts(&b, ", ");
+        jkey(&b, "hdf5"); json_str(&b, r->version_hdf5); buf_puts(&b, ", ");
+        jkey(&b, "openblas"); json_str(&b, r->version_openblas);
+        buf_printf(&b, "}, \"in_series\": %d}", R->in_series ? R->in_series[i] : 0);
     }
-    prep_buf_puts(&b, "\n],\n");
+    buf_puts(&b, "\n],\n");
 
-    jkey(&b, "series"); prep_buf_puts(&b, "[\n");
+    jkey(&b, "series"); buf_puts(&b, "[\n");
     for (int s = 0; s < R->nseries; s++) {
         const report_series_t *S = &R->series[s];
         char label[256];
         report_series_label(R, s, label, sizeof label);
-        prep_buf_puts(&b, s ? ",\n  {" : "  {");
-        jkey(&b, "label"); prep_json_str(&b, label); prep_buf_puts(&b, ", ");
-        jkey(&b, "kind"); prep_json_str(&b, kind_name[S->kind]); prep_buf_puts(&b, ", ");
-        jkey(&b, "grouped_by"); prep_json_str(&b, S->inferred ? "batches" : "folder name"); prep_buf_puts(&b, ", ");
-        prep_buf_printf(&b, "\"%s\": %ld, ", S->kind == REPORT_STRONG ? "global_batch" : "batch_per_rank", S->batch_key);
-        jkey(&b, "model"); prep_json_str(&b, R->runs[S->run0].model); prep_buf_puts(&b, ", ");
-        prep_buf_printf(&b, "\"threads\": %d, \"baseline_ranks\": %d, \"points\": [", R->runs[S->run0].threads,
+        buf_puts(&b, s ? ",\n  {" : "  {");
+        jkey(&b, "label"); json_str(&b, label); buf_puts(&b, ", ");
+        jkey(&b, "kind"); json_str(&b, kind_name[S->kind]); buf_puts(&b, ", ");
+        jkey(&b, "grouped_by"); json_str(&b, S->inferred ? "batches" : "folder name"); buf_puts(&b, ", ");
+        buf_printf(&b, "\"%s\": %ld, ", S->kind == REPORT_STRONG ? "global_batch" : "batch_per_rank", S->batch_key);
+        jkey(&b, "model"); json_str(&b, R->runs[S->run0].model); buf_puts(&b, ", ");
+        buf_printf(&b, "\"threads\": %d, \"baseline_ranks\": %d, \"points\": [", R->runs[S->run0].threads,
                         S->points[0].ranks);
         for (int p = 0; p < S->npoints; p++) {
             const report_point_t *P = &S->points[p];
             const report_run_t *r0 = &R->runs[P->runs[0]];
-            prep_buf_puts(&b, p ? ",\n    {" : "\n    {");
-            prep_buf_printf(&b, "\"ranks\": %d, \"global_batch\": %ld, \"batch_per_rank\": %ld, \"repeats\": %d, "
+            buf_puts(&b, p ? ",\n    {" : "\n    {");
+            buf_printf(&b, "\"ranks\": %d, \"global_batch\": %ld, \"batch_per_rank\": %ld, \"repeats\": %d, "
                                 "\"steady_steps\": %ld, \"throughput\": ", P->ranks, r0->global_batch, r0->batch, P->nruns, P->steps);
-            num(&b, P->throughput); prep_buf_puts(&b, ", \"interval\": {\"lo\": ");
-            num(&b, P->lo); prep_buf_puts(&b, ", \"hi\": ");
-            num(&b, P->hi); prep_buf_puts(&b, ", \"kind\": ");
-            prep_json_str(&b, iv_name[P->interval]); prep_buf_puts(&b, "}, \"per_rank_throughput\": ");
-            num(&b, P->throughput / P->ranks); prep_buf_puts(&b, ", \"step_s\": ");
-            num(&b, P->step_s); prep_buf_puts(&b, ", \"data_wait_s\": ");
-            num(&b, P->wait_s); prep_buf_puts(&b, ", \"compute_s\": ");
-            num(&b, P->compute_s); prep_buf_puts(&b, ", \"comm_s\": ");
-            num(&b, P->comm_s); prep_buf_puts(&b, ", \"speedup\": ");
-            num(&b, P->speedup); prep_buf_puts(&b, ", \"efficiency\": ");
-            num(&b, P->efficiency); prep_buf_puts(&b, ", ");
+            num(&b, P->throughput); buf_puts(&b, ", \"interval\": {\"lo\": ");
+            num(&b, P->lo); buf_puts(&b, ", \"hi\": ");
+            num(&b, P->hi); buf_puts(&b, ", \"kind\": ");
+            json_str(&b, iv_name[P->interval]); buf_puts(&b, "}, \"per_rank_throughput\": ");
+            num(&b, P->throughput / P->ranks); buf_puts(&b, ", \"step_s\": ");
+            num(&b, P->step_s); buf_puts(&b, ", \"data_wait_s\": ");
+            num(&b, P->wait_s); buf_puts(&b, ", \"compute_s\": ");
+            num(&b, P->compute_s); buf_puts(&b, ", \"comm_s\": ");
+            num(&b, P->comm_s); buf_puts(&b, ", \"speedup\": ");
+            num(&b, P->speedup); buf_puts(&b, ", \"efficiency\": ");
+            num(&b, P->efficiency); buf_puts(&b, ", ");
             point_union(R, P, 0, text, sizeof text);
-            jkey(&b, "nodes"); jlist(&b, text); prep_buf_puts(&b, ", ");
+            jkey(&b, "nodes"); jlist(&b, text); buf_puts(&b, ", ");
             point_union(R, P, 1, text, sizeof text);
-            jkey(&b, "slurm_job_ids"); jlist(&b, text); prep_buf_puts(&b, ", ");
-            jkey(&b, "runs"); prep_buf_puts(&b, "[");
+            jkey(&b, "slurm_job_ids"); jlist(&b, text); buf_puts(&b, ", ");
+            jkey(&b, "runs"); buf_puts(&b, "[");
             for (int i = 0; i < P->nruns; i++) {
-                if (i) prep_buf_puts(&b, ", ");
-                prep_json_str(&b, R->runs[P->runs[i]].name);
+                if (i) buf_puts(&b, ", ");
+                json_str(&b, R->runs[P->runs[i]].name);
             }
-            prep_buf_puts(&b, "]}");
+            buf_puts(&b, "]}");
         }
-        prep_buf_puts(&b, "]}");
+        buf_puts(&b, "]}");
     }
-    prep_buf_puts(&b, "\n],\n");
+    buf_puts(&b, "\n],\n");
 
     const report_proj_t *J = &R->proj;
     jkey(&b, "projection");
-    if (!J->have) prep_buf_puts(&b, "null");
+    if (!J->have) buf_puts(&b, "null");
     else {
-        prep_buf_puts(&b, "{");
-        jkey(&b, "label"); prep_json_str(&b, "model, not a measurement"); prep_buf_puts(&b, ", ");
-        jkey(&b, "allreduce_formula"); prep_json_str(&b, formula_ar); prep_buf_puts(&b, ", ");
-        jkey(&b, "efficiency_formula"); prep_json_str(&b, formula_eff); prep_buf_puts(&b, ", ");
-        jkey(&b, "assumes"); prep_json_str(&b, "fixed per-rank batch (weak scaling), one fp32 gradient all-reduce per step "
+        buf_puts(&b, "{");
+        jkey(&b, "label"); json_str(&b, "model, not a measurement"); buf_puts(&b, ", ");
+        jkey(&b, "allreduce_formula"); json_str(&b, formula_ar); buf_puts(&b, ", ");
+        jkey(&b, "efficiency_formula"); json_str(&b, formula_eff); buf_puts(&b, ", ");
+        jkey(&b, "assumes"); json_str(&b, "fixed per-rank batch (weak scaling), one fp32 gradient all-reduce per step "
                                                "after the backward pass, no overlap, data loading hidden, each rank's link "
                                                "at the given bandwidth");
-        prep_buf_puts(&b, ", ");
-        jkey(&b, "benchmark"); prep_json_str(&b, J->source);
-        prep_buf_printf(&b, ", \"benchmark_ranks\": %d, \"benchmark_points\": %d, \"alpha_s\": ", J->bench_ranks, J->npts);
-        num(&b, J->alpha); prep_buf_puts(&b, ", \"beta_bytes_per_s\": ");
-        num(&b, J->beta); prep_buf_puts(&b, ", \"fit_max_rel_err\": ");
-        num(&b, J->fit_max_rel_err); prep_buf_puts(&b, ", \"latency_s\": ");
-        num(&b, J->latency); prep_buf_printf(&b, ", \"latency_given\": %s, ", J->latency_given ? "true" : "false");
-        jkey(&b, "reference_run"); prep_json_str(&b, R->runs[J->ref_run].name);
-        prep_buf_puts(&b, ", \"t_compute_s\": ");
+        buf_puts(&b, ", ");
+        jkey(&b, "benchmark"); json_str(&b, J->source);
+        buf_printf(&b, ", \"benchmark_ranks\": %d, \"benchmark_points\": %d, \"alpha_s\": ", J->bench_ranks, J->npts);
+        num(&b, J->alpha); buf_puts(&b, ", \"beta_bytes_per_s\": ");
+        num(&b, J->beta); buf_puts(&b, ", \"fit_max_rel_err\": ");
+        num(&b, J->fit_max_rel_err); buf_puts(&b, ", \"latency_s\": ");
+        num(&b, J->latency); buf_printf(&b, ", \"latency_given\": %s, ", J->latency_given ? "true" : "false");
+        jkey(&b, "reference_run"); json_str(&b, R->runs[J->ref_run].name);
+        buf_puts(&b, ", \"t_compute_s\": ");
         num(&b, J->t_compute);
-        prep_buf_printf(&b, ", \"batch_per_rank\": %ld, \"grad_bytes\": ", J->batch);
+        buf_printf(&b, ", \"batch_per_rank\": %ld, \"grad_bytes\": ", J->batch);
         num(&b, J->grad_bytes);
-        prep_buf_puts(&b, ", \"ranks\": [");
-        for (int k = 0; k < J->nranks; k++) prep_buf_printf(&b, "%s%d", k ? ", " : "", J->ranks[k]);
-        prep_buf_puts(&b, "], \"rows\": [");
+        buf_puts(&b, ", \"ranks\": [");
+        for (int k = 0; k < J->nranks; k++) buf_printf(&b, "%s%d", k ? ", " : "", J->ranks[k]);
+        buf_puts(&b, "], \"rows\": [");
         for (int w = 0; w <= J->nbw; w++) {
-            prep_buf_puts(&b, w ? ",\n    {" : "\n    {");
+            buf_puts(&b, w ? ",\n    {" : "\n    {");
             if (w < J->nbw) {
-                prep_buf_printf(&b, "\"bandwidth_gbit_s\": %.10g, \"beta_bytes_per_s\": ", J->gbit[w]);
+                buf_printf(&b, "\"bandwidth_gbit_s\": %.10g, \"beta_bytes_per_s\": ", J->gbit[w]);
                 num(&b, J->gbit[w] * 1e9 / 8);
             } else {
-                prep_buf_puts(&b, "\"bandwidth_gbit_s\": null, \"measured_beta\": true, \"beta_bytes_per_s\": ");
+                buf_puts(&b, "\"bandwidth_gbit_s\": null, \"measured_beta\": true, \"beta_bytes_per_s\": ");
                 num(&b, J->beta);
             }
             const char *names[3] = {"efficiency", "throughput", "allreduce_s"};
             for (int q = 0; q < 3; q++) {
-                prep_buf_printf(&b, ", \"%s\": [", names[q]);
+                buf_printf(&b, ", \"%s\": [", names[q]);
                 for (int k = 0; k < J->nranks; k++) {
-                    if (k) prep_buf_puts(&b, ", ");
+                    if (k) buf_puts(&b, ", ");
                     num(&b, q == 0 ? J->eff[w][k] : q == 1 ? J->tput[w][k] : J->t_ar[w][k]);
                 }
-                prep_buf_puts(&b, "]");
+                buf_puts(&b, "]");
             }
-            prep_buf_puts(&b, "}");
+            buf_puts(&b, "}");
         }
-        prep_buf_puts(&b, "]}");
+        buf_puts(&b, "]}");
     }
-    prep_buf_puts(&b, ",\n");
-    jkey(&b, "projection_note"); prep_json_str(&b, J->note); prep_buf_puts(&b, ",\n");
-    prep_buf_printf(&b, "\"skipped_lines\": %ld, \"warnings_total\": %d, \"warnings\": [", R->bad_lines, R->nwarn_total);
+    buf_puts(&b, ",\n");
+    jkey(&b, "projection_note"); json_str(&b, J->note); buf_puts(&b, ",\n");
+    buf_printf(&b, "\"skipped_lines\": %ld, \"warnings_total\": %d, \"warnings\": [", R->bad_lines, R->nwarn_total);
     for (int i = 0; i < R->nwarn; i++) {
-        prep_buf_puts(&b, i ? ",\n  " : "\n  ");
-        prep_json_str(&b, R->warn[i]);
+        buf_puts(&b, i ? ",\n  " : "\n  ");
+        json_str(&b, R->warn[i]);
     }
-    prep_buf_puts(&b, "]\n}\n");
-    if (b.oom) { prep_buf_free(&b); return NULL; }
+    buf_puts(&b, "]\n}\n");
+    if (b.oom) { buf_free(&b); return NULL; }
     return b.s;
 }
 
 /* ------------------------------------------------------------------ Markdown */
 
-static void md_text(prep_buf *b, const char *s) {
+static void md_text(buf_t *b, const char *s) {
     char c[2048];
     report_clean_text(s, c, sizeof c);
     for (const char *p = c; *p; p++) {
-        if (strchr("|*_`<>[]\\", *p)) prep_buf_add(b, "\\", 1);
-        prep_buf_add(b, p, 1);
+        if (strchr("|*_`<>[]\\", *p)) buf_add(b, "\\", 1);
+        buf_add(b, p, 1);
     }
 }
 
-static void md_scaling_table(prep_buf *b, const report_t *R, int kind) {
+static void md_scaling_table(buf_t *b, const report_t *R, int kind) {
     int any = 0;
     for (int s = 0; s < R->nseries; s++) {
         const report_series_t *S = &R->series[s];
@@ -336,69 +338,69 @@ static void md_scaling_table(prep_buf *b, const report_t *R, int kind) {
         any = 1;
         char label[256], text[4096];
         report_series_label(R, s, label, sizeof label);
-        prep_buf_puts(b, "**");
+        buf_puts(b, "**");
         md_text(b, label);
-        prep_buf_puts(b, "** — ");
+        buf_puts(b, "** — ");
         md_text(b, R->runs[S->run0].model);
-        prep_buf_printf(b, ", %d thread%s per rank; grouped by %s; N0 = %d.\n\n", R->runs[S->run0].threads,
+        buf_printf(b, ", %d thread%s per rank; grouped by %s; N0 = %d.\n\n", R->runs[S->run0].threads,
                         R->runs[S->run0].threads == 1 ? "" : "s", S->inferred ? "equal batches" : "folder name",
                         S->points[0].ranks);
-        prep_buf_puts(b, "| ranks | nodes | global batch | per rank | repeats | steps | images/s | interval | "
+        buf_puts(b, "| ranks | nodes | global batch | per rank | repeats | steps | images/s | interval | "
                          "images/s per rank | speedup | efficiency | Slurm jobs |\n"
                          "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |\n");
         for (int p = 0; p < S->npoints; p++) {
             const report_point_t *P = &S->points[p];
             const report_run_t *r0 = &R->runs[P->runs[0]];
-            prep_buf_printf(b, "| %d | ", P->ranks);
+            buf_printf(b, "| %d | ", P->ranks);
             point_union(R, P, 0, text, sizeof text);
             md_text(b, *text ? text : "?");
-            prep_buf_printf(b, " | %ld | %ld | %d | %ld | %.1f | ", r0->global_batch, r0->batch, P->nruns, P->steps, P->throughput);
-            if (P->interval == REPORT_IV_NONE) prep_buf_puts(b, "—");
-            else prep_buf_printf(b, "%.1f – %.1f%s", P->lo, P->hi, P->interval == REPORT_IV_REPEATS ? " (repeats)" : " (bootstrap)");
-            prep_buf_printf(b, " | %.1f | %.3f | %.3f | ", P->throughput / P->ranks, P->speedup, P->efficiency);
+            buf_printf(b, " | %ld | %ld | %d | %ld | %.1f | ", r0->global_batch, r0->batch, P->nruns, P->steps, P->throughput);
+            if (P->interval == REPORT_IV_NONE) buf_puts(b, "—");
+            else buf_printf(b, "%.1f – %.1f%s", P->lo, P->hi, P->interval == REPORT_IV_REPEATS ? " (repeats)" : " (bootstrap)");
+            buf_printf(b, " | %.1f | %.3f | %.3f | ", P->throughput / P->ranks, P->speedup, P->efficiency);
             point_union(R, P, 1, text, sizeof text);
             md_text(b, *text ? text : "—");
-            prep_buf_puts(b, " |\n");
+            buf_puts(b, " |\n");
         }
-        prep_buf_puts(b, "\n");
+        buf_puts(b, "\n");
     }
-    if (!any) prep_buf_printf(b, "No %s-scaling series among these runs.\n\n", kind == REPORT_STRONG ? "strong" : "weak");
+    if (!any) buf_printf(b, "No %s-scaling series among these runs.\n\n", kind == REPORT_STRONG ? "strong" : "weak");
 }
 
 char *report_markdown(const report_t *R) {
-    prep_buf b = {0};
+    buf_t b = {0};
     char warm[256], text[4096];
     method_text(R, warm, sizeof warm);
-    prep_buf_puts(&b, "# Scaling report: ");
+    buf_puts(&b, "# Scaling report: ");
     md_text(&b, R->name);
-    prep_buf_printf(&b, "\n\nMade %s by `", R->created);
+    buf_printf(&b, "\n\nMade %s by `", R->created);
     report_clean_text(R->command, text, sizeof text);
     for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
-    prep_buf_puts(&b, text);
-    prep_buf_printf(&b, "` from %d run%s in `", R->nruns, R->nruns == 1 ? "" : "s");
+    buf_puts(&b, text);
+    buf_printf(&b, "` from %d run%s in `", R->nruns, R->nruns == 1 ? "" : "s");
     report_clean_text(R->runs_dir, text, sizeof text);
     for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
-    prep_buf_puts(&b, text);
-    prep_buf_puts(&b, "`.\n\n![throughput and efficiency against ranks](scaling.svg)\n\n## Method\n\n");
-    prep_buf_printf(&b, "- Steady state: %s; the rest of each run's steps count.\n", warm);
-    prep_buf_puts(&b, "- Throughput X = global batch ÷ median step time, each step timed as the slowest rank's. "
+    buf_puts(&b, text);
+    buf_puts(&b, "`.\n\n![throughput and efficiency against ranks](scaling.svg)\n\n## Method\n\n");
+    buf_printf(&b, "- Steady state: %s; the rest of each run's steps count.\n", warm);
+    buf_puts(&b, "- Throughput X = global batch ÷ median step time, each step timed as the slowest rank's. "
                       "Per-rank throughput = X ÷ ranks.\n"
                       "- Repeats (runs of a series at the same rank count): the point takes the median of their "
                       "median step times; the interval is min–max of their throughputs. A lone run's interval is a "
                       "percentile bootstrap 95 % interval of its median step time");
-    prep_buf_printf(&b, " (%d resamples).\n", R->opt.bootstrap);
-    prep_buf_puts(&b, "- Strong scaling (fixed global batch): speedup X(N)/X(N0), efficiency E(N) = X(N) / ((N/N0)·X(N0)).\n"
+    buf_printf(&b, " (%d resamples).\n", R->opt.bootstrap);
+    buf_puts(&b, "- Strong scaling (fixed global batch): speedup X(N)/X(N0), efficiency E(N) = X(N) / ((N/N0)·X(N0)).\n"
                       "- Weak scaling (fixed batch per rank): efficiency E(N) = t(N0)/t(N) with t the step time; "
                       "speedup X(N)/X(N0).\n"
                       "- Series come from folder names starting with `strong` or `weak`; other runs form a strong "
                       "series where their global batches agree and a weak one where their per-rank batches agree, "
                       "over two rank counts or more. Runs of one series share model, threads, order and all-reduce.\n\n");
-    prep_buf_puts(&b, "## Strong scaling\n\n");
+    buf_puts(&b, "## Strong scaling\n\n");
     md_scaling_table(&b, R, REPORT_STRONG);
-    prep_buf_puts(&b, "## Weak scaling\n\n");
+    buf_puts(&b, "## Weak scaling\n\n");
     md_scaling_table(&b, R, REPORT_WEAK);
 
-    prep_buf_puts(&b, "## Where the step time goes\n\nMedians over steady-state steps, each the slowest rank's, so the "
+    buf_puts(&b, "## Where the step time goes\n\nMedians over steady-state steps, each the slowest rank's, so the "
                       "parts need not add up to the step exactly. Communication includes waiting for the slowest rank.\n\n"
                       "| series | ranks | step ms | data wait ms | compute ms | comm ms | comm share |\n"
                       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
@@ -408,30 +410,30 @@ char *report_markdown(const report_t *R) {
         for (int p = 0; p < R->series[s].npoints; p++) {
             const report_point_t *P = &R->series[s].points[p];
             double parts = P->wait_s + P->compute_s + P->comm_s;
-            prep_buf_puts(&b, "| ");
+            buf_puts(&b, "| ");
             md_text(&b, label);
-            prep_buf_printf(&b, " | %d | %.2f | %.2f | %.2f | %.2f | %.1f %% |\n", P->ranks, 1e3 * P->step_s, 1e3 * P->wait_s,
+            buf_printf(&b, " | %d | %.2f | %.2f | %.2f | %.2f | %.1f %% |\n", P->ranks, 1e3 * P->step_s, 1e3 * P->wait_s,
                             1e3 * P->compute_s, 1e3 * P->comm_s, parts > 0 ? 100 * P->comm_s / parts : 0);
         }
     }
 
-    prep_buf_puts(&b, "\n## Runs\n\n| run | ranks | nodes | threads | global batch | per rank | invocations | steady steps | "
+    buf_puts(&b, "\n## Runs\n\n| run | ranks | nodes | threads | global batch | per rank | invocations | steady steps | "
                       "images/s | Slurm jobs | model | in series |\n"
                       "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |\n");
     for (int i = 0; i < R->nruns; i++) {
         const report_run_t *r = &R->runs[i];
-        prep_buf_puts(&b, "| ");
+        buf_puts(&b, "| ");
         md_text(&b, r->name);
-        prep_buf_printf(&b, " | %d | ", r->ranks);
+        buf_printf(&b, " | %d | ", r->ranks);
         md_text(&b, *r->nodes ? r->nodes : "?");
-        prep_buf_printf(&b, " | %d | %ld | %ld | %d | %ld/%ld | %.1f | ", r->threads, r->global_batch, r->batch,
+        buf_printf(&b, " | %d | %ld | %ld | %d | %ld/%ld | %.1f | ", r->threads, r->global_batch, r->batch,
                         r->invocations, r->nsteps, r->step_lines, r->throughput);
         md_text(&b, *r->slurm_jobs ? r->slurm_jobs : "—");
-        prep_buf_puts(&b, " | ");
+        buf_puts(&b, " | ");
         md_text(&b, r->model);
-        prep_buf_printf(&b, " | %d |\n", R->in_series ? R->in_series[i] : 0);
+        buf_printf(&b, " | %d |\n", R->in_series ? R->in_series[i] : 0);
     }
-    prep_buf_puts(&b, "\nLibrary versions:\n\n| MPI | HDF5 | OpenBLAS | runs |\n| --- | --- | --- | ---: |\n");
+    buf_puts(&b, "\nLibrary versions:\n\n| MPI | HDF5 | OpenBLAS | runs |\n| --- | --- | --- | ---: |\n");
     for (int i = 0; i < R->nruns; i++) {
         const report_run_t *r = &R->runs[i];
         int seen = 0, count = 0;
@@ -443,73 +445,73 @@ char *report_markdown(const report_t *R) {
             count += same;
         }
         if (seen) continue;
-        prep_buf_puts(&b, "| ");
+        buf_puts(&b, "| ");
         md_text(&b, *r->version_mpi ? r->version_mpi : "?");
-        prep_buf_puts(&b, " | ");
+        buf_puts(&b, " | ");
         md_text(&b, *r->version_hdf5 ? r->version_hdf5 : "?");
-        prep_buf_puts(&b, " | ");
+        buf_puts(&b, " | ");
         md_text(&b, *r->version_openblas ? r->version_openblas : "?");
-        prep_buf_printf(&b, " | %d |\n", count);
+        buf_printf(&b, " | %d |\n", count);
     }
 
     const report_proj_t *J = &R->proj;
-    prep_buf_puts(&b, "\n## Projection beyond this machine (a model, not a measurement)\n\n");
+    buf_puts(&b, "\n## Projection beyond this machine (a model, not a measurement)\n\n");
     if (!J->have) {
-        prep_buf_puts(&b, "Not made: ");
+        buf_puts(&b, "Not made: ");
         md_text(&b, *J->note ? J->note : "no all-reduce benchmark");
-        prep_buf_puts(&b, ".\n");
+        buf_puts(&b, ".\n");
     } else {
         const report_run_t *r = &R->runs[J->ref_run];
-        prep_buf_printf(&b, "Ring all-reduce time on N ranks: **%s**; predicted weak-scaling efficiency "
+        buf_printf(&b, "Ring all-reduce time on N ranks: **%s**; predicted weak-scaling efficiency "
                             "**%s**, relative to a rank that never communicates.\n\n", formula_ar, formula_eff);
-        prep_buf_printf(&b, "- alpha = %.2f µs per message step, %s; beta = %.3g GB/s fitted on this machine "
+        buf_printf(&b, "- alpha = %.2f µs per message step, %s; beta = %.3g GB/s fitted on this machine "
                             "(%d-rank ring benchmark, %d message sizes, worst relative misfit %.0f %%, `",
                         1e6 * J->latency, J->latency_given ? "given with --latency-us" : "fitted", J->beta / 1e9,
                         J->bench_ranks, J->npts, 100 * J->fit_max_rel_err);
         report_clean_text(J->source, text, sizeof text);
         for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
-        prep_buf_puts(&b, text);
-        if (J->latency_given) prep_buf_printf(&b, "`; fitted alpha %.2f µs).\n", 1e6 * J->alpha);
-        else prep_buf_puts(&b, "`). Between ranks of one machine that is shared-memory latency; a network's is "
+        buf_puts(&b, text);
+        if (J->latency_given) buf_printf(&b, "`; fitted alpha %.2f µs).\n", 1e6 * J->alpha);
+        else buf_puts(&b, "`). Between ranks of one machine that is shared-memory latency; a network's is "
                                "usually higher, so pass your interconnect's with --latency-us.\n");
-        prep_buf_printf(&b, "- bytes = 4 × %ld parameters = %.1f MB of fp32 gradients per step.\n",
+        buf_printf(&b, "- bytes = 4 × %ld parameters = %.1f MB of fp32 gradients per step.\n",
                         (long)(J->grad_bytes / 4), J->grad_bytes / 1e6);
-        prep_buf_puts(&b, "- t_c = ");
-        prep_buf_printf(&b, "%.2f ms, the median compute time per step of run `", 1e3 * J->t_compute);
+        buf_puts(&b, "- t_c = ");
+        buf_printf(&b, "%.2f ms, the median compute time per step of run `", 1e3 * J->t_compute);
         report_clean_text(r->name, text, sizeof text);
         for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
-        prep_buf_puts(&b, text);
-        prep_buf_printf(&b, "` (%ld images per rank, %d thread%s per rank).\n", J->batch, r->threads, r->threads == 1 ? "" : "s");
-        prep_buf_puts(&b, "- Assumes: fixed batch per rank; one all-reduce per step after the backward pass, not overlapped "
+        buf_puts(&b, text);
+        buf_printf(&b, "` (%ld images per rank, %d thread%s per rank).\n", J->batch, r->threads, r->threads == 1 ? "" : "s");
+        buf_puts(&b, "- Assumes: fixed batch per rank; one all-reduce per step after the backward pass, not overlapped "
                           "(as semaim-train does); data loading hidden behind compute; every rank's link runs at the "
                           "bandwidth shown (ranks sharing a network card share its bandwidth).\n\n");
-        prep_buf_puts(&b, "| ranks |");
-        for (int w = 0; w < J->nbw; w++) prep_buf_printf(&b, " %g Gb/s |", J->gbit[w]);
-        prep_buf_printf(&b, " this machine (%.3g GB/s) |\n| ---: |", J->beta / 1e9);
-        for (int w = 0; w <= J->nbw; w++) prep_buf_puts(&b, " ---: |");
-        prep_buf_puts(&b, "\n");
+        buf_puts(&b, "| ranks |");
+        for (int w = 0; w < J->nbw; w++) buf_printf(&b, " %g Gb/s |", J->gbit[w]);
+        buf_printf(&b, " this machine (%.3g GB/s) |\n| ---: |", J->beta / 1e9);
+        for (int w = 0; w <= J->nbw; w++) buf_puts(&b, " ---: |");
+        buf_puts(&b, "\n");
         for (int k = 0; k < J->nranks; k++) {
-            prep_buf_printf(&b, "| %d |", J->ranks[k]);
+            buf_printf(&b, "| %d |", J->ranks[k]);
             for (int w = 0; w <= J->nbw; w++)
-                prep_buf_printf(&b, " %.1f %% (%.1f ms) |", 100 * J->eff[w][k], 1e3 * J->t_ar[w][k]);
-            prep_buf_puts(&b, "\n");
+                buf_printf(&b, " %.1f %% (%.1f ms) |", 100 * J->eff[w][k], 1e3 * J->t_ar[w][k]);
+            buf_puts(&b, "\n");
         }
-        prep_buf_puts(&b, "\nEach cell: predicted efficiency (all-reduce time per step).\n");
+        buf_puts(&b, "\nEach cell: predicted efficiency (all-reduce time per step).\n");
     }
 
-    prep_buf_printf(&b, "\n## Warnings\n\n");
-    if (R->nwarn_total == 0) prep_buf_puts(&b, "None: every metrics line was read.\n");
+    buf_printf(&b, "\n## Warnings\n\n");
+    if (R->nwarn_total == 0) buf_puts(&b, "None: every metrics line was read.\n");
     else {
-        prep_buf_printf(&b, "%d warning%s, %ld metrics line%s skipped:\n\n", R->nwarn_total, R->nwarn_total == 1 ? "" : "s",
+        buf_printf(&b, "%d warning%s, %ld metrics line%s skipped:\n\n", R->nwarn_total, R->nwarn_total == 1 ? "" : "s",
                         R->bad_lines, R->bad_lines == 1 ? "" : "s");
         for (int i = 0; i < R->nwarn; i++) {
-            prep_buf_puts(&b, "- ");
+            buf_puts(&b, "- ");
             md_text(&b, R->warn[i]);
-            prep_buf_puts(&b, "\n");
+            buf_puts(&b, "\n");
         }
-        if (R->nwarn < R->nwarn_total) prep_buf_printf(&b, "- … %d more (see scaling.json's count)\n", R->nwarn_total - R->nwarn);
+        if (R->nwarn < R->nwarn_total) buf_printf(&b, "- … %d more (see scaling.json's count)\n", R->nwarn_total - R->nwarn);
     }
-    if (b.oom) { prep_buf_free(&b); return NULL; }
+    if (b.oom) { buf_free(&b); return NULL; }
     return b.s;
 }
 
@@ -522,10 +524,10 @@ int report_write_all(const report_t *R, const char *dir, char *err, size_t errle
     int rc = 0, written = 0;
     for (int i = 0; i < 4 && !rc; i++)
         if (!text[i]) { snprintf(err, errlen, "out of memory making %s", names[i]); rc = -1; }
-    if (!rc && prep_mkdirs(dir)) { snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno)); rc = -1; }
+    if (!rc && file_mkdirs(dir)) { snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno)); rc = -1; }
     for (int i = 0; i < 4 && !rc; i++) {
         snprintf(path[i], sizeof path[i], "%s/%s", dir, names[i]);
-        prep_tmp_name(path[i], tmp[i], sizeof tmp[i]);
+        file_tmp_name(path[i], tmp[i], sizeof tmp[i]);
         FILE *f = fopen(tmp[i], "w");
         if (!f) { snprintf(err, errlen, "%s: cannot write: %s", tmp[i], strerror(errno)); rc = -1; break; }
         written = i + 1;
@@ -534,8 +536,9 @@ int report_write_all(const report_t *R, const char *dir, char *err, size_t errle
         if (fclose(f) || bad) { snprintf(err, errlen, "%s: write failed: %s", tmp[i], strerror(errno)); rc = -1; }
     }
     /* only when all four are complete do they replace the old ones */
+    err_t ce;
     for (int i = 0; i < 4 && !rc; i++)
-        if (prep_commit(tmp[i], path[i], err, errlen)) rc = -1;
+        if (file_commit(tmp[i], path[i], &ce)) { snprintf(err, errlen, "%s", ce.msg); rc = -1; }
     if (rc) for (int i = 0; i < written; i++) unlink(tmp[i]);
     for (int i = 0; i < 4; i++) free(text[i]);
     return rc;

@@ -11,13 +11,8 @@
 #include <time.h>
 #include <cblas.h>
 #include <omp.h>
+#include "core/clock.h"
 #include "kernels/ops.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static int parse_pos(const char *s, const char *what) {
     char *end;
@@ -73,12 +68,12 @@ int main(int argc, char **argv) {
         double tf[64], tb[64];
         int n = iters < 64 ? iters : 64;
         for (int it = -1; it < n; it++) {   // one warm-up round
-            double t0 = now();
+            double t0 = clock_now();
             attention_forward(out, att, qkv, qkv + D, qkv + 2 * D, 3 * D, 3 * D, B, T, NH, hd, mode);
-            double t1 = now();
+            double t1 = clock_now();
             attention_backward(dqkv, dqkv + D, dqkv + 2 * D, scratch, dout, att, qkv, qkv + D, qkv + 2 * D,
                                3 * D, 3 * D, B, T, NH, hd, mode);
-            double t2 = now();
+            double t2 = clock_now();
             if (it >= 0) { tf[it] = t1 - t0; tb[it] = t2 - t1; times[it] = t2 - t0; }
         }
         qsort(tf, n, sizeof(double), cmp_double);
@@ -103,13 +98,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < C; i++) dw[i] = db[i] = 0;
         double tg = 1e30, tl = 1e30;
         for (int it = 0; it < 5; it++) {
-            double t0 = now();
+            double t0 = clock_now();
             gelu_forward(y, x, N * H4);
             gelu_backward(dx, y, x, N * H4);
-            double t1 = now();
+            double t1 = clock_now();
             layernorm_forward(y, mu, rs, x, w, bb, N, C);
             layernorm_backward(dx, dw, db, x, x, w, mu, rs, N, C);
-            double t2 = now();
+            double t2 = clock_now();
             if (it > 0) { tg = t1 - t0 < tg ? t1 - t0 : tg; tl = t2 - t1 < tl ? t2 - t1 : tl; }
         }
         printf("bench gelu_fwdbwd_%ldx%d_ms: %.3f ms\n", N, H4, 1e3 * tg);
@@ -122,9 +117,9 @@ int main(int argc, char **argv) {
         fill(img, nimg, 9);
         double tp = 1e30;
         for (int it = 0; it < 4; it++) {
-            double t0 = now();
+            double t0 = clock_now();
             pixel_target(tgt, scr, img, B, HW, HW, P);
-            double t = now() - t0;
+            double t = clock_now() - t0;
             if (it > 0 && t < tp) tp = t;
         }
         printf("bench pixel_target_B%d_224_ms: %.3f ms\n", B, 1e3 * tp);
@@ -137,9 +132,9 @@ int main(int argc, char **argv) {
     fill(a, (long)M * M, 4); fill(b, (long)M * M, 5);
     double best = 1e30;
     for (int it = 0; it < 4; it++) {
-        double t0 = now();
+        double t0 = clock_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, M, M, 1.0f, a, M, b, M, 0.0f, c, M);
-        double t = now() - t0;
+        double t = clock_now() - t0;
         if (it > 0 && t < best) best = t;
     }
     printf("bench sgemm_1024_gflops: %.1f GFLOP/s\n", 2.0 * M * M * M / best * 1e-9);

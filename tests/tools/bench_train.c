@@ -10,15 +10,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "core/clock.h"
 #include "semaim/model.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 /* GFLOP/s of out[N,OC] = in[N,C]·Wᵀ and its two backward GEMMs, as the model issues them. */
 static double sgemm_rate(long N, int C, int OC, double *flop_out) {
@@ -27,11 +22,11 @@ static double sgemm_rate(long N, int C, int OC, double *flop_out) {
     for (long i = 0; i < (long)OC * C; i++) W[i] = (float)(i % 7) * 0.01f;
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
-        double t = now();
+        double t = clock_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1, A, C, W, C, 0, O, OC);   /* forward */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1, O, OC, W, C, 0, A, C);  /* dinp */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1, O, OC, A, C, 1, W, C);    /* dW */
-        t = now() - t;
+        t = clock_now() - t;
         if (t < best) best = t;
     }
     free(A); free(W); free(O);
@@ -72,18 +67,18 @@ int main(int argc, char **argv) {
     optim_cfg_t oc = optim_defaults();
     double tp = 0, tf = 0, tb = 0, to = 0;
     for (int s = -1; s < steps; s++) {   /* step -1 warms up */
-        double t0 = now();
+        double t0 = clock_now();
         compute_order(&m, a, order, img, noise, B, ranks, NULL);
-        double t1 = now();
+        double t1 = clock_now();
         model_zero_grad(&m);
         float loss = semaim_forward(&m, a, img, ranks, B);
-        double t2 = now();
+        double t2 = clock_now();
         semaim_backward(&m, a);
-        double t3 = now();
+        double t3 = clock_now();
         double gn = grad_norm(m.grads, m.nparams);
         clip_grad(m.grads, m.nparams, gn, oc.clip);
         adamw_step(&m, 1e-4, &oc, s + 2);
-        double t4 = now();
+        double t4 = clock_now();
         if (s >= 0) { tp += t1 - t0; tf += t2 - t1; tb += t3 - t2; to += t4 - t3; }
         fprintf(stderr, "step %d: loss %.4f, %.2f s\n", s, loss, t4 - t0);
     }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "core/clock.h"
 #include "../tools/shard_fixture.h"
 #include "data/augment.h"
 #include "semaim/loader.h"
@@ -192,12 +193,6 @@ static int cmd_run(int argc, char **argv) {
     return failures ? 1 : 0;
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 static int cmd_bench(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: loader_check bench DIR [options]\n"); return 2; }
     loader_config c = {0};
@@ -214,9 +209,9 @@ static int cmd_bench(int argc, char **argv) {
     double w, t0 = 0;
     for (long s = 0; s <= steps; s++) {
         if ((e = loader_next(L, &b, &w))) { fprintf(stderr, "loader_check: %s\n", e); loader_close(L); return 1; }
-        if (s == 0) t0 = now();   /* the first batch includes opening files: not counted */
+        if (s == 0) t0 = clock_now();   /* the first batch includes opening files: not counted */
     }
-    double t = now() - t0, rs, as;
+    double t = clock_now() - t0, rs, as;
     long nb;
     loader_stats(L, &rs, &as, &nb);
     printf("images/s %.1f read_ms_per_image %.4f augment_ms_per_image %.4f\n", steps * c.batch / t,

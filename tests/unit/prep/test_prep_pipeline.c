@@ -34,7 +34,7 @@ static int run(const char *a0, ...) {
 
 static char *slurp(const char *path, size_t *n) {
     char *t = NULL;
-    if (prep_slurp(path, &t, n)) return NULL;
+    if (file_slurp(path, &t, n)) return NULL;
     return t;
 }
 
@@ -165,10 +165,10 @@ int main(void) {
     {
         char zs[256], zo[256];
         snprintf(zs, sizeof zs, "%s/zsrc/train/a", dir);
-        prep_mkdirs(zs);
+        file_mkdirs(zs);
         snprintf(p, sizeof p, "%s/empty.jpg", zs); fx_write(p, "", 0);
         snprintf(zs, sizeof zs, "%s/zsrc/train/b", dir);
-        prep_mkdirs(zs);
+        file_mkdirs(zs);
         snprintf(p, sizeof p, "%s/png.jpg", zs); fx_png(p);
         snprintf(zs, sizeof zs, "%s/zsrc", dir);
         snprintf(zo, sizeof zo, "%s/zout", dir);

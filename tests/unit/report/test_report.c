@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "check.h"
-#include "prep.h"
+#include "core/buf.h"
+#include "core/files.h"
+#include "core/json.h"
 #include "semaim/report.h"
 
 static char root[] = "/tmp/semaim-report-XXXXXX";
@@ -29,7 +31,7 @@ static void mkdirs(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(p, sizeof p, fmt, ap);
     va_end(ap);
-    prep_mkdirs(p);
+    file_mkdirs(p);
 }
 
 static void start_line(FILE *f, int ranks, long gbatch, int threads, const char *job) {
@@ -241,16 +243,17 @@ static void test_exact_scaling(void) {
     /* the outputs carry the same numbers */
     char *csv = report_csv(R), *json = report_json(R), *md = report_markdown(R), *svg = report_svg(R);
     CHECK(csv && strstr(csv, "strong,\"strong, global batch 64\",folder name,4,1,1,64,16,3,54,160,"), "csv row of N=4");
-    prep_jv root_v;
-    char why[256];
-    CHECK(json && prep_json_parse(json, strlen(json), &root_v, why, sizeof why) == 0, "json parses: %s", json ? why : "NULL");
+    json_t root_v;
+    err_t je = {0};
+    const char *why = je.msg;
+    CHECK(json && json_parse(json, strlen(json), &root_v, &je) == 0, "json parses: %s", json ? why : "NULL");
     if (json) {
-        const prep_jv *series = prep_json_get(&root_v, "series");
-        CHECK(series && series->type == PREP_JARR && series->n == 2, "json series");
-        const prep_jv *pts = series && series->n ? prep_json_get(&series->items[0], "points") : NULL;
+        const json_t *series = json_get(&root_v, "series");
+        CHECK(series && series->type == JSON_ARR && series->n == 2, "json series");
+        const json_t *pts = series && series->n ? json_get(&series->items[0], "points") : NULL;
         double e = 0;
-        CHECK(pts && pts->n == 4 && prep_json_getnum(&pts->items[3], "efficiency", &e) == 0 && e == 0.5, "json E(8) %g", e);
-        prep_json_free(&root_v);
+        CHECK(pts && pts->n == 4 && json_getnum(&pts->items[3], "efficiency", &e) == 0 && e == 0.5, "json E(8) %g", e);
+        json_free(&root_v);
     }
     CHECK(md && strstr(md, "## Strong scaling") && strstr(md, "| 4 | 1 | 64 | 16 | 3 | 54 | 160.0 |") &&
               strstr(md, "0.625") && strstr(md, "101") && strstr(md, "OpenBLAS 0.3.21"), "markdown tables");
@@ -452,7 +455,7 @@ static void test_bench_readme(void) {
     CHECK(n == 2, "2 records listed, got %d (%s)", n, err);
     char *text = NULL;
     size_t len = 0;
-    CHECK(prep_slurp(p, &text, &len) == 0, "README written");
+    CHECK(file_slurp(p, &text, &len) == 0, "README written");
     if (text) {
         CHECK(strstr(text, "`train_tiny_images_per_s` | 12.5 | images/s |") && strstr(text, "2 cores, Test CPU") &&
                   strstr(text, "2030-01-02T03:04:05Z") && strstr(text, "`make bench (tests/bench/train.sh)`"),

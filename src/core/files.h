@@ -1,0 +1,32 @@
+/* Files: whole-file reads with limits, directories, and the one way every writer of the
+ * project finishes a file. A finished file is written under a temporary name beside its
+ * final one (".<name>.tmp.<host>.<pid>", so a crashed writer's leftovers are recognisable and
+ * never look finished), fsynced, renamed over the final name, and the folder is fsynced so
+ * the rename survives a crash: a reader sees the old file or the new one, never half. */
+#ifndef SEMAIM_FILES_H
+#define SEMAIM_FILES_H
+#include <stddef.h>
+#include <stdint.h>
+#include "core/crc.h"
+#include "semaim/err.h"
+
+void file_tmp_name(const char *path, char *tmp, size_t len);
+/* tmp (complete, closed) becomes path: fsync, rename, fsync of the folder. On failure tmp
+ * is removed and err (ERR_RUNTIME) names the file and the reason. */
+int file_commit(const char *tmp, const char *path, err_t *err);
+/* Writes the spans one after another as path (through a temporary name and file_commit). */
+int file_write_atomic(const char *path, const span_t *s, int k, err_t *err);
+/* Removes temporaries of crashed writers of path (".<name>.tmp.*" beside it). */
+void file_remove_stale_tmp(const char *path);
+
+int file_fsync_dir(const char *dir);   /* 0 also where the file system cannot fsync folders */
+int file_mkdirs(const char *path);     /* mkdir -p; 0, or -1 with errno */
+void file_dirname(const char *path, char *dir, size_t len);
+
+/* Reads a whole regular file of at most max_bytes (what it should be, for the message: "an
+ * image") into *buf (grown as needed, NUL-terminated, *n bytes). Never blocks on a FIFO. err
+ * (ERR_INPUT) gets the reason without the path. */
+int file_read(const char *path, long max_bytes, const char *what, uint8_t **buf, size_t *cap, size_t *n, err_t *err);
+/* A whole text file (at most 1 GiB) as a malloc'd NUL-terminated string; -1 with errno. */
+int file_slurp(const char *path, char **text, size_t *n);
+#endif
