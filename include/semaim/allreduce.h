@@ -46,19 +46,6 @@ int allreduce_mean(allreduce_t *ar, float *buf, long count);
 void allreduce_free(allreduce_t *ar);   /* collective (frees the duplicate communicator) */
 long allreduce_segment_floats(const allreduce_t *ar);
 int allreduce_world(const allreduce_t *ar);
+long allreduce_calls(const allreduce_t *ar);   /* allreduce_sum/_mean calls so far */
 
-/* A 64-bit hash of the exact bit patterns of p[0..n) and of n. Any difference confined to
- * one 8-byte word (e.g. one flipped bit, or one float changed in any way) always changes the
- * hash: each word enters one of four lanes through a bijection of the lane state, and the
- * lanes are combined through bijections. Wider differences collide with probability ~2^-64. */
-uint64_t params_checksum(const float *p, long n);
-/* Collective. Gathers every rank's params_checksum(p, n) (stored in *mine if mine != NULL).
- * Returns 0 if all ranks agree, r+1 for the lowest rank r whose checksum differs from rank
- * 0's (the same answer on every rank), or -1 on an MPI or allocation failure. */
-int check_replicas_consistent(MPI_Comm comm, const float *p, long n, uint64_t *mine);
-/* Collective. The every-N-steps check for the trainer: as check_replicas_consistent, and on a
- * mismatch rank 0 writes one line to stderr naming the step, the first differing rank and both
- * checksums. Returns 0 if all ranks agree, else non-zero (the same on every rank); the caller
- * stops the job. */
-int replicas_verify(MPI_Comm comm, const float *p, long n, long step);
 #endif

@@ -1,14 +1,21 @@
-/* Training checkpoints: a fixed header (magic, version, config, counters, RNG/loader state,
- * payload size and CRC32) followed by the parameter buffer and both AdamW moments, in the
- * model's single layout. Written to a temporary file, fsynced, renamed; the last K kept. */
+/* Checkpoints of both trainers in one format: a fixed 104-byte header (magic SEMAIMCK,
+ * version 2, the model config, its parameter count, the run state, the KIND — pretraining or
+ * fine-tuning — and the class count, a CRC32 of the payload and one of the header) followed
+ * by the parameter buffer and both AdamW moments, in the model's one layout (params.h).
+ * Files are dir/ckpt-<8-digit step>.bin (pretraining) or dir/ft-<step>.bin (fine-tuning),
+ * written through a temporary name (core/files.h), the newest K kept. Version 1 files
+ * (pretraining "SEMAIMCK" v1 and fine-tuning "SEMAIMFT" v1, the same payload) are still read. */
 #ifndef SEMAIM_CHECKPOINT_H
 #define SEMAIM_CHECKPOINT_H
 #include <stddef.h>
 #include <stdint.h>
+#include "semaim/finetune.h"
 #include "semaim/model.h"
 
 #define CKPT_MAGIC "SEMAIMCK"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
+
+enum { CKPT_PRETRAIN = 0, CKPT_FINETUNE = 1 };
 
 typedef struct {
     int64_t step;            /* optimizer steps completed */
@@ -19,17 +26,30 @@ typedef struct {
     int32_t batch;           /* per-rank batch */
 } ckpt_state_t;
 
-/* Writes dir/ckpt-<step>.bin atomically, then deletes all but the newest keep files.
- * Returns 0, or -1 with a one-line reason in err. */
-int ckpt_save(const char *dir, const model_t *m, const ckpt_state_t *st, int keep, char *err, size_t errlen);
-/* Reads only the header of path: the model config and state it was written with, so a
- * program can build the matching model before loading. Returns 0, or -1 with the reason. */
-int ckpt_read_header(const char *path, semaim_config_t *cfg, ckpt_state_t *st, char *err, size_t errlen);
-/* Loads path into m (whose config must match) and st. Returns 0, or -1 with the reason. */
-int ckpt_load(const char *path, model_t *m, ckpt_state_t *st, char *err, size_t errlen);
-/* Loads the newest checkpoint in dir whose header and CRC verify; ones that do not are
- * reported on stderr and skipped. Returns 1 if one was loaded, 0 if dir has none, -1 if
- * some exist but none is usable (err says why). path_out (may be NULL) gets its path. */
-int ckpt_load_latest(const char *dir, model_t *m, ckpt_state_t *st, char *path_out, size_t pathlen, char *err,
-                     size_t errlen);
+/* What a checkpoint is for: a load must find the same. */
+typedef struct {
+    int kind;                /* CKPT_PRETRAIN or CKPT_FINETUNE */
+    semaim_config_t cfg;
+    int classes;             /* fine-tuning; 0 for pretraining */
+    long nparams;
+} ckpt_model_t;
+static inline ckpt_model_t ckpt_pretrain(const model_t *m) { ckpt_model_t c = {CKPT_PRETRAIN, m->cfg, 0, m->w.nparams}; return c; }
+static inline ckpt_model_t ckpt_finetune(const ft_model_t *f) { ckpt_model_t c = {CKPT_FINETUNE, f->cfg, f->C, f->w.nparams}; return c; }
+const char *ckpt_prefix(int kind);   /* "ckpt-" or "ft-" */
+const char *ckpt_kind_name(int kind);   /* "pretraining" or "fine-tuning" */
+
+/* Writes dir/<prefix><step>.bin atomically, then deletes all but the newest keep files of the
+ * kind (keep <= 0: none). 0, or -1 (ERR_RUNTIME). */
+int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st, int keep,
+              err_t *err);
+/* Reads only the header of path: what it is for and the state it was written with, so a
+ * program can build the matching model before loading. 0, or -1 (ERR_INPUT). */
+int ckpt_read_header(const char *path, ckpt_model_t *id, ckpt_state_t *st, err_t *err);
+/* Loads path into w (whose model must be id) and st. 0, or -1 (ERR_INPUT) with the reason. */
+int ckpt_load(const char *path, const ckpt_model_t *id, params_t *w, ckpt_state_t *st, err_t *err);
+/* Loads the newest checkpoint of id's kind in dir that verifies; ones that do not are
+ * reported on stderr and skipped. 1 if one was loaded, 0 if dir has none, -1 if some exist
+ * but none is usable (ERR_INPUT). path_out (may be NULL) gets its path. */
+int ckpt_load_latest(const char *dir, const ckpt_model_t *id, params_t *w, ckpt_state_t *st, char *path_out,
+                     size_t pathlen, err_t *err);
 #endif

@@ -1,5 +1,6 @@
 /* Evaluation of a pretrained encoder (SPEC §5): features over HDF5 shards, k-NN, the linear
- * probe; the fine-tuning model is in include/semaim/finetune.h.
+ * probe, and the classification helpers they share with fine-tuning (the fine-tuning model
+ * itself is in finetune.h).
  *
  * Feature sets are distributed like the loader's eval mode: of a split of N images, rank r
  * holds the contiguous global ids [floor(r·N/W), floor((r+1)·N/W)) in order, whether the
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <mpi.h>
+#include "semaim/err.h"
 #include "semaim/model.h"
 
 typedef struct {
@@ -32,7 +34,7 @@ const float *featset_rows(const featset_t *fs, const char *kind);
  * encoder_features. Shards whose images are smaller than the model's input are refused.
  * Returns 0, or -1 with a one-line reason. No MPI. */
 int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
-                     char *err, size_t errlen);
+                     err_t *err);
 
 /* Work-unit limits of the streaming steps: rows per message/write when rank 0 writes a
  * features file (default 16M floats' worth) and queries per merge block in knn_eval (default
@@ -47,16 +49,16 @@ long eval_knn_chunk(int world, int k);
  * through a temporary name. Returns 0 on every rank, or -1 on every rank (err set on rank 0). */
 #define FEATFILE_VERSION 1
 int featfile_write(const char *path, const featset_t *fs, const char *split, const char *source, long step,
-                   MPI_Comm comm, char *err, size_t errlen);
+                   MPI_Comm comm, err_t *err);
 /* Reads this rank's slice of path (no MPI: every rank opens the file). Checks the format,
  * that /cls, /mean and /labels agree in rows, that labels are in 0..num_classes-1 (when
  * known) and non-negative. Returns 0, or -1 with a one-line reason naming the file. */
-int featfile_read(const char *path, featset_t *fs, int rank, int world, char *err, size_t errlen);
+int featfile_read(const char *path, featset_t *fs, int rank, int world, err_t *err);
 
 /* Collective. The class count: the train set's num_classes when known, else 1 + the largest
  * train label. Fails (same on every rank) when val labels fall outside it or the two sets
  * disagree on num_classes: "labels do not match". */
-int eval_num_classes(const featset_t *train, const featset_t *val, MPI_Comm comm, int *C, char *err, size_t errlen);
+int eval_num_classes(const featset_t *train, const featset_t *val, MPI_Comm comm, int *C, err_t *err);
 
 /* ---- k-NN (DINO style): cosine similarity, top-k neighbours, weighted vote
  * Σ exp(sim/T) per class; ties between classes go to the lower class index. */
@@ -70,22 +72,33 @@ void knn_topk(const float *queries, long nq, const float *bank, const int32_t *b
 /* Merges nlists candidate lists of k per query (layout [list][nq][k]) into the k best. */
 void knn_merge(const float *sim, const int64_t *id, const int32_t *lab, int nlists, long nq, int k, float *out_sim,
                int64_t *out_id, int32_t *out_lab);
-/* Weighted vote over each query's neighbours; writes the top min(5, C) predicted classes
- * [nq][5] (unused slots -1). */
 /* The min(5, C) highest scores of one row into pred5[0..5) (the rest −1); ties go to the
  * lower class index. The row is sd (double, k-NN votes) or sf (float, logits): exactly one
  * is non-NULL. Shared by k-NN, the linear probe and fine-tuning. */
 void top5_classes(const double *sd, const float *sf, int C, int32_t *pred5);
+/* Weighted vote over each query's neighbours; writes the top min(5, C) predicted classes
+ * [nq][5] (unused slots -1). */
 void knn_vote(const float *sim, const int32_t *lab, long nq, int k, int C, double temperature, int32_t *pred5);
+/* How many of n rows have their label first (hits1) and among the five (hits5) of pred5 [n][5]. */
+void topk_hits(const int32_t *pred5, const int32_t *labels, long n, long *hits1, long *hits5);
 /* Top-1 and top-5 accuracy in percent of pred5 [n][5] against labels. */
 void topk_accuracy(const int32_t *pred5, const int32_t *labels, long n, double *top1, double *top5);
+
+/* ---- Fine-tuning evaluation: top-1/top-5 and loss of a classifier on the val split of the
+ * shards under data (every rank its slice, the evaluation transform). Collective. */
+struct ft_model;
+typedef struct { double top1, top5, loss; long n; } ft_eval_t;
+int ft_evaluate(struct ft_model *f, const char *data, int batch, float smoothing, MPI_Comm comm, ft_eval_t *out,
+                err_t *err);
+/* Top-5 classes [B][5] of the classifier's last forward (ties to the lower index). */
+void ft_top5(const struct ft_model *f, int32_t *pred5);
 
 /* Distributed k-NN over feature slices (train = memory bank, val = queries): queries are
  * all-gathered, each rank searches its bank slice, rank 0 merges and votes. Collective;
  * results valid on every rank (broadcast). Returns 0, or -1 (err set). */
 typedef struct { double top1, top5; long queries, bank; int k, num_classes; } knn_result_t;
 int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int k, double temperature,
-             MPI_Comm comm, knn_result_t *res, char *err, size_t errlen);
+             MPI_Comm comm, knn_result_t *res, err_t *err);
 
 /* ---- Linear probe (SPEC §5): BatchNorm without affine (eps 1e-6, batch statistics over
  * the global batch in training, running statistics with momentum 0.1 in evaluation), then
@@ -104,6 +117,5 @@ typedef struct { int epoch; double loss, lr, top1, top5, seconds; } linprobe_epo
 /* Collective. on_epoch (may be NULL) is called on every rank after each epoch's evaluation.
  * Returns 0, or -1 (err set, same on all ranks). */
 int linprobe_run(const featset_t *train, const featset_t *val, const char *kind, const linprobe_cfg_t *cfg,
-                 MPI_Comm comm, void (*on_epoch)(const linprobe_epoch_t *, void *), void *ctx, char *err,
-                 size_t errlen);
+                 MPI_Comm comm, void (*on_epoch)(const linprobe_epoch_t *, void *), void *ctx, err_t *err);
 #endif

@@ -37,6 +37,7 @@
 #ifndef SEMAIM_LOADER_H
 #define SEMAIM_LOADER_H
 #include <stdint.h>
+#include "semaim/err.h"
 
 enum { LOADER_ASSIGN_AUTO = 0, LOADER_ASSIGN_SHARDS = 1, LOADER_ASSIGN_DEAL = 2 };
 
@@ -71,18 +72,18 @@ typedef struct {
 
 typedef struct loader loader;
 
-/* Scans and validates the shards and starts the loader thread. Returns NULL, or a one-line
- * error naming the file/flag and problem (valid until the next loader_open in this thread).
- * Every rank validates every shard, so bad data fail identically on all ranks. */
-const char *loader_open(loader **out, const loader_config *cfg);
+/* Scans and validates the shards and starts the loader thread. 0, or -1 with a one-line error
+ * naming the file/flag and problem (ERR_INPUT; ERR_RUNTIME when out of memory). Every rank
+ * validates every shard, so bad data fail identically on all ranks. */
+int loader_open(loader **out, const loader_config *cfg, err_t *err);
 /* The next batch, valid until the next loader_next/loader_seek/loader_close. *waited: seconds
- * this call blocked for data. Returns NULL or an error (read failure in the loader thread);
- * after an error the loader returns the same error. */
-const char *loader_next(loader *L, const loader_batch **batch, double *waited);
+ * this call blocked for data. 0, or -1 with the loader thread's error (a shard that vanished
+ * or changed: ERR_INPUT naming the file); after an error the loader returns the same error. */
+int loader_next(loader *L, const loader_batch **batch, double *waited, err_t *err);
 /* Position of the batch the next loader_next returns: save it in a checkpoint... */
 void loader_tell(const loader *L, int *epoch, long *step);
 /* ...and continue from it exactly on resume (or use start_epoch/start_step). */
-const char *loader_seek(loader *L, int epoch, long step);
+int loader_seek(loader *L, int epoch, long step, err_t *err);
 void loader_close(loader *L);
 
 long loader_steps_per_epoch(const loader *L);

@@ -4,8 +4,10 @@
  * cls_token (1,1,D), pos_embed (1,L+1,D), patch_embed.proj.weight (D,3,P,P) and .bias,
  * blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.{weight,bias}, norm.{weight,bias};
  * the pretraining decoder adds query_blocks.N.{norm1,attn.q,attn.k,attn.v,attn.proj,norm2,
- * mlp.fc1,mlp.fc2}.* and prediction_head.{fc1,fc2}.*. `norm` counts as part of the encoder:
- * the evaluation features (cls token after the final norm) need it, and timm's ViT has it. */
+ * mlp.fc1,mlp.fc2}.* and prediction_head.{fc1,fc2}.*. The BACKBONE is the encoder (patch embed,
+ * cls token, blocks) with its final `norm`: what timm's ViT without a classifier holds, what
+ * an encoder export writes, and what the evaluation features need (cls token after the final
+ * norm). The fine-tuning classifier (finetune.h) keeps the encoder without that norm. */
 #ifndef SEMAIM_MODEL_IO_H
 #define SEMAIM_MODEL_IO_H
 #include "semaim/model.h"
@@ -14,16 +16,16 @@
 /* Writes every tensor of a buffer laid out like m->params (params, grads or moments), each
  * named prefix + table name, plus pos_embed if with_pos, plus nextra extra tensors first. */
 int model_write_safetensors(const model_t *m, const float *buf, const char *prefix, int with_pos,
-                            const st_tensor_t *extra, int nextra, const char *path, char *err, size_t errlen);
+                            const st_tensor_t *extra, int nextra, const char *path, err_t *err);
 
-/* Is table tensor name part of the encoder (everything but query_blocks.* and prediction_head.*)? */
-int model_tensor_is_encoder(const char *name);
+/* Is table tensor name part of the backbone (everything but query_blocks.* and prediction_head.*)? */
+int model_tensor_is_backbone(const char *name);
 
-/* Export: cls_token, pos_embed, patch_embed, blocks, norm (and with full the decoder and
+/* Export: the backbone, i.e. cls_token, pos_embed, patch_embed, blocks, norm (and with full the decoder and
  * prediction head), in timm's order, F32, with __metadata__ {format: pt, semaim_config:
  * "image=..,patch=..,width=..,depth=..,dec_depth=..,heads=.."} plus nmeta extra pairs. */
 int model_export_safetensors(const model_t *m, int full, const char *const *meta_keys, const char *const *meta_vals,
-                             int nmeta, const char *path, char *err, size_t errlen);
+                             int nmeta, const char *path, err_t *err);
 
 /* The config of the model in f: width from cls_token, patch from patch_embed.proj.weight,
  * image from pos_embed (or given), depth and dec_depth by counting blocks.N / query_blocks.N,
@@ -33,7 +35,7 @@ int model_export_safetensors(const model_t *m, int full, const char *const *meta
  * *has_decoder (may be NULL) says whether the file holds the decoder. Returns 0, or -1 with a
  * one-line reason naming the file. */
 int model_infer_config(const st_file_t *f, const semaim_config_t *given, semaim_config_t *out, int *has_decoder,
-                       char *err, size_t errlen);
+                       err_t *err);
 
 /* Loads the tensors of f into m (built with a matching config): every encoder tensor is
  * required, the decoder ones if need_decoder (else loaded when all are present), pos_embed when
@@ -41,7 +43,7 @@ int model_infer_config(const st_file_t *f, const semaim_config_t *given, semaim_
  * read. *ignored (may be NULL) gets the number of tensors of f that the model has no use for
  * (e.g. timm's classifier head). Returns 0, or -1 with the reason; on failure m->params may
  * be partly overwritten. */
-int model_load_safetensors(model_t *m, const st_file_t *f, int need_decoder, int *ignored, char *err, size_t errlen);
+int model_load_safetensors(model_t *m, const st_file_t *f, int need_decoder, int *ignored, err_t *err);
 
 /* Largest |pos_embed − fixed 2-D sin-cos table| (to tell whether an imported file kept it). */
 double model_pos_embed_deviation(const model_t *m);

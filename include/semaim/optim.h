@@ -1,8 +1,9 @@
-/* AdamW with the SPEC §4 decay exclusions, global-norm clipping and the per-iteration
- * warmup + half-cycle cosine schedule. */
+/* AdamW over one parameter buffer (params.h: each tensor's decay flag and lr scale come from
+ * its table), global-norm clipping and the per-iteration warmup + half-cycle cosine
+ * schedule. The same for pretraining and fine-tuning. */
 #ifndef SEMAIM_OPTIM_H
 #define SEMAIM_OPTIM_H
-#include "semaim/model.h"
+#include "semaim/params.h"
 
 typedef struct {
     double base_lr;        /* per 256 images: lr = base_lr × global_batch / 256 */
@@ -20,6 +21,10 @@ double optim_lr_at(double peak, double min_lr, long it, long warmup, long total)
 double grad_norm(const float *g, long n);
 /* Scales g so its norm is at most max_norm (like torch clip_grad_norm_: coef = max/(norm+1e-6)). */
 void clip_grad(float *g, long n, double norm, double max_norm);
-/* One AdamW step over every trainable tensor; t is the 1-based step count for bias correction. */
-void adamw_step(model_t *m, double lr, const optim_cfg_t *o, long t);
+/* One AdamW step over every tensor of w at lr × the tensor's lr_scale, weight decay where the
+ * table says; t is the 1-based step count for bias correction. */
+void adamw_step(params_t *w, double lr, const optim_cfg_t *o, long t);
+/* A step after the gradient all-reduce: clip to o->clip at the gradient norm gnorm (from
+ * grad_norm), then AdamW at lr. */
+void optim_update(params_t *w, const optim_cfg_t *o, double lr, long t, double gnorm);
 #endif

@@ -1,8 +1,10 @@
 /* One table of options serves the command line (--name value), config files (name = value
- * lines, # comments), --help and the resolved-settings JSON written into the run folder. */
+ * lines, # comments), --help and the resolved-settings JSON written into the run folder.
+ * Parse errors are ERR_INPUT. */
 #ifndef SEMAIM_OPTIONS_H
 #define SEMAIM_OPTIONS_H
 #include <stdio.h>
+#include "semaim/err.h"
 
 typedef enum { OPT_INT, OPT_LONG, OPT_DOUBLE, OPT_STRING, OPT_FLAG } opt_type_t;
 
@@ -17,8 +19,8 @@ typedef struct {
 
 /* Parses argv[first..argc) into the table. "--config FILE" anywhere loads FILE first, so the
  * command line overrides it. Returns 0, 1 for --help, or -1 with a one-line reason in err. */
-int options_parse(option_t *opts, int n, int argc, char **argv, int first, char *err, size_t errlen);
-int options_load_file(option_t *opts, int n, const char *path, char *err, size_t errlen);
+int options_parse(option_t *opts, int n, int argc, char **argv, int first, err_t *err);
+int options_load_file(option_t *opts, int n, const char *path, err_t *err);
 option_t *options_find(option_t *opts, int n, const char *name);
 void options_usage(FILE *f, const option_t *opts, int n);
 /* Appends the table's values as one JSON object (no newline). */

@@ -26,6 +26,7 @@
 #define SEMAIM_REPORT_H
 #include <stdint.h>
 #include <stdio.h>
+#include "semaim/err.h"
 
 enum { REPORT_ANY = 0, REPORT_STRONG = 1, REPORT_WEAK = 2 };
 enum { REPORT_IV_NONE = 0, REPORT_IV_REPEATS = 1, REPORT_IV_BOOTSTRAP = 2 };
@@ -126,21 +127,21 @@ void report_warn(report_t *R, const char *fmt, ...) __attribute__((format(printf
 /* Reads one metrics.jsonl. Lines that are not JSON objects, are truncated or lack the fields
  * a report needs are warned about with file and line and skipped. Returns the number of runs
  * with steady-state steps it added, or -1 (err says why) if the file cannot be read. */
-int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, char *err, size_t errlen);
+int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, err_t *err);
 /* Adds every metrics.jsonl under dir (recursively; hidden folders skipped, symbolic links to
  * folders followed once); run folders without metrics are warned about. Returns the number of runs
  * added, or -1 with err: not a folder, empty, no metrics, no usable steps. */
-int report_add_folder(report_t *R, const char *dir, char *err, size_t errlen);
+int report_add_folder(report_t *R, const char *dir, err_t *err);
 /* Per-run medians, series, points, speedup and efficiency. */
 void report_analyse(report_t *R);
 
 /* Reads the ring all-reduce figures ("allreduce_ring_busbw_<size>" in GB/s; the rank count from
  * "allreduce_ranks" if present, else ranks_default) and fits alpha and beta. */
-int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default, char *err, size_t errlen);
+int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default, err_t *err);
 /* Fills R->proj for powers of two from nmin to nmax ranks and the given bandwidths (Gb/s);
  * latency_s < 0 means the fitted alpha. Needs report_analyse and report_load_allreduce. */
 int report_project(report_t *R, const double *gbit, int nbw, int nmin, int nmax, double latency_s,
-                   const char *ref_name, char *err, size_t errlen);
+                   const char *ref_name, err_t *err);
 
 /* The four outputs as NUL-terminated malloc'd text (NULL when out of memory). */
 char *report_csv(const report_t *R);
@@ -149,12 +150,12 @@ char *report_markdown(const report_t *R);
 char *report_svg(const report_t *R);
 /* Writes dir/scaling.{csv,json,md,svg}: all are written to temporary names first and renamed
  * only when all four are complete. */
-int report_write_all(const report_t *R, const char *dir, char *err, size_t errlen);
+int report_write_all(const report_t *R, const char *dir, err_t *err);
 
 /* results/README.md from results/bench-*.json: each record's figures with its command, machine
  * and date, and links to the scaling reports under results/. Bad records are warned about on
  * log and listed as skipped. Returns the number of records listed, or -1 with err. */
-int report_bench_readme(const char *results_dir, const char *out_path, FILE *log, char *err, size_t errlen);
+int report_bench_readme(const char *results_dir, const char *out_path, FILE *log, err_t *err);
 
 /* Shared by the writers: a series' name ("strong, global batch 64"), and text made safe for
  * tables and SVG (control characters and bytes that are not UTF-8 become '?'). */

@@ -8,6 +8,7 @@
 #define SEMAIM_SAFETENSORS_H
 #include <stddef.h>
 #include <stdint.h>
+#include "semaim/err.h"
 
 /* F16 and BF16 are read only (converted to float); the writer emits the first five. */
 typedef enum { ST_F32, ST_I32, ST_F64, ST_U8, ST_I64, ST_F16, ST_BF16 } st_dtype_t;
@@ -21,11 +22,11 @@ typedef struct {
     const void *data;
 } st_tensor_t;
 
-/* Returns 0, or -1 with a one-line reason (naming the file) in err. */
-int st_write(const char *path, const st_tensor_t *t, int n, char *err, size_t errlen);
+/* Returns 0, or -1 with a one-line reason naming the file (ERR_RUNTIME). */
+int st_write(const char *path, const st_tensor_t *t, int n, err_t *err);
 /* As st_write, plus an "__metadata__" object of nmeta string pairs (keys[i]: vals[i]). */
 int st_write_meta(const char *path, const st_tensor_t *t, int n, const char *const *keys, const char *const *vals,
-                  int nmeta, char *err, size_t errlen);
+                  int nmeta, err_t *err);
 
 /* ---- reading */
 typedef struct {
@@ -47,7 +48,7 @@ typedef struct {
 
 /* Reads and validates the header of path. Returns 0, or -1 with the reason in err (nothing
  * to free then). */
-int st_open(st_file_t *f, const char *path, char *err, size_t errlen);
+int st_open(st_file_t *f, const char *path, err_t *err);
 void st_close(st_file_t *f);
 const st_entry_t *st_find(const st_file_t *f, const char *name);
 const char *st_meta(const st_file_t *f, const char *key);   /* NULL if absent */
@@ -55,5 +56,5 @@ long st_numel(const st_entry_t *e);
 const char *st_dtype_name(st_dtype_t d);
 /* Reads tensor e as float (F32 copied, F64/F16/BF16 converted; integer dtypes refused) into
  * dst (st_numel(e) floats). Returns 0, or -1 with the reason in err. */
-int st_read_f32(const st_file_t *f, const st_entry_t *e, float *dst, char *err, size_t errlen);
+int st_read_f32(const st_file_t *f, const st_entry_t *e, float *dst, err_t *err);
 #endif

@@ -17,6 +17,7 @@
 #ifndef SEMAIM_SHARDS_H
 #define SEMAIM_SHARDS_H
 #include <stdint.h>
+#include "semaim/err.h"
 
 #define SHARDS_FORMAT_VERSION 1
 
@@ -40,10 +41,10 @@ void shards_hdf5_lock(void);
 void shards_hdf5_unlock(void);
 
 /* Finds <split>-K-of-M.h5 under data_dir/split (or data_dir), checks the set is complete
- * and that every shard opens and has consistent /images and /labels. Returns NULL, or a
- * one-line error naming the path and problem (valid until the next call in this thread);
- * on error *s is left empty. Takes the HDF5 lock itself. */
-const char *shards_scan(shard_set *s, const char *data_dir, const char *split);
+ * and that every shard opens and has consistent /images and /labels. 0, or -1 with a
+ * one-line error naming the path and problem (ERR_INPUT); on error *s is left empty. Takes
+ * the HDF5 lock itself. */
+int shards_scan(shard_set *s, const char *data_dir, const char *split, err_t *err);
 void shards_free(shard_set *s);
 /* Shard holding global id g (0 ≤ g < total); *local = index inside it. */
 int shards_locate(const shard_set *s, long g, long *local);
@@ -53,8 +54,9 @@ int shards_locate(const shard_set *s, long g, long *local);
 typedef struct shard_reader shard_reader;
 shard_reader *shard_reader_new(const shard_set *s, int max_open);
 /* count consecutive images local..local+count−1 of shard k into dst (count·H·W·3 bytes) with
- * one H5Dread, and their labels into lab. Returns NULL or a one-line error (owned by r). */
-const char *shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *dst, int32_t *lab);
+ * one H5Dread, and their labels into lab. 0, or -1 with a one-line error naming the shard
+ * (ERR_INPUT: the file vanished, changed or cannot be read since the scan). */
+int shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *dst, int32_t *lab, err_t *err);
 /* Closes every file (caller holds the HDF5 lock) and frees r. */
 void shard_reader_free(shard_reader *r);
 #endif

@@ -61,8 +61,9 @@ static int cmd_bench(int argc, char **argv) {
         {"results", OPT_STRING, &results, "folder of bench-*.json records", 0, 0, 0},
         {"out", OPT_STRING, &out, "the index to write; default RESULTS/README.md", 0, 0, 0},
     };
-    char err[4608];
-    int rc = options_parse(opts, 2, argc, argv, 2, err, sizeof err);
+    err_t e = {0};
+    const char *err = e.msg;
+    int rc = options_parse(opts, 2, argc, argv, 2, &e);
     if (rc == 1) {
         printf("usage: semaim-report bench [--results DIR] [--out FILE]\n"
                "Writes RESULTS/README.md: every RESULTS/bench-*.json record (written by `make bench`) with its\n"
@@ -73,11 +74,8 @@ static int cmd_bench(int argc, char **argv) {
     if (rc) return fail(2, "%s", err);
     char path[4200];
     if (!out) { snprintf(path, sizeof path, "%s/README.md", results); out = path; }
-    int n = report_bench_readme(results, out, stderr, err, sizeof err);
-    if (n < 0) {
-        struct stat st;
-        return fail(stat(results, &st) || !S_ISDIR(st.st_mode) ? 2 : 1, "%s", err);
-    }
+    int n = report_bench_readme(results, out, stderr, &e);
+    if (n < 0) return fail(e.kind, "%s", err);
     printf("semaim-report: %s lists %d benchmark record%s\n", out, n, n == 1 ? "" : "s");
     return 0;
 }
@@ -108,8 +106,9 @@ int main(int argc, char **argv) {
                                             "baseline, else the run with the fewest ranks", 0, 0, 0},
     };
     int nopt = sizeof opts / sizeof opts[0];
-    char err[4608];
-    int rc = options_parse(opts, nopt, argc, argv, 1, err, sizeof err);
+    err_t e = {0};
+    const char *err = e.msg;
+    int rc = options_parse(opts, nopt, argc, argv, 1, &e);
     if (rc == 1) {
         printf("usage: semaim-report --runs DIR --name NAME [options]\n"
                "       semaim-report bench [--results DIR] [--out FILE]\n"
@@ -145,7 +144,7 @@ int main(int argc, char **argv) {
         const char *a = i == 0 ? "bin/semaim-report" : argv[i];
         used += (size_t)snprintf(R->command + used, sizeof R->command - used, "%s%s", i ? " " : "", a);
     }
-    if (report_add_folder(R, runs, err, sizeof err) < 0) { report_free(R); return fail(2, "%s", err); }
+    if (report_add_folder(R, runs, &e) < 0) { report_free(R); return fail(e.kind, "%s", err); }
     report_analyse(R);
 
     char bench[4200];
@@ -155,19 +154,19 @@ int main(int argc, char **argv) {
     if (!allreduce && stat(bench, &st)) {
         snprintf(R->proj.note, sizeof R->proj.note, "no ring all-reduce benchmark at %.300s (make bench, or "
                  "tests/bench.sh allreduce, writes it; or pass --allreduce FILE)", bench);
-    } else if (report_load_allreduce(R, bench, ar_ranks, err, sizeof err)) {
-        if (allreduce) { report_free(R); return fail(2, "%s", err); }
+    } else if (report_load_allreduce(R, bench, ar_ranks, &e)) {
+        if (allreduce) { report_free(R); return fail(e.kind, "%s", err); }
         report_warn(R, "projection not made: %s", err);
         snprintf(R->proj.note, sizeof R->proj.note, "%.400s", err);
-    } else if (report_project(R, gbit, nbw, pmin, pmax, latency_us >= 0 ? latency_us * 1e-6 : -1, from, err, sizeof err)) {
-        if (from) { report_free(R); return fail(2, "%s", err); }
+    } else if (report_project(R, gbit, nbw, pmin, pmax, latency_us >= 0 ? latency_us * 1e-6 : -1, from, &e)) {
+        if (from) { report_free(R); return fail(e.kind, "%s", err); }
         report_warn(R, "projection not made: %s", err);
         snprintf(R->proj.note, sizeof R->proj.note, "%.400s", err);
     }
 
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/%s", results, name);
-    if (report_write_all(R, dir, err, sizeof err)) { report_free(R); return fail(1, "%s", err); }
+    if (report_write_all(R, dir, &e)) { report_free(R); return fail(e.kind, "%s", err); }
     printf("semaim-report: %d run%s, %d series, %ld line%s skipped -> %s/scaling.{csv,json,md,svg}\n", R->nruns,
            R->nruns == 1 ? "" : "s", R->nseries, R->bad_lines, R->bad_lines == 1 ? "" : "s", dir);
     for (int s = 0; s < R->nseries; s++) {

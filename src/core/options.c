@@ -14,7 +14,7 @@ option_t *options_find(option_t *opts, int n, const char *name) {
 
 /* Strings given on the command line point into argv; those from files are strdup'ed and live
  * for the process (a handful of bytes). */
-static int set_value(option_t *o, const char *v, const char *where, char *err, size_t errlen) {
+static int set_value(option_t *o, const char *v, const char *where, err_t *err) {
     char *end;
     errno = 0;
     switch (o->type) {
@@ -23,22 +23,22 @@ static int set_value(option_t *o, const char *v, const char *where, char *err, s
         int b;
         if (!v || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) b = 1;
         else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) b = 0;
-        else { snprintf(err, errlen, "%s: --%s takes true or false, not '%s'", where, o->name, v); return -1; }
+        else { err_set(err, ERR_INPUT, "%s: --%s takes true or false, not '%s'", where, o->name, v); return -1; }
         *(int *)o->value = b;
         break;
     }
     default: {
         double d = strtod(v, &end);
         if (end == v || *end || errno || !isfinite(d)) {
-            snprintf(err, errlen, "%s: --%s needs a number, not '%s'", where, o->name, v);
+            err_set(err, ERR_INPUT, "%s: --%s needs a number, not '%s'", where, o->name, v);
             return -1;
         }
         if ((o->type == OPT_INT || o->type == OPT_LONG) && d != floor(d)) {
-            snprintf(err, errlen, "%s: --%s needs an integer, not '%s'", where, o->name, v);
+            err_set(err, ERR_INPUT, "%s: --%s needs an integer, not '%s'", where, o->name, v);
             return -1;
         }
         if (d < o->min || d > o->max) {
-            snprintf(err, errlen, "%s: --%s %s is out of range [%g, %g]", where, o->name, v, o->min, o->max);
+            err_set(err, ERR_INPUT, "%s: --%s %s is out of range [%g, %g]", where, o->name, v, o->min, o->max);
             return -1;
         }
         if (o->type == OPT_INT) *(int *)o->value = (int)d;
@@ -50,16 +50,16 @@ static int set_value(option_t *o, const char *v, const char *where, char *err, s
     return 0;
 }
 
-int options_load_file(option_t *opts, int n, const char *path, char *err, size_t errlen) {
+int options_load_file(option_t *opts, int n, const char *path, err_t *err) {
     FILE *f = fopen(path, "r");
-    if (!f) { snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno)); return -1; }
+    if (!f) { err_set(err, ERR_INPUT, "%s: cannot open config file: %s", path, strerror(errno)); return -1; }
     char line[4096], where[4200];
     int ln = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         ln++;
         snprintf(where, sizeof where, "%s:%d", path, ln);
         char *s = line;
-        if (!strchr(s, '\n') && !feof(f)) { snprintf(err, errlen, "%s: line too long", where); rc = -1; break; }
+        if (!strchr(s, '\n') && !feof(f)) { err_set(err, ERR_INPUT, "%s: line too long", where); rc = -1; break; }
         char *hash = strchr(s, '#');
         if (hash) *hash = 0;
         while (*s == ' ' || *s == '\t') s++;
@@ -67,48 +67,48 @@ int options_load_file(option_t *opts, int n, const char *path, char *err, size_t
         while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
         if (!*s) continue;
         char *eq = strchr(s, '=');
-        if (!eq) { snprintf(err, errlen, "%s: expected 'name = value'", where); rc = -1; break; }
+        if (!eq) { err_set(err, ERR_INPUT, "%s: expected 'name = value'", where); rc = -1; break; }
         char *k = s, *ke = eq, *v = eq + 1;
         while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t')) ke--;
         *ke = 0;
         while (*v == ' ' || *v == '\t') v++;
         option_t *o = options_find(opts, n, k);
-        if (!o || !strcmp(k, "config")) { snprintf(err, errlen, "%s: unknown setting '%s'", where, k); rc = -1; break; }
+        if (!o || !strcmp(k, "config")) { err_set(err, ERR_INPUT, "%s: unknown setting '%s'", where, k); rc = -1; break; }
         char *copy = strdup(v);
-        if (!copy) { snprintf(err, errlen, "%s: out of memory", where); rc = -1; break; }
-        rc = set_value(o, copy, where, err, errlen);
+        if (!copy) { err_set(err, ERR_INPUT, "%s: out of memory", where); rc = -1; break; }
+        rc = set_value(o, copy, where, err);
         if (o->type != OPT_STRING) free(copy);
     }
     fclose(f);
     return rc;
 }
 
-int options_parse(option_t *opts, int n, int argc, char **argv, int first, char *err, size_t errlen) {
+int options_parse(option_t *opts, int n, int argc, char **argv, int first, err_t *err) {
     for (int i = first; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
         if (!strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) { snprintf(err, errlen, "--config needs a file"); return -1; }
-            if (options_load_file(opts, n, argv[i + 1], err, errlen)) return -1;
+            if (i + 1 >= argc) { err_set(err, ERR_INPUT, "--config needs a file"); return -1; }
+            if (options_load_file(opts, n, argv[i + 1], err)) return -1;
         }
     }
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2)) { snprintf(err, errlen, "unexpected argument '%s'", a); return -1; }
+        if (strncmp(a, "--", 2)) { err_set(err, ERR_INPUT, "unexpected argument '%s'", a); return -1; }
         char name[128];
         const char *eq = strchr(a, '=');
         size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (len >= sizeof name) { snprintf(err, errlen, "unknown option '%s'", a); return -1; }
+        if (len >= sizeof name) { err_set(err, ERR_INPUT, "unknown option '%s'", a); return -1; }
         memcpy(name, a + 2, len);
         name[len] = 0;
         if (!strcmp(name, "config")) { i++; continue; }
         option_t *o = options_find(opts, n, name);
-        if (!o) { snprintf(err, errlen, "unknown option '--%s' (see --help)", name); return -1; }
+        if (!o) { err_set(err, ERR_INPUT, "unknown option '--%s' (see --help)", name); return -1; }
         const char *v = eq ? eq + 1 : NULL;
         if (!v && o->type != OPT_FLAG) {
-            if (i + 1 >= argc) { snprintf(err, errlen, "--%s needs a value", name); return -1; }
+            if (i + 1 >= argc) { err_set(err, ERR_INPUT, "--%s needs a value", name); return -1; }
             v = argv[++i];
         }
-        if (set_value(o, v, "command line", err, errlen)) return -1;
+        if (set_value(o, v, "command line", err)) return -1;
     }
     return 0;
 }

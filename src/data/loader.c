@@ -34,7 +34,7 @@ struct loader {
     uint8_t *stage;
     int prod_epoch;
     long prod_step;
-    char err[1024];   /* the loader thread's error */
+    err_t err;        /* the loader thread's error */
     /* shared, under mu */
     pthread_t th;
     int th_running;
@@ -44,19 +44,19 @@ struct loader {
     int head, tail, held, stop, dead;
     int next_epoch;
     long next_step;
-    char sticky[1024];   /* error returned by every loader_next after a failure */
+    err_t sticky;     /* the error every loader_next returns after a failure (kind NONE: none) */
     double read_s, aug_s;
     long batches;
 };
 
-static _Thread_local char open_err[1024];
-
-static const char *fail(char *buf, size_t len, const char *fmt, ...) {
+/* Sets err and returns its message, so the thread's steps chain as `return fail(...)`. */
+static const char *fail(err_t *err, int kind, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    return buf;
+    err->kind = kind;
+    return err->msg;
 }
 
 /* This rank's ordered sample list for an epoch, into out (NULL: count only). Pure function of
@@ -128,9 +128,9 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
     if (L->plan_epoch != epoch) {
         long n = plan_build(L, epoch, L->c.rank, NULL);
         int64_t *p = n >= 0 ? realloc(L->plan, sizeof(int64_t) * (size_t)(n > 0 ? n : 1)) : NULL;
-        if (!p) return fail(L->err, sizeof L->err, "loader: out of memory for the epoch's sample list");
+        if (!p) return fail(&L->err, ERR_RUNTIME, "loader: out of memory for the epoch's sample list");
         L->plan = p;
-        if (plan_build(L, epoch, L->c.rank, p) != n) return fail(L->err, sizeof L->err, "loader: out of memory");
+        if (plan_build(L, epoch, L->c.rank, p) != n) return fail(&L->err, ERR_RUNTIME, "loader: out of memory");
         L->plan_n = n; L->plan_epoch = epoch;
     }
     long base = step * B;
@@ -142,18 +142,18 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
     }
     b->n = n; b->epoch = epoch; b->step = step;
     double t0 = clock_now();
-    const char *e = NULL;
+    int e = 0;
     shards_hdf5_lock();
     for (int i = 0; i < n && !e;) {   /* one H5Dread per run of consecutive images of a shard */
         long local;
         int k = shards_locate(&L->set, b->ids[i], &local), j = i + 1;
         while (j < n && b->ids[j] == b->ids[j - 1] + 1 && local + (j - i) < L->set.sh[k].n) j++;
-        e = shard_reader_read(L->reader, k, local, j - i, L->stage + i * img_b, b->labels + i);
+        e = shard_reader_read(L->reader, k, local, j - i, L->stage + i * img_b, b->labels + i, &L->err);
         i = j;
     }
     shards_hdf5_unlock();
     double t1 = clock_now();
-    if (e) return fail(L->err, sizeof L->err, "%s", e);
+    if (e) return L->err.msg;
     int bad = 0;
     #pragma omp parallel for num_threads(L->threads) schedule(dynamic, 1) if (L->threads > 1) reduction(|| : bad)
     for (int i = 0; i < n; i++) {
@@ -164,7 +164,7 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
         else
             bad = bad || augment_eval(out, img, H, W, S, L->R, L->c.interp);
     }
-    if (bad) return fail(L->err, sizeof L->err, "loader: augmentation failed (out of memory)");
+    if (bad) return fail(&L->err, ERR_RUNTIME, "loader: augmentation failed (out of memory)");
     if (n < B) {
         memset(b->images + n * img_f, 0, sizeof(float) * (size_t)((B - n) * img_f));
         for (int i = n; i < B; i++) b->labels[i] = -1;
@@ -205,14 +205,14 @@ static void *thread_main(void *arg) {
 
 static const char *start(loader *L, int epoch, long step) {
     if (epoch < 0 || step < 0 || step >= L->steps)
-        return fail(L->err, sizeof L->err, "loader: position epoch %d step %ld is outside 0..%ld steps per epoch",
+        return fail(&L->err, ERR_INPUT, "loader: position epoch %d step %ld is outside 0..%ld steps per epoch",
                     epoch, step, L->steps - 1);
     for (int i = 0; i < L->nslots; i++) L->slots[i].state = SLOT_EMPTY;
-    L->head = L->tail = 0; L->held = -1; L->stop = 0; L->dead = 0; L->sticky[0] = 0;
+    L->head = L->tail = 0; L->held = -1; L->stop = 0; L->dead = 0; err_clear(&L->sticky);
     L->prod_epoch = L->next_epoch = epoch;
     L->prod_step = L->next_step = step;
     if (pthread_create(&L->th, NULL, thread_main, L) != 0)
-        return fail(L->err, sizeof L->err, "loader: cannot start the loader thread");
+        return fail(&L->err, ERR_RUNTIME, "loader: cannot start the loader thread");
     L->th_running = 1;
     return NULL;
 }
@@ -253,26 +253,24 @@ static int default_max_open(int shards) {
     return shards < lim ? shards : (int)lim;
 }
 
-const char *loader_open(loader **out, const loader_config *cfg) {
-    char *buf = open_err;
-    size_t len = sizeof open_err;
+int loader_open(loader **out, const loader_config *cfg, err_t *err) {
     *out = NULL;
     const loader_config *c = cfg;
-    if (!c->data_dir || !*c->data_dir) return fail(buf, len, "loader: no data path given");
-    if (!c->split || !*c->split) return fail(buf, len, "loader: no split given");
-    if (c->image_size < 1 || c->image_size > 16384) return fail(buf, len, "loader: image size %d out of range", c->image_size);
-    if (c->batch < 1) return fail(buf, len, "loader: batch %d must be positive", c->batch);
+    if (!c->data_dir || !*c->data_dir) return err_set(err, ERR_INPUT, "loader: no data path given");
+    if (!c->split || !*c->split) return err_set(err, ERR_INPUT, "loader: no split given");
+    if (c->image_size < 1 || c->image_size > 16384) return err_set(err, ERR_INPUT, "loader: image size %d out of range", c->image_size);
+    if (c->batch < 1) return err_set(err, ERR_INPUT, "loader: batch %d must be positive", c->batch);
     if (c->world < 1 || c->rank < 0 || c->rank >= c->world)
-        return fail(buf, len, "loader: rank %d not in world of %d", c->rank, c->world);
-    if (c->assign < LOADER_ASSIGN_AUTO || c->assign > LOADER_ASSIGN_DEAL) return fail(buf, len, "loader: unknown assignment rule %d", c->assign);
-    if (c->interp != INTERP_PIL && c->interp != INTERP_TORCH) return fail(buf, len, "loader: unknown interpolation %d", c->interp);
+        return err_set(err, ERR_INPUT, "loader: rank %d not in world of %d", c->rank, c->world);
+    if (c->assign < LOADER_ASSIGN_AUTO || c->assign > LOADER_ASSIGN_DEAL) return err_set(err, ERR_INPUT, "loader: unknown assignment rule %d", c->assign);
+    if (c->interp != INTERP_PIL && c->interp != INTERP_TORCH) return err_set(err, ERR_INPUT, "loader: unknown interpolation %d", c->interp);
     if (c->threads < 0 || c->threads > 256 || c->prefetch < 0 || c->prefetch > 64 || c->max_open < 0)
-        return fail(buf, len, "loader: threads %d / prefetch %d / max_open %d out of range", c->threads, c->prefetch, c->max_open);
+        return err_set(err, ERR_INPUT, "loader: threads %d / prefetch %d / max_open %d out of range", c->threads, c->prefetch, c->max_open);
     if (c->eval_resize && (c->eval_resize < c->image_size || c->eval_resize > 65536))
-        return fail(buf, len, "loader: eval resize %d is smaller than the image size %d", c->eval_resize, c->image_size);
+        return err_set(err, ERR_INPUT, "loader: eval resize %d is smaller than the image size %d", c->eval_resize, c->image_size);
 
     loader *L = calloc(1, sizeof *L);
-    if (!L) return fail(buf, len, "loader: out of memory");
+    if (!L) return err_set(err, ERR_RUNTIME, "loader: out of memory");
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv, NULL);
     L->c = *c;
@@ -281,8 +279,7 @@ const char *loader_open(loader **out, const loader_config *cfg) {
     L->threads = c->threads ? c->threads : 1;
     L->nslots = c->prefetch >= 2 ? c->prefetch : 2;
     L->plan_epoch = -1;
-    const char *e = shards_scan(&L->set, c->data_dir, c->split);
-    if (e) { fail(buf, len, "%s", e); loader_close(L); return buf; }
+    if (shards_scan(&L->set, c->data_dir, c->split, err)) { loader_close(L); return -1; }
     /* shards already centre-cropped to S (data_prep's val split) pass through unchanged */
     L->R = c->eval_resize ? c->eval_resize
          : L->set.H == L->S && L->set.W == L->S ? L->S : (int)(c->image_size / 0.875 + 0.5);
@@ -290,18 +287,18 @@ const char *loader_open(loader **out, const loader_config *cfg) {
     if (!c->train) m = (N + c->world - 1) / c->world;   /* eval: most any rank gets */
     else {
         long ms = by_shard_bound(L);
-        if (ms < 0) { loader_close(L); return fail(buf, len, "loader: out of memory"); }
+        if (ms < 0) { loader_close(L); return err_set(err, ERR_RUNTIME, "loader: out of memory"); }
         long keep = (long)c->world * (ms / c->batch) * c->batch;
         L->deal = c->assign == LOADER_ASSIGN_DEAL || (c->assign == LOADER_ASSIGN_AUTO && keep < 0.9 * N);
         m = L->deal ? N / c->world : ms;
     }
     L->steps = c->train ? m / c->batch : (m + c->batch - 1) / c->batch;
     if (L->steps < 1) {
-        fail(buf, len, "data path %s: %ld images in %d shards over %d ranks leave a rank as few as %ld images per epoch%s, "
+        err_set(err, ERR_INPUT, "data path %s: %ld images in %d shards over %d ranks leave a rank as few as %ld images per epoch%s, "
              "fewer than one batch of %d", L->set.dir, N, L->set.count, c->world, m,
              c->train && !L->deal ? " (assigned by shard)" : "", c->batch);
         loader_close(L);
-        return buf;
+        return -1;
     }
     long S = L->S, B = c->batch;
     L->slots = calloc((size_t)L->nslots, sizeof *L->slots);
@@ -315,18 +312,17 @@ const char *loader_open(loader **out, const loader_config *cfg) {
         b->ids = malloc(sizeof(int64_t) * (size_t)B);
         ok = b->images && b->labels && b->ids;
     }
-    if (!ok) { loader_close(L); return fail(buf, len, "loader: out of memory for %d buffers of %ld images", L->nslots ? L->nslots : 2, B); }
-    e = start(L, c->start_epoch, c->start_step);
-    if (e) { fail(buf, len, "%s", e); loader_close(L); return buf; }
+    if (!ok) { loader_close(L); return err_set(err, ERR_RUNTIME, "loader: out of memory for %d buffers of %ld images", L->nslots ? L->nslots : 2, B); }
+    if (start(L, c->start_epoch, c->start_step)) { *err = L->err; loader_close(L); return -1; }
     *out = L;
-    return NULL;
+    return 0;
 }
 
-const char *loader_next(loader *L, const loader_batch **batch, double *waited) {
+int loader_next(loader *L, const loader_batch **batch, double *waited, err_t *err) {
     *batch = NULL;
     if (waited) *waited = 0;
     pthread_mutex_lock(&L->mu);
-    if (L->sticky[0]) { pthread_mutex_unlock(&L->mu); return L->sticky; }
+    if (L->sticky.kind) { *err = L->sticky; pthread_mutex_unlock(&L->mu); return -1; }
     if (L->held >= 0) {
         L->slots[L->held].state = SLOT_EMPTY;
         L->held = -1;
@@ -338,9 +334,11 @@ const char *loader_next(loader *L, const loader_batch **batch, double *waited) {
     int s = L->head;
     if (L->slots[s].state != SLOT_READY || L->slots[s].failed) {
         /* the thread stopped after a failure; L->err is final once it has */
-        snprintf(L->sticky, sizeof L->sticky, "%s", L->err[0] ? L->err : "loader: the loader thread stopped");
+        if (L->err.kind) L->sticky = L->err;
+        else err_set(&L->sticky, ERR_RUNTIME, "loader: the loader thread stopped");
+        *err = L->sticky;
         pthread_mutex_unlock(&L->mu);
-        return L->sticky;
+        return -1;
     }
     L->head = (s + 1) % L->nslots;
     L->held = s;
@@ -350,15 +348,16 @@ const char *loader_next(loader *L, const loader_batch **batch, double *waited) {
     if (L->next_step == L->steps) { L->next_step = 0; L->next_epoch++; }
     pthread_mutex_unlock(&L->mu);
     if (waited) *waited = t1 - t0;
-    return NULL;
+    return 0;
 }
 
 void loader_tell(const loader *L, int *epoch, long *step) { *epoch = L->next_epoch; *step = L->next_step; }
 
-const char *loader_seek(loader *L, int epoch, long step) {
+int loader_seek(loader *L, int epoch, long step, err_t *err) {
     stop(L);
-    L->err[0] = 0;
-    return start(L, epoch, step);
+    err_clear(&L->err);
+    if (start(L, epoch, step)) { *err = L->err; return -1; }
+    return 0;
 }
 
 long loader_steps_per_epoch(const loader *L) { return L->steps; }

@@ -15,14 +15,14 @@ static pthread_mutex_t hdf5_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 void shards_hdf5_lock(void) { pthread_mutex_lock(&hdf5_mu); }
 void shards_hdf5_unlock(void) { pthread_mutex_unlock(&hdf5_mu); }
 
-static _Thread_local char scan_err[1024];
-
-static const char *fail(char *buf, size_t len, const char *fmt, ...) {
+/* Sets err (bad data: ERR_INPUT) and returns its message, so checks chain as `e = fail(...)`. */
+static const char *fail(err_t *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    return buf;
+    err->kind = ERR_INPUT;
+    return err->msg;
 }
 
 /* HDF5 prints its error stack to stderr by default; we report one line ourselves instead. */
@@ -47,12 +47,12 @@ static hid_t open_ro(const char *path) {
 }
 
 /* Checks one dataset: integer of the given byte size/sign (size 0: any), rank nd; fills dims. */
-static const char *check_dset(char *buf, size_t len, const char *path, hid_t f, const char *name,
+static const char *check_dset(err_t *err, const char *path, hid_t f, const char *name,
                               int size, int want_unsigned, int nd, hsize_t *dims, hid_t *dset_out) {
     if (H5Lexists(f, name, H5P_DEFAULT) <= 0)
-        return fail(buf, len, "shard %s: no %s dataset", path, name);
+        return fail(err, "shard %s: no %s dataset", path, name);
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0) return fail(buf, len, "shard %s: %s is not a readable dataset", path, name);
+    if (d < 0) return fail(err, "shard %s: %s is not a readable dataset", path, name);
     hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
     int ok_type = t >= 0 && H5Tget_class(t) == H5T_INTEGER && (size == 0 || (int)H5Tget_size(t) == size) &&
                   (!want_unsigned || H5Tget_sign(t) == H5T_SGN_NONE);
@@ -62,10 +62,10 @@ static const char *check_dset(char *buf, size_t len, const char *path, hid_t f, 
     if (sp >= 0) H5Sclose(sp);
     const char *e = NULL;
     if (!ok_type)
-        e = fail(buf, len, "shard %s: %s has the wrong element type (want %s)", path, name,
+        e = fail(err, "shard %s: %s has the wrong element type (want %s)", path, name,
                  want_unsigned ? "uint8" : "an integer type");
     else if (rank != nd)
-        e = fail(buf, len, "shard %s: %s has %d dimensions, want %d", path, name, rank, nd);
+        e = fail(err, "shard %s: %s has %d dimensions, want %d", path, name, rank, nd);
     if (e || !dset_out) H5Dclose(d);
     else *dset_out = d;
     return e;
@@ -88,51 +88,51 @@ static int attr_int(hid_t f, const char *name, long *v) {
 /* The root attributes the loader relies on when present (data_prep writes them; the loader
  * works without): format_version, shard_index / shard_count agreeing with the file name,
  * num_classes (−1 if absent). */
-static const char *check_attrs(char *buf, size_t len, const char *path, hid_t f, int index, int count, long *ncls) {
+static const char *check_attrs(err_t *err, const char *path, hid_t f, int index, int count, long *ncls) {
     long v;
     int r;
     if ((r = attr_int(f, "format_version", &v)) < 0 || (r && v != SHARDS_FORMAT_VERSION))
-        return r < 0 ? fail(buf, len, "shard %s: unreadable format_version attribute", path)
-                     : fail(buf, len, "shard %s: format_version %ld, this loader reads version %d", path, v, SHARDS_FORMAT_VERSION);
+        return r < 0 ? fail(err, "shard %s: unreadable format_version attribute", path)
+                     : fail(err, "shard %s: format_version %ld, this loader reads version %d", path, v, SHARDS_FORMAT_VERSION);
     if ((r = attr_int(f, "shard_index", &v)) < 0 || (r && v != index))
-        return fail(buf, len, "shard %s: shard_index attribute %ld disagrees with the file name (%d)", path, r < 0 ? -1 : v, index);
+        return fail(err, "shard %s: shard_index attribute %ld disagrees with the file name (%d)", path, r < 0 ? -1 : v, index);
     if ((r = attr_int(f, "shard_count", &v)) < 0 || (r && v != count))
-        return fail(buf, len, "shard %s: shard_count attribute %ld disagrees with the file name (%d)", path, r < 0 ? -1 : v, count);
+        return fail(err, "shard %s: shard_count attribute %ld disagrees with the file name (%d)", path, r < 0 ? -1 : v, count);
     if ((r = attr_int(f, "num_classes", &v)) < 0 || (r && v < 1))
-        return fail(buf, len, "shard %s: bad num_classes attribute", path);
+        return fail(err, "shard %s: bad num_classes attribute", path);
     *ncls = r ? v : -1;
     return NULL;
 }
 
 /* Opens a shard and checks its attributes, /images uint8 [N,H,W,3] fully stored and /labels [N]. */
-static const char *inspect(char *buf, size_t len, const char *path, int index, int count, long *n, int *H, int *W, long *ncls) {
+static const char *inspect(err_t *err, const char *path, int index, int count, long *n, int *H, int *W, long *ncls) {
     struct stat st;
-    if (stat(path, &st) != 0) return fail(buf, len, "shard %s: %s", path, strerror(errno));
+    if (stat(path, &st) != 0) return fail(err, "shard %s: %s", path, strerror(errno));
     hid_t f = open_ro(path);
-    if (f < 0) return fail(buf, len, "shard %s: cannot open as HDF5 (truncated, corrupt or not HDF5)", path);
+    if (f < 0) return fail(err, "shard %s: cannot open as HDF5 (truncated, corrupt or not HDF5)", path);
     hsize_t di[4], dl[1];
     hid_t img = -1;
-    const char *e = check_attrs(buf, len, path, f, index, count, ncls);
-    if (!e) e = check_dset(buf, len, path, f, "/images", 1, 1, 4, di, &img);
+    const char *e = check_attrs(err, path, f, index, count, ncls);
+    if (!e) e = check_dset(err, path, f, "/images", 1, 1, 4, di, &img);
     if (!e && di[3] != 3)
-        e = fail(buf, len, "shard %s: /images is [%llu,%llu,%llu,%llu], want [N,H,W,3] RGB", path,
+        e = fail(err, "shard %s: /images is [%llu,%llu,%llu,%llu], want [N,H,W,3] RGB", path,
                  (unsigned long long)di[0], (unsigned long long)di[1], (unsigned long long)di[2], (unsigned long long)di[3]);
     if (!e && (di[1] == 0 || di[2] == 0 || di[1] > 65536 || di[2] > 65536))
-        e = fail(buf, len, "shard %s: /images has image size %llux%llu", path,
+        e = fail(err, "shard %s: /images has image size %llux%llu", path,
                  (unsigned long long)di[1], (unsigned long long)di[2]);
     if (!e) {
         /* a contiguous dataset whose data was never (fully) written would read as zeros */
         hid_t dcpl = H5Dget_create_plist(img);
         hsize_t need = di[0] * di[1] * di[2] * 3, have = H5Dget_storage_size(img);
         if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS && have < need)
-            e = fail(buf, len, "shard %s: /images stores %llu of %llu bytes (incomplete write)", path,
+            e = fail(err, "shard %s: /images stores %llu of %llu bytes (incomplete write)", path,
                      (unsigned long long)have, (unsigned long long)need);
         if (dcpl >= 0) H5Pclose(dcpl);
     }
     if (img >= 0) H5Dclose(img);
-    if (!e) e = check_dset(buf, len, path, f, "/labels", 0, 0, 1, dl, NULL);
+    if (!e) e = check_dset(err, path, f, "/labels", 0, 0, 1, dl, NULL);
     if (!e && dl[0] != di[0])
-        e = fail(buf, len, "shard %s: /labels has %llu entries but /images has %llu", path,
+        e = fail(err, "shard %s: /labels has %llu entries but /images has %llu", path,
                  (unsigned long long)dl[0], (unsigned long long)di[0]);
     H5Fclose(f);
     if (e) return e;
@@ -172,22 +172,20 @@ static char *join(const char *a, const char *b) {
     return p;
 }
 
-const char *shards_scan(shard_set *s, const char *data_dir, const char *split) {
-    char *buf = scan_err;
-    size_t len = sizeof scan_err;
+int shards_scan(shard_set *s, const char *data_dir, const char *split, err_t *err) {
     memset(s, 0, sizeof *s);
     struct stat st;
-    if (stat(data_dir, &st) != 0) return fail(buf, len, "data path %s: %s", data_dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return fail(buf, len, "data path %s: not a directory", data_dir);
+    if (stat(data_dir, &st) != 0) { fail(err, "data path %s: %s", data_dir, strerror(errno)); return -1; }
+    if (!S_ISDIR(st.st_mode)) { fail(err, "data path %s: not a directory", data_dir); return -1; }
     char *sub = join(data_dir, split);
-    if (!sub) return fail(buf, len, "data path %s: out of memory", data_dir);
+    if (!sub) { fail(err, "data path %s: out of memory", data_dir); return -1; }
     if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) s->dir = sub;
     else { free(sub); s->dir = strdup(data_dir); }
-    if (!s->dir) return fail(buf, len, "data path %s: out of memory", data_dir);
+    if (!s->dir) { fail(err, "data path %s: out of memory", data_dir); return -1; }
 
     const char *e = NULL;
     DIR *d = opendir(s->dir);
-    if (!d) { e = fail(buf, len, "data path %s: %s", s->dir, strerror(errno)); goto out; }
+    if (!d) { e = fail(err, "data path %s: %s", s->dir, strerror(errno)); goto out; }
     int m = 0, found = 0;
     char first_name[256] = "";
     struct dirent *de;
@@ -198,26 +196,26 @@ const char *shards_scan(shard_set *s, const char *data_dir, const char *split) {
             m = mm;
             snprintf(first_name, sizeof first_name, "%s", de->d_name);
             s->sh = calloc((size_t)m, sizeof *s->sh);
-            if (!s->sh) { e = fail(buf, len, "data path %s: out of memory for %d shards", s->dir, m); break; }
+            if (!s->sh) { e = fail(err, "data path %s: out of memory for %d shards", s->dir, m); break; }
             s->count = m;
         }
         if (mm != m)
-            e = fail(buf, len, "data path %s: %s says %d shards but %s says %d", s->dir, de->d_name, mm, first_name, m);
+            e = fail(err, "data path %s: %s says %d shards but %s says %d", s->dir, de->d_name, mm, first_name, m);
         else if (k >= m)
-            e = fail(buf, len, "data path %s: %s has index %d, not below its count %d", s->dir, de->d_name, k, m);
+            e = fail(err, "data path %s: %s has index %d, not below its count %d", s->dir, de->d_name, k, m);
         else if (s->sh[k].path)
-            e = fail(buf, len, "data path %s: %s and %s are both shard %d", s->dir, de->d_name, s->sh[k].path, k);
+            e = fail(err, "data path %s: %s and %s are both shard %d", s->dir, de->d_name, s->sh[k].path, k);
         else if (!(s->sh[k].path = join(s->dir, de->d_name)))
-            e = fail(buf, len, "data path %s: out of memory", s->dir);
+            e = fail(err, "data path %s: out of memory", s->dir);
         else { s->sh[k].index = k; found++; }
     }
     closedir(d);
     if (e) goto out;
-    if (found == 0) { e = fail(buf, len, "data path %s: no shards named %s-K-of-M.h5", s->dir, split); goto out; }
+    if (found == 0) { e = fail(err, "data path %s: no shards named %s-K-of-M.h5", s->dir, split); goto out; }
     if (found < m) {
         int k = 0;
         while (s->sh[k].path) k++;
-        e = fail(buf, len, "data path %s: %d of %d shards missing, first %s-%05d-of-%05d.h5", s->dir,
+        e = fail(err, "data path %s: %d of %d shards missing, first %s-%05d-of-%05d.h5", s->dir,
                  m - found, m, split, k, m);
         goto out;
     }
@@ -228,15 +226,15 @@ const char *shards_scan(shard_set *s, const char *data_dir, const char *split) {
     for (int k = 0; k < m && !e; k++) {
         long n = 0, ncls = -1;
         int H = 0, W = 0;
-        e = inspect(buf, len, s->sh[k].path, k, m, &n, &H, &W, &ncls);
+        e = inspect(err, s->sh[k].path, k, m, &n, &H, &W, &ncls);
         if (e) break;
         if (k > 0 && (H != H0 || W != W0)) {
-            e = fail(buf, len, "shard %s: images are %dx%d but %s has %dx%d", s->sh[k].path, H, W,
+            e = fail(err, "shard %s: images are %dx%d but %s has %dx%d", s->sh[k].path, H, W,
                      s->sh[0].path, H0, W0);
             break;
         }
         if (k > 0 && ncls != ncls0) {
-            e = fail(buf, len, "shard %s: num_classes %ld but %s has %ld", s->sh[k].path, ncls, s->sh[0].path, ncls0);
+            e = fail(err, "shard %s: num_classes %ld but %s has %ld", s->sh[k].path, ncls, s->sh[0].path, ncls0);
             break;
         }
         if (k == 0) { H0 = H; W0 = W; ncls0 = ncls; }
@@ -244,11 +242,11 @@ const char *shards_scan(shard_set *s, const char *data_dir, const char *split) {
     }
     quiet_end(q);
     shards_hdf5_unlock();
-    if (!e && total == 0) e = fail(buf, len, "data path %s: the %d shards hold no images", s->dir, m);
+    if (!e && total == 0) e = fail(err, "data path %s: the %d shards hold no images", s->dir, m);
     if (!e) { s->total = total; s->H = H0; s->W = W0; s->num_classes = ncls0 > 0 ? (int)ncls0 : 0; }
 out:
-    if (e) shards_free(s);   /* e is in scan_err, not in *s */
-    return e;
+    if (e) shards_free(s);
+    return e ? -1 : 0;
 }
 
 int shards_locate(const shard_set *s, long g, long *local) {
@@ -276,7 +274,6 @@ struct shard_reader {
     open_shard *o;
     int max_open, nopen;
     long clock;
-    char err[1024];
 };
 
 shard_reader *shard_reader_new(const shard_set *s, int max_open) {
@@ -297,7 +294,7 @@ static void close_one(shard_reader *r, int k) {
     r->nopen--;
 }
 
-static const char *open_one(shard_reader *r, int k) {
+static const char *open_one(shard_reader *r, int k, err_t *err) {
     const shard_info *si = &r->s->sh[k];
     open_shard *o = &r->o[k];
     if (r->nopen >= r->max_open) {
@@ -307,23 +304,23 @@ static const char *open_one(shard_reader *r, int k) {
         if (victim >= 0) close_one(r, victim);
     }
     hid_t f = open_ro(si->path);
-    if (f < 0) return fail(r->err, sizeof r->err, "shard %s: cannot open as HDF5 (removed, truncated or corrupt)", si->path);
+    if (f < 0) return fail(err, "shard %s: cannot open as HDF5 (removed, truncated or corrupt)", si->path);
     hid_t d = H5Dopen2(f, "/images", H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t dims[4] = {0, 0, 0, 0};
     int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 4 && H5Sget_simple_extent_dims(sp, dims, NULL) == 4 &&
              (long)dims[0] == si->n && (int)dims[1] == r->s->H && (int)dims[2] == r->s->W && dims[3] == 3;
     const char *e = NULL;
-    if (!ok) e = fail(r->err, sizeof r->err, "shard %s: /images changed since the loader started", si->path);
+    if (!ok) e = fail(err, "shard %s: /images changed since the loader started", si->path);
     if (!e && !o->labels && si->n > 0) {
         int32_t *lab = malloc(sizeof(int32_t) * (size_t)si->n);
         hid_t dl = H5Dopen2(f, "/labels", H5P_DEFAULT);
-        if (!lab) e = fail(r->err, sizeof r->err, "shard %s: out of memory for labels", si->path);
+        if (!lab) e = fail(err, "shard %s: out of memory for labels", si->path);
         else if (dl < 0 || H5Dread(dl, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) < 0)
-            e = fail(r->err, sizeof r->err, "shard %s: cannot read /labels", si->path);
+            e = fail(err, "shard %s: cannot read /labels", si->path);
         for (long i = 0; !e && i < si->n; i++)
-            if (lab[i] < 0) e = fail(r->err, sizeof r->err, "shard %s: /labels[%ld] = %d is negative", si->path, i, lab[i]);
+            if (lab[i] < 0) e = fail(err, "shard %s: /labels[%ld] = %d is negative", si->path, i, lab[i]);
             else if (r->s->num_classes && lab[i] >= r->s->num_classes)
-                e = fail(r->err, sizeof r->err, "shard %s: /labels[%ld] = %d is not below num_classes %d", si->path, i,
+                e = fail(err, "shard %s: /labels[%ld] = %d is not below num_classes %d", si->path, i,
                          lab[i], r->s->num_classes);
         if (dl >= 0) H5Dclose(dl);
         if (e) free(lab);
@@ -341,13 +338,13 @@ static const char *open_one(shard_reader *r, int k) {
     return NULL;
 }
 
-const char *shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *dst, int32_t *lab) {
+int shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *dst, int32_t *lab, err_t *err) {
     if (k < 0 || k >= r->s->count || local < 0 || count < 1 || local + count > r->s->sh[k].n)
-        return fail(r->err, sizeof r->err, "shard reader: bad request shard %d images %ld+%ld", k, local, count);
+        ERR_ASSERT(0, "shard reader: bad request shard %d images %ld+%ld", k, local, count);
     const shard_info *si = &r->s->sh[k];
     quiet_t q = quiet_begin();
     const char *e = NULL;
-    if (!r->o[k].last_use) e = open_one(r, k);
+    if (!r->o[k].last_use) e = open_one(r, k, err);
     if (!e) {
         open_shard *o = &r->o[k];
         o->last_use = ++r->clock;
@@ -355,12 +352,12 @@ const char *shard_reader_read(shard_reader *r, int k, long local, long count, ui
         hid_t ms = H5Screate_simple(4, cnt, NULL);
         if (ms < 0 || H5Sselect_hyperslab(o->space, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
             H5Dread(o->dset, H5T_NATIVE_UINT8, ms, o->space, H5P_DEFAULT, dst) < 0)
-            e = fail(r->err, sizeof r->err, "shard %s: reading /images[%ld..%ld] failed", si->path, local, local + count - 1);
+            e = fail(err, "shard %s: reading /images[%ld..%ld] failed", si->path, local, local + count - 1);
         if (ms >= 0) H5Sclose(ms);
         if (!e) memcpy(lab, o->labels + local, sizeof(int32_t) * (size_t)count);
     }
     quiet_end(q);
-    return e;
+    return e ? -1 : 0;
 }
 
 void shard_reader_free(shard_reader *r) {

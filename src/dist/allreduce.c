@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "semaim/allreduce.h"
-#include "semaim/rng.h"
 
 #define RING_TAG 0x5a17
 
@@ -17,6 +16,7 @@ struct allreduce {
     MPI_Request *sreq;      /* one per segment sent in a call, so each can be waited individually */
     long nsreq;
     long *soff;             /* per step: index in sreq of the step's first segment */
+    long calls;             /* reductions made, for tests and the run's end record */
 };
 
 /* Chunk c of a count-float buffer split world ways: the first count%world chunks get one extra. */
@@ -105,6 +105,7 @@ allreduce_t *allreduce_create(MPI_Comm comm, long max_count, long segment_floats
 void allreduce_free(allreduce_t *ar) { if (ar) ar_release(ar); }
 long allreduce_segment_floats(const allreduce_t *ar) { return ar->seg; }
 int allreduce_world(const allreduce_t *ar) { return ar->world; }
+long allreduce_calls(const allreduce_t *ar) { return ar->calls; }
 
 static void add_into(float *restrict dst, const float *restrict src, long n) {
     for (long i = 0; i < n; i++) dst[i] += src[i];
@@ -224,6 +225,7 @@ static int with_mpi(allreduce_t *ar, float *buf, long count, int mean) {
 
 static int reduce(allreduce_t *ar, float *buf, long count, int mean) {
     if (!ar) return MPI_ERR_ARG;
+    ar->calls++;
     if (count < 0 || count > ar->max_count) return MPI_ERR_COUNT;
     if (count > 0 && !buf) return MPI_ERR_BUFFER;
     if (count == 0) return MPI_SUCCESS;
@@ -234,82 +236,3 @@ static int reduce(allreduce_t *ar, float *buf, long count, int mean) {
 
 int allreduce_sum(allreduce_t *ar, float *buf, long count) { return reduce(ar, buf, count, 0); }
 int allreduce_mean(allreduce_t *ar, float *buf, long count) { return reduce(ar, buf, count, 1); }
-
-static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-/* For a fixed h this is injective in w, and for a fixed w a bijection of h (xor, rotate and an
- * odd multiplier all are), which is what makes single-word differences always visible. */
-static inline uint64_t lane_step(uint64_t h, uint64_t w) {
-    return rotl64(h ^ w, 31) * 0x9e3779b97f4a7c15ULL;
-}
-
-uint64_t params_checksum(const float *p, long n) {
-    if (n < 0) n = 0;
-    uint64_t h[4];
-    for (int l = 0; l < 4; l++) h[l] = mix64((uint64_t)n * 4 + (uint64_t)l);
-    long words = n / 2, i = 0;
-    const char *b = (const char *)p;
-    /* Four independent lanes so the multiplies overlap instead of forming one long chain. */
-    for (; i + 4 <= words; i += 4) {
-        uint64_t w[4];
-        memcpy(w, b + i * 8, sizeof w);
-        for (int l = 0; l < 4; l++) h[l] = lane_step(h[l], w[l]);
-    }
-    for (; i < words; i++) {
-        uint64_t w; memcpy(&w, b + i * 8, 8);
-        h[i & 3] = lane_step(h[i & 3], w);
-    }
-    if (n & 1) {
-        uint32_t u; memcpy(&u, b + (n - 1) * 4, 4);
-        h[i & 3] = lane_step(h[i & 3], u);
-    }
-    uint64_t f = mix64(h[0]);
-    for (int l = 1; l < 4; l++) f = mix64(f ^ h[l]);
-    return f;
-}
-
-/* Every rank's checksum of p[0..n), in all[world] (malloc'ed, caller frees); NULL on failure. */
-static uint64_t *gather_checksums(MPI_Comm comm, const float *p, long n, uint64_t *mine) {
-    uint64_t h = params_checksum(p, n);
-    if (mine) *mine = h;
-    int world;
-    if (MPI_Comm_size(comm, &world) != MPI_SUCCESS) return NULL;
-    uint64_t *all = malloc((size_t)world * sizeof *all);
-    int ok = all != NULL, all_ok = 0;
-    /* Agree on allocation first so no rank is left alone in the Allgather. */
-    if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS || !all_ok ||
-        MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, comm) != MPI_SUCCESS) {
-        free(all);
-        return NULL;
-    }
-    return all;
-}
-static int first_mismatch(const uint64_t *all, int world) {
-    for (int q = 1; q < world; q++) if (all[q] != all[0]) return q + 1;
-    return 0;
-}
-
-int check_replicas_consistent(MPI_Comm comm, const float *p, long n, uint64_t *mine) {
-    int world;
-    uint64_t *all = gather_checksums(comm, p, n, mine);
-    if (!all || MPI_Comm_size(comm, &world) != MPI_SUCCESS) { free(all); return -1; }
-    int bad = first_mismatch(all, world);
-    free(all);
-    return bad;
-}
-
-int replicas_verify(MPI_Comm comm, const float *p, long n, long step) {
-    int world, rank;
-    if (MPI_Comm_size(comm, &world) != MPI_SUCCESS || MPI_Comm_rank(comm, &rank) != MPI_SUCCESS) return -1;
-    uint64_t *all = gather_checksums(comm, p, n, NULL);
-    if (!all) {
-        if (rank == 0) fprintf(stderr, "replica check at step %ld: gathering parameter checksums failed\n", step);
-        return -1;
-    }
-    int bad = first_mismatch(all, world);
-    if (bad && rank == 0)
-        fprintf(stderr, "replica check at step %ld: rank %d's parameters differ from rank 0's "
-                "(checksum %016llx vs %016llx over %ld floats): ranks no longer hold the same model\n",
-                step, bad - 1, (unsigned long long)all[bad - 1], (unsigned long long)all[0], n);
-    free(all);
-    return bad;
-}

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "core/slice.h"
 #include "semaim/eval.h"
+#include "semaim/encoder.h"
 #include "semaim/loader.h"
 
 static long chunk_rows = 0, chunk_queries = 0;
@@ -36,18 +37,17 @@ const float *featset_rows(const featset_t *fs, const char *kind) {
 }
 
 int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
-                     char *err, size_t errlen) {
+                     err_t *err) {
     memset(fs, 0, sizeof *fs);
-    int S = m->cfg.image, D = m->D;
+    int S = m->cfg.image, D = m->d.D;
     loader_config lc = {.data_dir = data, .split = split, .image_size = S, .batch = batch, .seed = 0,
                         .rank = rank, .world = world, .train = 0, .threads = 1};
     loader *ld = NULL;
-    const char *e = loader_open(&ld, &lc);
-    if (e) { snprintf(err, errlen, "%s", e); return -1; }
+    if (loader_open(&ld, &lc, err)) return -1;
     int H = loader_image_height(ld), W = loader_image_width(ld);
     if (H < S || W < S) {
         /* upsampling small shards into a bigger model's input is never what was meant */
-        snprintf(err, errlen, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input "
+        err_set(err, ERR_INPUT, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input "
                  "(checkpoint of another config?)", data, split, H, W, S, S);
         loader_close(ld);
         return -1;
@@ -62,27 +62,20 @@ int features_compute(featset_t *fs, model_t *m, const char *data, const char *sp
     fs->cls = malloc(sizeof(float) * rows * D);
     fs->mean = malloc(sizeof(float) * rows * D);
     fs->labels = malloc(sizeof(int32_t) * rows);
-    /* A forward-only encoder needs block 0's buffers and two stream snapshots (see
-     * encoder_forward_full): size the activations for a depth-1 view of the model instead
-     * of the whole training pass. */
-    model_t view = *m;
-    view.cfg.depth = 1;
-    view.cfg.dec_depth = 1;
-    acts_t *a = acts_create(&view, batch);
+    acts_t *a = acts_create(&m->cfg, batch, ACTS_ENCODER, 0);
     int rc = -1;
     if (!fs->cls || !fs->mean || !fs->labels || !a) {
-        snprintf(err, errlen, "features: out of memory for %ld images of width %d (batch %d)", fs->n, D, batch);
+        err_set(err, ERR_RUNTIME, "features: out of memory for %ld images of width %d (batch %d)", fs->n, D, batch);
         goto out;
     }
     long steps = loader_steps_per_epoch(ld), done = 0;
     for (long s = 0; s < steps; s++) {
         const loader_batch *b;
-        e = loader_next(ld, &b, NULL);
-        if (e) { snprintf(err, errlen, "%s", e); goto out; }
+        if (loader_next(ld, &b, NULL, err)) goto out;
         if (b->n == 0) continue;
         for (int i = 0; i < b->n; i++)
             if (b->ids[i] != fs->lo + done + i) {
-                snprintf(err, errlen, "features: loader returned image %lld where %ld was expected", (long long)b->ids[i],
+                err_set(err, ERR_INPUT, "features: loader returned image %lld where %ld was expected", (long long)b->ids[i],
                          fs->lo + done + i);
                 goto out;
             }
@@ -91,7 +84,7 @@ int features_compute(featset_t *fs, model_t *m, const char *data, const char *sp
         done += b->n;
     }
     if (done != fs->n) {
-        snprintf(err, errlen, "features: %ld of %ld images of this rank's slice were returned", done, fs->n);
+        err_set(err, ERR_INPUT, "features: %ld of %ld images of this rank's slice were returned", done, fs->n);
         goto out;
     }
     rc = 0;

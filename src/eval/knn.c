@@ -87,22 +87,6 @@ void knn_merge(const float *sim, const int64_t *id, const int32_t *lab, int nlis
     }
 }
 
-void top5_classes(const double *sd, const float *sf, int C, int32_t *p) {
-#define SCORE(c) (sd ? sd[c] : (double)sf[c])   /* float → double is exact: the order is unchanged */
-    for (int j = 0; j < 5; j++) p[j] = -1;
-    int top = C < 5 ? C : 5;
-    for (int j = 0; j < top; j++) {
-        int best = -1;
-        for (int c = 0; c < C; c++) {
-            int taken = 0;
-            for (int i = 0; i < j; i++) taken |= p[i] == c;
-            if (!taken && (best < 0 || SCORE(c) > SCORE(best))) best = c;
-        }
-        p[j] = best;
-    }
-#undef SCORE
-}
-
 void knn_vote(const float *sim, const int32_t *lab, long nq, int k, int C, double temperature, int32_t *pred5) {
 #pragma omp parallel
     {
@@ -123,53 +107,41 @@ void knn_vote(const float *sim, const int32_t *lab, long nq, int k, int C, doubl
     }
 }
 
-void topk_accuracy(const int32_t *pred5, const int32_t *labels, long n, double *top1, double *top5) {
-    long c1 = 0, c5 = 0;
-    for (long i = 0; i < n; i++) {
-        c1 += pred5[i * 5] == labels[i];
-        int hit = 0;
-        for (int j = 0; j < 5; j++) hit |= pred5[i * 5 + j] >= 0 && pred5[i * 5 + j] == labels[i];
-        c5 += hit;
-    }
-    *top1 = n ? 100.0 * c1 / n : 0;
-    *top5 = n ? 100.0 * c5 / n : 0;
-}
-
-int eval_num_classes(const featset_t *train, const featset_t *val, MPI_Comm comm, int *C, char *err, size_t errlen) {
+int eval_num_classes(const featset_t *train, const featset_t *val, MPI_Comm comm, int *C, err_t *err) {
     int mx[2] = {-1, -1}, g[2];
     for (long i = 0; i < train->n; i++) if (train->labels[i] > mx[0]) mx[0] = train->labels[i];
     for (long i = 0; i < val->n; i++) if (val->labels[i] > mx[1]) mx[1] = val->labels[i];
     MPI_Allreduce(mx, g, 2, MPI_INT, MPI_MAX, comm);
     int c = train->num_classes > 0 ? train->num_classes : g[0] + 1;
     if (val->num_classes > 0 && train->num_classes > 0 && val->num_classes != train->num_classes) {
-        snprintf(err, errlen, "labels do not match: the train features have %d classes, the val features %d",
+        err_set(err, ERR_INPUT, "labels do not match: the train features have %d classes, the val features %d",
                  train->num_classes, val->num_classes);
         return -1;
     }
     if (g[1] >= c) {
-        snprintf(err, errlen, "labels do not match: val label %d is not among the %d train classes", g[1], c);
+        err_set(err, ERR_INPUT, "labels do not match: val label %d is not among the %d train classes", g[1], c);
         return -1;
     }
-    if (c < 1) { snprintf(err, errlen, "no labelled train features"); return -1; }
+    if (c < 1) { err_set(err, ERR_INPUT, "no labelled train features"); return -1; }
     *C = c;
     return 0;
 }
 
 int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int k, double temperature,
-             MPI_Comm comm, knn_result_t *res, char *err, size_t errlen) {
+             MPI_Comm comm, knn_result_t *res, err_t *err) {
     int rank, world;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &world);
     memset(res, 0, sizeof *res);
     const float *tr = featset_rows(train, kind), *va = featset_rows(val, kind);
-    if (!tr || !va) { snprintf(err, errlen, "unknown feature kind '%s' (cls or mean)", kind); return -1; }
+    if (!tr || !va) { err_set(err, ERR_INPUT, "unknown feature kind '%s' (cls or mean)", kind); return -1; }
     if (train->dim != val->dim) {
-        snprintf(err, errlen, "train features have width %d, val features %d (different models?)", train->dim, val->dim);
+        err_set(err, ERR_INPUT, "train features have width %d, val features %d (different models?)", train->dim, val->dim);
         return -1;
     }
-    if (train->total < 1 || val->total < 1) { snprintf(err, errlen, "no train or no val features"); return -1; }
+    if (train->total < 1 || val->total < 1) { err_set(err, ERR_INPUT, "no train or no val features"); return -1; }
     int C;
-    if (eval_num_classes(train, val, comm, &C, err, errlen)) return -1;
+    if (eval_num_classes(train, val, comm, &C, err)) return -1;
     int D = train->dim;
     if (k > train->total) k = (int)train->total;
     long nq = val->total, nb = train->n;
@@ -193,7 +165,7 @@ int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int
     int bad = !counts || !displs || !bank || !q || !qlab || !ts || !ti || !tl || (rank == 0 && (!as || !ai || !al)), any;
     MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
     int rc = -1;
-    if (any) { snprintf(err, errlen, "k-NN: out of memory (%ld queries, %ld bank rows, width %d)", nq, nb, D); goto out; }
+    if (any) { err_set(err, ERR_RUNTIME, "k-NN: out of memory (%ld queries, %ld bank rows, width %d)", nq, nb, D); goto out; }
     memcpy(bank, tr, sizeof(float) * (size_t)nb * D);
     l2_normalize_rows(bank, nb, D);
     for (int r = 0; r < world; r++) {
@@ -229,7 +201,7 @@ int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int
         free(pred5);
     }
     MPI_Bcast(acc, 2, MPI_DOUBLE, 0, comm);
-    if (acc[0] < 0) { snprintf(err, errlen, "k-NN: out of memory for the predictions"); goto out; }
+    if (acc[0] < 0) { err_set(err, ERR_RUNTIME, "k-NN: out of memory for the predictions"); goto out; }
     res->top1 = acc[0]; res->top5 = acc[1];
     res->queries = nq; res->bank = train->total; res->k = k; res->num_classes = C;
     rc = 0;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include "core/clock.h"
 #include "semaim/allreduce.h"
+#include "kernels/ops.h"
 #include "semaim/eval.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
@@ -34,19 +35,18 @@ static void top5_rows(const float *logits, long n, int C, int32_t *pred5) {
 }
 
 int linprobe_run(const featset_t *train, const featset_t *val, const char *kind, const linprobe_cfg_t *cfg,
-                 MPI_Comm comm, void (*on_epoch)(const linprobe_epoch_t *, void *), void *ctx, char *err,
-                 size_t errlen) {
+                 MPI_Comm comm, void (*on_epoch)(const linprobe_epoch_t *, void *), void *ctx, err_t *err) {
     const float *X = featset_rows(train, kind), *XV = featset_rows(val, kind);
-    if (!X || !XV) { snprintf(err, errlen, "unknown feature kind '%s' (cls or mean)", kind); return -1; }
+    if (!X || !XV) { err_set(err, ERR_INPUT, "unknown feature kind '%s' (cls or mean)", kind); return -1; }
     if (train->dim != val->dim) {
-        snprintf(err, errlen, "train features have width %d, val features %d (different models?)", train->dim, val->dim);
+        err_set(err, ERR_INPUT, "train features have width %d, val features %d (different models?)", train->dim, val->dim);
         return -1;
     }
     int C;
-    if (eval_num_classes(train, val, comm, &C, err, errlen)) return -1;
+    if (eval_num_classes(train, val, comm, &C, err)) return -1;
     const int D = train->dim, B = cfg->batch;
     const long N = train->total, spe = N / B;
-    if (spe < 1) { snprintf(err, errlen, "linear probe: batch %d is larger than the %ld train images", B, N); return -1; }
+    if (spe < 1) { err_set(err, ERR_INPUT, "linear probe: batch %d is larger than the %ld train images", B, N); return -1; }
     const long total = spe * cfg->epochs, warmup = (long)llround(cfg->warmup_epochs * spe);
     const double peak = cfg->base_lr * B / 256.0;
     const long np = (long)C * D + C;   /* W then b: one buffer for the all-reduce */
@@ -55,17 +55,19 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
     long *rows = malloc(sizeof(long) * B);
     long vn = val->n > 0 ? val->n : 1;
     float *xb = malloc(sizeof(float) * (size_t)B * D), *lg = malloc(sizeof(float) * (size_t)B * C);
+    float *dl = malloc(sizeof(float) * (size_t)B * C);
+    int32_t *yb = malloc(sizeof(int32_t) * (size_t)B);
     float *xv = malloc(sizeof(float) * (size_t)vn * D), *lv = malloc(sizeof(float) * (size_t)vn * C);
     int32_t *pred5 = malloc(sizeof(int32_t) * vn * 5);
     double *st = malloc(sizeof(double) * (2 * D + 2)), *gst = malloc(sizeof(double) * (2 * D + 2));
     double *mean = malloc(sizeof(double) * D), *var = malloc(sizeof(double) * D);
     double *rmean = calloc(D, sizeof(double)), *rvar = malloc(sizeof(double) * D);
     allreduce_t *ar = allreduce_create(comm, np, 0, 0);
-    int bad = !w || !g || !mom || !perm || !rows || !xb || !lg || !xv || !lv || !pred5 || !st || !gst || !mean ||
+    int bad = !w || !g || !mom || !perm || !rows || !xb || !lg || !dl || !yb || !xv || !lv || !pred5 || !st || !gst || !mean ||
               !var || !rmean || !rvar || !ar, any;
     MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
     int rc = -1;
-    if (any) { snprintf(err, errlen, "linear probe: out of memory (%ld images, width %d, %d classes)", N, D, C); goto out; }
+    if (any) { err_set(err, ERR_RUNTIME, "linear probe: out of memory (%ld images, width %d, %d classes)", N, D, C); goto out; }
     {
         rng_t r = rng_make(rng_key(cfg->seed, LP_RNG_TAG, 0, 0, 0));
         for (long i = 0; i < (long)C * D; i++) w[i] = (float)(0.01 * rng_normal(&r));
@@ -103,23 +105,16 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
             if (nl > 0) {
                 for (int i = 0; i < nl; i++) memcpy(lg + (long)i * C, w + (long)C * D, sizeof(float) * C);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, C, D, 1.0f, xb, D, w, D, 1.0f, lg, C);
-#pragma omp parallel for schedule(static) reduction(+ : ls)
-                for (int i = 0; i < nl; i++) {
-                    float *l = lg + (long)i * C;
-                    float mx = l[0];
-                    for (int c = 1; c < C; c++) mx = fmaxf(mx, l[c]);
-                    double z = 0;
-                    for (int c = 0; c < C; c++) z += exp((double)l[c] - mx);
-                    int y = train->labels[rows[i]];
-                    ls += log(z) - ((double)l[y] - mx);
-                    for (int c = 0; c < C; c++) l[c] = (float)((exp((double)l[c] - mx) / z - (c == y)) / B);
-                }
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, nl, 1.0f, lg, C, xb, D, 0.0f, g, D);
+                for (int i = 0; i < nl; i++) yb[i] = train->labels[rows[i]];
+                ls = xent_forward(lg, yb, nl, C, 0.0f, NULL);
+                memset(dl, 0, sizeof(float) * (size_t)nl * C);
+                xent_backward(dl, lg, yb, nl, C, 0.0f, 1.0 / B);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, nl, 1.0f, dl, C, xb, D, 0.0f, g, D);
                 for (int i = 0; i < nl; i++)
-                    for (int c = 0; c < C; c++) g[(long)C * D + c] += lg[(long)i * C + c];
+                    for (int c = 0; c < C; c++) g[(long)C * D + c] += dl[(long)i * C + c];
             }
             loss_sum += ls;
-            if (allreduce_sum(ar, g, np) != MPI_SUCCESS) { snprintf(err, errlen, "linear probe: all-reduce failed"); goto out; }
+            if (allreduce_sum(ar, g, np) != MPI_SUCCESS) { err_set(err, ERR_RUNTIME, "linear probe: all-reduce failed"); goto out; }
             lr = optim_lr_at(peak, 0.0, it, warmup, total);
             float fl = (float)lr, mu = (float)cfg->momentum, wd = (float)cfg->weight_decay;
             for (long i = 0; i < np; i++) {
@@ -134,23 +129,19 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
         for (long i = 0; i < vl; i++) memcpy(lv + i * C, w + (long)C * D, sizeof(float) * C);
         if (vl > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)vl, C, D, 1.0f, xv, D, w, D, 1.0f, lv, C);
         top5_rows(lv, vl, C, pred5);
-        double cnt[3] = {0, 0, loss_sum}, gcnt[3];
-        for (long i = 0; i < vl; i++) {
-            int hit = 0;
-            for (int j = 0; j < 5; j++) hit |= pred5[i * 5 + j] == val->labels[i];
-            cnt[0] += pred5[i * 5] == val->labels[i];
-            cnt[1] += hit;
-        }
+        long h1, h5;
+        topk_hits(pred5, val->labels, vl, &h1, &h5);
+        double cnt[3] = {(double)h1, (double)h5, loss_sum}, gcnt[3];
         MPI_Allreduce(cnt, gcnt, 3, MPI_DOUBLE, MPI_SUM, comm);
         linprobe_epoch_t e = {ep + 1, gcnt[2] / ((double)spe * B), lr, 100.0 * gcnt[0] / val->total,
                               100.0 * gcnt[1] / val->total, clock_now() - t0};
-        if (!isfinite(e.loss)) { snprintf(err, errlen, "linear probe: loss is not finite in epoch %d", ep + 1); goto out; }
+        if (!isfinite(e.loss)) { err_set(err, ERR_NONFINITE, "linear probe: loss is not finite in epoch %d", ep + 1); goto out; }
         if (on_epoch) on_epoch(&e, ctx);
     }
     rc = 0;
 out:
     if (ar) allreduce_free(ar);
-    free(w); free(g); free(mom); free(perm); free(rows); free(xb); free(lg); free(xv); free(lv); free(pred5);
+    free(w); free(g); free(mom); free(perm); free(rows); free(xb); free(lg); free(dl); free(yb); free(xv); free(lv); free(pred5);
     free(st); free(gst); free(mean); free(var); free(rmean); free(rvar);
     return rc;
 }

@@ -1,9 +1,10 @@
+/* Checkpoints (semaim/checkpoint.h): the header, its checks, and the legacy readers. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include "semaim/checkpoint.h"
 #include "io/stepfiles.h"
+#include "semaim/checkpoint.h"
 
 typedef struct {
     char magic[8];
@@ -11,96 +12,148 @@ typedef struct {
     int32_t cfg[6];           /* image, patch, width, depth, dec_depth, heads */
     int64_t nparams;
     ckpt_state_t st;
-    uint64_t payload_bytes;
+    uint32_t kind, classes;   /* version 1 had uint64 payload_bytes here (always 12·nparams) */
     uint32_t payload_crc, header_crc;   /* header_crc covers everything before it */
 } ckpt_header_t;
+_Static_assert(sizeof(ckpt_header_t) == 104, "the header layout is part of the file format");
+
+/* Version 1 of fine-tuning checkpoints, read for runs started before the formats became one. */
+typedef struct {
+    char magic[8];
+    uint32_t version, header_bytes;
+    int32_t cfg[6];
+    int32_t classes, pad;
+    int64_t n_enc, nhead;
+    ckpt_state_t st;
+    uint64_t payload_bytes;
+    uint32_t payload_crc, header_crc;
+} ft1_header_t;
+
+const char *ckpt_prefix(int kind) { return kind == CKPT_FINETUNE ? "ft-" : "ckpt-"; }
+const char *ckpt_kind_name(int kind) { return kind == CKPT_FINETUNE ? "fine-tuning" : "pretraining"; }
 
 static void cfg_pack(const semaim_config_t *c, int32_t *o) {
     o[0] = c->image; o[1] = c->patch; o[2] = c->width; o[3] = c->depth; o[4] = c->dec_depth; o[5] = c->heads;
 }
+static semaim_config_t cfg_unpack(const int32_t *o) { semaim_config_t c = {o[0], o[1], o[2], o[3], o[4], o[5]}; return c; }
 
 /* The payload: parameters, then both AdamW moments, all in the model's one layout. */
-static void payload(const model_t *m, span_t *s) {
-    size_t nb = sizeof(float) * (size_t)m->nparams;
-    s[0] = (span_t){m->params, nb}; s[1] = (span_t){m->m, nb}; s[2] = (span_t){m->v, nb};
+static void payload(const params_t *w, span_t *s) {
+    size_t nb = sizeof(float) * (size_t)w->nparams;
+    s[0] = (span_t){w->params, nb}; s[1] = (span_t){w->m, nb}; s[2] = (span_t){w->v, nb};
 }
 
-int ckpt_save(const char *dir, const model_t *m, const ckpt_state_t *st, int keep, char *err, size_t errlen) {
+int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st, int keep,
+              err_t *err) {
     ckpt_header_t h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, CKPT_MAGIC, 8);
     h.version = CKPT_VERSION; h.header_bytes = sizeof h;
-    cfg_pack(&m->cfg, h.cfg);
-    h.nparams = m->nparams; h.st = *st;
+    cfg_pack(&id->cfg, h.cfg);
+    h.nparams = w->nparams; h.st = *st;
+    h.kind = (uint32_t)id->kind; h.classes = (uint32_t)id->classes;
     span_t s[4];
     s[0] = (span_t){&h, sizeof h};
-    payload(m, s + 1);
-    h.payload_bytes = 3 * sizeof(float) * (uint64_t)m->nparams;
+    payload(w, s + 1);
     h.payload_crc = crc32_spans(s + 1, 3);
     h.header_crc = crc32_bytes(&h, offsetof(ckpt_header_t, header_crc));
-    return stepfile_write(dir, "ckpt-", st->step, s, 4, keep, err, errlen);
+    return stepfile_write(dir, ckpt_prefix(id->kind), st->step, s, 4, keep, err);
 }
 
-/* Opens path and reads and checks its header; returns the open file or NULL with err set. */
-static FILE *open_checked(const char *path, ckpt_header_t *h, char *err, size_t errlen) {
+/* Opens path and reads and checks its header (any version); returns the open file, positioned
+ * at the payload, or NULL with err set. */
+static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, uint32_t *crc, err_t *err) {
     FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    if (fread(h, sizeof *h, 1, f) != 1) snprintf(err, errlen, "%s: truncated header", path);
-    else if (memcmp(h->magic, CKPT_MAGIC, 8)) snprintf(err, errlen, "%s: not a semaim checkpoint (bad magic)", path);
-    else if (h->version != CKPT_VERSION || h->header_bytes != sizeof *h)
-        snprintf(err, errlen, "%s: checkpoint version %u is not supported (this build reads %u)", path, h->version,
-                 CKPT_VERSION);
-    else if (h->header_crc != crc32_bytes(h, offsetof(ckpt_header_t, header_crc)))
-        snprintf(err, errlen, "%s: header CRC mismatch (corrupt)", path);
-    else return f;
+    if (!f) { err_set(err, ERR_INPUT, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    union { ckpt_header_t h; ft1_header_t ft; } u;
+    memset(&u, 0, sizeof u);
+    size_t got = fread(&u, 1, sizeof u, f);
+    if (got < sizeof u.h) err_set(err, ERR_INPUT, "%s: truncated header", path);
+    else if (!memcmp(u.h.magic, "SEMAIMFT", 8)) {
+        ft1_header_t *h = &u.ft;
+        if (got < sizeof *h) err_set(err, ERR_INPUT, "%s: truncated header", path);
+        else if (h->version != 1 || h->header_bytes != sizeof *h)
+            err_set(err, ERR_INPUT, "%s: fine-tuning checkpoint version %u is not supported (this build reads 1 and %s %u)",
+                    path, h->version, CKPT_MAGIC, CKPT_VERSION);
+        else if (h->header_crc != crc32_bytes(h, offsetof(ft1_header_t, header_crc)))
+            err_set(err, ERR_INPUT, "%s: header CRC mismatch (corrupt)", path);
+        else {
+            *id = (ckpt_model_t){CKPT_FINETUNE, cfg_unpack(h->cfg), h->classes, (long)(h->n_enc + h->nhead)};
+            *st = h->st;
+            *crc = h->payload_crc;
+            fseek(f, (long)sizeof *h, SEEK_SET);
+            return f;
+        }
+    } else if (memcmp(u.h.magic, CKPT_MAGIC, 8)) err_set(err, ERR_INPUT, "%s: not a semaim checkpoint (bad magic)", path);
+    else if ((u.h.version != 1 && u.h.version != CKPT_VERSION) || u.h.header_bytes != sizeof u.h)
+        err_set(err, ERR_INPUT, "%s: checkpoint version %u is not supported (this build reads 1 and %u)", path,
+                u.h.version, CKPT_VERSION);
+    else if (u.h.header_crc != crc32_bytes(&u.h, offsetof(ckpt_header_t, header_crc)))
+        err_set(err, ERR_INPUT, "%s: header CRC mismatch (corrupt)", path);
+    else {
+        ckpt_header_t *h = &u.h;
+        int v1 = h->version == 1;   /* v1: pretraining, and kind/classes hold the payload size */
+        *id = (ckpt_model_t){v1 ? CKPT_PRETRAIN : (int)h->kind, cfg_unpack(h->cfg), v1 ? 0 : (int)h->classes,
+                             (long)h->nparams};
+        *st = h->st;
+        *crc = h->payload_crc;
+        fseek(f, (long)sizeof *h, SEEK_SET);
+        return f;
+    }
     fclose(f);
     return NULL;
 }
 
-int ckpt_read_header(const char *path, semaim_config_t *cfg, ckpt_state_t *st, char *err, size_t errlen) {
-    ckpt_header_t h;
-    FILE *f = open_checked(path, &h, err, errlen);
+int ckpt_read_header(const char *path, ckpt_model_t *id, ckpt_state_t *st, err_t *err) {
+    ckpt_state_t s;
+    uint32_t crc;
+    FILE *f = open_checked(path, id, &s, &crc, err);
     if (!f) return -1;
     fclose(f);
-    *cfg = (semaim_config_t){h.cfg[0], h.cfg[1], h.cfg[2], h.cfg[3], h.cfg[4], h.cfg[5]};
-    if (config_validate(cfg, -1, err, errlen)) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", err);
-        snprintf(err, errlen, "%s: invalid model config in header: %s", path, why);
-        return -1;
-    }
-    if (st) *st = h.st;
+    if (config_validate(&id->cfg, -1, err)) return err_prefix(err, "%s: invalid model config in header", path);
+    if (st) *st = s;
     return 0;
 }
 
-int ckpt_load(const char *path, model_t *m, ckpt_state_t *st, char *err, size_t errlen) {
-    ckpt_header_t h;
-    FILE *f = open_checked(path, &h, err, errlen);
+int ckpt_load(const char *path, const ckpt_model_t *want, params_t *w, ckpt_state_t *st, err_t *err) {
+    ckpt_model_t id;
+    ckpt_state_t s;
+    uint32_t crc;
+    FILE *f = open_checked(path, &id, &s, &crc, err);
     if (!f) return -1;
     int rc = -1;
-    int32_t cfg[6];
-    cfg_pack(&m->cfg, cfg);
-    if (memcmp(cfg, h.cfg, sizeof cfg) || h.nparams != m->nparams)
-        snprintf(err, errlen,
-                 "%s: checkpoint is for another model (image %d patch %d width %d depth %d dec-depth %d heads %d)",
-                 path, h.cfg[0], h.cfg[1], h.cfg[2], h.cfg[3], h.cfg[4], h.cfg[5]);
-    else {
+    int32_t a[6], b[6];
+    cfg_pack(&want->cfg, a);
+    cfg_pack(&id.cfg, b);
+    const semaim_config_t *c = &id.cfg;
+    if (id.kind != want->kind)
+        err_set(err, ERR_INPUT, "%s: is a %s checkpoint, not a %s one", path, ckpt_kind_name(id.kind),
+                ckpt_kind_name(want->kind));
+    else if (memcmp(a, b, sizeof a) || id.classes != want->classes || id.nparams != w->nparams) {
+        if (id.kind == CKPT_FINETUNE)
+            err_set(err, ERR_INPUT, "%s: checkpoint is for another model (image %d patch %d width %d depth %d heads %d, "
+                    "%d classes)", path, c->image, c->patch, c->width, c->depth, c->heads, id.classes);
+        else
+            err_set(err, ERR_INPUT, "%s: checkpoint is for another model (image %d patch %d width %d depth %d dec-depth %d "
+                    "heads %d)", path, c->image, c->patch, c->width, c->depth, c->dec_depth, c->heads);
+    } else {
         span_t sp[3];
-        payload(m, sp);
-        if (stepfile_read_payload(f, path, sp, 3, h.payload_crc, err, errlen) == 0) { *st = h.st; rc = 0; }
+        payload(w, sp);
+        if (stepfile_read_payload(f, path, sp, 3, crc, err) == 0) { *st = s; rc = 0; }
     }
     fclose(f);
     return rc;
 }
 
-typedef struct { model_t *m; ckpt_state_t *st; } load_ctx_t;
-static int load_one(const char *path, void *ctx, char *err, size_t errlen) {
+typedef struct { const ckpt_model_t *id; params_t *w; ckpt_state_t *st; } load_ctx_t;
+static int load_one(const char *path, void *ctx, err_t *err) {
     load_ctx_t *c = ctx;
-    return ckpt_load(path, c->m, c->st, err, errlen);
+    return ckpt_load(path, c->id, c->w, c->st, err);
 }
 
-int ckpt_load_latest(const char *dir, model_t *m, ckpt_state_t *st, char *path_out, size_t pathlen, char *err,
-                     size_t errlen) {
-    load_ctx_t c = {m, st};
-    return stepfile_load_latest(dir, "ckpt-", "checkpoint", load_one, &c, path_out, pathlen, err, errlen);
+int ckpt_load_latest(const char *dir, const ckpt_model_t *id, params_t *w, ckpt_state_t *st, char *path_out,
+                     size_t pathlen, err_t *err) {
+    load_ctx_t c = {id, w, st};
+    return stepfile_load_latest(dir, ckpt_prefix(id->kind), id->kind == CKPT_FINETUNE ? "fine-tuning checkpoint" : "checkpoint",
+                                load_one, &c, path_out, pathlen, err);
 }

@@ -72,7 +72,7 @@ static int write_rows(hid_t d, hid_t mtype, long lo, long n, hsize_t cols, int n
 }
 
 int featfile_write(const char *path, const featset_t *fs, const char *split, const char *source, long step,
-                   MPI_Comm comm, char *err, size_t errlen) {
+                   MPI_Comm comm, err_t *err) {
     int rank, world;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &world);
@@ -99,7 +99,7 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
         f = create_file(tmp, N, D, fs->num_classes, split, source, step, &dc, &dm, &dl);
         shards_hdf5_unlock();
         if (f < 0 || !bc || !bm || !bl) {
-            snprintf(err, errlen, "%s: cannot create the features file%s", tmp, f < 0 ? "" : " (out of memory)");
+            err_set(err, ERR_RUNTIME, "%s: cannot create the features file%s", tmp, f < 0 ? "" : " (out of memory)");
             bad = 1;
         }
     }
@@ -137,9 +137,9 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
             if (H5Fclose(f) < 0) bad = 1;
             shards_hdf5_unlock();
             err_t ce;
-            if (bad) snprintf(err, errlen, "%s: cannot write the features file", path);
+            if (bad) err_set(err, ERR_RUNTIME, "%s: cannot write the features file", path);
             else if (file_commit(tmp, path, &ce)) {
-                snprintf(err, errlen, "%s: cannot write the features file: %s", path, ce.msg);
+                err_set(err, ERR_RUNTIME, "%s: cannot write the features file: %s", path, ce.msg);
                 bad = 1;
             }
         }
@@ -210,9 +210,9 @@ static int read_rows(hid_t d, hid_t mtype, long lo, long n, hsize_t cols, int nd
     return ok ? 0 : -1;
 }
 
-int featfile_read(const char *path, featset_t *fs, int rank, int world, char *err, size_t errlen) {
+int featfile_read(const char *path, featset_t *fs, int rank, int world, err_t *err) {
     memset(fs, 0, sizeof *fs);
-    if (access(path, R_OK)) { snprintf(err, errlen, "%s: cannot open features file: %s", path, strerror(errno)); return -1; }
+    if (access(path, R_OK)) { err_set(err, ERR_INPUT, "%s: cannot open features file: %s", path, strerror(errno)); return -1; }
     shards_hdf5_lock();
     H5E_auto2_t efn; void *edata;
     H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
@@ -226,18 +226,18 @@ int featfile_read(const char *path, featset_t *fs, int rank, int world, char *er
     char fmt[64];
     long long ver = 0, ncls = 0;
     hsize_t cdim[2] = {0, 0}, mdim[2] = {0, 0}, ldim[1] = {0};
-    if (f < 0) { snprintf(err, errlen, "%s: not an HDF5 file (or unreadable)", path); goto out; }
+    if (f < 0) { err_set(err, ERR_INPUT, "%s: not an HDF5 file (or unreadable)", path); goto out; }
     if (attr_str(f, "format", fmt, sizeof fmt) != 1 || strcmp(fmt, FEATFILE_FORMAT)) {
-        snprintf(err, errlen, "%s: not a semaim features file (format attribute missing or wrong)", path);
+        err_set(err, ERR_INPUT, "%s: not a semaim features file (format attribute missing or wrong)", path);
         goto out;
     }
     if (attr_i64(f, "format_version", &ver) != 1 || ver != FEATFILE_VERSION) {
-        snprintf(err, errlen, "%s: features format_version %lld is not supported (this build reads %d)", path, ver,
+        err_set(err, ERR_INPUT, "%s: features format_version %lld is not supported (this build reads %d)", path, ver,
                  FEATFILE_VERSION);
         goto out;
     }
     if (attr_i64(f, "num_classes", &ncls) < 0 || ncls < 0 || ncls > (1 << 30)) {
-        snprintf(err, errlen, "%s: bad num_classes attribute", path);
+        err_set(err, ERR_INPUT, "%s: bad num_classes attribute", path);
         goto out;
     }
     dc = open_dset(f, "cls", H5T_FLOAT, 2, cdim);
@@ -247,21 +247,21 @@ int featfile_read(const char *path, featset_t *fs, int rank, int world, char *er
         const char *which = dc < 0 ? "/cls" : dm < 0 ? "/mean" : "/labels";
         int code = dc < 0 ? (int)dc : dm < 0 ? (int)dm : (int)dl;
         const char *want = dc < 0 || dm < 0 ? "a 2-D float dataset" : "a 1-D integer dataset";
-        if (code == -1) snprintf(err, errlen, "%s: %s is missing", path, which);
-        else snprintf(err, errlen, "%s: %s must be %s", path, which, want);
+        if (code == -1) err_set(err, ERR_INPUT, "%s: %s is missing", path, which);
+        else err_set(err, ERR_INPUT, "%s: %s must be %s", path, which, want);
         goto out;
     }
     if (cdim[0] != mdim[0] || cdim[1] != mdim[1]) {
-        snprintf(err, errlen, "%s: /cls is [%llu,%llu] but /mean is [%llu,%llu]", path, (unsigned long long)cdim[0],
+        err_set(err, ERR_INPUT, "%s: /cls is [%llu,%llu] but /mean is [%llu,%llu]", path, (unsigned long long)cdim[0],
                  (unsigned long long)cdim[1], (unsigned long long)mdim[0], (unsigned long long)mdim[1]);
         goto out;
     }
     if (ldim[0] != cdim[0]) {
-        snprintf(err, errlen, "%s: labels do not match the features: /labels has %llu entries but /cls has %llu rows",
+        err_set(err, ERR_INPUT, "%s: labels do not match the features: /labels has %llu entries but /cls has %llu rows",
                  path, (unsigned long long)ldim[0], (unsigned long long)cdim[0]);
         goto out;
     }
-    if (cdim[1] < 1 || cdim[1] > 65536) { snprintf(err, errlen, "%s: feature width %llu out of range", path, (unsigned long long)cdim[1]); goto out; }
+    if (cdim[1] < 1 || cdim[1] > 65536) { err_set(err, ERR_INPUT, "%s: feature width %llu out of range", path, (unsigned long long)cdim[1]); goto out; }
     long N = (long)cdim[0];
     fs->total = N;
     fs->dim = (int)cdim[1];
@@ -272,17 +272,17 @@ int featfile_read(const char *path, featset_t *fs, int rank, int world, char *er
     fs->cls = malloc(sizeof(float) * rows * fs->dim);
     fs->mean = malloc(sizeof(float) * rows * fs->dim);
     fs->labels = malloc(sizeof(int32_t) * rows);
-    if (!fs->cls || !fs->mean || !fs->labels) { snprintf(err, errlen, "%s: out of memory for %ld rows", path, fs->n); goto out; }
+    if (!fs->cls || !fs->mean || !fs->labels) { err_set(err, ERR_RUNTIME, "%s: out of memory for %ld rows", path, fs->n); goto out; }
     if (read_rows(dc, H5T_NATIVE_FLOAT, fs->lo, fs->n, cdim[1], 2, fs->cls) ||
         read_rows(dm, H5T_NATIVE_FLOAT, fs->lo, fs->n, cdim[1], 2, fs->mean) ||
         read_rows(dl, H5T_NATIVE_INT32, fs->lo, fs->n, 1, 1, fs->labels)) {
-        snprintf(err, errlen, "%s: read failed (truncated or corrupt file?)", path);
+        err_set(err, ERR_INPUT, "%s: read failed (truncated or corrupt file?)", path);
         goto out;
     }
     for (long i = 0; i < fs->n; i++) {
         int32_t l = fs->labels[i];
         if (l < 0 || (ncls > 0 && l >= ncls)) {
-            snprintf(err, errlen, "%s: label %d of image %ld is outside 0..%lld", path, l, fs->lo + i,
+            err_set(err, ERR_INPUT, "%s: label %d of image %ld is outside 0..%lld", path, l, fs->lo + i,
                      ncls > 0 ? ncls - 1 : (long long)INT32_MAX);
             goto out;
         }

@@ -26,7 +26,7 @@ static long numel(const st_tensor_t *t) {
 }
 
 int st_write_meta(const char *path, const st_tensor_t *t, int n, const char *const *keys, const char *const *vals,
-                  int nmeta, char *err, size_t errlen) {
+                  int nmeta, err_t *err) {
     buf_t h = {0};
     buf_puts(&h, "{");
     if (nmeta > 0) {
@@ -55,24 +55,21 @@ int st_write_meta(const char *path, const st_tensor_t *t, int n, const char *con
     if (h.oom || !sp) {
         buf_free(&h);
         free(sp);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -1;
+        return err_set(err, ERR_RUNTIME, "%s: out of memory", path);
     }
     unsigned char le[8];
     for (int i = 0; i < 8; i++) le[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
     sp[0] = (span_t){le, 8};
     sp[1] = (span_t){h.s, h.len};
     for (int i = 0; i < n; i++) sp[2 + i] = (span_t){(void *)t[i].data, (size_t)numel(&t[i]) * dtype_size[t[i].dtype]};
-    err_t e;
-    int rc = file_write_atomic(path, sp, n + 2, &e);
-    if (rc) snprintf(err, errlen, "%s", e.msg);
+    int rc = file_write_atomic(path, sp, n + 2, err);
     free(sp);
     buf_free(&h);
     return rc;
 }
 
-int st_write(const char *path, const st_tensor_t *t, int n, char *err, size_t errlen) {
-    return st_write_meta(path, t, n, NULL, NULL, 0, err, errlen);
+int st_write(const char *path, const st_tensor_t *t, int n, err_t *err) {
+    return st_write_meta(path, t, n, NULL, NULL, 0, err);
 }
 
 /* ---------------------------------------------------------------- header checks
@@ -81,7 +78,7 @@ int st_write(const char *path, const st_tensor_t *t, int n, char *err, size_t er
  * or, under "__metadata__", an object of strings. */
 typedef struct {
     const char *path;
-    char *err; size_t errlen;
+    err_t *err;
     int failed;
 } hdr_t;
 
@@ -89,7 +86,7 @@ static int hfail(hdr_t *c, const char *fmt, const char *a, const char *b) {
     if (!c->failed) {
         char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof msg, fmt, a ? a : "", b ? b : "");
-        snprintf(c->err, c->errlen, "%s: safetensors header: %s", c->path, msg);
+        err_set(c->err, ERR_INPUT, "%s: safetensors header: %s", c->path, msg);
     }
     c->failed = 1;
     return -1;
@@ -177,14 +174,14 @@ void st_close(st_file_t *f) {
     memset(f, 0, sizeof *f);
 }
 
-int st_open(st_file_t *f, const char *path, char *err, size_t errlen) {
+int st_open(st_file_t *f, const char *path, err_t *err) {
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
-    if (!fp) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    if (!fp) { err_set(err, ERR_INPUT, "%s: cannot open: %s", path, strerror(errno)); return -1; }
     struct stat sb;
     unsigned char le[8];
     if (fstat(fileno(fp), &sb) || fread(le, 1, 8, fp) != 8) {
-        snprintf(err, errlen, "%s: too short for a safetensors file (%lld bytes)", path, (long long)sb.st_size);
+        err_set(err, ERR_INPUT, "%s: too short for a safetensors file (%lld bytes)", path, (long long)sb.st_size);
         fclose(fp);
         return -1;
     }
@@ -192,15 +189,15 @@ int st_open(st_file_t *f, const char *path, char *err, size_t errlen) {
     for (int i = 0; i < 8; i++) hl |= (uint64_t)le[i] << (8 * i);
     uint64_t fsize = (uint64_t)sb.st_size;
     if (hl > fsize - 8 || hl > (uint64_t)ST_MAX_HEADER) {
-        snprintf(err, errlen, "%s: header length %llu does not fit the file of %llu bytes (not a safetensors file, or truncated)",
+        err_set(err, ERR_INPUT, "%s: header length %llu does not fit the file of %llu bytes (not a safetensors file, or truncated)",
                  path, (unsigned long long)hl, (unsigned long long)fsize);
         fclose(fp);
         return -1;
     }
     char *h = malloc(hl + 1);
-    if (!h) { snprintf(err, errlen, "%s: out of memory for the header", path); fclose(fp); return -1; }
+    if (!h) { err_set(err, ERR_RUNTIME, "%s: out of memory for the header", path); fclose(fp); return -1; }
     if (fread(h, 1, hl, fp) != hl) {
-        snprintf(err, errlen, "%s: cannot read the header", path);
+        err_set(err, ERR_INPUT, "%s: cannot read the header", path);
         free(h); fclose(fp);
         return -1;
     }
@@ -209,7 +206,7 @@ int st_open(st_file_t *f, const char *path, char *err, size_t errlen) {
     f->path = strdup(path);
     f->data_start = 8 + hl;
     uint64_t dsize = fsize - f->data_start;
-    hdr_t c = {path, err, errlen, 0};
+    hdr_t c = {path, err, 0};
     json_t root = {0};
     err_t je;
     if (!f->path) hfail(&c, "out of memory%s%s", NULL, NULL);
@@ -301,14 +298,14 @@ static float half_to_float(uint16_t h) {
     return x;
 }
 
-int st_read_f32(const st_file_t *f, const st_entry_t *e, float *dst, char *err, size_t errlen) {
+int st_read_f32(const st_file_t *f, const st_entry_t *e, float *dst, err_t *err) {
     if (e->dtype != ST_F32 && e->dtype != ST_F64 && e->dtype != ST_F16 && e->dtype != ST_BF16) {
-        snprintf(err, errlen, "%s: tensor '%s' has dtype %s; a floating-point dtype (F32, F64, F16, BF16) is needed",
+        err_set(err, ERR_INPUT, "%s: tensor '%s' has dtype %s; a floating-point dtype (F32, F64, F16, BF16) is needed",
                  f->path, e->name, dtype_name[e->dtype]);
         return -1;
     }
     FILE *fp = fopen(f->path, "rb");
-    if (!fp) { snprintf(err, errlen, "%s: cannot open: %s", f->path, strerror(errno)); return -1; }
+    if (!fp) { err_set(err, ERR_INPUT, "%s: cannot open: %s", f->path, strerror(errno)); return -1; }
     int rc = -1;
     long n = st_numel(e);
     if (fseeko(fp, (off_t)(f->data_start + e->begin), SEEK_SET)) goto io;
@@ -334,7 +331,7 @@ int st_read_f32(const st_file_t *f, const st_entry_t *e, float *dst, char *err, 
         rc = 0;
     }
 io:
-    if (rc) snprintf(err, errlen, "%s: cannot read tensor '%s' (file changed or truncated?)", f->path, e->name);
+    if (rc) err_set(err, ERR_INPUT, "%s: cannot read tensor '%s' (file changed or truncated?)", f->path, e->name);
     fclose(fp);
     return rc;
 }

@@ -41,12 +41,10 @@ int stepfile_list(const char *dir, const char *prefix, long long **steps) {
     return n;
 }
 
-int stepfile_write(const char *dir, const char *prefix, long long step, const span_t *s, int k, int keep, char *err,
-                   size_t errlen) {
+int stepfile_write(const char *dir, const char *prefix, long long step, const span_t *s, int k, int keep, err_t *err) {
     char path[4096];
     stepfile_path(path, sizeof path, dir, prefix, step);
-    err_t e;
-    if (file_write_atomic(path, s, k, &e)) { snprintf(err, errlen, "%s", e.msg); return -1; }
+    if (file_write_atomic(path, s, k, err)) return -1;
     long long *steps;
     int n = stepfile_list(dir, prefix, &steps);
     for (int i = keep > 0 ? keep : n; i < n; i++) {
@@ -57,30 +55,31 @@ int stepfile_write(const char *dir, const char *prefix, long long step, const sp
     return 0;
 }
 
-int stepfile_read_payload(FILE *f, const char *path, const span_t *s, int k, uint32_t crc, char *err, size_t errlen) {
+int stepfile_read_payload(FILE *f, const char *path, const span_t *s, int k, uint32_t crc, err_t *err) {
     for (int i = 0; i < k; i++)
-        if (fread(s[i].p, 1, s[i].n, f) != s[i].n) { snprintf(err, errlen, "%s: truncated payload", path); return -1; }
-    if (fgetc(f) != EOF) { snprintf(err, errlen, "%s: trailing bytes after payload", path); return -1; }
-    if (crc32_spans(s, k) != crc) { snprintf(err, errlen, "%s: payload CRC mismatch (corrupt)", path); return -1; }
+        if (fread(s[i].p, 1, s[i].n, f) != s[i].n) return err_set(err, ERR_INPUT, "%s: truncated payload", path);
+    if (fgetc(f) != EOF) return err_set(err, ERR_INPUT, "%s: trailing bytes after payload", path);
+    if (crc32_spans(s, k) != crc) return err_set(err, ERR_INPUT, "%s: payload CRC mismatch (corrupt)", path);
     return 0;
 }
 
 int stepfile_load_latest(const char *dir, const char *prefix, const char *what,
-                         int (*load)(const char *path, void *ctx, char *err, size_t errlen), void *ctx,
-                         char *path_out, size_t pathlen, char *err, size_t errlen) {
+                         int (*load)(const char *path, void *ctx, err_t *err), void *ctx,
+                         char *path_out, size_t pathlen, err_t *err) {
     long long *steps;
     int n = stepfile_list(dir, prefix, &steps), rc = n ? -1 : 0;
     char path[4096];
     for (int i = 0; i < n; i++) {
         stepfile_path(path, sizeof path, dir, prefix, steps[i]);
-        if (load(path, ctx, err, errlen) == 0) {
+        if (load(path, ctx, err) == 0) {
             if (path_out) snprintf(path_out, pathlen, "%s", path);
             rc = 1;
             break;
         }
-        fprintf(stderr, "semaim: skipping checkpoint: %s\n", err);
+        fprintf(stderr, "semaim: skipping checkpoint: %s\n", err->msg);
     }
-    if (rc == -1) snprintf(err, errlen, "%s: %d %s(s) found, none verifies (see messages above)", dir, n, what);
+    if (rc == -1) err_set(err, ERR_INPUT, "%s: %d %s(s) found, none verifies (see messages above)", dir, n, what);
+    else err_clear(err);   /* a file skipped on the way is not this call's failure */
     free(steps);
     return rc;
 }

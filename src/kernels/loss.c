@@ -1,5 +1,7 @@
 /* Mean squared error. The forward sum is split into a fixed number of chunks whose partial
  * sums are added in order, so the loss is bit-identical for any thread count. */
+#include <math.h>
+#include <stdint.h>
 #include "kernels/ops.h"
 
 #define MSE_CHUNKS 64
@@ -36,4 +38,66 @@ double mse_forward_ref(const double *pred, const double *target, long n) {
 
 void mse_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale) {
     for (long i = 0; i < n; i++) dpred[i] += scale * 2.0 * (pred[i] - target[i]) / n;
+}
+
+/* ---- label-smoothed softmax cross-entropy (fine-tuning, linear probe) */
+
+/* The target of class c for a row labelled y. With eps 0 it is exactly 0 or 1. */
+static inline double xent_target(int c, int y, double eps, int C) { return (1.0 - eps) * (c == y) + eps / C; }
+
+double xent_forward(const float *logits, const int32_t *labels, int B, int C, float eps, int *counted) {
+    /* serial on purpose: the sum must not depend on the thread count, and B·C exps are cheap */
+    double loss = 0;
+    int n = 0;
+    for (int b = 0; b < B; b++) {
+        int y = labels[b];
+        if (y < 0 || y >= C) continue;
+        const float *l = logits + (long)b * C;
+        double mx = l[0], z = 0, sum = 0;
+        for (int c = 1; c < C; c++) mx = fmax(mx, l[c]);
+        for (int c = 0; c < C; c++) { z += exp(l[c] - mx); sum += l[c]; }
+        loss += mx + log(z) - ((1.0 - eps) * l[y] + eps * sum / C);
+        n++;
+    }
+    if (counted) *counted = n;
+    return loss;
+}
+
+void xent_backward(float *dlogits, const float *logits, const int32_t *labels, int B, int C, float eps, double scale) {
+#pragma omp parallel for schedule(static) if (B > 64)
+    for (int b = 0; b < B; b++) {
+        int y = labels[b];
+        if (y < 0 || y >= C) continue;
+        const float *l = logits + (long)b * C;
+        float *dl = dlogits + (long)b * C;
+        double mx = l[0], z = 0;
+        for (int c = 1; c < C; c++) mx = fmax(mx, l[c]);
+        for (int c = 0; c < C; c++) z += exp(l[c] - mx);
+        for (int c = 0; c < C; c++) dl[c] += (float)((exp(l[c] - mx) / z - xent_target(c, y, eps, C)) * scale);
+    }
+}
+
+double xent_forward_ref(const double *logits, const int32_t *labels, int B, int C, double eps) {
+    double loss = 0;
+    for (int b = 0; b < B; b++) {
+        int y = labels[b];
+        if (y < 0 || y >= C) continue;
+        const double *l = logits + (long)b * C;
+        double z = 0;
+        for (int c = 0; c < C; c++) z += exp(l[c]);
+        for (int c = 0; c < C; c++) loss -= xent_target(c, y, eps, C) * (l[c] - log(z));
+    }
+    return loss;
+}
+
+void xent_backward_ref(double *dlogits, const double *logits, const int32_t *labels, int B, int C, double eps,
+                       double scale) {
+    for (int b = 0; b < B; b++) {
+        int y = labels[b];
+        if (y < 0 || y >= C) continue;
+        const double *l = logits + (long)b * C;
+        double z = 0;
+        for (int c = 0; c < C; c++) z += exp(l[c]);
+        for (int c = 0; c < C; c++) dlogits[(long)b * C + c] += scale * (exp(l[c]) / z - xent_target(c, y, eps, C));
+    }
 }

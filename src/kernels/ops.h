@@ -12,6 +12,7 @@
  * single-threaded when called inside one of our parallel regions. */
 #ifndef SEMAIM_OPS_H
 #define SEMAIM_OPS_H
+#include <stdint.h>
 
 #define SEMAIM_LN_EPS 1e-6f
 
@@ -80,6 +81,14 @@ void pixel_target(float *target, float *scratch, const float *img, int B, int H,
 double mse_forward(const float *pred, const float *target, long n);
 void mse_backward(float *dpred, const float *pred, const float *target, long n, float scale);
 
+/* ---- Softmax cross-entropy with label smoothing eps over C classes, for B rows of logits
+ * [B,C]: a row labelled y in 0..C−1 has loss −Σ_c t_c·log softmax(l)_c with t_c = (1−eps)·[c=y]
+ * + eps/C; rows whose label is outside 0..C−1 do not count. Forward returns the SUM over the
+ * counted rows (*counted, may be NULL, gets how many); backward adds scale·(softmax − t) to
+ * dlogits of the counted rows (scale = 1/counted for the mean). */
+double xent_forward(const float *logits, const int32_t *labels, int B, int C, float eps, int *counted);
+void xent_backward(float *dlogits, const float *logits, const int32_t *labels, int B, int C, float eps, double scale);
+
 /* ---- Double-precision references (same semantics, no accumulation tricks, no threads). */
 void layernorm_forward_ref(double *out, double *mean, double *rstd, const double *inp,
                            const double *w, const double *b, long N, int C);
@@ -101,6 +110,9 @@ void patchnorm_forward_ref(double *out, double *mean, double *rstd, const double
 void patchnorm_backward_ref(double *dinp, const double *dout, const double *inp,
                             const double *mean, const double *rstd, long N, int C);
 double mse_forward_ref(const double *pred, const double *target, long n);
+double xent_forward_ref(const double *logits, const int32_t *labels, int B, int C, double eps);
+void xent_backward_ref(double *dlogits, const double *logits, const int32_t *labels, int B, int C, double eps,
+                       double scale);
 void mse_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale);
 
 #endif

@@ -52,7 +52,7 @@ static void mlp_backward(float *dres, const float *dbranch, float *dln2_w, float
     layernorm_backward(dres, dln2_w, dln2_b, s->dD1, mid, ln2_w, mean, rstd, N, D);
 }
 
-void enc_block_forward_dp(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w,
+void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w,
                           int B, int T, int D, int NH, int mode, const float *dp_attn, const float *dp_mlp) {
     long N = (long)B * T;
     layernorm_forward(s->ln1, s->ln1_mean, s->ln1_rstd, in, w->ln1_w, w->ln1_b, N, D);
@@ -64,12 +64,7 @@ void enc_block_forward_dp(float *out, const enc_saved_t *s, const float *in, con
                 w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, N, T, D, dp_mlp);
 }
 
-void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w,
-                       int B, int T, int D, int NH, int mode) {
-    enc_block_forward_dp(out, s, in, w, B, T, D, NH, mode, NULL, NULL);
-}
-
-void enc_block_backward_dp(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in,
+void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in,
                            const enc_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH, int mode,
                            const float *dp_attn, const float *dp_mlp) {
     long N = (long)B * T;
@@ -88,11 +83,6 @@ void enc_block_backward_dp(float *dres, const enc_block_t *dw, const enc_saved_t
     zero(sc->dD2, N * D);
     linear_backward(sc->dD2, dw->qkv_w, dw->qkv_b, sc->d3D, s->ln1, w->qkv_w, N, D, 3 * D);
     layernorm_backward(dres, dw->ln1_w, dw->ln1_b, sc->dD2, in, w->ln1_w, s->ln1_mean, s->ln1_rstd, N, D);
-}
-
-void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in,
-                        const enc_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH, int mode) {
-    enc_block_backward_dp(dres, dw, s, in, w, sc, B, T, D, NH, mode, NULL, NULL);
 }
 
 void dec_block_forward(float *out, const dec_saved_t *s, const float *in, const float *h, const dec_block_t *w,
@@ -129,4 +119,46 @@ void dec_block_backward(float *dres, float *dres_h, const dec_block_t *dw, const
     linear_backward(sc->dD2, dw->k_w, dw->k_b, dk, s->lnh, w->k_w, N, D, D);
     linear_backward(sc->dD2, dw->v_w, dw->v_b, dv, s->lnh, w->v_w, N, D, D);
     layernorm_backward(dres_h, dw->ln1_w, dw->ln1_b, sc->dD2, h, w->ln1_w, s->lnh_mean, s->lnh_rstd, N, D);
+}
+
+void encoder_views(const params_t *w, float *base, int *k, int depth, enc_views_t *v) {
+    const param_info_t *t = w->info;
+#define NEXT (base + t[(*k)++].offset)
+    v->cls_token = NEXT; v->patch_w = NEXT; v->patch_b = NEXT;
+    for (int i = 0; i < depth; i++) {
+        enc_block_t *e = &v->blk[i];
+        e->ln1_w = NEXT; e->ln1_b = NEXT; e->qkv_w = NEXT; e->qkv_b = NEXT;
+        e->proj_w = NEXT; e->proj_b = NEXT; e->ln2_w = NEXT; e->ln2_b = NEXT;
+        e->fc1_w = NEXT; e->fc1_b = NEXT; e->fc2_w = NEXT; e->fc2_b = NEXT;
+    }
+#undef NEXT
+}
+
+void embed_forward(float *h0, float *emb, const float *patches, const int *perm, const enc_views_t *w,
+                   const float *pos_embed, int B, const dims_t *d) {
+    int L = d->L, T = d->T, D = d->D;
+    linear_forward(emb, patches, w->patch_w, w->patch_b, (long)B * L, d->PD, D);
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)B * T; r++) {
+        int b = (int)(r / T), t = (int)(r % T);
+        float *o = h0 + r * D;
+        if (t == 0) {
+            for (int k = 0; k < D; k++) o[k] = w->cls_token[k] + pos_embed[k];
+        } else {
+            int p = perm ? perm[(long)b * L + t - 1] : t - 1;
+            const float *e = emb + ((long)b * L + t - 1) * D, *pe = pos_embed + (long)(1 + p) * D;
+            for (int k = 0; k < D; k++) o[k] = e[k] + pe[k];
+        }
+    }
+}
+
+void embed_backward(const enc_views_t *dw, float *emb, const float *dh0, const float *patches, const enc_views_t *w,
+                    int B, const dims_t *d) {
+    int L = d->L, T = d->T, D = d->D;
+    for (long b = 0; b < B; b++) {
+        const float *g = dh0 + b * T * D;
+        for (int k = 0; k < D; k++) dw->cls_token[k] += g[k];
+        memcpy(emb + b * L * D, g + D, sizeof(float) * (size_t)L * D);
+    }
+    linear_backward(NULL, dw->patch_w, dw->patch_b, emb, patches, w->patch_w, (long)B * L, d->PD, D);
 }

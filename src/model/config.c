@@ -14,20 +14,20 @@ int config_preset(const char *name, semaim_config_t *c) {
     return -1;
 }
 
-int config_validate(const semaim_config_t *c, int batch, char *err, size_t n) {
+int config_validate(const semaim_config_t *c, int batch, err_t *err) {
     const struct { const char *name; int v; } f[] = {
         {"image", c->image}, {"patch", c->patch}, {"width", c->width},
         {"depth", c->depth}, {"dec-depth", c->dec_depth}, {"heads", c->heads}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].v <= 0) { snprintf(err, n, "%s must be positive (got %d)", f[i].name, f[i].v); return -1; }
-    if (c->image % c->patch) { snprintf(err, n, "patch %d does not divide image %d", c->patch, c->image); return -1; }
-    if (c->width % c->heads) { snprintf(err, n, "width %d is not divisible by heads %d", c->width, c->heads); return -1; }
-    if (c->depth % c->dec_depth) { snprintf(err, n, "depth %d is not divisible by dec-depth %d", c->depth, c->dec_depth); return -1; }
+        if (f[i].v <= 0) return err_set(err, ERR_INPUT, "%s must be positive (got %d)", f[i].name, f[i].v);
+    if (c->image % c->patch) return err_set(err, ERR_INPUT, "patch %d does not divide image %d", c->patch, c->image);
+    if (c->width % c->heads) return err_set(err, ERR_INPUT, "width %d is not divisible by heads %d", c->width, c->heads);
+    if (c->depth % c->dec_depth) return err_set(err, ERR_INPUT, "depth %d is not divisible by dec-depth %d", c->depth, c->dec_depth);
     /* The 2-D sin-cos embedding splits the width into four equal parts. */
-    if (c->width % 4) { snprintf(err, n, "width %d is not divisible by 4 (2-D sin-cos positions)", c->width); return -1; }
+    if (c->width % 4) return err_set(err, ERR_INPUT, "width %d is not divisible by 4 (2-D sin-cos positions)", c->width);
     if (c->image > 8192 || c->width > 16384 || c->depth > 1024 || c->heads > 1024) {
-        snprintf(err, n, "size out of range (image <= 8192, width <= 16384, depth <= 1024)"); return -1;
+        return err_set(err, ERR_INPUT, "size out of range (image <= 8192, width <= 16384, depth <= 1024)");
     }
-    if (batch == 0 || batch < -1) { snprintf(err, n, "batch must be positive (got %d)", batch); return -1; }
+    if (batch == 0 || batch < -1) return err_set(err, ERR_INPUT, "batch must be positive (got %d)", batch);
     return 0;
 }

@@ -7,33 +7,11 @@
  * the order, and the targets are gathered in the same order, so the loss is unchanged. */
 #include <math.h>
 #include <string.h>
-#include "model/acts.h"
-#include "model/blocks.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include "kernels/ops.h"
-
-static block_scratch_t scratch_of(acts_t *a) {
-    block_scratch_t s = {a->dD1, a->dD2, a->d3D, a->dF1, a->dF2, a->att_scratch};
-    return s;
-}
-
-/* h0 rows: cls + pos0, then embed(patch) + pos of that patch, in the order of perm
- * (perm NULL: natural order). patches must already be in that order. */
-static void embed_forward(model_t *m, acts_t *a, const float *patches, const int *perm, int B, float *h0) {
-    int L = m->L, T = m->T, D = m->D;
-    linear_forward(a->emb, patches, m->p.patch_w, m->p.patch_b, (long)B * L, m->PD, D);
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)B * T; r++) {
-        int b = (int)(r / T), t = (int)(r % T);
-        float *o = h0 + r * D;
-        if (t == 0) {
-            for (int d = 0; d < D; d++) o[d] = m->p.cls_token[d] + m->pos_embed[d];
-        } else {
-            int p = perm ? perm[(long)b * L + t - 1] : t - 1;
-            const float *e = a->emb + ((long)b * L + t - 1) * D, *pe = m->pos_embed + (long)(1 + p) * D;
-            for (int d = 0; d < D; d++) o[d] = e[d] + pe[d];
-        }
-    }
-}
+#include "model/blocks.h"
+#include "model/table.h"
 
 /* Gathers rows of src [B,L,C] into dst in the order perm. */
 static void gather_rows(float *dst, const float *src, const int *perm, int B, int L, int C) {
@@ -44,45 +22,10 @@ static void gather_rows(float *dst, const float *src, const int *perm, int B, in
     }
 }
 
-const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, int B) {
-    int T = m->T, D = m->D;
-    long BTD = (long)B * T * D;
-    acts_check_batch(a, B);
-    patchify(a->patches_nat, images, B, m->cfg.image, m->cfg.image, m->cfg.patch, PATCH_CPP);
-    /* Nothing is kept for backward: block 0's buffers serve every block, and the stream
-     * ping-pongs between the first two snapshots. */
-    float *x = a->h, *y = a->h + BTD;
-    embed_forward(m, a, a->patches_nat, NULL, B, x);
-    for (int i = 0; i < m->cfg.depth; i++) {
-        enc_block_forward(y, &a->enc[0], x, &m->p.enc[i], B, T, D, m->NH, ATTN_FULL);
-        float *t = x; x = y; y = t;
-    }
-    layernorm_forward(a->norm, a->norm_mean, a->norm_rstd, x, m->p.norm_w, m->p.norm_b, (long)B * T, D);
-    a->Bcur = 0;   /* the training-pass activations are no longer valid */
-    return a->norm;
-}
-
-void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *cls_out, float *mean_out) {
-    const float *tok = encoder_forward_full(m, a, images, B);
-    int T = m->T, D = m->D;
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        const float *t = tok + (long)b * T * D;
-        if (cls_out) memcpy(cls_out + (long)b * D, t, sizeof(float) * D);
-        if (mean_out) {
-            for (int d = 0; d < D; d++) {
-                double s = 0;
-                for (int p = 1; p < T; p++) s += t[(long)p * D + d];
-                mean_out[(long)b * D + d] = (float)(s / (T - 1));
-            }
-        }
-    }
-}
-
 float semaim_forward(model_t *m, acts_t *a, const float *images, const int *ranks, int B) {
-    int L = m->L, T = m->T, D = m->D, NH = m->NH, P = m->cfg.patch, PD = m->PD;
+    int L = m->d.L, T = m->d.T, D = m->d.D, NH = m->d.NH, P = m->cfg.patch, PD = m->d.PD;
     long BT = (long)B * T, BTD = BT * D;
-    acts_check_batch(a, B);
+    acts_check(a, B, ACTS_PRETRAIN);
     /* ranks → perm: position k of image b holds the patch of rank k. */
     for (long b = 0; b < B; b++)
         for (int p = 0; p < L; p++) a->perm[b * L + ranks[b * L + p]] = p;
@@ -91,7 +34,7 @@ float semaim_forward(model_t *m, acts_t *a, const float *images, const int *rank
     pixel_target(a->target_nat, a->target_scratch, images, B, m->cfg.image, m->cfg.image, P);
     gather_rows(a->target, a->target_nat, a->perm, B, L, PD);
 
-    embed_forward(m, a, a->patches, a->perm, B, a->h);
+    embed_forward(a->h, a->emb, a->patches, a->perm, &m->p.e, m->pos_embed, B, &m->d);
     float *g0 = a->g;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < BT; r++) {
@@ -100,9 +43,10 @@ float semaim_forward(model_t *m, acts_t *a, const float *images, const int *rank
         memcpy(g0 + r * D, m->pos_embed + (long)row * D, sizeof(float) * D);
     }
     for (int i = 0; i < m->cfg.depth; i++) {
-        enc_block_forward(a->h + (i + 1) * BTD, &a->enc[i], a->h + i * BTD, &m->p.enc[i], B, T, D, NH, ATTN_CAUSAL);
-        if ((i + 1) % m->step == 0) {
-            int j = i / m->step;
+        enc_block_forward(a->h + (i + 1) * BTD, &a->enc[i], a->h + i * BTD, &m->p.e.blk[i], B, T, D, NH, ATTN_CAUSAL,
+                          NULL, NULL);
+        if ((i + 1) % m->interleave == 0) {
+            int j = i / m->interleave;
             dec_block_forward(a->g + (j + 1) * BTD, &a->dec[j], a->g + j * BTD, a->h + (i + 1) * BTD,
                               &m->p.dec[j], B, T, D, NH, ATTN_CAUSAL_STRICT);
         }
@@ -117,15 +61,19 @@ float semaim_forward(model_t *m, acts_t *a, const float *images, const int *rank
     for (long b = 0; b < B; b++)
         loss += mse_forward(a->pred + (b * T + 1) * PD, a->target + b * L * PD, (long)L * PD);
     a->Bcur = B;
+    a->holds = HOLDS_PRETRAIN_FWD;
     return (float)(loss / B);
 }
 
 const float *semaim_predictions(const acts_t *a) { return a->pred; }
 
 void semaim_backward(model_t *m, acts_t *a) {
-    int B = a->Bcur, L = m->L, T = m->T, D = m->D, NH = m->NH, PD = m->PD;
+    ERR_ASSERT(a->holds == HOLDS_PRETRAIN_FWD,
+               "semaim_backward without a training forward: call semaim_forward first (a permutation or feature "
+               "pass since then overwrote its activations)");
+    int B = a->Bcur, L = m->d.L, T = m->d.T, D = m->d.D, NH = m->d.NH, PD = m->d.PD;
     long BT = (long)B * T, BTD = BT * D;
-    block_scratch_t sc = scratch_of(a);
+    block_scratch_t sc = block_scratch(a);
     memset(a->dpred, 0, sizeof(float) * BT * PD);
     for (long b = 0; b < B; b++)
         mse_backward(a->dpred + (b * T + 1) * PD, a->pred + (b * T + 1) * PD, a->target + b * L * PD,
@@ -144,19 +92,101 @@ void semaim_backward(model_t *m, acts_t *a) {
      * to it before the encoder block is undone. */
     memset(a->dres_h, 0, sizeof(float) * BTD);
     for (int i = m->cfg.depth - 1; i >= 0; i--) {
-        if ((i + 1) % m->step == 0) {
-            int j = i / m->step;
+        if ((i + 1) % m->interleave == 0) {
+            int j = i / m->interleave;
             dec_block_backward(a->dres_g, a->dres_h, &m->g.dec[j], &a->dec[j], a->g + j * BTD, a->h + (i + 1) * BTD,
                                &m->p.dec[j], &sc, B, T, D, NH, ATTN_CAUSAL_STRICT);
         }
-        enc_block_backward(a->dres_h, &m->g.enc[i], &a->enc[i], a->h + i * BTD, &m->p.enc[i], &sc, B, T, D, NH,
-                           ATTN_CAUSAL);
+        enc_block_backward(a->dres_h, &m->g.e.blk[i], &a->enc[i], a->h + i * BTD, &m->p.e.blk[i], &sc, B, T, D, NH,
+                           ATTN_CAUSAL, NULL, NULL);
     }
-    /* Embedding: cls gets the cls rows, the patch embed the others (no gradient to pixels). */
-    for (long b = 0; b < B; b++) {
-        const float *d = a->dres_h + b * T * D;
-        for (int k = 0; k < D; k++) m->g.cls_token[k] += d[k];
-        memcpy(a->emb + b * L * D, d + D, sizeof(float) * L * D);
+    embed_backward(&m->g.e, a->emb, a->dres_h, a->patches, &m->p.e, B, &m->d);
+}
+
+/* ------------------------------------------------------------------ the table and its views */
+
+/* Every tensor in buffer order (model_views walks the same order). */
+static void list_tensors(table_t *t, const void *ctx) {
+    const semaim_config_t *c = ctx;
+    int D = c->width;
+    char blk[PARAM_NAME_MAX - 16], n[PARAM_NAME_MAX];
+    table_encoder(t, c);
+    for (int i = 0; i < c->dec_depth; i++) {
+        snprintf(blk, sizeof blk, "query_blocks.%d", i);
+        snprintf(n, sizeof n, "%s.norm1", blk); table_norm(t, D, n);
+        const char *proj[4] = {"q", "k", "v", "proj"};
+        for (int j = 0; j < 4; j++) { snprintf(n, sizeof n, "%s.attn.%s", blk, proj[j]); table_linear(t, D, D, n); }
+        table_mlp(t, D, blk);
     }
-    linear_backward(NULL, m->g.patch_w, m->g.patch_b, a->emb, a->patches, m->p.patch_w, (long)B * L, PD, D);
+    table_norm(t, D, "norm");
+    table_linear(t, D, 4 * D, "prediction_head.fc1");
+    table_linear(t, 4 * D, cfg_patch_dim(c), "prediction_head.fc2");
+}
+
+void model_views(const model_t *m, float *base, views_t *v) {
+    const param_info_t *t = m->w.info;
+    int k = 0;
+    encoder_views(&m->w, base, &k, m->cfg.depth, &v->e);
+#define NEXT (base + t[k++].offset)
+    for (int i = 0; i < m->cfg.dec_depth; i++) {
+        dec_block_t *d = &v->dec[i];
+        d->ln1_w = NEXT; d->ln1_b = NEXT; d->q_w = NEXT; d->q_b = NEXT; d->k_w = NEXT; d->k_b = NEXT;
+        d->v_w = NEXT; d->v_b = NEXT; d->proj_w = NEXT; d->proj_b = NEXT; d->ln2_w = NEXT; d->ln2_b = NEXT;
+        d->fc1_w = NEXT; d->fc1_b = NEXT; d->fc2_w = NEXT; d->fc2_b = NEXT;
+    }
+    v->norm_w = NEXT; v->norm_b = NEXT; v->head1_w = NEXT; v->head1_b = NEXT; v->head2_w = NEXT; v->head2_b = NEXT;
+#undef NEXT
+}
+
+void pos_embed_sincos(float *out, int G, int D) {
+    int Q = D / 4;
+    memset(out, 0, sizeof(float) * D);              /* cls row */
+    for (int r = 0; r < G; r++)
+        for (int c = 0; c < G; c++) {
+            float *o = out + (long)(1 + r * G + c) * D;
+            for (int k = 0; k < Q; k++) {
+                double w = pow(10000.0, -(double)k / Q);
+                o[k] = (float)sin(c * w);       o[Q + k] = (float)cos(c * w);
+                o[2 * Q + k] = (float)sin(r * w); o[3 * Q + k] = (float)cos(r * w);
+            }
+        }
+}
+
+int model_init(model_t *m, const semaim_config_t *cfg, uint64_t seed, err_t *err) {
+    memset(m, 0, sizeof *m);
+    if (config_validate(cfg, -1, err)) return -1;
+    m->cfg = *cfg;
+    m->d = cfg_dims(cfg);
+    m->interleave = cfg_interleave(cfg);
+    if (params_build(&m->w, list_tensors, cfg, seed, err)) return -1;
+    m->p.e.blk = calloc((size_t)cfg->depth, sizeof(enc_block_t));
+    m->g.e.blk = calloc((size_t)cfg->depth, sizeof(enc_block_t));
+    m->p.dec = calloc((size_t)cfg->dec_depth, sizeof(dec_block_t));
+    m->g.dec = calloc((size_t)cfg->dec_depth, sizeof(dec_block_t));
+    m->pos_embed = malloc(sizeof(float) * (size_t)m->d.T * m->d.D);
+    if (!m->p.e.blk || !m->g.e.blk || !m->p.dec || !m->g.dec || !m->pos_embed) {
+        model_free(m);
+        return err_set(err, ERR_RUNTIME, "out of memory allocating the model");
+    }
+    model_views(m, m->w.params, &m->p);
+    model_views(m, m->w.grads, &m->g);
+    pos_embed_sincos(m->pos_embed, m->d.G, m->d.D);
+    return 0;
+}
+
+void model_free(model_t *m) {
+    params_free(&m->w);
+    free(m->p.e.blk); free(m->g.e.blk); free(m->p.dec); free(m->g.dec); free(m->pos_embed);
+    memset(m, 0, sizeof *m);
+}
+
+double semaim_flops_per_image(const model_t *m) {
+    /* SPEC §6: per token per block 12·D² + 2·T·D multiply-adds; 2 FLOP each. */
+    double D = m->d.D, T = m->d.T;
+    double block = T * (12 * D * D + 2 * T * D);
+    double embed = m->d.L * (double)m->d.PD * D;
+    double head = T * (4 * D * D + 4 * D * m->d.PD);
+    double fwd = embed + (m->cfg.depth + m->cfg.dec_depth) * block + head;
+    double perm = embed + m->cfg.depth * block;
+    return 2.0 * (3.0 * fwd + perm);
 }

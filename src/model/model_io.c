@@ -6,51 +6,50 @@
 #include "semaim/model_io.h"
 
 int model_write_safetensors(const model_t *m, const float *buf, const char *prefix, int with_pos,
-                            const st_tensor_t *extra, int nextra, const char *path, char *err, size_t errlen) {
-    int n = m->ntensors + (with_pos ? 1 : 0) + nextra;
+                            const st_tensor_t *extra, int nextra, const char *path, err_t *err) {
+    int n = m->w.ntensors + (with_pos ? 1 : 0) + nextra;
     st_tensor_t *t = calloc(n, sizeof *t);
     char (*names)[PARAM_NAME_MAX + 16] = calloc(n, sizeof *names);
-    if (!t || !names) { free(t); free(names); snprintf(err, errlen, "%s: out of memory", path); return -1; }
+    if (!t || !names) { free(t); free(names); return err_set(err, ERR_RUNTIME, "%s: out of memory", path); }
     int k = 0;
     for (int i = 0; i < nextra; i++) t[k++] = extra[i];
     if (with_pos) {
-        t[k] = (st_tensor_t){"pos_embed", ST_F32, 3, {1, m->T, m->D, 0}, m->pos_embed};
+        t[k] = (st_tensor_t){"pos_embed", ST_F32, 3, {1, m->d.T, m->d.D, 0}, m->pos_embed};
         k++;
     }
-    for (int i = 0; i < m->ntensors; i++, k++) {
-        const param_info_t *p = &m->info[i];
+    for (int i = 0; i < m->w.ntensors; i++, k++) {
+        const param_info_t *p = &m->w.info[i];
         snprintf(names[k], sizeof names[k], "%s%s", prefix, p->name);
         t[k].name = names[k]; t[k].dtype = ST_F32; t[k].ndim = p->ndim;
         for (int d = 0; d < p->ndim; d++) t[k].shape[d] = p->shape[d];
         t[k].data = buf + p->offset;
     }
-    int rc = st_write(path, t, n, err, errlen);
+    int rc = st_write(path, t, n, err);
     free(t); free(names);
     return rc;
 }
 
-int model_tensor_is_encoder(const char *name) {
+int model_tensor_is_backbone(const char *name) {
     return strncmp(name, "query_blocks.", 13) != 0 && strncmp(name, "prediction_head.", 16) != 0;
 }
 
 int model_export_safetensors(const model_t *m, int full, const char *const *meta_keys, const char *const *meta_vals,
-                             int nmeta, const char *path, char *err, size_t errlen) {
-    st_tensor_t *t = calloc(m->ntensors + 1, sizeof *t);
+                             int nmeta, const char *path, err_t *err) {
+    st_tensor_t *t = calloc(m->w.ntensors + 1, sizeof *t);
     const char **keys = calloc(nmeta + 2, sizeof *keys), **vals = calloc(nmeta + 2, sizeof *vals);
     if (!t || !keys || !vals) {
         free(t); free(keys); free(vals);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -1;
+        return err_set(err, ERR_RUNTIME, "%s: out of memory", path);
     }
     /* timm's order: cls_token, pos_embed, then the table (whose order is already timm's) */
     int k = 0;
-    for (int i = 0; i < m->ntensors; i++) {
-        const param_info_t *p = &m->info[i];
-        if (!full && !model_tensor_is_encoder(p->name)) continue;
-        t[k] = (st_tensor_t){p->name, ST_F32, p->ndim, {0}, m->params + p->offset};
+    for (int i = 0; i < m->w.ntensors; i++) {
+        const param_info_t *p = &m->w.info[i];
+        if (!full && !model_tensor_is_backbone(p->name)) continue;
+        t[k] = (st_tensor_t){p->name, ST_F32, p->ndim, {0}, m->w.params + p->offset};
         for (int d = 0; d < p->ndim; d++) t[k].shape[d] = p->shape[d];
         k++;
-        if (i == 0) t[k++] = (st_tensor_t){"pos_embed", ST_F32, 3, {1, m->T, m->D, 0}, m->pos_embed};
+        if (i == 0) t[k++] = (st_tensor_t){"pos_embed", ST_F32, 3, {1, m->d.T, m->d.D, 0}, m->pos_embed};
     }
     char cfg[160];
     const semaim_config_t *c = &m->cfg;
@@ -59,7 +58,7 @@ int model_export_safetensors(const model_t *m, int full, const char *const *meta
     keys[0] = "format"; vals[0] = "pt";
     keys[1] = "semaim_config"; vals[1] = cfg;
     for (int i = 0; i < nmeta; i++) { keys[2 + i] = meta_keys[i]; vals[2 + i] = meta_vals[i]; }
-    int rc = st_write_meta(path, t, k, keys, vals, nmeta + 2, err, errlen);
+    int rc = st_write_meta(path, t, k, keys, vals, nmeta + 2, err);
     free(t); free(keys); free(vals);
     return rc;
 }
@@ -95,24 +94,24 @@ static void parse_cfg_meta(const char *s, semaim_config_t *c) {
 }
 
 int model_infer_config(const st_file_t *f, const semaim_config_t *given, semaim_config_t *out, int *has_decoder,
-                       char *err, size_t errlen) {
+                       err_t *err) {
     semaim_config_t g = {0}, meta;
     if (given) g = *given;
     parse_cfg_meta(st_meta(f, "semaim_config"), &meta);
     char s[160];
     const st_entry_t *cls = st_find(f, "cls_token"), *pw = st_find(f, "patch_embed.proj.weight");
     const st_entry_t *pos = st_find(f, "pos_embed");
-    if (!cls) { snprintf(err, errlen, "%s: missing tensor 'cls_token' (needed to tell the width)", f->path); return -1; }
+    if (!cls) { err_set(err, ERR_INPUT, "%s: missing tensor 'cls_token' (needed to tell the width)", f->path); return -1; }
     if (cls->ndim != 3 || cls->shape[0] != 1 || cls->shape[1] != 1 || cls->shape[2] < 1) {
         shape_str(s, sizeof s, cls->shape, cls->ndim);
-        snprintf(err, errlen, "%s: tensor 'cls_token' has shape %s, expected [1,1,D]", f->path, s);
+        err_set(err, ERR_INPUT, "%s: tensor 'cls_token' has shape %s, expected [1,1,D]", f->path, s);
         return -1;
     }
     int D = (int)cls->shape[2];
-    if (!pw) { snprintf(err, errlen, "%s: missing tensor 'patch_embed.proj.weight'", f->path); return -1; }
+    if (!pw) { err_set(err, ERR_INPUT, "%s: missing tensor 'patch_embed.proj.weight'", f->path); return -1; }
     if (pw->ndim != 4 || pw->shape[0] != D || pw->shape[1] != 3 || pw->shape[2] != pw->shape[3] || pw->shape[2] < 1) {
         shape_str(s, sizeof s, pw->shape, pw->ndim);
-        snprintf(err, errlen, "%s: tensor 'patch_embed.proj.weight' has shape %s, expected [%d,3,P,P]", f->path, s, D);
+        err_set(err, ERR_INPUT, "%s: tensor 'patch_embed.proj.weight' has shape %s, expected [%d,3,P,P]", f->path, s, D);
         return -1;
     }
     int P = (int)pw->shape[2], image = 0;
@@ -120,20 +119,20 @@ int model_infer_config(const st_file_t *f, const semaim_config_t *given, semaim_
         long T = pos->ndim == 3 ? pos->shape[1] : 0, G = (long)llround(sqrt((double)(T - 1)));
         if (pos->ndim != 3 || pos->shape[0] != 1 || pos->shape[2] != D || T < 2 || G * G != T - 1) {
             shape_str(s, sizeof s, pos->shape, pos->ndim);
-            snprintf(err, errlen, "%s: tensor 'pos_embed' has shape %s, expected [1,G*G+1,%d] (a cls row and a square grid)",
+            err_set(err, ERR_INPUT, "%s: tensor 'pos_embed' has shape %s, expected [1,G*G+1,%d] (a cls row and a square grid)",
                      f->path, s, D);
             return -1;
         }
         image = (int)(G * P);
     } else if (meta.image > 0) image = meta.image;
     else if (g.image > 0) image = g.image;
-    else { snprintf(err, errlen, "%s: no 'pos_embed' to tell the image size: give --image", f->path); return -1; }
+    else { err_set(err, ERR_INPUT, "%s: no 'pos_embed' to tell the image size: give --image", f->path); return -1; }
     int depth = count_indexed(f, "blocks.%d.norm1.weight");
-    if (depth < 1) { snprintf(err, errlen, "%s: missing tensor 'blocks.0.norm1.weight' (no encoder blocks)", f->path); return -1; }
+    if (depth < 1) { err_set(err, ERR_INPUT, "%s: missing tensor 'blocks.0.norm1.weight' (no encoder blocks)", f->path); return -1; }
     int dq = count_indexed(f, "query_blocks.%d.norm1.weight");
     int heads = meta.heads > 0 ? meta.heads : g.heads > 0 ? g.heads : D % 64 == 0 ? D / 64 : 0;
     if (heads < 1) {
-        snprintf(err, errlen, "%s: the head count does not follow from the shapes (width %d is not a multiple of 64): give --heads",
+        err_set(err, ERR_INPUT, "%s: the head count does not follow from the shapes (width %d is not a multiple of 64): give --heads",
                  f->path, D);
         return -1;
     }
@@ -144,36 +143,32 @@ int model_infer_config(const st_file_t *f, const semaim_config_t *given, semaim_
         {"depth", c.depth, g.depth}, {"dec-depth", dq > 0 ? dq : 0, g.dec_depth}, {"heads", meta.heads, g.heads}};
     for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++)
         if (chk[i].want > 0 && chk[i].file > 0 && chk[i].want != chk[i].file) {
-            snprintf(err, errlen, "%s: the file holds a model with %s %d, not the --%s %d given", f->path, chk[i].name,
+            err_set(err, ERR_INPUT, "%s: the file holds a model with %s %d, not the --%s %d given", f->path, chk[i].name,
                      chk[i].file, chk[i].name, chk[i].want);
             return -1;
         }
-    char why[256];
-    if (config_validate(&c, -1, why, sizeof why)) {
-        snprintf(err, errlen, "%s: inferred model config is invalid: %s", f->path, why);
-        return -1;
-    }
+    if (config_validate(&c, -1, err)) return err_prefix(err, "%s: inferred model config is invalid", f->path);
     *out = c;
     if (has_decoder) *has_decoder = dq > 0;
     return 0;
 }
 
-int model_load_safetensors(model_t *m, const st_file_t *f, int need_decoder, int *ignored, char *err, size_t errlen) {
+int model_load_safetensors(model_t *m, const st_file_t *f, int need_decoder, int *ignored, err_t *err) {
     /* the decoder is all-or-nothing: a partial one is an error even when not needed */
     int dec_present = 0, dec_total = 0;
-    for (int i = 0; i < m->ntensors; i++)
-        if (!model_tensor_is_encoder(m->info[i].name)) { dec_total++; dec_present += st_find(f, m->info[i].name) != NULL; }
+    for (int i = 0; i < m->w.ntensors; i++)
+        if (!model_tensor_is_backbone(m->w.info[i].name)) { dec_total++; dec_present += st_find(f, m->w.info[i].name) != NULL; }
     int want_dec = need_decoder || dec_present > 0;
     char s1[160], s2[160];
     /* check everything before reading anything */
-    for (int i = 0; i < m->ntensors; i++) {
-        const param_info_t *p = &m->info[i];
-        int enc = model_tensor_is_encoder(p->name);
+    for (int i = 0; i < m->w.ntensors; i++) {
+        const param_info_t *p = &m->w.info[i];
+        int enc = model_tensor_is_backbone(p->name);
         if (!enc && !want_dec) continue;
         const st_entry_t *e = st_find(f, p->name);
         if (!e) {
-            if (enc) snprintf(err, errlen, "%s: missing tensor '%s'", f->path, p->name);
-            else snprintf(err, errlen, "%s: missing tensor '%s' (%s; %d of %d decoder tensors present)", f->path, p->name,
+            if (enc) err_set(err, ERR_INPUT, "%s: missing tensor '%s'", f->path, p->name);
+            else err_set(err, ERR_INPUT, "%s: missing tensor '%s' (%s; %d of %d decoder tensors present)", f->path, p->name,
                           need_decoder ? "the whole pretraining model is needed" : "the decoder is incomplete",
                           dec_present, dec_total);
             return -1;
@@ -184,56 +179,56 @@ int model_load_safetensors(model_t *m, const st_file_t *f, int need_decoder, int
         if (!same) {
             shape_str(s1, sizeof s1, e->shape, e->ndim);
             shape_str(s2, sizeof s2, sh, p->ndim);
-            snprintf(err, errlen, "%s: tensor '%s' has shape %s, expected %s for this model", f->path, p->name, s1, s2);
+            err_set(err, ERR_INPUT, "%s: tensor '%s' has shape %s, expected %s for this model", f->path, p->name, s1, s2);
             return -1;
         }
         if (e->dtype != ST_F32 && e->dtype != ST_F64 && e->dtype != ST_F16 && e->dtype != ST_BF16) {
-            snprintf(err, errlen, "%s: tensor '%s' has dtype %s; weights must be F32, F64, F16 or BF16", f->path, p->name,
+            err_set(err, ERR_INPUT, "%s: tensor '%s' has dtype %s; weights must be F32, F64, F16 or BF16", f->path, p->name,
                      st_dtype_name(e->dtype));
             return -1;
         }
     }
     const st_entry_t *pos = st_find(f, "pos_embed");
     if (pos) {
-        long sh[3] = {1, m->T, m->D};
-        if (pos->ndim != 3 || pos->shape[0] != 1 || pos->shape[1] != m->T || pos->shape[2] != m->D) {
+        long sh[3] = {1, m->d.T, m->d.D};
+        if (pos->ndim != 3 || pos->shape[0] != 1 || pos->shape[1] != m->d.T || pos->shape[2] != m->d.D) {
             shape_str(s1, sizeof s1, pos->shape, pos->ndim);
             shape_str(s2, sizeof s2, sh, 3);
-            snprintf(err, errlen, "%s: tensor 'pos_embed' has shape %s, expected %s for this model", f->path, s1, s2);
+            err_set(err, ERR_INPUT, "%s: tensor 'pos_embed' has shape %s, expected %s for this model", f->path, s1, s2);
             return -1;
         }
     }
-    for (int i = 0; i < m->ntensors; i++) {
-        const param_info_t *p = &m->info[i];
-        if (!model_tensor_is_encoder(p->name) && !want_dec) continue;
-        if (st_read_f32(f, st_find(f, p->name), m->params + p->offset, err, errlen)) return -1;
+    for (int i = 0; i < m->w.ntensors; i++) {
+        const param_info_t *p = &m->w.info[i];
+        if (!model_tensor_is_backbone(p->name) && !want_dec) continue;
+        if (st_read_f32(f, st_find(f, p->name), m->w.params + p->offset, err)) return -1;
     }
-    if (pos && st_read_f32(f, pos, m->pos_embed, err, errlen)) return -1;
-    for (long i = 0; i < m->nparams; i++)
-        if (!isfinite(m->params[i])) {
+    if (pos && st_read_f32(f, pos, m->pos_embed, err)) return -1;
+    for (long i = 0; i < m->w.nparams; i++)
+        if (!isfinite(m->w.params[i])) {
             const param_info_t *p = NULL;
-            for (int k = 0; k < m->ntensors; k++)
-                if (i >= m->info[k].offset && i < m->info[k].offset + m->info[k].numel) p = &m->info[k];
-            snprintf(err, errlen, "%s: tensor '%s' holds %s values", f->path, p ? p->name : "?",
-                     isnan(m->params[i]) ? "NaN" : "infinite");
+            for (int k = 0; k < m->w.ntensors; k++)
+                if (i >= m->w.info[k].offset && i < m->w.info[k].offset + m->w.info[k].numel) p = &m->w.info[k];
+            err_set(err, ERR_INPUT, "%s: tensor '%s' holds %s values", f->path, p ? p->name : "?",
+                     isnan(m->w.params[i]) ? "NaN" : "infinite");
             return -1;
         }
     if (ignored) {
         int used = 0;
         for (int i = 0; i < f->n; i++)
             used += !strcmp(f->t[i].name, "pos_embed") ||
-                    (model_find(m, f->t[i].name) && (want_dec || model_tensor_is_encoder(f->t[i].name)));
+                    (params_find(&m->w, f->t[i].name) && (want_dec || model_tensor_is_backbone(f->t[i].name)));
         *ignored = f->n - used;
     }
     return 0;
 }
 
 double model_pos_embed_deviation(const model_t *m) {
-    float *ref = malloc(sizeof(float) * (size_t)m->T * m->D);
+    float *ref = malloc(sizeof(float) * (size_t)m->d.T * m->d.D);
     if (!ref) return INFINITY;
-    pos_embed_sincos(ref, m->G, m->D);
+    pos_embed_sincos(ref, m->d.G, m->d.D);
     double d = 0;
-    for (long i = 0; i < (long)m->T * m->D; i++) d = fmax(d, fabs((double)ref[i] - m->pos_embed[i]));
+    for (long i = 0; i < (long)m->d.T * m->d.D; i++) d = fmax(d, fabs((double)ref[i] - m->pos_embed[i]));
     free(ref);
     return d;
 }

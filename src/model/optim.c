@@ -32,16 +32,18 @@ void clip_grad(float *g, long n, double norm, double max_norm) {
     for (long i = 0; i < n; i++) g[i] *= c;
 }
 
-void adamw_step(model_t *m, double lr, const optim_cfg_t *o, long t) {
+void adamw_step(params_t *w, double lr, const optim_cfg_t *o, long t) {
     float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
     /* torch: p -= lr·wd·p; m,v updated; p -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps) */
-    float step = (float)(lr / (1.0 - pow(o->beta1, (double)t)));
+    double bc1 = 1.0 - pow(o->beta1, (double)t);
     float rbc2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)t)));
-    for (int k = 0; k < m->ntensors; k++) {
-        const param_info_t *ti = &m->info[k];
-        float decay = ti->decay ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
-        float *p = m->params + ti->offset, *g = m->grads + ti->offset;
-        float *mm = m->m + ti->offset, *vv = m->v + ti->offset;
+    for (int k = 0; k < w->ntensors; k++) {
+        const param_info_t *ti = &w->info[k];
+        double lrk = lr * ti->lr_scale;
+        float step = (float)(lrk / bc1);
+        float decay = ti->decay ? (float)(1.0 - lrk * o->weight_decay) : 1.0f;
+        float *p = w->params + ti->offset, *g = w->grads + ti->offset;
+        float *mm = w->m + ti->offset, *vv = w->v + ti->offset;
 #pragma omp parallel for schedule(static) if (ti->numel > 16384)
         for (long i = 0; i < ti->numel; i++) {
             float gi = g[i];
@@ -50,4 +52,9 @@ void adamw_step(model_t *m, double lr, const optim_cfg_t *o, long t) {
             p[i] = p[i] * decay - step * mm[i] / (sqrtf(vv[i]) * rbc2 + eps);
         }
     }
+}
+
+void optim_update(params_t *w, const optim_cfg_t *o, double lr, long t, double gnorm) {
+    clip_grad(w->grads, w->nparams, gnorm, o->clip);
+    adamw_step(w, lr, o, t);
 }

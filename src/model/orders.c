@@ -1,10 +1,12 @@
-/* Prediction orders (SPEC §1 step 2 and §2 "other orders"). Each order is a score per patch;
- * smaller scores are predicted earlier. Scores are computed in double so that the same
- * inputs give the same order on every machine and in the PyTorch reference. */
+/* Prediction orders (semaim/orders.h). Scores are computed in double so that the same inputs
+ * give the same order on every machine and in the PyTorch reference. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "model/acts.h"
+#include "semaim/orders.h"
+#include "semaim/rng.h"
+
+#define ORDER_RNG_TAG 0x6f72646572ULL   /* "order": noise of the prediction orders */
 
 static const char *names[] = {"semantic", "raster", "stochastic", "similarity", "center"};
 
@@ -58,23 +60,9 @@ void order_from_scores(order_t o, int G, const float *sim, const float *noise, i
     }
 }
 
-void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise,
-                   int B, int *ranks, int *center_out) {
-    acts_check_batch(a, B);
-    float *sim = NULL;
-    if (o == ORDER_SEMANTIC || o == ORDER_SIMILARITY) {
-        const float *tok = encoder_forward_full(m, a, images, B);
-        int T = m->T, D = m->D, L = m->L;
-        sim = a->sim;
-        /* cosine similarity of the cls token to each patch token */
-#pragma omp parallel for schedule(static)
-        for (long r = 0; r < (long)B * L; r++) {
-            long b = r / L, p = r % L;
-            const float *c = tok + b * T * D, *t = tok + (b * T + 1 + p) * D;
-            double dot = 0, nc = 0, nt = 0;
-            for (int d = 0; d < D; d++) { dot += (double)c[d] * t[d]; nc += (double)c[d] * c[d]; nt += (double)t[d] * t[d]; }
-            sim[r] = (float)(dot / (fmax(sqrt(nc), 1e-12) * fmax(sqrt(nt), 1e-12)));
-        }
+void order_noise(float *noise, uint64_t seed, int epoch, const int64_t *ids, int B, int L) {
+    for (int b = 0; b < B; b++) {
+        uint64_t key = rng_key(seed, ORDER_RNG_TAG, (uint64_t)epoch, (uint64_t)ids[b], 0);
+        for (int p = 0; p < L; p++) noise[(long)b * L + p] = rng_uniform(key, (uint64_t)p);
     }
-    order_from_scores(o, m->G, sim, noise, B, ranks, center_out, a->order_scratch);
 }

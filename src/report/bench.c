@@ -186,13 +186,13 @@ static void scaling_list(buf_t *b, FILE *log, const char *dir) {
                          "`bin/semaim-report --runs SWEEP_DIR --name NAME`.\n");
 }
 
-int report_bench_readme(const char *results_dir, const char *out_path, FILE *log, char *err, size_t errlen) {
+int report_bench_readme(const char *results_dir, const char *out_path, FILE *log, err_t *err) {
     struct stat st;
-    if (stat(results_dir, &st)) { snprintf(err, errlen, "%s: %s", results_dir, strerror(errno)); return -1; }
-    if (!S_ISDIR(st.st_mode)) { snprintf(err, errlen, "%s: not a folder", results_dir); return -1; }
+    if (stat(results_dir, &st)) { err_set(err, ERR_INPUT, "%s: %s", results_dir, strerror(errno)); return -1; }
+    if (!S_ISDIR(st.st_mode)) { err_set(err, ERR_INPUT, "%s: not a folder", results_dir); return -1; }
     struct dirent **ents = NULL;
     int n = scandir(results_dir, &ents, is_bench_record, versionsort);
-    if (n < 0) { snprintf(err, errlen, "%s: cannot list: %s", results_dir, strerror(errno)); return -1; }
+    if (n < 0) { err_set(err, ERR_RUNTIME, "%s: cannot list: %s", results_dir, strerror(errno)); return -1; }
     buf_t idx = {0}, sec = {0}, sk = {0}, out = {0};
     int listed = 0;
     for (int i = 0; i < n; i++) {
@@ -233,11 +233,8 @@ int report_bench_readme(const char *results_dir, const char *out_path, FILE *log
         buf_puts(&out, sk.s);
     }
     int rc = listed;
-    if (idx.oom || sec.oom || sk.oom || out.oom) { snprintf(err, errlen, "out of memory"); rc = -1; }
-    else {
-        err_t we;
-        if (file_write_atomic(out_path, &(span_t){out.s, out.len}, 1, &we)) { snprintf(err, errlen, "%s", we.msg); rc = -1; }
-    }
+    if (idx.oom || sec.oom || sk.oom || out.oom) { err_set(err, ERR_RUNTIME, "out of memory"); rc = -1; }
+    else if (file_write_atomic(out_path, &(span_t){out.s, out.len}, 1, err)) rc = -1;
     buf_free(&idx); buf_free(&sec); buf_free(&sk); buf_free(&out);
     return rc;
 }

@@ -23,25 +23,25 @@ static double parse_size(const char *s) {
     return -1;
 }
 
-int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default, char *err, size_t errlen) {
+int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default, err_t *err) {
     report_proj_t *P = &R->proj;
     char *text = NULL;
     size_t n = 0;
     if (file_slurp(bench_json, &text, &n)) {
-        snprintf(err, errlen, "%s: cannot read: %s", bench_json, strerror(errno));
+        err_set(err, ERR_INPUT, "%s: cannot read: %s", bench_json, strerror(errno));
         return -1;
     }
     json_t root;
     err_t je;
     if (json_parse(text, n, &root, &je)) {
-        snprintf(err, errlen, "%s: not JSON (%s)", bench_json, je.msg);
+        err_set(err, ERR_INPUT, "%s: not JSON (%s)", bench_json, je.msg);
         free(text);
         return -1;
     }
     free(text);
     const json_t *figs = json_get(&root, "figures");
     if (!figs || figs->type != JSON_ARR) {
-        snprintf(err, errlen, "%s: no \"figures\" array (expected a tests/bench.sh record)", bench_json);
+        err_set(err, ERR_INPUT, "%s: no \"figures\" array (expected a tests/bench.sh record)", bench_json);
         json_free(&root);
         return -1;
     }
@@ -67,15 +67,15 @@ int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default
         P->npts++;
     }
     json_free(&root);
-    if (ranks < 2) { snprintf(err, errlen, "%s: the benchmark needs at least 2 ranks, not %d", bench_json, ranks); return -1; }
+    if (ranks < 2) { err_set(err, ERR_INPUT, "%s: the benchmark needs at least 2 ranks, not %d", bench_json, ranks); return -1; }
     if (P->npts < 2) {
-        snprintf(err, errlen, "%s: %d allreduce_ring_busbw_<size> figures; the fit needs at least 2", bench_json, P->npts);
+        err_set(err, ERR_INPUT, "%s: %d allreduce_ring_busbw_<size> figures; the fit needs at least 2", bench_json, P->npts);
         return -1;
     }
     /* the benchmark's bus bandwidth is 2(N-1)/N x bytes / time */
     for (int i = 0; i < P->npts; i++) P->seconds[i] = 2.0 * (ranks - 1) / ranks * P->bytes[i] / (P->seconds[i] * 1e9);
     if (report_fit_allreduce(P->bytes, P->seconds, P->npts, ranks, &P->alpha, &P->beta)) {
-        snprintf(err, errlen, "%s: the all-reduce times do not fit latency + bytes/bandwidth with a positive bandwidth",
+        err_set(err, ERR_INPUT, "%s: the all-reduce times do not fit latency + bytes/bandwidth with a positive bandwidth",
                  bench_json);
         return -1;
     }
@@ -94,26 +94,26 @@ int report_load_allreduce(report_t *R, const char *bench_json, int ranks_default
 }
 
 int report_project(report_t *R, const double *gbit, int nbw, int nmin, int nmax, double latency_s,
-                   const char *ref_name, char *err, size_t errlen) {
+                   const char *ref_name, err_t *err) {
     report_proj_t *P = &R->proj;
     P->have = 0;
-    if (!(P->beta > 0)) { snprintf(err, errlen, "no all-reduce fit (no benchmark read)"); return -1; }
-    if (nbw < 1 || nbw > 16) { snprintf(err, errlen, "1 to 16 bandwidths, not %d", nbw); return -1; }
-    if (nmin < 2 || nmax < nmin) { snprintf(err, errlen, "projected ranks %d..%d: need 2 <= min <= max", nmin, nmax); return -1; }
+    if (!(P->beta > 0)) { err_set(err, ERR_INPUT, "no all-reduce fit (no benchmark read)"); return -1; }
+    if (nbw < 1 || nbw > 16) { err_set(err, ERR_INPUT, "1 to 16 bandwidths, not %d", nbw); return -1; }
+    if (nmin < 2 || nmax < nmin) { err_set(err, ERR_INPUT, "projected ranks %d..%d: need 2 <= min <= max", nmin, nmax); return -1; }
     int ref = -1;
     if (ref_name) {
         for (int i = 0; i < R->nruns && ref < 0; i++) if (!strcmp(R->runs[i].name, ref_name)) ref = i;
-        if (ref < 0) { snprintf(err, errlen, "--project-from '%s': no run of that name", ref_name); return -1; }
+        if (ref < 0) { err_set(err, ERR_INPUT, "--project-from '%s': no run of that name", ref_name); return -1; }
     } else {
         /* the baseline of the first weak series measures exactly what the model scales */
         for (int s = 0; s < R->nseries && ref < 0; s++)
             if (R->series[s].kind == REPORT_WEAK) ref = R->series[s].points[0].runs[0];
         for (int i = 0; i < R->nruns; i++) if (ref < 0 || R->runs[i].ranks < R->runs[ref].ranks) ref = i;
     }
-    if (ref < 0) { snprintf(err, errlen, "no runs to take the compute time from"); return -1; }
+    if (ref < 0) { err_set(err, ERR_INPUT, "no runs to take the compute time from"); return -1; }
     const report_run_t *r = &R->runs[ref];
-    if (r->params <= 0) { snprintf(err, errlen, "%s: its run_start has no \"params\" count", r->name); return -1; }
-    if (!(r->compute_s > 0)) { snprintf(err, errlen, "%s: median compute time is 0", r->name); return -1; }
+    if (r->params <= 0) { err_set(err, ERR_INPUT, "%s: its run_start has no \"params\" count", r->name); return -1; }
+    if (!(r->compute_s > 0)) { err_set(err, ERR_INPUT, "%s: median compute time is 0", r->name); return -1; }
     P->ref_run = ref;
     P->t_compute = r->compute_s;
     P->batch = r->batch;
@@ -124,11 +124,11 @@ int report_project(report_t *R, const double *gbit, int nbw, int nmin, int nmax,
     P->nranks = 0;
     for (long N = 1; N <= nmax && P->nranks < 32; N *= 2)
         if (N >= nmin) P->ranks[P->nranks++] = (int)N;
-    if (P->nranks == 0) { snprintf(err, errlen, "no power of two in %d..%d", nmin, nmax); return -1; }
+    if (P->nranks == 0) { err_set(err, ERR_INPUT, "no power of two in %d..%d", nmin, nmax); return -1; }
     for (int b = 0; b <= nbw; b++) {
         double beta = b < nbw ? gbit[b] * 1e9 / 8 : P->beta;
         if (b < nbw) {
-            if (!(gbit[b] > 0) || !isfinite(gbit[b])) { snprintf(err, errlen, "bandwidth %g Gb/s is not positive", gbit[b]); return -1; }
+            if (!(gbit[b] > 0) || !isfinite(gbit[b])) { err_set(err, ERR_INPUT, "bandwidth %g Gb/s is not positive", gbit[b]); return -1; }
             P->gbit[b] = gbit[b];
         }
         for (int k = 0; k < P->nranks; k++) {

@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "semaim/metrics.h"
 #include "semaim/report.h"
 
 #define REPORT_KEEP_WARNINGS 200
@@ -129,23 +130,23 @@ typedef struct {
 static const char *parse_start(const json_t *o, start_t *st) {
     long v;
     memset(st, 0, sizeof *st);
-    if (get_int(o, "ranks", 1, 10000000, &v)) return "run_start without an integer \"ranks\" >= 1";
+    if (get_int(o, MET_RANKS, 1, 10000000, &v)) return "run_start without an integer \"ranks\" >= 1";
     st->ranks = (int)v;
-    if (get_int(o, "global_batch", 1, 1L << 40, &st->global_batch)) return "run_start without an integer \"global_batch\" >= 1";
+    if (get_int(o, MET_GLOBAL_BATCH, 1, 1L << 40, &st->global_batch)) return "run_start without an integer \"global_batch\" >= 1";
     if (st->global_batch % st->ranks) return "run_start: \"global_batch\" is not a multiple of \"ranks\"";
-    if (get_int(o, "threads", 1, 1000000, &v)) return "run_start without an integer \"threads\" >= 1";
+    if (get_int(o, MET_THREADS, 1, 1000000, &v)) return "run_start without an integer \"threads\" >= 1";
     st->threads = (int)v;
-    if (get_int(o, "params", 0, 1L << 50, &st->params)) st->params = 0;
-    if (get_num(o, "gflop_per_image", &st->gflop) || st->gflop < 0) st->gflop = 0;
-    jv_text(json_get(o, "nodes_hint"), st->nodes, sizeof st->nodes);
-    jv_text(json_get(o, "slurm_job_id"), st->job, sizeof st->job);
-    const json_t *ver = json_get(o, "versions");
+    if (get_int(o, MET_PARAMS, 0, 1L << 50, &st->params)) st->params = 0;
+    if (get_num(o, MET_GFLOP_PER_IMAGE, &st->gflop) || st->gflop < 0) st->gflop = 0;
+    jv_text(json_get(o, MET_NODES_HINT), st->nodes, sizeof st->nodes);
+    jv_text(json_get(o, MET_SLURM_JOB), st->job, sizeof st->job);
+    const json_t *ver = json_get(o, MET_VERSIONS);
     jv_text(json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
     jv_text(json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
     jv_text(json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
     /* The settings that change the work per image or how it is done: runs that differ in any
      * of them never share a series. */
-    const json_t *set = json_get(o, "settings");
+    const json_t *set = json_get(o, MET_SETTINGS);
     static const char *const keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads",
                                        "order", "allreduce", "segment", "loader-threads"};
     char val[11][128];
@@ -169,10 +170,10 @@ static const char *parse_start(const json_t *o, start_t *st) {
 }
 
 static const char *parse_step(const json_t *o, report_step_t *s) {
-    if (get_num(o, "step_s", &s->step_s) || !(s->step_s > 0)) return "step line without a finite \"step_s\" > 0";
-    if (get_num(o, "data_wait_s", &s->wait_s) || s->wait_s < 0) return "step line without a finite \"data_wait_s\" >= 0";
-    if (get_num(o, "compute_s", &s->compute_s) || s->compute_s < 0) return "step line without a finite \"compute_s\" >= 0";
-    if (get_num(o, "comm_s", &s->comm_s) || s->comm_s < 0) return "step line without a finite \"comm_s\" >= 0";
+    if (get_num(o, MET_STEP_S, &s->step_s) || !(s->step_s > 0)) return "step line without a finite \"step_s\" > 0";
+    if (get_num(o, MET_DATA_WAIT_S, &s->wait_s) || s->wait_s < 0) return "step line without a finite \"data_wait_s\" >= 0";
+    if (get_num(o, MET_COMPUTE_S, &s->compute_s) || s->compute_s < 0) return "step line without a finite \"compute_s\" >= 0";
+    if (get_num(o, MET_COMM_S, &s->comm_s) || s->comm_s < 0) return "step line without a finite \"comm_s\" >= 0";
     return NULL;
 }
 
@@ -258,15 +259,16 @@ static int start_run(file_state_t *fs, const start_t *st, const char *path, cons
     return 0;
 }
 
-int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, char *err, size_t errlen) {
+int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, err_t *err) {
     FILE *f = fopen(path, "r");
-    if (!f) { snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    if (!f) { err_set(err, ERR_INPUT, "%s: cannot open: %s", path, strerror(errno)); return -1; }
     file_state_t fs = {NULL, 0, 0, -1, NULL, 0, 0};
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     long ln = 0, bad = 0;
     int fail = 0;   /* 1: out of memory, -1: read error (err says which) */
+    int other_kind = 0;
     while (!fail && (len = getline(&line, &cap, f)) >= 0) {
         ln++;
         int complete = len > 0 && line[len - 1] == '\n';
@@ -284,10 +286,16 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
             bad++;
             continue;
         }
-        const char *ev = json_gets(&o, "event");
+        const char *ev = json_gets(&o, MET_EVENT);
         if (o.type != JSON_OBJ) problem = "not a JSON object";
         else if (!ev) problem = "no \"event\" string";
-        else if (!strcmp(ev, "run_start")) {
+        else if (!strcmp(ev, MET_RUN_START) && json_gets(&o, MET_KIND) && strcmp(json_gets(&o, MET_KIND), MET_KIND_PRETRAIN)) {
+            /* a fine-tuning (or other) run folder: its steps are not pretraining steps */
+            report_warn(R, "%s: a %s run, not pretraining; left out of the scaling report", path, json_gets(&o, MET_KIND));
+            json_free(&o);
+            other_kind = 1;
+            break;
+        } else if (!strcmp(ev, MET_RUN_START)) {
             start_t st;
             problem = parse_start(&o, &st);
             if (!problem) {
@@ -297,7 +305,7 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
                 if (flush_segment(R, &fs)) fail = 1;
                 fs.cur = -1;
             }
-        } else if (!strcmp(ev, "step")) {
+        } else if (!strcmp(ev, MET_STEP)) {
             report_step_t s;
             problem = parse_step(&o, &s);
             if (!problem && fs.cur < 0) problem = "step line without a valid run_start before it";
@@ -313,8 +321,9 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
             bad++;
         }
     }
+    if (other_kind) for (int i = 0; i < fs.n; i++) fs.runs[i].nsteps = -1;   /* none of them counts */
     if (!fail && ferror(f)) {
-        snprintf(err, errlen, "%s: read error after line %ld: %s", path, ln, strerror(errno));
+        err_set(err, ERR_INPUT, "%s: read error after line %ld: %s", path, ln, strerror(errno));
         fail = -1;
     }
     free(line);
@@ -325,8 +334,8 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
     int added = 0;
     for (int i = 0; i < fs.n; i++) {
         report_run_t *r = &fs.runs[i];
-        if (fail || r->nsteps == 0) {
-            if (!fail)
+        if (fail || r->nsteps <= 0) {
+            if (!fail && r->nsteps == 0)
                 report_warn(R, "%s: run on %d ranks (global batch %ld) has no steady-state steps (%ld step lines, the "
                             "first max(%d, %g%%) of each invocation are warm-up); left out",
                             path, r->ranks, r->global_batch, r->step_lines, R->opt.warmup_min, 100 * R->opt.warmup_frac);
@@ -344,7 +353,7 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
         added++;
     }
     free(fs.runs);
-    if (fail > 0) { snprintf(err, errlen, "%s: out of memory", path); return -1; }
+    if (fail > 0) { err_set(err, ERR_RUNTIME, "%s: out of memory", path); return -1; }
     if (fail < 0) return -1;
     if (fs.n == 0) report_warn(R, "%s: no valid run_start line; file left out", path);
     return added;
@@ -374,8 +383,7 @@ typedef struct {
     report_t *R;
     const char *root;
     int metrics, runs, entries;
-    char *err;
-    size_t errlen;
+    err_t *err;
     int failed;
     dev_t *dev;           /* folders already walked: a symbolic link may lead back up the tree */
     ino_t *ino;
@@ -418,7 +426,7 @@ static void walk(walk_t *w, const char *dir, const char *rel, int depth) {
     struct dirent **ents = NULL;
     int n = scandir(dir, &ents, NULL, versionsort);
     if (n < 0) {
-        if (depth == 0) { snprintf(w->err, w->errlen, "%s: cannot list: %s", dir, strerror(errno)); w->failed = 1; }
+        if (depth == 0) { err_set(w->err, ERR_INPUT, "%s: cannot list: %s", dir, strerror(errno)); w->failed = 1; }
         else report_warn(w->R, "%s: cannot list: %s; left out", dir, strerror(errno));
         return;
     }
@@ -439,10 +447,10 @@ static void walk(walk_t *w, const char *dir, const char *rel, int depth) {
         base = base && base[1] ? base + 1 : w->root;
         const char *name = *rel ? rel : base;
         w->metrics++;
-        int got = report_add_metrics(w->R, p, name, kind_of_path(*rel ? rel : base), w->err, w->errlen);
+        int got = report_add_metrics(w->R, p, name, kind_of_path(*rel ? rel : base), w->err);
         if (got < 0) {
-            report_warn(w->R, "%s; left out", w->err);
-            w->err[0] = 0;
+            report_warn(w->R, "%s; left out", w->err->msg);
+            err_clear(w->err);
         } else w->runs += got;
     }
     for (int i = 0; i < n; i++) {
@@ -461,29 +469,29 @@ static void walk(walk_t *w, const char *dir, const char *rel, int depth) {
     free(ents);
 }
 
-int report_add_folder(report_t *R, const char *dir, char *err, size_t errlen) {
+int report_add_folder(report_t *R, const char *dir, err_t *err) {
     struct stat st;
-    if (stat(dir, &st)) { snprintf(err, errlen, "%s: %s", dir, strerror(errno)); return -1; }
-    if (!S_ISDIR(st.st_mode)) { snprintf(err, errlen, "%s: not a folder (--runs wants a folder of run folders)", dir); return -1; }
+    if (stat(dir, &st)) { err_set(err, ERR_INPUT, "%s: %s", dir, strerror(errno)); return -1; }
+    if (!S_ISDIR(st.st_mode)) { err_set(err, ERR_INPUT, "%s: not a folder (--runs wants a folder of run folders)", dir); return -1; }
     snprintf(R->runs_dir, sizeof R->runs_dir, "%s", dir);
     char root[4096];
     snprintf(root, sizeof root, "%s", dir);
     size_t n = strlen(root);
     while (n > 1 && root[n - 1] == '/') root[--n] = 0;
-    err[0] = 0;
-    walk_t w = {R, root, 0, 0, 0, err, errlen, 0, NULL, NULL, 0, 0};
+    err_clear(err);
+    walk_t w = {R, root, 0, 0, 0, err, 0, NULL, NULL, 0, 0};
     seen_before(&w, &st);
     walk(&w, root, "", 0);
     free(w.dev);
     free(w.ino);
     if (w.failed) return -1;
-    if (w.entries == 0) { snprintf(err, errlen, "%s: the folder is empty (no run folders)", dir); return -1; }
+    if (w.entries == 0) { err_set(err, ERR_INPUT, "%s: the folder is empty (no run folders)", dir); return -1; }
     if (w.metrics == 0) {
-        snprintf(err, errlen, "%s: no metrics.jsonl found in it or below (run folders are semaim-train --out folders)", dir);
+        err_set(err, ERR_INPUT, "%s: no metrics.jsonl found in it or below (run folders are semaim-train --out folders)", dir);
         return -1;
     }
     if (w.runs == 0) {
-        snprintf(err, errlen, "%s: none of its %d metrics.jsonl files has a run with steady-state steps (see the "
+        err_set(err, ERR_INPUT, "%s: none of its %d metrics.jsonl files has a run with steady-state steps (see the "
                  "warnings above)", dir, w.metrics);
         return -1;
     }

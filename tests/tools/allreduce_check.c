@@ -17,6 +17,7 @@
 #include <string.h>
 #include <mpi.h>
 #include "semaim/allreduce.h"
+#include "semaim/dist.h"
 #include "semaim/rng.h"
 
 static int rank_, world_;
@@ -294,11 +295,17 @@ static void case_replicas(void) {
     /* A different parameter count on one rank is a mismatch too. */
     r = check_replicas_consistent(MPI_COMM_WORLD, p, rank_ == world_ - 1 ? n - 1 : n, NULL);
     CHECK(r == (world_ > 1 ? world_ : 0), "different lengths: got %d", r);
-    /* The trainer's wrapper: same verdict (rank 0 also prints the expected diagnostic). */
-    CHECK(replicas_verify(MPI_COMM_WORLD, p, n, 10) == 0, "replicas_verify flagged identical replicas");
+    /* The trainers' wrapper: same verdict, and the error names the step and the rank. */
+    err_t e = {0};
+    CHECK(replicas_verify(MPI_COMM_WORLD, p, n, 10, &e) == 0 && e.kind == ERR_NONE, "replicas_verify flagged identical replicas");
     if (rank_ == world_ - 1) flip_bit(p, 0, 31);
-    r = replicas_verify(MPI_COMM_WORLD, p, n, 20);
+    r = replicas_verify(MPI_COMM_WORLD, p, n, 20, &e);
     CHECK(r == (world_ > 1 ? world_ : 0), "replicas_verify with a sign flipped on rank %d: got %d", world_ - 1, r);
+    if (world_ > 1) {
+        char want[64];
+        snprintf(want, sizeof want, "at step 20: rank %d's parameters differ", world_ - 1);
+        CHECK(e.kind == ERR_RUNTIME && strstr(e.msg, want), "replicas_verify message: %s", e.msg);
+    }
     free(p);
     case_end();
 }

@@ -11,7 +11,9 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "core/clock.h"
+#include "semaim/encoder.h"
 #include "semaim/model.h"
+#include "semaim/train_step.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
 
@@ -48,17 +50,17 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "bench_train: bad option\n"); return 2; }
     }
     semaim_config_t c;
-    char err[256];
+    err_t err_v = {0}; char *err = err_v.msg;
     order_t order;
-    if (config_preset(preset, &c) || order_parse(order_s, &order) || config_validate(&c, B, err, sizeof err) || steps < 1) {
+    if (config_preset(preset, &c) || order_parse(order_s, &order) || config_validate(&c, B, &err_v) || steps < 1) {
         fprintf(stderr, "bench_train: bad preset, order, batch or steps\n");
         return 2;
     }
     model_t m;
-    if (model_init(&m, &c, 1, err, sizeof err)) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
-    acts_t *a = acts_create(&m, B);
+    if (model_init(&m, &c, 1, &err_v)) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
     if (!a) { fprintf(stderr, "bench_train: out of memory\n"); return 2; }
-    int H = c.image, L = m.L;
+    int H = c.image, L = m.d.L;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     int *ranks = malloc(sizeof(int) * B * L);
     rng_t r = rng_make(rng_key(1, 2, 3, 4, 5));
@@ -67,27 +69,21 @@ int main(int argc, char **argv) {
     optim_cfg_t oc = optim_defaults();
     double tp = 0, tf = 0, tb = 0, to = 0;
     for (int s = -1; s < steps; s++) {   /* step -1 warms up */
-        double t0 = clock_now();
-        compute_order(&m, a, order, img, noise, B, ranks, NULL);
-        double t1 = clock_now();
-        model_zero_grad(&m);
-        float loss = semaim_forward(&m, a, img, ranks, B);
-        double t2 = clock_now();
-        semaim_backward(&m, a);
+        double ph[3], t0 = clock_now();
+        float loss = train_step(&m, a, order, img, noise, B, ranks, ph);
         double t3 = clock_now();
-        double gn = grad_norm(m.grads, m.nparams);
-        clip_grad(m.grads, m.nparams, gn, oc.clip);
-        adamw_step(&m, 1e-4, &oc, s + 2);
+        double gn = grad_norm(m.w.grads, m.w.nparams);
+        optim_update(&m.w, &oc, 1e-4, s + 2, gn);
         double t4 = clock_now();
-        if (s >= 0) { tp += t1 - t0; tf += t2 - t1; tb += t3 - t2; to += t4 - t3; }
+        if (s >= 0) { tp += ph[0]; tf += ph[1]; tb += ph[2]; to += t4 - t3; }
         fprintf(stderr, "step %d: loss %.4f, %.2f s\n", s, loss, t4 - t0);
     }
     double total = tp + tf + tb + to, ips = (double)B * steps / total;
     double flops = semaim_flops_per_image(&m), gflops = flops * ips / 1e9;
     /* the model's GEMM shapes, weighted by their FLOPs */
-    long N = (long)B * m.T;
-    int D = m.D;
-    int shapes[][2] = {{D, 3 * D}, {D, D}, {D, 4 * D}, {4 * D, D}, {4 * D, m.PD}};
+    long N = (long)B * m.d.T;
+    int D = m.d.D;
+    int shapes[][2] = {{D, 3 * D}, {D, D}, {D, 4 * D}, {4 * D, D}, {4 * D, m.d.PD}};
     double fsum = 0, tsum = 0;
     for (int i = 0; i < 5; i++) {
         double f, rate = sgemm_rate(N, shapes[i][0], shapes[i][1], &f);
@@ -106,7 +102,7 @@ int main(int argc, char **argv) {
     printf("bench train_%s_b%d_fraction_of_sgemm: %.3f ratio\n", preset, B, gflops / sgemm);
     printf("bench train_%s_b%d_peak_rss: %.2f GiB\n", preset, B, ru.ru_maxrss / 1048576.0);
     printf("# %d threads, %.1f GFLOP per image, activations %.2f GiB, %ld parameters\n", omp_get_max_threads(),
-           flops / 1e9, acts_bytes(a) / 1073741824.0, m.nparams);
+           flops / 1e9, acts_bytes(a) / 1073741824.0, m.w.nparams);
     free(img); free(noise); free(ranks);
     acts_free(a);
     model_free(&m);

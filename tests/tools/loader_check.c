@@ -22,6 +22,11 @@
 #include "semaim/loader.h"
 #include "semaim/rng.h"
 
+/* The loader's calls with its error as a message (NULL = fine), the form these checks read. */
+static _Thread_local err_t lerr_;
+static const char *lopen(loader **L, const loader_config *c) { return loader_open(L, c, &lerr_) ? lerr_.msg : NULL; }
+static const char *lnext(loader *L, const loader_batch **b, double *w) { return loader_next(L, b, w, &lerr_) ? lerr_.msg : NULL; }
+
 static long arg_long(int argc, char **argv, const char *name, long def) {
     for (int i = 0; i + 1 < argc; i++)
         if (!strcmp(argv[i], name)) {
@@ -97,7 +102,7 @@ static int cmd_run(int argc, char **argv) {
         c.rank = rank; c.world = world; c.train = mode < 3;
         c.assign = mode == 0 ? LOADER_ASSIGN_SHARDS : mode == 1 ? LOADER_ASSIGN_DEAL : LOADER_ASSIGN_AUTO;
         loader *L = NULL;
-        const char *e = loader_open(&L, &c);
+        const char *e = lopen(&L, &c);
         /* every rank validates every shard, so all fail alike; agree before any other collective */
         int bad = e != NULL, anybad;
         MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
@@ -120,7 +125,7 @@ static int cmd_run(int argc, char **argv) {
             for (long s = 0; s < steps; s++) {
                 const loader_batch *b;
                 double w;
-                if ((e = loader_next(L, &b, &w))) {   /* a read failed mid-run: abort the whole job */
+                if ((e = lnext(L, &b, &w))) {   /* a read failed mid-run: abort the whole job */
                     fprintf(stderr, "loader_check: rank %d: %s\n", rank, e);
                     MPI_Abort(MPI_COMM_WORLD, 1);
                 }
@@ -203,12 +208,12 @@ static int cmd_bench(int argc, char **argv) {
     c.interp = (int)arg_long(argc, argv, "--interp", INTERP_PIL);
     long steps = arg_long(argc, argv, "--steps", 16);
     loader *L;
-    const char *e = loader_open(&L, &c);
+    const char *e = lopen(&L, &c);
     if (e) { fprintf(stderr, "loader_check: %s\n", e); return 1; }
     const loader_batch *b;
     double w, t0 = 0;
     for (long s = 0; s <= steps; s++) {
-        if ((e = loader_next(L, &b, &w))) { fprintf(stderr, "loader_check: %s\n", e); loader_close(L); return 1; }
+        if ((e = lnext(L, &b, &w))) { fprintf(stderr, "loader_check: %s\n", e); loader_close(L); return 1; }
         if (s == 0) t0 = clock_now();   /* the first batch includes opening files: not counted */
     }
     double t = clock_now() - t0, rs, as;

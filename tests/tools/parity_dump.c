@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "semaim/encoder.h"
 #include "semaim/model.h"
+#include "semaim/train_step.h"
 #include "semaim/model_io.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
@@ -46,18 +48,19 @@ int main(int argc, char **argv) {
         default: die("unknown option");
         }
     }
-    char err[512], path[4096];
+    err_t err_v = {0}; char *err = err_v.msg;
+    char path[4096];
     if (!out) die("--out DIR is required");
-    if (config_validate(&c, B, err, sizeof err)) die(err);
+    if (config_validate(&c, B, &err_v)) die(err);
     order_t order;
     if (order_parse(order_s, &order)) die("unknown --order");
     if (mkdir(out, 0755) && errno != EEXIST) die("cannot create --out");
 
     model_t m;
-    if (model_init(&m, &c, (uint64_t)seed, err, sizeof err)) die(err);
-    acts_t *a = acts_create(&m, B);
+    if (model_init(&m, &c, (uint64_t)seed, &err_v)) die(err);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
     if (!a) die("out of memory");
-    int L = m.L, H = c.image;
+    int L = m.d.L, H = c.image;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     int *ranks = malloc(sizeof(int) * B * L), *sem = malloc(sizeof(int) * B * L), *center = malloc(sizeof(int) * B);
     rng_t r = rng_make(rng_key((uint64_t)seed, 0xda7a, 0, 0, 0));
@@ -75,13 +78,13 @@ int main(int argc, char **argv) {
     compute_order(&m, a, order, img, noise, B, ranks, NULL);
 
     snprintf(path, sizeof path, "%s/init.safetensors", out);
-    if (model_write_safetensors(&m, m.params, "", 1, NULL, 0, path, err, sizeof err)) die(err);
+    if (model_write_safetensors(&m, m.w.params, "", 1, NULL, 0, path, &err_v)) die(err);
     st_tensor_t in[] = {
         {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks},
         {"noise", ST_F32, 2, {B, L}, noise}, {"semantic_ranks", ST_I32, 2, {B, L}, sem},
         {"semantic_center", ST_I32, 1, {B}, center}};
     snprintf(path, sizeof path, "%s/inputs.safetensors", out);
-    if (st_write(path, in, 5, err, sizeof err)) die(err);
+    if (st_write(path, in, 5, &err_v)) die(err);
 
     optim_cfg_t oc = optim_defaults();
     oc.clip = clip;
@@ -90,25 +93,22 @@ int main(int argc, char **argv) {
     if (!tj) die("cannot write traj.json");
     fprintf(tj, "[");
     for (int t = 0; t < steps; t++) {
-        model_zero_grad(&m);
-        float loss = semaim_forward(&m, a, img, ranks, B);
-        semaim_backward(&m, a);
+        float loss = train_step(&m, a, order, img, NULL, B, ranks, NULL);
         if (t == 0) {
             st_tensor_t l = {"loss", ST_F32, 1, {1}, &loss};
             snprintf(path, sizeof path, "%s/step0.safetensors", out);
-            if (model_write_safetensors(&m, m.grads, "grad.", 0, &l, 1, path, err, sizeof err)) die(err);
+            if (model_write_safetensors(&m, m.w.grads, "grad.", 0, &l, 1, path, &err_v)) die(err);
         }
-        double gn = grad_norm(m.grads, m.nparams);
-        clip_grad(m.grads, m.nparams, gn, oc.clip);
+        double gn = grad_norm(m.w.grads, m.w.nparams);
         double lr_t = optim_lr_at(lr, 0.0, t, warmup, steps);
-        adamw_step(&m, lr_t, &oc, t + 1);
+        optim_update(&m.w, &oc, lr_t, t + 1, gn);
         fprintf(tj, "%s\n {\"step\": %d, \"lr\": %.17g, \"loss\": %.9g, \"grad_norm\": %.9g}", t ? "," : "", t, lr_t,
                 loss, gn);
     }
     fprintf(tj, "\n]\n");
     fclose(tj);
     snprintf(path, sizeof path, "%s/final.safetensors", out);
-    if (model_write_safetensors(&m, m.params, "", 1, NULL, 0, path, err, sizeof err)) die(err);
+    if (model_write_safetensors(&m, m.w.params, "", 1, NULL, 0, path, &err_v)) die(err);
     snprintf(path, sizeof path, "%s/config.json", out);
     FILE *cf = fopen(path, "w");
     if (!cf) die("cannot write config.json");

@@ -13,6 +13,12 @@
 #include "semaim/rng.h"
 #include "semaim/shards.h"
 
+/* The loader's calls with its error as a message (NULL = fine), the form these checks read. */
+static _Thread_local err_t lerr_;
+static const char *lopen(loader **L, const loader_config *c) { return loader_open(L, c, &lerr_) ? lerr_.msg : NULL; }
+static const char *lnext(loader *L, const loader_batch **b, double *w) { return loader_next(L, b, w, &lerr_) ? lerr_.msg : NULL; }
+static const char *lseek_to(loader *L, int epoch, long step) { return loader_seek(L, epoch, step, &lerr_) ? lerr_.msg : NULL; }
+
 #define NSH 6
 static const long counts[NSH] = {17, 23, 0, 19, 21, 20};   /* 100 images, one empty shard */
 static const long NTOT = 100;
@@ -52,7 +58,7 @@ static void test_partition(const char *dir, int world, int train, int assign, in
     for (int r = 0; r < world; r++) {
         loader_config c = base_config(dir);
         c.rank = r; c.world = world; c.train = train; c.eval_resize = 20; c.assign = assign;
-        const char *e = loader_open(&L[r], &c);
+        const char *e = lopen(&L[r], &c);
         CHECK(!e, "open rank %d: %s", r, e ? e : "");
         if (e) { for (int q = 0; q < r; q++) loader_close(L[q]); test_end(); return; }
     }
@@ -69,7 +75,7 @@ static void test_partition(const char *dir, int world, int train, int assign, in
             for (long s = 0; s < steps; s++) {
                 const loader_batch *b;
                 double waited;
-                const char *e = loader_next(L[r], &b, &waited);
+                const char *e = lnext(L[r], &b, &waited);
                 CHECK(!e, "%s", e ? e : "");
                 if (e) break;
                 CHECK(b->epoch == ep && b->step == s, "rank %d got epoch %d step %ld, want %d %ld", r, b->epoch, b->step, ep, s);
@@ -104,7 +110,7 @@ static void test_train_pixels(const char *dir, int world, int rank, int threads,
     loader_config c = base_config(dir);
     c.world = world; c.rank = rank; c.threads = threads; c.prefetch = 3; c.max_open = max_open;
     loader *L;
-    const char *e = loader_open(&L, &c);
+    const char *e = lopen(&L, &c);
     CHECK(!e, "%s", e ? e : "");
     if (e) { test_end(); return; }
     uint8_t img[20 * 24 * 3];
@@ -113,7 +119,7 @@ static void test_train_pixels(const char *dir, int world, int rank, int threads,
     for (int s = 0; s < 12; s++) {
         const loader_batch *b;
         double waited;
-        if ((e = loader_next(L, &b, &waited))) { CHECK(0, "%s", e); break; }
+        if ((e = lnext(L, &b, &waited))) { CHECK(0, "%s", e); break; }
         for (int i = 0; i < b->n; i++, n++) {
             fixture_image(img, b->ids[i], H, W);
             augment_train(want, img, H, W, 16, rng_key(42, AUG_RNG_TAG, (uint64_t)b->epoch, (uint64_t)b->ids[i], 0), INTERP_PIL);
@@ -130,7 +136,7 @@ static void test_eval_pixels(const char *dir) {
     loader_config c = base_config(dir);
     c.train = 0; c.eval_resize = 20; c.world = 2; c.rank = 1;
     loader *L;
-    const char *e = loader_open(&L, &c);
+    const char *e = lopen(&L, &c);
     CHECK(!e, "%s", e ? e : "");
     if (e) { test_end(); return; }
     double maxd = 0;
@@ -138,7 +144,7 @@ static void test_eval_pixels(const char *dir) {
     for (long s = 0; s < loader_steps_per_epoch(L); s++) {
         const loader_batch *b;
         double waited;
-        if ((e = loader_next(L, &b, &waited))) { CHECK(0, "%s", e); break; }
+        if ((e = lnext(L, &b, &waited))) { CHECK(0, "%s", e); break; }
         for (int i = 0; i < b->n; i++) {
             CHECK(b->ids[i] == next, "id %ld, want %ld", (long)b->ids[i], next);
             next++;
@@ -162,9 +168,9 @@ static void test_eval_pixels(const char *dir) {
     c.train = 0;
     const loader_batch *b;
     double waited;
-    e = loader_open(&L, &c);
+    e = lopen(&L, &c);
     int opened = !e;
-    if (!e) e = loader_next(L, &b, &waited);
+    if (!e) e = lnext(L, &b, &waited);
     CHECK(!e, "%s", e ? e : "");
     if (!e) {
         maxd = 0;
@@ -184,12 +190,12 @@ static void test_eval_pixels(const char *dir) {
 /* Batches as (ids, images) of steps [0, n) from a loader config. */
 static void collect(loader_config c, int n, int64_t *ids, float *imgs) {
     loader *L;
-    const char *e = loader_open(&L, &c);
+    const char *e = lopen(&L, &c);
     if (e) { CHECK(0, "%s", e); return; }
     for (int s = 0; s < n; s++) {
         const loader_batch *b;
         double w;
-        if ((e = loader_next(L, &b, &w))) { CHECK(0, "%s", e); break; }
+        if ((e = lnext(L, &b, &w))) { CHECK(0, "%s", e); break; }
         memcpy(ids + s * 4, b->ids, 4 * sizeof(int64_t));
         memcpy(imgs + (long)s * 4 * 768, b->images, 4 * 768 * sizeof(float));
     }
@@ -215,20 +221,20 @@ static void test_determinism_resume(const char *dir) {
     /* tell / seek on a live loader */
     c.start_epoch = 0; c.start_step = 0;
     loader *L;
-    const char *e = loader_open(&L, &c);
+    const char *e = lopen(&L, &c);
     if (!e) {
         const loader_batch *bt;
         double w;
-        for (int s = 0; s < 27 && !e; s++) e = loader_next(L, &bt, &w);
+        for (int s = 0; s < 27 && !e; s++) e = lnext(L, &bt, &w);
         int ep;
         long st;
         loader_tell(L, &ep, &st);
         CHECK(ep == 1 && st == 2, "tell after 27 batches: epoch %d step %ld", ep, st);
-        if (!e) e = loader_seek(L, 0, 7);
-        if (!e) e = loader_next(L, &bt, &w);
+        if (!e) e = lseek_to(L, 0, 7);
+        if (!e) e = lnext(L, &bt, &w);
         CHECK(!e && bt->epoch == 0 && bt->step == 7 && memcmp(bt->ids, a + 7 * 4, 4 * sizeof(int64_t)) == 0,
               "seek(0,7) gave a different batch");
-        CHECK(loader_seek(L, 0, 25) != NULL, "seek past the epoch accepted");
+        CHECK(lseek_to(L, 0, 25) != NULL, "seek past the epoch accepted");
         loader_close(L);
     }
     CHECK(!e, "%s", e ? e : "");
@@ -247,7 +253,7 @@ static void test_world_independent(const char *dir) {
     long steps3;
     {
         loader *L;
-        const char *e = loader_open(&L, &c);
+        const char *e = lopen(&L, &c);
         steps3 = e ? 0 : loader_steps_per_epoch(L);
         if (!e) loader_close(L);
     }
@@ -271,12 +277,12 @@ static void test_prefetch(void) {
     loader_config c = base_config(dir);
     c.image_size = 112; c.batch = 16;
     loader *L;
-    const char *e = loader_open(&L, &c);
+    const char *e = lopen(&L, &c);
     if (e) { CHECK(0, "%s", e); test_end(); return; }
     double w, waits[8] = {0}, train_s = 0.03;
     const loader_batch *b;
     for (int s = 0; s < 8 && !e; s++) {
-        e = loader_next(L, &b, &w);
+        e = lnext(L, &b, &w);
         CHECK(w >= 0 && w < 60, "waited %g s", w);
         waits[s] = w;
         /* the first wait is about one batch's making (slow under sanitizers): train 3× longer */
@@ -301,7 +307,7 @@ static void test_prefetch(void) {
 
 static void expect_open_error(loader_config c, const char *want1, const char *want2, const char *what) {
     loader *L;
-    const char *e = loader_open(&L, &c);
+    const char *e = lopen(&L, &c);
     CHECK(e != NULL, "%s: accepted", what);
     if (!e) { loader_close(L); return; }
     CHECK(strstr(e, want1) && (!want2 || strstr(e, want2)), "%s: message '%s' lacks '%s' / '%s'", what, e, want1, want2 ? want2 : "");
@@ -393,14 +399,14 @@ static void test_errors(const char *good) {
     shards_hdf5_unlock();
     c = base_config(d);
     loader *L;
-    const char *e = loader_open(&L, &c);
+    const char *e = lopen(&L, &c);
     CHECK(!e, "labels set: %s", e ? e : "");
     if (!e) {
         const loader_batch *b;
         double w;
-        for (int s = 0; s < 25 && !e; s++) e = loader_next(L, &b, &w);
+        for (int s = 0; s < 25 && !e; s++) e = lnext(L, &b, &w);
         CHECK(e && strstr(e, p) && strstr(e, "negative"), "bad label: %s", e ? e : "not reported");
-        const char *e2 = loader_next(L, &b, &w);
+        const char *e2 = lnext(L, &b, &w);
         CHECK(e2 && b == NULL, "error not sticky");
         loader_close(L);
     }
@@ -408,12 +414,12 @@ static void test_errors(const char *good) {
     shards_hdf5_lock();
     fx_write_shard(p, "train", 1, 6, 23, H, W, 17, FX_BIG_LABEL);
     shards_hdf5_unlock();
-    e = loader_open(&L, &c);
+    e = lopen(&L, &c);
     CHECK(!e, "labels set: %s", e ? e : "");
     if (!e) {
         const loader_batch *b;
         double w;
-        for (int s = 0; s < 25 && !e; s++) e = loader_next(L, &b, &w);
+        for (int s = 0; s < 25 && !e; s++) e = lnext(L, &b, &w);
         CHECK(e && strstr(e, p) && strstr(e, "not below num_classes 10"), "label >= num_classes: %s", e ? e : "not reported");
         loader_close(L);
     }

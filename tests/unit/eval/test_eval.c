@@ -39,29 +39,30 @@ static void write_raw(const char *path, const char *hdr, long data_bytes) {
     fclose(f);
 }
 
-static int open_fails(const char *path, const char *needle, char *err, size_t n) {
+static int open_fails(const char *path, const char *needle, err_t *e) {
     st_file_t f;
-    if (st_open(&f, path, err, n) == 0) { st_close(&f); return 0; }
-    return strstr(err, needle) != NULL && strstr(err, path) != NULL && !strchr(err, '\n');
+    if (st_open(&f, path, e) == 0) { st_close(&f); return 0; }
+    const char *err = e->msg;
+    return strstr(err, needle) != NULL && strstr(err, path) != NULL && !strchr(err, '\n') && e->kind == ERR_INPUT;
 }
 
 static void test_safetensors(void) {
-    char err[1024];
+    err_t err_v = {0}; char *err = err_v.msg;
     test_begin("safetensors_round_trip_with_metadata");
     float a[6] = {1, 2, 3, 4, 5, 6};
     double b[2] = {0.5, -1.25};
     st_tensor_t t[2] = {{"x\"q", ST_F32, 2, {2, 3}, a}, {"y", ST_F64, 1, {2}, b}};
     const char *k[] = {"format", "note"}, *v[] = {"pt", "a \"quoted\" value"};
-    CHECK(st_write_meta(tmp("a.st"), t, 2, k, v, 2, err, sizeof err) == 0, "write: %s", err);
+    CHECK(st_write_meta(tmp("a.st"), t, 2, k, v, 2, &err_v) == 0, "write: %s", err);
     st_file_t f;
-    CHECK(st_open(&f, tmp("a.st"), err, sizeof err) == 0, "open: %s", err);
+    CHECK(st_open(&f, tmp("a.st"), &err_v) == 0, "open: %s", err);
     if (f.n == 2) {
         const st_entry_t *x = st_find(&f, "x\"q"), *y = st_find(&f, "y");
         CHECK(x && x->ndim == 2 && x->shape[0] == 2 && x->shape[1] == 3 && x->dtype == ST_F32, "x entry");
         CHECK(y && y->dtype == ST_F64 && st_numel(y) == 2, "y entry");
         float got[6] = {0}, gy[2] = {0};
-        CHECK(x && st_read_f32(&f, x, got, err, sizeof err) == 0 && !memcmp(got, a, sizeof a), "x data");
-        CHECK(y && st_read_f32(&f, y, gy, err, sizeof err) == 0 && gy[0] == 0.5f && gy[1] == -1.25f, "y data (F64)");
+        CHECK(x && st_read_f32(&f, x, got, &err_v) == 0 && !memcmp(got, a, sizeof a), "x data");
+        CHECK(y && st_read_f32(&f, y, gy, &err_v) == 0 && gy[0] == 0.5f && gy[1] == -1.25f, "y data (F64)");
         CHECK(st_meta(&f, "note") && !strcmp(st_meta(&f, "note"), "a \"quoted\" value"), "metadata");
         st_close(&f);
     } else CHECK(0, "expected 2 tensors, got %d", f.n);
@@ -73,11 +74,11 @@ static void test_safetensors(void) {
     fwrite(hv, 2, 4, fp);
     fclose(fp);
     float hf[2] = {0}, bf[2] = {0};
-    CHECK(st_open(&f, tmp("h.st"), err, sizeof err) == 0, "open f16: %s", err);
+    CHECK(st_open(&f, tmp("h.st"), &err_v) == 0, "open f16: %s", err);
     if (f.n == 2) {
-        CHECK(st_read_f32(&f, st_find(&f, "h"), hf, err, sizeof err) == 0 && hf[0] == 1.5f && hf[1] == -2.0f,
+        CHECK(st_read_f32(&f, st_find(&f, "h"), hf, &err_v) == 0 && hf[0] == 1.5f && hf[1] == -2.0f,
               "F16 -> %g %g", hf[0], hf[1]);
-        CHECK(st_read_f32(&f, st_find(&f, "b"), bf, err, sizeof err) == 0 && bf[0] == 1.5f && bf[1] == -2.0f,
+        CHECK(st_read_f32(&f, st_find(&f, "b"), bf, &err_v) == 0 && bf[0] == 1.5f && bf[1] == -2.0f,
               "BF16 -> %g %g", bf[0], bf[1]);
         st_close(&f);
     }
@@ -86,78 +87,78 @@ static void test_safetensors(void) {
     test_begin("safetensors_bad_files_one_line_errors");
     const char *p = tmp("bad.st");
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}", 20);
-    CHECK(open_fails(p, "outside the 20 data bytes", err, sizeof err), "truncated data: %s", err);
+    CHECK(open_fails(p, "outside the 20 data bytes", &err_v), "truncated data: %s", err);
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}}", 24);
-    CHECK(open_fails(p, "20 bytes for 6 F32", err, sizeof err), "size mismatch: %s", err);
+    CHECK(open_fails(p, "20 bytes for 6 F32", &err_v), "size mismatch: %s", err);
     write_raw(p, "{\"x\":{\"dtype\":\"Q8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
-    CHECK(open_fails(p, "unsupported dtype 'Q8'", err, sizeof err), "dtype: %s", err);
+    CHECK(open_fails(p, "unsupported dtype 'Q8'", &err_v), "dtype: %s", err);
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                  "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12);
-    CHECK(open_fails(p, "overlap", err, sizeof err), "overlap: %s", err);
+    CHECK(open_fails(p, "overlap", &err_v), "overlap: %s", err);
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                  "\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
-    CHECK(open_fails(p, "appears twice", err, sizeof err), "duplicate: %s", err);
+    CHECK(open_fails(p, "appears twice", &err_v), "duplicate: %s", err);
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4);
-    CHECK(open_fails(p, "non-negative", err, sizeof err), "negative dim: %s", err);
+    CHECK(open_fails(p, "non-negative", &err_v), "negative dim: %s", err);
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", 4);
-    CHECK(open_fails(p, "expected '}'", err, sizeof err), "unterminated JSON: %s", err);
+    CHECK(open_fails(p, "expected '}'", &err_v), "unterminated JSON: %s", err);
     write_raw(p, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4);
-    CHECK(open_fails(p, "must have dtype, shape and data_offsets", err, sizeof err), "missing key: %s", err);
+    CHECK(open_fails(p, "must have dtype, shape and data_offsets", &err_v), "missing key: %s", err);
     FILE *fx = fopen(p, "wb");
     fwrite("\xff\xff\xff\xff\x00\x00\x00\x00{}", 1, 10, fx);
     fclose(fx);
-    CHECK(open_fails(p, "does not fit the file", err, sizeof err), "huge header length: %s", err);
-    CHECK(open_fails(tmp("nonexistent.st"), "cannot open", err, sizeof err), "missing file: %s", err);
+    CHECK(open_fails(p, "does not fit the file", &err_v), "huge header length: %s", err);
+    CHECK(open_fails(tmp("nonexistent.st"), "cannot open", &err_v), "missing file: %s", err);
     test_end();
 }
 
 static void test_import_export(void) {
-    char err[1024];
+    err_t err_v = {0}; char *err = err_v.msg;
     semaim_config_t c = {16, 4, 32, 2, 1, 2};
     model_t a, b, e;
-    model_init(&a, &c, 1, err, sizeof err);
-    for (long i = 0; i < a.nparams; i++) a.params[i] += 0.001f * (float)(i % 97);   /* not the init */
+    model_init(&a, &c, 1, &err_v);
+    for (long i = 0; i < a.w.nparams; i++) a.w.params[i] += 0.001f * (float)(i % 97);   /* not the init */
     st_file_t f;
     semaim_config_t got, zero = {0};
     int has_dec;
 
     test_begin("export_full_import_bit_exact");
-    CHECK(model_export_safetensors(&a, 1, NULL, NULL, 0, tmp("full.st"), err, sizeof err) == 0, "export: %s", err);
-    CHECK(st_open(&f, tmp("full.st"), err, sizeof err) == 0, "open: %s", err);
-    CHECK(f.n == a.ntensors + 1 && !strcmp(f.t[0].name, "cls_token") && !strcmp(f.t[1].name, "pos_embed"),
+    CHECK(model_export_safetensors(&a, 1, NULL, NULL, 0, tmp("full.st"), &err_v) == 0, "export: %s", err);
+    CHECK(st_open(&f, tmp("full.st"), &err_v) == 0, "open: %s", err);
+    CHECK(f.n == a.w.ntensors + 1 && !strcmp(f.t[0].name, "cls_token") && !strcmp(f.t[1].name, "pos_embed"),
           "timm order: cls_token, pos_embed first (%d tensors)", f.n);
-    CHECK(model_infer_config(&f, &zero, &got, &has_dec, err, sizeof err) == 0 && !memcmp(&got, &c, sizeof c) && has_dec,
+    CHECK(model_infer_config(&f, &zero, &got, &has_dec, &err_v) == 0 && !memcmp(&got, &c, sizeof c) && has_dec,
           "inferred %d %d %d %d %d %d: %s", got.image, got.patch, got.width, got.depth, got.dec_depth, got.heads, err);
-    model_init(&b, &c, 2, err, sizeof err);
-    CHECK(model_load_safetensors(&b, &f, 1, NULL, err, sizeof err) == 0, "load: %s", err);
-    CHECK(!memcmp(a.params, b.params, sizeof(float) * a.nparams), "params bit-exact");
+    model_init(&b, &c, 2, &err_v);
+    CHECK(model_load_safetensors(&b, &f, 1, NULL, &err_v) == 0, "load: %s", err);
+    CHECK(!memcmp(a.w.params, b.w.params, sizeof(float) * a.w.nparams), "params bit-exact");
     st_close(&f);
     model_free(&b);
     test_end();
 
     test_begin("export_encoder_only_names_and_config");
-    CHECK(model_export_safetensors(&a, 0, NULL, NULL, 0, tmp("enc.st"), err, sizeof err) == 0, "export: %s", err);
-    CHECK(st_open(&f, tmp("enc.st"), err, sizeof err) == 0, "open: %s", err);
+    CHECK(model_export_safetensors(&a, 0, NULL, NULL, 0, tmp("enc.st"), &err_v) == 0, "export: %s", err);
+    CHECK(st_open(&f, tmp("enc.st"), &err_v) == 0, "open: %s", err);
     int enc = 0;
-    for (int i = 0; i < a.ntensors; i++) enc += model_tensor_is_encoder(a.info[i].name);
+    for (int i = 0; i < a.w.ntensors; i++) enc += model_tensor_is_backbone(a.w.info[i].name);
     CHECK(f.n == enc + 1 && st_find(&f, "norm.weight") && !st_find(&f, "query_blocks.0.norm1.weight") &&
               !st_find(&f, "prediction_head.fc1.weight"), "encoder + norm only (%d tensors)", f.n);
     const st_entry_t *pw = st_find(&f, "patch_embed.proj.weight"), *qkv = st_find(&f, "blocks.1.attn.qkv.weight");
     CHECK(pw && pw->ndim == 4 && pw->shape[0] == 32 && pw->shape[1] == 3 && pw->shape[2] == 4 && pw->shape[3] == 4,
           "patch_embed.proj.weight (D,3,P,P)");
     CHECK(qkv && qkv->ndim == 2 && qkv->shape[0] == 96 && qkv->shape[1] == 32, "qkv (3D,D)");
-    CHECK(model_infer_config(&f, &zero, &got, &has_dec, err, sizeof err) == 0 && got.dec_depth == 1 && !has_dec,
+    CHECK(model_infer_config(&f, &zero, &got, &has_dec, &err_v) == 0 && got.dec_depth == 1 && !has_dec,
           "encoder-only infer: %s", err);
-    model_init(&b, &c, 3, err, sizeof err);
-    float dec0 = b.params[model_find(&b, "query_blocks.0.attn.q.weight")->offset];
-    CHECK(model_load_safetensors(&b, &f, 0, NULL, err, sizeof err) == 0, "load encoder: %s", err);
-    const param_info_t *qb = model_find(&b, "query_blocks.0.norm1.weight");
-    CHECK(!memcmp(a.params, b.params, sizeof(float) * qb->offset), "encoder bit-exact");
-    CHECK(b.params[model_find(&b, "query_blocks.0.attn.q.weight")->offset] == dec0, "decoder untouched");
-    CHECK(model_load_safetensors(&b, &f, 1, NULL, err, sizeof err) == -1 && strstr(err, "missing tensor 'query_blocks.0"),
+    model_init(&b, &c, 3, &err_v);
+    float dec0 = b.w.params[params_find(&b.w, "query_blocks.0.attn.q.weight")->offset];
+    CHECK(model_load_safetensors(&b, &f, 0, NULL, &err_v) == 0, "load encoder: %s", err);
+    const param_info_t *qb = params_find(&b.w, "query_blocks.0.norm1.weight");
+    CHECK(!memcmp(a.w.params, b.w.params, sizeof(float) * qb->offset), "encoder bit-exact");
+    CHECK(b.w.params[params_find(&b.w, "query_blocks.0.attn.q.weight")->offset] == dec0, "decoder untouched");
+    CHECK(model_load_safetensors(&b, &f, 1, NULL, &err_v) == -1 && strstr(err, "missing tensor 'query_blocks.0"),
           "full model required: %s", err);
     semaim_config_t wrong = {0, 0, 64, 0, 0, 0};
-    CHECK(model_infer_config(&f, &wrong, &got, NULL, err, sizeof err) == -1 && strstr(err, "width 32, not the --width 64"),
+    CHECK(model_infer_config(&f, &wrong, &got, NULL, &err_v) == -1 && strstr(err, "width 32, not the --width 64"),
           "given width disagrees: %s", err);
     st_close(&f);
     model_free(&b);
@@ -165,15 +166,15 @@ static void test_import_export(void) {
 
     test_begin("import_missing_wrong_shape_dtype");
     /* a file like the encoder export but with one tensor dropped, one reshaped, one integer */
-    model_init(&e, &c, 4, err, sizeof err);
+    model_init(&e, &c, 4, &err_v);
     st_tensor_t t[64];
     int n = 0;
     int32_t ibuf[32] = {0};
-    for (int i = 0; i < e.ntensors && n < 60; i++) {
-        const param_info_t *p = &e.info[i];
-        if (!model_tensor_is_encoder(p->name)) continue;
+    for (int i = 0; i < e.w.ntensors && n < 60; i++) {
+        const param_info_t *p = &e.w.info[i];
+        if (!model_tensor_is_backbone(p->name)) continue;
         t[n] = (st_tensor_t){p->name, ST_F32, p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]},
-                             e.params + p->offset};
+                             e.w.params + p->offset};
         n++;
     }
     st_tensor_t keep[64];
@@ -181,35 +182,35 @@ static void test_import_export(void) {
     /* missing */
     int j = 0;
     for (int i = 0; i < n; i++) if (strcmp(t[i].name, "blocks.1.mlp.fc2.weight")) t[j++] = keep[i];
-    st_write(tmp("miss.st"), t, j, err, sizeof err);
-    model_init(&b, &c, 5, err, sizeof err);
-    CHECK(st_open(&f, tmp("miss.st"), err, sizeof err) == 0, "open: %s", err);
-    CHECK(model_load_safetensors(&b, &f, 0, NULL, err, sizeof err) == -1 && strstr(err, "missing tensor 'blocks.1.mlp.fc2.weight'"),
+    st_write(tmp("miss.st"), t, j, &err_v);
+    model_init(&b, &c, 5, &err_v);
+    CHECK(st_open(&f, tmp("miss.st"), &err_v) == 0, "open: %s", err);
+    CHECK(model_load_safetensors(&b, &f, 0, NULL, &err_v) == -1 && strstr(err, "missing tensor 'blocks.1.mlp.fc2.weight'"),
           "missing: %s", err);
     st_close(&f);
     /* wrong shape: fc1 weight transposed */
     memcpy(t, keep, sizeof t);
     for (int i = 0; i < n; i++)
         if (!strcmp(t[i].name, "blocks.0.mlp.fc1.weight")) { long s0 = t[i].shape[0]; t[i].shape[0] = t[i].shape[1]; t[i].shape[1] = s0; }
-    st_write(tmp("shape.st"), t, n, err, sizeof err);
-    CHECK(st_open(&f, tmp("shape.st"), err, sizeof err) == 0, "open: %s", err);
-    CHECK(model_load_safetensors(&b, &f, 0, NULL, err, sizeof err) == -1 &&
+    st_write(tmp("shape.st"), t, n, &err_v);
+    CHECK(st_open(&f, tmp("shape.st"), &err_v) == 0, "open: %s", err);
+    CHECK(model_load_safetensors(&b, &f, 0, NULL, &err_v) == -1 &&
               strstr(err, "'blocks.0.mlp.fc1.weight' has shape [32,128], expected [128,32]"), "shape: %s", err);
     st_close(&f);
     /* integer dtype */
     memcpy(t, keep, sizeof t);
     for (int i = 0; i < n; i++)
         if (!strcmp(t[i].name, "blocks.0.norm1.bias")) { t[i].dtype = ST_I32; t[i].data = ibuf; }
-    st_write(tmp("dtype.st"), t, n, err, sizeof err);
-    CHECK(st_open(&f, tmp("dtype.st"), err, sizeof err) == 0, "open: %s", err);
-    CHECK(model_load_safetensors(&b, &f, 0, NULL, err, sizeof err) == -1 && strstr(err, "dtype I32"), "dtype: %s", err);
+    st_write(tmp("dtype.st"), t, n, &err_v);
+    CHECK(st_open(&f, tmp("dtype.st"), &err_v) == 0, "open: %s", err);
+    CHECK(model_load_safetensors(&b, &f, 0, NULL, &err_v) == -1 && strstr(err, "dtype I32"), "dtype: %s", err);
     st_close(&f);
     /* a width with no multiple of 64 and no metadata: heads must be given */
-    CHECK(st_open(&f, tmp("miss.st"), err, sizeof err) == 0, "open: %s", err);
+    CHECK(st_open(&f, tmp("miss.st"), &err_v) == 0, "open: %s", err);
     semaim_config_t i16 = {16, 0, 0, 0, 0, 0}, h2 = {16, 0, 0, 0, 0, 2};
-    CHECK(model_infer_config(&f, &zero, &got, NULL, err, sizeof err) == -1 && strstr(err, "give --image"), "image: %s", err);
-    CHECK(model_infer_config(&f, &i16, &got, NULL, err, sizeof err) == -1 && strstr(err, "give --heads"), "heads: %s", err);
-    CHECK(model_infer_config(&f, &h2, &got, NULL, err, sizeof err) == 0 && got.heads == 2 && got.image == 16,
+    CHECK(model_infer_config(&f, &zero, &got, NULL, &err_v) == -1 && strstr(err, "give --image"), "image: %s", err);
+    CHECK(model_infer_config(&f, &i16, &got, NULL, &err_v) == -1 && strstr(err, "give --heads"), "heads: %s", err);
+    CHECK(model_infer_config(&f, &h2, &got, NULL, &err_v) == 0 && got.heads == 2 && got.image == 16,
           "heads given: %s", err);
     st_close(&f);
     model_free(&b);
@@ -288,16 +289,16 @@ static void test_knn(void) {
     rng_t r = rng_make(9);
     for (long i = 0; i < 300 * D; i++) tr.mean[i] = (float)rng_normal(&r);
     for (long i = 0; i < 100 * D; i++) va.mean[i] = (float)rng_normal(&r);
-    char err[1024];
+    err_t err_v = {0}; char *err = err_v.msg;
     knn_result_t res;
-    CHECK(knn_eval(&tr, &va, "cls", 20, 0.07, MPI_COMM_WORLD, &res, err, sizeof err) == 0, "knn: %s", err);
+    CHECK(knn_eval(&tr, &va, "cls", 20, 0.07, MPI_COMM_WORLD, &res, &err_v) == 0, "knn: %s", err);
     CHECK(res.top1 == 100.0 && res.top5 == 100.0 && res.k == 20 && res.num_classes == 6, "cls top1 %.2f top5 %.2f",
           res.top1, res.top5);
-    CHECK(knn_eval(&tr, &va, "mean", 20, 0.07, MPI_COMM_WORLD, &res, err, sizeof err) == 0 && res.top1 < 40,
+    CHECK(knn_eval(&tr, &va, "mean", 20, 0.07, MPI_COMM_WORLD, &res, &err_v) == 0 && res.top1 < 40,
           "noise features near chance: top1 %.2f", res.top1);
     knn_result_t r7;
     eval_set_chunks(0, 7);   /* merge blocks of 7 queries: the same answer */
-    CHECK(knn_eval(&tr, &va, "mean", 20, 0.07, MPI_COMM_WORLD, &r7, err, sizeof err) == 0 && r7.top1 == res.top1 &&
+    CHECK(knn_eval(&tr, &va, "mean", 20, 0.07, MPI_COMM_WORLD, &r7, &err_v) == 0 && r7.top1 == res.top1 &&
               r7.top5 == res.top5, "chunked merge: top1 %.2f vs %.2f", r7.top1, res.top1);
     eval_set_chunks(0, 0);
     test_end();
@@ -306,37 +307,37 @@ static void test_knn(void) {
     linprobe_cfg_t lc = {30, 32, 0.1, 0.9, 0.0, 2, 1};
     linprobe_epoch_t last = {0};
     void keep(const linprobe_epoch_t *e, void *ctx);
-    CHECK(linprobe_run(&tr, &va, "cls", &lc, MPI_COMM_WORLD, keep, &last, err, sizeof err) == 0, "probe: %s", err);
+    CHECK(linprobe_run(&tr, &va, "cls", &lc, MPI_COMM_WORLD, keep, &last, &err_v) == 0, "probe: %s", err);
     CHECK(last.epoch == 30 && last.top1 >= 98.0 && last.top5 == 100.0 && last.loss < 0.2,
           "epoch %d top1 %.2f top5 %.2f loss %.3f", last.epoch, last.top1, last.top5, last.loss);
-    CHECK(linprobe_run(&tr, &va, "mean", &lc, MPI_COMM_WORLD, keep, &last, err, sizeof err) == 0 && last.top1 < 40,
+    CHECK(linprobe_run(&tr, &va, "mean", &lc, MPI_COMM_WORLD, keep, &last, &err_v) == 0 && last.top1 < 40,
           "noise features near chance: top1 %.2f", last.top1);
     test_end();
 
     test_begin("labels_that_do_not_match_are_refused");
     va.labels[7] = 6;   /* a class the train set does not have */
-    CHECK(knn_eval(&tr, &va, "cls", 20, 0.07, MPI_COMM_WORLD, &res, err, sizeof err) == -1 &&
+    CHECK(knn_eval(&tr, &va, "cls", 20, 0.07, MPI_COMM_WORLD, &res, &err_v) == -1 &&
               strstr(err, "labels do not match"), "knn: %s", err);
-    CHECK(linprobe_run(&tr, &va, "cls", &lc, MPI_COMM_WORLD, NULL, NULL, err, sizeof err) == -1 &&
+    CHECK(linprobe_run(&tr, &va, "cls", &lc, MPI_COMM_WORLD, NULL, NULL, &err_v) == -1 &&
               strstr(err, "labels do not match"), "probe: %s", err);
     va.labels[7] = 1;
     va.num_classes = 7;
-    CHECK(knn_eval(&tr, &va, "cls", 20, 0.07, MPI_COMM_WORLD, &res, err, sizeof err) == -1 && strstr(err, "6 classes"),
+    CHECK(knn_eval(&tr, &va, "cls", 20, 0.07, MPI_COMM_WORLD, &res, &err_v) == -1 && strstr(err, "6 classes"),
           "class counts differ: %s", err);
     va.num_classes = 6;
     va.dim = 8;
-    CHECK(knn_eval(&tr, &va, "cls", 20, 0.07, MPI_COMM_WORLD, &res, err, sizeof err) == -1 && strstr(err, "width"),
+    CHECK(knn_eval(&tr, &va, "cls", 20, 0.07, MPI_COMM_WORLD, &res, &err_v) == -1 && strstr(err, "width"),
           "widths differ: %s", err);
     va.dim = D;
     test_end();
 
     test_begin("features_file_round_trip_and_slices");
     eval_set_chunks(13, 0);   /* written in chunks of 13 rows */
-    CHECK(featfile_write(tmp("f.h5"), &tr, "train", "ckpt-x.bin", 42, MPI_COMM_WORLD, err, sizeof err) == 0, "write: %s", err);
+    CHECK(featfile_write(tmp("f.h5"), &tr, "train", "ckpt-x.bin", 42, MPI_COMM_WORLD, &err_v) == 0, "write: %s", err);
     eval_set_chunks(0, 0);
     featset_t s0, s1;
-    CHECK(featfile_read(tmp("f.h5"), &s0, 0, 2, err, sizeof err) == 0, "read 0/2: %s", err);
-    CHECK(featfile_read(tmp("f.h5"), &s1, 1, 2, err, sizeof err) == 0, "read 1/2: %s", err);
+    CHECK(featfile_read(tmp("f.h5"), &s0, 0, 2, &err_v) == 0, "read 0/2: %s", err);
+    CHECK(featfile_read(tmp("f.h5"), &s1, 1, 2, &err_v) == 0, "read 1/2: %s", err);
     CHECK(s0.total == 300 && s0.lo == 0 && s0.n == 150 && s1.lo == 150 && s1.n == 150 && s0.dim == D && s0.num_classes == 6,
           "slices");
     CHECK(!memcmp(s1.cls, tr.cls + 150 * D, sizeof(float) * 150 * D) && !memcmp(s1.mean, tr.mean + 150 * D, sizeof(float) * 150 * D) &&
@@ -368,10 +369,10 @@ static void test_knn(void) {
     H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, zl);
     H5Dclose(ds);
     H5Sclose(sp2); H5Sclose(sp1); H5Sclose(ss); H5Tclose(st); H5Fclose(f);
-    CHECK(featfile_read(tmp("bad.h5"), &s0, 0, 1, err, sizeof err) == -1 &&
+    CHECK(featfile_read(tmp("bad.h5"), &s0, 0, 1, &err_v) == -1 &&
               strstr(err, "labels do not match the features: /labels has 3 entries but /cls has 4 rows") &&
               strstr(err, "bad.h5"), "%s", err);
-    CHECK(featfile_read(tmp("a.st"), &s0, 0, 1, err, sizeof err) == -1 && strstr(err, "not an HDF5 file"), "%s", err);
+    CHECK(featfile_read(tmp("a.st"), &s0, 0, 1, &err_v) == -1 && strstr(err, "not an HDF5 file"), "%s", err);
     test_end();
     featset_free(&tr);
     featset_free(&va);

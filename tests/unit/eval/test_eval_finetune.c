@@ -6,7 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 #include "check.h"
+#include "semaim/checkpoint.h"
+#include "semaim/eval.h"
 #include "semaim/finetune.h"
+#include "semaim/optim.h"
 #include "semaim/rng.h"
 
 static void random_fill(float *x, long n, uint64_t seed, float scale) {
@@ -16,18 +19,21 @@ static void random_fill(float *x, long n, uint64_t seed, float scale) {
 
 int main(void) {
     semaim_config_t c = {16, 4, 32, 3, 1, 2};
-    char err[512];
+    err_t err_v = {0};
+    const char *err = err_v.msg;
     int B = 4, C = 5, S = 16;
+    double d = 0.65;   /* layer decay */
     ft_model_t f;
-    if (ft_init(&f, &c, C, B, 7, err, sizeof err)) { printf("FAIL: ft_init (%s)\n", err); return 1; }
+    if (ft_init(&f, &c, C, B, d, 7, &err_v)) { printf("FAIL: ft_init (%s)\n", err); return 1; }
     float *img = malloc(sizeof(float) * B * 3 * S * S);
     random_fill(img, (long)B * 3 * S * S, 1, 1.5f);
     int32_t lab[4] = {0, 3, 4, 3};
     int64_t ids[4] = {10, 11, 12, 13};
+    long D = f.d.D;
     /* a head that is not ~0, so its gradient paths carry signal */
-    random_fill(f.head + 2 * f.m.D, (long)C * f.m.D, 2, 0.3f);
-    random_fill(f.head, 2 * f.m.D, 3, 0.2f);
-    for (int d = 0; d < f.m.D; d++) f.head[d] += 1.0f;
+    random_fill(f.p.head_w, (long)C * D, 2, 0.3f);
+    random_fill(f.p.fcn_w, 2 * D, 3, 0.2f);   /* fc_norm weight and bias, adjacent in the buffer */
+    for (int k = 0; k < D; k++) f.p.fcn_w[k] += 1.0f;
 
     test_begin("finetune_backward_directional_fd_with_drop_path");
     ft_drop_path(&f, 0.5, 99, 3, ids, B);
@@ -35,44 +41,43 @@ int main(void) {
     for (long i = 0; i < 2L * c.depth * B; i++) dropped += f.dp[i] == 0.0f;
     CHECK(dropped > 0, "some branch dropped");
     CHECK(f.dp[0] == 1.0f && f.dp[B] == 1.0f, "block 0 never dropped (rate 0)");
-    ft_zero_grad(&f);
+    params_zero_grad(&f.w);
     ft_forward(&f, img, lab, B, 1, 0.1f);
     ft_backward(&f);
-    long ne = f.n_enc, nh = f.nhead;
-    float *p0 = malloc(sizeof(float) * ne), *h0 = malloc(sizeof(float) * nh);
-    float *dir = calloc(ne, sizeof(float)), *dirh = calloc(nh, sizeof(float));
-    memcpy(p0, f.m.params, sizeof(float) * ne);
-    memcpy(h0, f.head, sizeof(float) * nh);
+    long np = f.w.nparams;
+    float *p0 = malloc(sizeof(float) * np), *dir = calloc(np, sizeof(float));
+    memcpy(p0, f.w.params, sizeof(float) * np);
     int ntest = 0;
-    /* one direction per tensor: every 5th encoder tensor, then fc_norm, head weight, head bias */
+    /* one direction per tensor: every 5th encoder tensor, then fc_norm (weight and bias), head weight, head bias */
     int nt = 3 + 12 * c.depth;
+    const param_info_t *fcn = params_find(&f.w, "fc_norm.weight"), *hw = params_find(&f.w, "head.weight"),
+                       *hb = params_find(&f.w, "head.bias");
+    CHECK(fcn && hw && hb && fcn - f.w.info == nt && f.w.ntensors == nt + 4, "table: encoder, fc_norm, head");
     for (int k = 0; k < nt + 3; k += (k < nt ? 5 : 1)) {
         if (k >= nt && k < nt) continue;
-        memset(dir, 0, sizeof(float) * ne);
-        memset(dirh, 0, sizeof(float) * nh);
-        float *dv; const float *gv; long n; const char *name;
-        long D = f.m.D;
-        if (k < nt) { const param_info_t *t = &f.m.info[k]; dv = dir + t->offset; gv = f.m.grads + t->offset; n = t->numel; name = t->name; }
-        else if (k == nt) { dv = dirh; gv = f.ghead; n = 2 * D; name = "fc_norm"; }
-        else if (k == nt + 1) { dv = dirh + 2 * D; gv = f.ghead + 2 * D; n = C * D; name = "head.weight"; }
-        else { dv = dirh + 2 * D + C * D; gv = f.ghead + 2 * D + C * D; n = C; name = "head.bias"; }
+        memset(dir, 0, sizeof(float) * np);
+        long off, n;
+        const char *name;
+        if (k < nt) { const param_info_t *t = &f.w.info[k]; off = t->offset; n = t->numel; name = t->name; }
+        else if (k == nt) { off = fcn->offset; n = 2 * D; name = "fc_norm"; }
+        else if (k == nt + 1) { off = hw->offset; n = C * D; name = "head.weight"; }
+        else { off = hb->offset; n = C; name = "head.bias"; }
+        float *dv = dir + off;
+        const float *gv = f.w.grads + off;
         random_fill(dv, n, 50 + k, 1.0f);
         double norm = 0, gd = 0;
         for (long i = 0; i < n; i++) norm += (double)dv[i] * dv[i];
         for (long i = 0; i < n; i++) { dv[i] /= (float)sqrt(norm); gd += (double)dv[i] * gv[i]; }
         double eps = 1e-2, lp, lm;
-        for (long i = 0; i < ne; i++) f.m.params[i] = p0[i] + (float)eps * dir[i];
-        for (long i = 0; i < nh; i++) f.head[i] = h0[i] + (float)eps * dirh[i];
+        for (long i = 0; i < np; i++) f.w.params[i] = p0[i] + (float)eps * dir[i];
         lp = ft_forward(&f, img, lab, B, 1, 0.1f);
-        for (long i = 0; i < ne; i++) f.m.params[i] = p0[i] - (float)eps * dir[i];
-        for (long i = 0; i < nh; i++) f.head[i] = h0[i] - (float)eps * dirh[i];
+        for (long i = 0; i < np; i++) f.w.params[i] = p0[i] - (float)eps * dir[i];
         lm = ft_forward(&f, img, lab, B, 1, 0.1f);
         double fd = (lp - lm) / (2 * eps);
         CHECK(fabs(fd - gd) <= 2e-2 * fabs(gd) + 2e-4, "%s: fd %g vs grad %g", name, fd, gd);
         ntest++;
     }
-    memcpy(f.m.params, p0, sizeof(float) * ne);
-    memcpy(f.head, h0, sizeof(float) * nh);
+    memcpy(f.w.params, p0, sizeof(float) * np);
     CHECK(ntest >= 8, "%d directions checked", ntest);
     test_end();
 
@@ -80,10 +85,10 @@ int main(void) {
     float *l1 = malloc(sizeof(float) * B * C), *l2 = malloc(sizeof(float) * B * C);
     ft_drop_path(&f, 0.0, 99, 3, ids, B);
     double a1 = ft_forward(&f, img, lab, B, 1, 0.1f);
-    memcpy(l1, f.logits, sizeof(float) * B * C);
+    memcpy(l1, ft_logits(&f), sizeof(float) * B * C);
     ft_drop_path(&f, 0.5, 99, 3, ids, B);
     double a2 = ft_forward(&f, img, lab, B, 0, 0.1f);   /* evaluation ignores drop-path */
-    memcpy(l2, f.logits, sizeof(float) * B * C);
+    memcpy(l2, ft_logits(&f), sizeof(float) * B * C);
     CHECK(a1 == a2 && !memcmp(l1, l2, sizeof(float) * B * C), "train without drop-path == eval");
     ft_drop_path(&f, 0.5, 99, 3, ids, B);
     double a3 = ft_forward(&f, img, lab, B, 1, 0.1f);
@@ -101,23 +106,29 @@ int main(void) {
     test_end();
 
     test_begin("finetune_layerwise_lr_scales");
-    double d = 0.65;
-    CHECK(fabs(ft_lr_scale(&f, 0, d) - pow(d, 4)) < 1e-12, "cls_token: decay^(depth+1)");
-    const param_info_t *b0 = model_find(&f.m, "blocks.0.attn.qkv.weight"), *b2 = model_find(&f.m, "blocks.2.mlp.fc2.bias");
-    CHECK(fabs(ft_lr_scale(&f, (int)(b0 - f.m.info), d) - pow(d, 3)) < 1e-12, "blocks.0: decay^depth");
-    CHECK(fabs(ft_lr_scale(&f, (int)(b2 - f.m.info), d) - d) < 1e-12, "blocks.2 (last): decay^1");
-    CHECK(ft_lr_scale(&f, -2, d) == 1.0, "head: 1");
+    CHECK(fabs(ft_layer_lr_scale("cls_token", c.depth, d) - pow(d, 4)) < 1e-12, "cls_token: decay^(depth+1)");
+    CHECK(fabs(ft_layer_lr_scale("blocks.0.attn.qkv.weight", c.depth, d) - pow(d, 3)) < 1e-12, "blocks.0: decay^depth");
+    CHECK(fabs(ft_layer_lr_scale("blocks.2.mlp.fc2.bias", c.depth, d) - d) < 1e-12, "blocks.2 (last): decay^1");
+    CHECK(ft_layer_lr_scale("head.weight", c.depth, d) == 1.0, "head: 1");
+    /* the table carries them, with the decay exclusions */
+    int table_ok = 1;
+    for (int k = 0; k < f.w.ntensors; k++) {
+        const param_info_t *t = &f.w.info[k];
+        table_ok &= t->lr_scale == ft_layer_lr_scale(t->name, c.depth, d);
+        table_ok &= t->decay == (t->ndim >= 2 && strcmp(t->name, "cls_token") != 0);
+    }
+    CHECK(table_ok, "table lr scales and decay flags");
     test_end();
 
     test_begin("finetune_overfits_a_tiny_batch");
-    ft_optim_t o = {5e-4, 0, 0.05, 0.9, 0.999, 1e-8, 0.65, 0, 0, 0};
+    optim_cfg_t o = {5e-4, 0, 0.05, 0.9, 0.999, 1e-8, 0, 0, 0};
     double first = 0, last = 0;
     for (int t = 1; t <= 40; t++) {
         ft_drop_path(&f, 0.1, 5, t, ids, B);
-        ft_zero_grad(&f);
+        params_zero_grad(&f.w);
         double l = ft_forward(&f, img, lab, B, 1, 0.0f);
         ft_backward(&f);
-        ft_adamw(&f, 3e-3, &o, t);
+        adamw_step(&f.w, 3e-3, &o, t);
         if (t == 1) first = l;
         last = l;
     }
@@ -133,41 +144,43 @@ int main(void) {
     char dir_[] = "/tmp/semaim-ft-XXXXXX";
     CHECK(mkdtemp(dir_) != NULL, "tmpdir");
     ckpt_state_t st = {12, 1, 2, 99, 2, 4}, st2;
-    for (long i = 0; i < f.nhead; i++) { f.mhead[i] = 0.1f * i; f.vhead[i] = 0.2f * i; }
-    CHECK(ft_ckpt_save(dir_, &f, &st, 2, err, sizeof err) == 0, "save: %s", err);
+    ckpt_model_t id = ckpt_finetune(&f);
+    for (long i = hw->offset; i < np; i++) { f.w.m[i] = 0.1f * i; f.w.v[i] = 0.2f * i; }
+    CHECK(ckpt_save(dir_, &id, &f.w, &st, 2, &err_v) == 0, "save: %s", err);
     st.step = 13;
-    CHECK(ft_ckpt_save(dir_, &f, &st, 2, err, sizeof err) == 0, "save: %s", err);
+    CHECK(ckpt_save(dir_, &id, &f.w, &st, 2, &err_v) == 0, "save: %s", err);
     st.step = 14;
-    CHECK(ft_ckpt_save(dir_, &f, &st, 2, err, sizeof err) == 0, "save: %s", err);
+    CHECK(ckpt_save(dir_, &id, &f.w, &st, 2, &err_v) == 0, "save: %s", err);
     ft_model_t g;
-    ft_init(&g, &c, C, B, 8, err, sizeof err);
+    ft_init(&g, &c, C, B, d, 8, &err_v);
     char path[4200];
-    CHECK(ft_ckpt_load_latest(dir_, &g, &st2, path, sizeof path, err, sizeof err) == 1 && st2.step == 14 && st2.seed == 99,
+    CHECK(ckpt_load_latest(dir_, &id, &g.w, &st2, path, sizeof path, &err_v) == 1 && st2.step == 14 && st2.seed == 99,
           "latest: %s", err);
-    CHECK(!memcmp(g.m.params, f.m.params, sizeof(float) * f.n_enc) && !memcmp(g.head, f.head, sizeof(float) * f.nhead) &&
-              !memcmp(g.vhead, f.vhead, sizeof(float) * f.nhead) && !memcmp(g.m.m, f.m.m, sizeof(float) * f.n_enc),
+    CHECK(!memcmp(g.w.params, f.w.params, sizeof(float) * np) && !memcmp(g.w.v, f.w.v, sizeof(float) * np) &&
+              !memcmp(g.w.m, f.w.m, sizeof(float) * np),
           "bit-exact");
     snprintf(path, sizeof path, "%s/ft-%08d.bin", dir_, 12);
     CHECK(access(path, F_OK) != 0, "rotation kept 2");
     ft_model_t h;
-    ft_init(&h, &c, C + 1, B, 8, err, sizeof err);
+    ft_init(&h, &c, C + 1, B, d, 8, &err_v);
+    ckpt_model_t hid = ckpt_finetune(&h);
     snprintf(path, sizeof path, "%s/ft-%08d.bin", dir_, 14);
-    CHECK(ft_ckpt_load(path, &h, &st2, err, sizeof err) == -1 && strstr(err, "another model") && strstr(err, "5 classes"),
+    CHECK(ckpt_load(path, &hid, &h.w, &st2, &err_v) == -1 && strstr(err, "another model") && strstr(err, "5 classes"),
           "other classes: %s", err);
     ft_free(&h);
     FILE *fp = fopen(path, "r+b");
     fseek(fp, 300, SEEK_SET);
     fputc(0x5a, fp);
     fclose(fp);
-    CHECK(ft_ckpt_load(path, &g, &st2, err, sizeof err) == -1 && strstr(err, "CRC"), "corrupt: %s", err);
-    CHECK(ft_ckpt_load_latest(dir_, &g, &st2, NULL, 0, err, sizeof err) == 1 && st2.step == 13, "fell back to 13");
+    CHECK(ckpt_load(path, &id, &g.w, &st2, &err_v) == -1 && strstr(err, "CRC"), "corrupt: %s", err);
+    CHECK(ckpt_load_latest(dir_, &id, &g.w, &st2, NULL, 0, &err_v) == 1 && st2.step == 13, "fell back to 13");
     ft_free(&g);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir_);
     if (system(cmd)) printf("  (could not remove %s)\n", dir_);
     test_end();
 
-    free(img); free(p0); free(h0); free(dir); free(dirh); free(l1); free(l2);
+    free(img); free(p0); free(dir); free(l1); free(l2);
     ft_free(&f);
     return test_exit();
 }

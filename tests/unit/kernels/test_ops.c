@@ -266,7 +266,54 @@ static void gradcheck_mse(void) {
     test_end();
 }
 
+typedef struct { int B, C; double eps, scale, *logits; const int32_t *labels; } xent_ctx;
+static double xent_obj(void *p) {
+    xent_ctx *c = p;
+    return c->scale * xent_forward_ref(c->logits, c->labels, c->B, c->C, c->eps);
+}
+static void gradcheck_xent(void) {
+    test_begin("gradcheck_xent");
+    /* one row whose label is outside 0..C-1: it must not count */
+    static const int32_t labels[4] = {2, 0, -1, 4};
+    xent_ctx c = {.B = 4, .C = 5, .eps = 0.1, .scale = 0.5, .labels = labels};
+    c.logits = dalloc(c.B * c.C);
+    fill_normal_d(c.logits, c.B * c.C, 2);
+    double *d = dalloc(c.B * c.C);
+    xent_backward_ref(d, c.logits, c.labels, c.B, c.C, c.eps, c.scale);
+    double e = fd_err(xent_obj, &c, c.logits, c.B * c.C, d);
+    CHECK(e < FD_TOL, "fd rel err %.3g", e);
+    int zero = 1;
+    for (int k = 0; k < c.C; k++) zero &= d[2 * c.C + k] == 0;
+    CHECK(zero, "the unlabelled row got a gradient");
+    free(c.logits); free(d);
+    test_end();
+}
+
 /* ------------------------------------------------------------------ 2. fast vs reference */
+
+static void fast_xent(void) {
+    test_begin("fast_xent");
+    const int B = 7, C = 11;
+    int32_t labels[7] = {3, 0, 10, -1, 5, 11, 3};   /* -1 and 11 do not count */
+    for (int t = 0; t < 2; t++) {
+        double eps = t ? 0.1 : 0.0;
+        float *l = falloc(B * C), *dl = falloc(B * C);
+        fill_normal_f(l, B * C, 3);
+        fill_normal_f(dl, B * C, 0.1f);
+        float *dl0 = copy_f(dl, B * C);
+        double *ld = to_d(l, B * C), *dld = dalloc(B * C);
+        int n = 0;
+        double loss = xent_forward(l, labels, B, C, (float)eps, &n), lr = xent_forward_ref(ld, labels, B, C, (float)eps);
+        CHECK(n == 5, "counted %d rows, want 5", n);
+        CHECK(fabs(loss - lr) <= 1e-12 * fabs(lr), "eps %g loss %.17g ref %.17g", eps, loss, lr);
+        xent_backward(dl, l, labels, B, C, (float)eps, 1.0 / n);
+        xent_backward_ref(dld, ld, labels, B, C, (float)eps, 1.0 / n);
+        double e = err_acc(dl, dl0, dld, B * C);
+        CHECK(e < BWD_TOL, "eps %g bwd err %.3g", eps, e);
+        free(l); free(dl); free(dl0); free(ld); free(dld);
+    }
+    test_end();
+}
 
 static void fast_layernorm(void) {
     test_begin("fast_layernorm");
@@ -686,6 +733,7 @@ int main(void) {
     gradcheck_blur9();
     gradcheck_patchnorm();
     gradcheck_mse();
+    gradcheck_xent();
     fast_layernorm();
     fast_linear();
     fast_gelu();
@@ -694,6 +742,7 @@ int main(void) {
     fast_blur9();
     fast_patchnorm();
     fast_mse();
+    fast_xent();
     test_patchify();
     test_pixel_target();
     return test_exit();

@@ -5,8 +5,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "check.h"
+#include "semaim/encoder.h"
 #include "semaim/model.h"
+#include "semaim/train_step.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
 
@@ -17,16 +22,16 @@ static void random_images(float *img, int n, uint64_t seed) {
 
 static void test_config(void) {
     test_begin("config_presets_and_validation");
-    char err[256];
+    err_t err_v = {0}; char *err = err_v.msg;
     semaim_config_t c;
     const char *names[] = {"tiny", "small", "base", "large"};
     int widths[] = {192, 384, 768, 1024};
     for (int i = 0; i < 4; i++) {
         CHECK(config_preset(names[i], &c) == 0, "preset %s", names[i]);
         CHECK(c.width == widths[i] && c.image == 224 && c.patch == 16, "preset %s sizes", names[i]);
-        CHECK(config_validate(&c, 32, err, sizeof err) == 0, "preset %s invalid: %s", names[i], err);
+        CHECK(config_validate(&c, 32, &err_v) == 0, "preset %s invalid: %s", names[i], err);
     }
-    CHECK(config_preset("large", &c) == 0 && cfg_step(&c) == 2, "large has step 2");
+    CHECK(config_preset("large", &c) == 0 && cfg_interleave(&c) == 2, "large has step 2");
     CHECK(config_preset("huge", &c) == -1, "unknown preset accepted");
     struct { semaim_config_t c; int batch; const char *needle; } bad[] = {
         {{32, 8, 66, 2, 2, 4}, 1, "divisible by heads"},
@@ -40,7 +45,7 @@ static void test_config(void) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
-        int rc = config_validate(&bad[i].c, bad[i].batch, err, sizeof err);
+        int rc = config_validate(&bad[i].c, bad[i].batch, &err_v);
         CHECK(rc == -1 && strstr(err, bad[i].needle), "case %zu: rc %d err '%s'", i, rc, err);
     }
     test_end();
@@ -50,45 +55,45 @@ static void test_param_table(void) {
     test_begin("param_table_layout");
     semaim_config_t c;
     config_preset("tiny", &c);
-    char err[256];
+    err_t err_v = {0}; char *err = err_v.msg;
     model_t m;
-    CHECK(model_init(&m, &c, 1, err, sizeof err) == 0, "init: %s", err);
+    CHECK(model_init(&m, &c, 1, &err_v) == 0, "init: %s", err);
     long D = 192, F = 768, PD = 768, expect = D + D * PD + D
         + 12 * (2 * D + 3 * D * D + 3 * D + D * D + D + 2 * D + F * D + F + D * F + D)
         + 12 * (2 * D + 4 * (D * D + D) + 2 * D + F * D + F + D * F + D)
         + 2 * D + F * D + F + PD * F + PD;
-    CHECK(m.nparams == expect, "nparams %ld expected %ld", m.nparams, expect);
+    CHECK(m.w.nparams == expect, "nparams %ld expected %ld", m.w.nparams, expect);
     long off = 0;
-    for (int i = 0; i < m.ntensors; i++) {
-        CHECK(m.info[i].offset == off, "tensor %s not contiguous", m.info[i].name);
-        off += m.info[i].numel;
-        CHECK(m.info[i].decay == (m.info[i].ndim >= 2), "decay flag of %s", m.info[i].name);
-        for (int j = 0; j < i; j++) CHECK(strcmp(m.info[i].name, m.info[j].name), "duplicate %s", m.info[i].name);
+    for (int i = 0; i < m.w.ntensors; i++) {
+        CHECK(m.w.info[i].offset == off, "tensor %s not contiguous", m.w.info[i].name);
+        off += m.w.info[i].numel;
+        CHECK(m.w.info[i].decay == (m.w.info[i].ndim >= 2), "decay flag of %s", m.w.info[i].name);
+        for (int j = 0; j < i; j++) CHECK(strcmp(m.w.info[i].name, m.w.info[j].name), "duplicate %s", m.w.info[i].name);
     }
-    const param_info_t *t = model_find(&m, "blocks.11.attn.qkv.weight");
+    const param_info_t *t = params_find(&m.w, "blocks.11.attn.qkv.weight");
     CHECK(t && t->shape[0] == 576 && t->shape[1] == 192, "qkv shape");
-    CHECK(t && m.p.enc[11].qkv_w == m.params + t->offset, "qkv view");
-    t = model_find(&m, "cls_token");
+    CHECK(t && m.p.e.blk[11].qkv_w == m.w.params + t->offset, "qkv view");
+    t = params_find(&m.w, "cls_token");
     CHECK(t && t->decay && t->ndim == 3, "cls_token decayed (ndim 3)");
-    t = model_find(&m, "query_blocks.3.norm1.bias");
-    CHECK(t && !t->decay && m.g.dec[3].ln1_b == m.grads + t->offset, "decoder views into grads");
+    t = params_find(&m.w, "query_blocks.3.norm1.bias");
+    CHECK(t && !t->decay && m.g.dec[3].ln1_b == m.w.grads + t->offset, "decoder views into grads");
     /* init statistics: xavier bound and LayerNorm ones */
-    t = model_find(&m, "blocks.0.mlp.fc1.weight");
+    t = params_find(&m.w, "blocks.0.mlp.fc1.weight");
     float bound = sqrtf(6.0f / (768 + 192)), mx = 0;
-    for (long i = 0; i < t->numel; i++) mx = fmaxf(mx, fabsf(m.params[t->offset + i]));
+    for (long i = 0; i < t->numel; i++) mx = fmaxf(mx, fabsf(m.w.params[t->offset + i]));
     CHECK(mx <= bound && mx > 0.95f * bound, "xavier max %g bound %g", mx, bound);
-    CHECK(m.p.enc[0].ln1_w[5] == 1.0f && m.p.enc[0].ln1_b[5] == 0.0f, "LayerNorm init");
+    CHECK(m.p.e.blk[0].ln1_w[5] == 1.0f && m.p.e.blk[0].ln1_b[5] == 0.0f, "LayerNorm init");
     /* pos embed: cls row zero; patch (r=1, c=2), k = 0 → sin(2), cos(2), sin(1), cos(1) */
     CHECK(m.pos_embed[0] == 0 && m.pos_embed[191] == 0, "cls row of pos_embed");
     const float *pe = m.pos_embed + (1 + 1 * 14 + 2) * 192;
     CHECK(fabsf(pe[0] - sinf(2)) < 1e-6 && fabsf(pe[48] - cosf(2)) < 1e-6 && fabsf(pe[96] - sinf(1)) < 1e-6 &&
               fabsf(pe[144] - cosf(1)) < 1e-6, "pos embed (1,2)");
     model_t m2;
-    model_init(&m2, &c, 1, err, sizeof err);
-    CHECK(memcmp(m.params, m2.params, sizeof(float) * m.nparams) == 0, "same seed, same init");
+    model_init(&m2, &c, 1, &err_v);
+    CHECK(memcmp(m.w.params, m2.w.params, sizeof(float) * m.w.nparams) == 0, "same seed, same init");
     model_free(&m2);
-    model_init(&m2, &c, 2, err, sizeof err);
-    CHECK(memcmp(m.params, m2.params, sizeof(float) * m.nparams) != 0, "other seed, other init");
+    model_init(&m2, &c, 2, &err_v);
+    CHECK(memcmp(m.w.params, m2.w.params, sizeof(float) * m.w.nparams) != 0, "other seed, other init");
     model_free(&m2);
     model_free(&m);
     test_end();
@@ -162,11 +167,11 @@ static semaim_config_t small_cfg(void) { semaim_config_t c = {16, 4, 16, 2, 1, 2
 static void test_causality(void) {
     test_begin("masks_causal_through_network");
     semaim_config_t c = small_cfg();
-    char err[256];
+    err_t err_v = {0};
     model_t m;
-    model_init(&m, &c, 3, err, sizeof err);
-    int B = 2, L = m.L, H = c.image, P = c.patch, PD = m.PD, T = m.T;
-    acts_t *a = acts_create(&m, B);
+    model_init(&m, &c, 3, &err_v);
+    int B = 2, L = m.d.L, H = c.image, P = c.patch, PD = m.d.PD, T = m.d.T;
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
     float *img = malloc(sizeof(float) * B * 3 * H * H), *img2 = malloc(sizeof(float) * B * 3 * H * H);
     float *noise = malloc(sizeof(float) * B * L), *pred = malloc(sizeof(float) * B * T * PD);
     int *ranks = malloc(sizeof(int) * B * L);
@@ -211,37 +216,37 @@ static void test_causality(void) {
 static void test_full_gradient_direction(void) {
     test_begin("full_backward_directional_fd");
     semaim_config_t c = small_cfg();
-    char err[256];
+    err_t err_v = {0};
     model_t m;
-    model_init(&m, &c, 4, err, sizeof err);
-    int B = 2, L = m.L, H = c.image;
-    acts_t *a = acts_create(&m, B);
+    model_init(&m, &c, 4, &err_v);
+    int B = 2, L = m.d.L, H = c.image;
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
-    float *dir = malloc(sizeof(float) * m.nparams), *p0 = malloc(sizeof(float) * m.nparams);
+    float *dir = malloc(sizeof(float) * m.w.nparams), *p0 = malloc(sizeof(float) * m.w.nparams);
     int *ranks = malloc(sizeof(int) * B * L);
     random_images(img, B * 3 * H * H, 8);
     random_images(noise, B * L, 9);
     for (int i = 0; i < B * L; i++) noise[i] = (noise[i] + 1) / 2;
     compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, ranks, NULL);
-    model_zero_grad(&m);
+    params_zero_grad(&m.w);
     semaim_forward(&m, a, img, ranks, B);
     semaim_backward(&m, a);
-    memcpy(p0, m.params, sizeof(float) * m.nparams);
+    memcpy(p0, m.w.params, sizeof(float) * m.w.nparams);
     /* one direction per tensor group, so every group's gradient is checked */
-    for (int ti = 0; ti < m.ntensors; ti += 7) {
-        const param_info_t *t = &m.info[ti];
+    for (int ti = 0; ti < m.w.ntensors; ti += 7) {
+        const param_info_t *t = &m.w.info[ti];
         rng_t r = rng_make(rng_key(10, ti, 0, 0, 0));
-        memset(dir, 0, sizeof(float) * m.nparams);
+        memset(dir, 0, sizeof(float) * m.w.nparams);
         double gd = 0, norm = 0;
         for (long i = 0; i < t->numel; i++) { dir[t->offset + i] = 2 * rng_nextf(&r) - 1; norm += dir[t->offset + i] * (double)dir[t->offset + i]; }
         for (long i = 0; i < t->numel; i++) dir[t->offset + i] /= (float)sqrt(norm);
-        for (long i = 0; i < t->numel; i++) gd += (double)dir[t->offset + i] * m.grads[t->offset + i];
+        for (long i = 0; i < t->numel; i++) gd += (double)dir[t->offset + i] * m.w.grads[t->offset + i];
         double eps = 1e-2, lp, lm;
-        for (long i = 0; i < m.nparams; i++) m.params[i] = p0[i] + (float)eps * dir[i];
+        for (long i = 0; i < m.w.nparams; i++) m.w.params[i] = p0[i] + (float)eps * dir[i];
         lp = semaim_forward(&m, a, img, ranks, B);
-        for (long i = 0; i < m.nparams; i++) m.params[i] = p0[i] - (float)eps * dir[i];
+        for (long i = 0; i < m.w.nparams; i++) m.w.params[i] = p0[i] - (float)eps * dir[i];
         lm = semaim_forward(&m, a, img, ranks, B);
-        memcpy(m.params, p0, sizeof(float) * m.nparams);
+        memcpy(m.w.params, p0, sizeof(float) * m.w.nparams);
         double fd = (lp - lm) / (2 * eps);
         CHECK(fabs(fd - gd) <= 2e-2 * fabs(gd) + 2e-4, "%s: fd %g vs grad %g", t->name, fd, gd);
     }
@@ -254,11 +259,11 @@ static void test_full_gradient_direction(void) {
 static void test_features(void) {
     test_begin("encoder_features_batch_independent");
     semaim_config_t c = small_cfg();
-    char err[256];
+    err_t err_v = {0};
     model_t m;
-    model_init(&m, &c, 5, err, sizeof err);
-    int B = 3, H = c.image, D = m.D, T = m.T;
-    acts_t *a = acts_create(&m, B);
+    model_init(&m, &c, 5, &err_v);
+    int B = 3, H = c.image, D = m.d.D, T = m.d.T;
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
     float *img = malloc(sizeof(float) * B * 3 * H * H);
     float cls[3 * 16], mean[3 * 16], cls1[16], mean1[16];
     random_images(img, B * 3 * H * H, 11);
@@ -300,28 +305,84 @@ static void test_optimizer(void) {
     CHECK(fabs(g[0] - 3 / (5 + 1e-6)) < 1e-6, "no clip under the limit");
     /* With zero gradients AdamW only decays: weights shrink by (1 - lr·wd), 1-D tensors stay. */
     semaim_config_t c = small_cfg();
-    char err[256];
+    err_t err_v = {0};
     model_t m;
-    model_init(&m, &c, 6, err, sizeof err);
-    float *p0 = malloc(sizeof(float) * m.nparams);
-    for (long i = 0; i < m.nparams; i++) m.params[i] = 1.0f;
-    memcpy(p0, m.params, sizeof(float) * m.nparams);
-    model_zero_grad(&m);
-    adamw_step(&m, 0.1, &o, 1);
-    for (int t = 0; t < m.ntensors; t++) {
-        const param_info_t *ti = &m.info[t];
+    model_init(&m, &c, 6, &err_v);
+    float *p0 = malloc(sizeof(float) * m.w.nparams);
+    for (long i = 0; i < m.w.nparams; i++) m.w.params[i] = 1.0f;
+    memcpy(p0, m.w.params, sizeof(float) * m.w.nparams);
+    params_zero_grad(&m.w);
+    adamw_step(&m.w, 0.1, &o, 1);
+    for (int t = 0; t < m.w.ntensors; t++) {
+        const param_info_t *ti = &m.w.info[t];
         float expect = ti->decay ? (float)(1.0 - 0.1 * 0.05) : 1.0f;
-        CHECK(fabsf(m.params[ti->offset] - expect) < 1e-7, "%s after decay-only step: %g", ti->name, m.params[ti->offset]);
+        CHECK(fabsf(m.w.params[ti->offset] - expect) < 1e-7, "%s after decay-only step: %g", ti->name, m.w.params[ti->offset]);
     }
     /* One real step on a scalar matches the closed form: first Adam step moves by lr·sign(g). */
-    model_zero_grad(&m);
-    memcpy(m.params, p0, sizeof(float) * m.nparams);
-    m.grads[m.info[1].offset] = 0.37f;   /* patch_embed weight, decayed */
-    memset(m.m, 0, sizeof(float) * m.nparams); memset(m.v, 0, sizeof(float) * m.nparams);
-    adamw_step(&m, 0.01, &o, 1);
+    params_zero_grad(&m.w);
+    memcpy(m.w.params, p0, sizeof(float) * m.w.nparams);
+    m.w.grads[m.w.info[1].offset] = 0.37f;   /* patch_embed weight, decayed */
+    memset(m.w.m, 0, sizeof(float) * m.w.nparams); memset(m.w.v, 0, sizeof(float) * m.w.nparams);
+    adamw_step(&m.w, 0.01, &o, 1);
     double expect = 1.0 * (1 - 0.01 * 0.05) - 0.01 * 0.37 / (0.37 + 1e-8);
-    CHECK(fabs(m.params[m.info[1].offset] - expect) < 1e-6, "first Adam step %g vs %g", m.params[m.info[1].offset], expect);
+    CHECK(fabs(m.w.params[m.w.info[1].offset] - expect) < 1e-6, "first Adam step %g vs %g", m.w.params[m.w.info[1].offset], expect);
     free(p0);
+    model_free(&m);
+    test_end();
+}
+
+/* Runs fn(m, a) in a child process; returns 1 if it aborted with a message containing want. */
+static int aborts_with(void (*fn)(model_t *, acts_t *), model_t *m, acts_t *a, const char *want) {
+    char path[] = "/tmp/semaim-abort-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return 0;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 2);
+        fn(m, a);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    char msg[1024] = "";
+    ssize_t n = pread(fd, msg, sizeof msg - 1, 0);
+    msg[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(path);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(msg, want) != NULL;
+}
+static void do_backward(model_t *m, acts_t *a) { semaim_backward(m, a); }
+
+static void test_backward_needs_forward(void) {
+    test_begin("backward_without_training_forward_is_an_error");
+    semaim_config_t c = small_cfg();
+    err_t e;
+    model_t m;
+    model_init(&m, &c, 5, &e);
+    int B = 2, L = m.d.L, H = c.image;
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
+    float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
+    int *ranks = malloc(sizeof(int) * B * L);
+    random_images(img, B * 3 * H * H, 8);
+    for (int i = 0; i < B * L; i++) noise[i] = (float)i / (B * L);
+    const char *want = "semaim_backward without a training forward";
+    CHECK(aborts_with(do_backward, &m, a, want), "fresh activations: backward did not abort with '%s'", want);
+    compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, ranks, NULL);
+    semaim_forward(&m, a, img, ranks, B);
+    compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, ranks, NULL);   /* overwrites the forward's activations */
+    CHECK(aborts_with(do_backward, &m, a, want), "after a permutation pass: backward did not abort");
+    float cls[2 * 16];
+    semaim_forward(&m, a, img, ranks, B);
+    encoder_features(&m, a, img, B, cls, NULL);
+    CHECK(aborts_with(do_backward, &m, a, want), "after a feature pass: backward did not abort");
+    semaim_forward(&m, a, img, ranks, B);
+    params_zero_grad(&m.w);
+    semaim_backward(&m, a);   /* the sanctioned order still works */
+    double gn = grad_norm(m.w.grads, m.w.nparams);
+    CHECK(gn > 0 && isfinite(gn), "gradient after forward + backward: %g", gn);
+    free(img); free(noise); free(ranks);
+    acts_free(a);
     model_free(&m);
     test_end();
 }
@@ -334,5 +395,6 @@ int main(void) {
     test_full_gradient_direction();
     test_features();
     test_optimizer();
+    test_backward_needs_forward();
     return test_exit();
 }

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "semaim/encoder.h"
 #include "semaim/model.h"
+#include "semaim/train_step.h"
 #include "semaim/optim.h"
 
 static long allocs = 0;
@@ -21,13 +23,13 @@ void *__wrap_aligned_alloc(size_t a, size_t n) { allocs++; return __real_aligned
 int main(void) {
     test_begin("no_allocation_inside_a_step");
     semaim_config_t c = {32, 8, 32, 2, 1, 2};
-    char err[256];
+    err_t err_v = {0};
     model_t m;
     long before = allocs;
-    CHECK(model_init(&m, &c, 1, err, sizeof err) == 0, "init");
+    CHECK(model_init(&m, &c, 1, &err_v) == 0, "init");
     CHECK(allocs > before, "the wrapper sees our allocations (%ld)", allocs - before);
-    int B = 3, L = m.L;
-    acts_t *a = acts_create(&m, B);
+    int B = 3, L = m.d.L;
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
     float *img = calloc((size_t)B * 3 * 32 * 32, sizeof(float)), *noise = calloc((size_t)B * L, sizeof(float));
     int *ranks = calloc((size_t)B * L, sizeof(int));
     for (int i = 0; i < B * 3 * 32 * 32; i++) img[i] = (float)((i * 7919) % 255) / 128.0f - 1.0f;
@@ -35,13 +37,9 @@ int main(void) {
     optim_cfg_t oc = optim_defaults();
     for (int o = ORDER_SEMANTIC; o <= ORDER_CENTER; o++) {
         before = allocs;
-        compute_order(&m, a, (order_t)o, img, noise, B, ranks, NULL);
-        model_zero_grad(&m);
-        float loss = semaim_forward(&m, a, img, ranks, B);
-        semaim_backward(&m, a);
-        double gn = grad_norm(m.grads, m.nparams);
-        clip_grad(m.grads, m.nparams, gn, oc.clip);
-        adamw_step(&m, 1e-3, &oc, o + 1);
+        float loss = train_step(&m, a, (order_t)o, img, noise, B, ranks, NULL);
+        double gn = grad_norm(m.w.grads, m.w.nparams);
+        optim_update(&m.w, &oc, 1e-3, o + 1, gn);
         float cls[3 * 32];
         encoder_features(&m, a, img, B, cls, NULL);
         CHECK(allocs == before, "order %s: %ld allocations during a step", order_name((order_t)o), allocs - before);

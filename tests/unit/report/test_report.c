@@ -148,8 +148,8 @@ static void test_malformed(void) {
     fprintf(f, "%s", "{\"event\": \"step\", \"step\": 13, \"step_s\": 0.5, \"data_w");               /* 24: cut */
     fclose(f);
     report_t *R = quiet_report();
-    char err[4608];
-    int n = report_add_metrics(R, p, "bad", REPORT_ANY, err, sizeof err);
+    err_t err_v = {0}; char *err = err_v.msg;
+    int n = report_add_metrics(R, p, "bad", REPORT_ANY, &err_v);
     CHECK(n == 1, "one run added, got %d (%s)", n, err);
     CHECK(R->bad_lines == 9, "9 lines skipped, got %ld", R->bad_lines);
     const int lines[] = {1, 15, 16, 17, 18, 19, 20, 21, 24};
@@ -158,7 +158,7 @@ static void test_malformed(void) {
         snprintf(needle, sizeof needle, "%s:%d: ", p, lines[i]);
         CHECK(has_warning(R, needle), "warning for line %d", lines[i]);
     }
-    snprintf(err, sizeof err, "%s:24: not JSON (truncated line", p);
+    snprintf(err, sizeof err_v.msg, "%s:24: not JSON (truncated line", p);
     CHECK(has_warning(R, err), "last line reported as truncated");
     CHECK(!has_warning(R, ":22:") && !has_warning(R, ":23:"), "blank and checkpoint lines are not warnings");
     /* 12 step lines, warm-up max(2, ceil(1.2)) = 2 */
@@ -172,7 +172,7 @@ static void test_malformed(void) {
     write_file(p, "{\"event\": \"run_start\", \"ranks\": 3, \"threads\": 1, \"global_batch\": 16}\n"
                   "{\"event\": \"step\", \"step_s\": 1, \"data_wait_s\": 0, \"compute_s\": 1, \"comm_s\": 0}\n");
     R = quiet_report();
-    n = report_add_metrics(R, p, "bad2", REPORT_ANY, err, sizeof err);
+    n = report_add_metrics(R, p, "bad2", REPORT_ANY, &err_v);
     CHECK(n == 0 && R->nruns == 0 && R->bad_lines == 2, "nothing usable: n %d, skipped %ld", n, R->bad_lines);
     CHECK(has_warning(R, ":1: run_start: \"global_batch\" is not a multiple of \"ranks\""), "bad run_start named");
     CHECK(has_warning(R, ":2: step line without a valid run_start"), "orphan step named");
@@ -185,10 +185,10 @@ static void test_malformed(void) {
     fputs("\n{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\n", f);
     fclose(f);
     R = quiet_report();
-    n = report_add_metrics(R, p, "garbage", REPORT_ANY, err, sizeof err);
+    n = report_add_metrics(R, p, "garbage", REPORT_ANY, &err_v);
     CHECK(n == 0 && R->bad_lines >= 2, "garbage: n %d, skipped %ld", n, R->bad_lines);
     snprintf(p, sizeof p, "%s/bad/missing.jsonl", root);
-    CHECK(report_add_metrics(R, p, "missing", REPORT_ANY, err, sizeof err) == -1 && strstr(err, "missing.jsonl: cannot open"),
+    CHECK(report_add_metrics(R, p, "missing", REPORT_ANY, &err_v) == -1 && strstr(err, "missing.jsonl: cannot open"),
           "missing file: %s", err);
     report_free(R);
     test_end();
@@ -209,10 +209,11 @@ static void test_exact_scaling(void) {
     make_run("sweep/weak-np2", 2, 32, 0.625, NULL);
     make_run("sweep/weak-np4", 4, 64, 0.8, NULL);
     make_run("sweep/weak-np8", 8, 128, 1.0, NULL);
-    char dir[4096], err[4608];
+    char dir[4096];
+    err_t err_v = {0}; char *err = err_v.msg;
     snprintf(dir, sizeof dir, "%s/sweep", root);
     report_t *R = quiet_report();
-    int n = report_add_folder(R, dir, err, sizeof err);
+    int n = report_add_folder(R, dir, &err_v);
     CHECK(n == 10, "10 runs, got %d (%s)", n, err);
     report_analyse(R);
     CHECK(R->nseries == 2 && R->nwarn_total == 0, "2 series, %d warnings", R->nwarn_total);
@@ -263,7 +264,7 @@ static void test_exact_scaling(void) {
 
     /* all four files, no temporary names left behind */
     snprintf(dir, sizeof dir, "%s/out/rep", root);
-    CHECK(report_write_all(R, dir, err, sizeof err) == 0, "write_all: %s", err);
+    CHECK(report_write_all(R, dir, &err_v) == 0, "write_all: %s", err);
     const char *names[4] = {"scaling.csv", "scaling.json", "scaling.md", "scaling.svg"};
     struct stat st;
     for (int i = 0; i < 4; i++) {
@@ -288,7 +289,8 @@ static void test_inferred_and_resumed(void) {
     make_run("mixed/a/np2w", 2, 64, 1.25, NULL);
     make_run("mixed/a/np4-lone", 4, 256, 1.0, NULL);   /* 64 per rank, 256 global: fits no series */
     /* one metrics file: two invocations of one run (a resume) and a later 2-rank run in the same folder */
-    char p[4096], dir[4096], err[4608];
+    char p[4096], dir[4096];
+    err_t err_v = {0}; char *err = err_v.msg;
     mkdirs("%s/mixed/resumed", root);
     snprintf(p, sizeof p, "%s/mixed/resumed/metrics.jsonl", root);
     FILE *f = fopen(p, "w");
@@ -301,7 +303,7 @@ static void test_inferred_and_resumed(void) {
     fclose(f);
     snprintf(dir, sizeof dir, "%s/mixed", root);
     report_t *R = quiet_report();
-    int n = report_add_folder(R, dir, err, sizeof err);
+    int n = report_add_folder(R, dir, &err_v);
     CHECK(n == 6, "6 runs, got %d (%s)", n, err);
     report_analyse(R);
     const report_series_t *S = find_series(R, REPORT_STRONG, 32), *W = find_series(R, REPORT_WEAK, 32);
@@ -329,21 +331,22 @@ static void test_inferred_and_resumed(void) {
 
 static void test_folder_errors(void) {
     test_begin("report_folder_errors");
-    char dir[4096], err[4608], p[4200];
+    char dir[4096], p[4200];
+    err_t err_v = {0}; char *err = err_v.msg;
     report_t *R = quiet_report();
     snprintf(dir, sizeof dir, "%s/nonexistent", root);
-    CHECK(report_add_folder(R, dir, err, sizeof err) < 0 && strstr(err, "No such file"), "missing: %s", err);
+    CHECK(report_add_folder(R, dir, &err_v) < 0 && strstr(err, "No such file"), "missing: %s", err);
     mkdirs("%s/empty", root);
     snprintf(dir, sizeof dir, "%s/empty", root);
-    CHECK(report_add_folder(R, dir, err, sizeof err) < 0 && strstr(err, "empty"), "empty: %s", err);
+    CHECK(report_add_folder(R, dir, &err_v) < 0 && strstr(err, "empty"), "empty: %s", err);
     mkdirs("%s/nometrics/strong-np2", root);
     snprintf(p, sizeof p, "%s/nometrics/strong-np2/settings.json", root);
     write_file(p, "{}\n");
     snprintf(dir, sizeof dir, "%s/nometrics", root);
-    CHECK(report_add_folder(R, dir, err, sizeof err) < 0 && strstr(err, "no metrics.jsonl"), "no metrics: %s", err);
+    CHECK(report_add_folder(R, dir, &err_v) < 0 && strstr(err, "no metrics.jsonl"), "no metrics: %s", err);
     CHECK(has_warning(R, "strong-np2: run folder without metrics.jsonl"), "the folder is named");
     snprintf(p, sizeof p, "%s/nometrics/strong-np2/settings.json", root);
-    CHECK(report_add_folder(R, p, err, sizeof err) < 0 && strstr(err, "not a folder"), "a file: %s", err);
+    CHECK(report_add_folder(R, p, &err_v) < 0 && strstr(err, "not a folder"), "a file: %s", err);
     /* metrics that hold only warm-up */
     mkdirs("%s/short/run", root);
     snprintf(p, sizeof p, "%s/short/run/metrics.jsonl", root);
@@ -353,7 +356,7 @@ static void test_folder_errors(void) {
     step_line(f, 2, 1.0);
     fclose(f);
     snprintf(dir, sizeof dir, "%s/short", root);
-    CHECK(report_add_folder(R, dir, err, sizeof err) < 0 && strstr(err, "steady-state"), "only warm-up: %s", err);
+    CHECK(report_add_folder(R, dir, &err_v) < 0 && strstr(err, "steady-state"), "only warm-up: %s", err);
     CHECK(has_warning(R, "has no steady-state steps (2 step lines"), "warm-up-only run named");
     report_free(R);
 
@@ -370,7 +373,7 @@ static void test_folder_errors(void) {
     CHECK(symlink(".", p) == 0, "symlink loop");
     snprintf(dir, sizeof dir, "%s/links", root);
     R = quiet_report();
-    CHECK(report_add_folder(R, dir, err, sizeof err) == 2, "linked runs: %s", err);
+    CHECK(report_add_folder(R, dir, &err_v) == 2, "linked runs: %s", err);
     report_analyse(R);
     CHECK(R->nseries == 1 && R->series[0].npoints == 2 && fabs(R->series[0].points[1].efficiency - 0.8) < 1e-12,
           "linked runs form their series");
@@ -382,7 +385,8 @@ static void test_projection(void) {
     test_begin("report_projection_formula");
     make_run("proj/weak-np1", 1, 16, 0.4, NULL);
     make_run("proj/weak-np2", 2, 32, 0.5, NULL);
-    char p[4096], dir[4096], err[4608];
+    char p[4096], dir[4096];
+    err_t err_v = {0}; char *err = err_v.msg;
     /* a bench record as tests/bench.sh writes it: alpha 5 us, beta 8 GB/s measured on 2 ranks */
     snprintf(p, sizeof p, "%s/bench-allreduce.json", root);
     FILE *f = fopen(p, "w");
@@ -397,13 +401,13 @@ static void test_projection(void) {
     fclose(f);
     snprintf(dir, sizeof dir, "%s/proj", root);
     report_t *R = quiet_report();
-    CHECK(report_add_folder(R, dir, err, sizeof err) == 2, "runs: %s", err);
+    CHECK(report_add_folder(R, dir, &err_v) == 2, "runs: %s", err);
     report_analyse(R);
-    CHECK(report_load_allreduce(R, p, 2, err, sizeof err) == 0, "load: %s", err);
+    CHECK(report_load_allreduce(R, p, 2, &err_v) == 0, "load: %s", err);
     CHECK(fabs(R->proj.alpha / 5e-6 - 1) < 1e-6 && fabs(R->proj.beta / 8e9 - 1) < 1e-6 && R->proj.npts == 5,
           "fit alpha %g beta %g from %d points", R->proj.alpha, R->proj.beta, R->proj.npts);
     double bw[2] = {10, 100};
-    CHECK(report_project(R, bw, 2, 8, 1024, -1, NULL, err, sizeof err) == 0, "project: %s", err);
+    CHECK(report_project(R, bw, 2, 8, 1024, -1, NULL, &err_v) == 0, "project: %s", err);
     const report_proj_t *J = &R->proj;
     CHECK(J->have && J->nranks == 8 && J->ranks[0] == 8 && J->ranks[7] == 1024, "ranks 8..1024");
     /* t_c = 0.5 x 0.4 s (the weak baseline's compute), bytes = 4e6 */
@@ -414,27 +418,28 @@ static void test_projection(void) {
     CHECK(fabs(J->eff[1][7] - 0.2 / (0.2 + t1024)) < 1e-12, "E(1024) at 100 Gb/s");
     CHECK(fabs(J->tput[1][7] - 1024 * 16 / (0.2 + t1024)) < 1e-6, "projected throughput");
     CHECK(J->eff[0][7] < J->eff[0][0] && J->eff[0][0] < J->eff[1][0], "efficiency falls with ranks, rises with bandwidth");
-    CHECK(report_project(R, bw, 2, 8, 64, 20e-6, "weak-np2", err, sizeof err) == 0 && J->latency == 20e-6 &&
+    CHECK(report_project(R, bw, 2, 8, 64, 20e-6, "weak-np2", &err_v) == 0 && J->latency == 20e-6 &&
               J->nranks == 4 && fabs(J->t_compute - 0.25) < 1e-12, "latency and reference given");
     char *md = report_markdown(R), *svg = report_svg(R);
     CHECK(md && strstr(md, "a model, not a measurement") && strstr(md, "T_ar(N) = 2(N-1)*alpha + 2(N-1)/N * bytes/beta"),
           "markdown states the model and its formula");
     CHECK(svg && strstr(svg, "model: 10 Gb/s"), "svg labels the model");
     free(md); free(svg);
-    CHECK(report_project(R, bw, 2, 8, 64, -1, "nope", err, sizeof err) != 0 && strstr(err, "nope"), "unknown reference");
+    CHECK(report_project(R, bw, 2, 8, 64, -1, "nope", &err_v) != 0 && strstr(err, "nope"), "unknown reference");
     /* bench records the fit cannot use */
     snprintf(p, sizeof p, "%s/bench-bad.json", root);
     write_file(p, "{\"bench\": \"allreduce\", \"figures\": [{\"name\": \"allreduce_ring_busbw_1KiB\", \"value\": 1, \"unit\": \"GB/s\"}]}");
-    CHECK(report_load_allreduce(R, p, 2, err, sizeof err) != 0 && strstr(err, "at least 2"), "one point: %s", err);
+    CHECK(report_load_allreduce(R, p, 2, &err_v) != 0 && strstr(err, "at least 2"), "one point: %s", err);
     write_file(p, "{\"bench\": \"allreduce\", \"figures\": 3");
-    CHECK(report_load_allreduce(R, p, 2, err, sizeof err) != 0 && strstr(err, "not JSON"), "cut record: %s", err);
+    CHECK(report_load_allreduce(R, p, 2, &err_v) != 0 && strstr(err, "not JSON"), "cut record: %s", err);
     report_free(R);
     test_end();
 }
 
 static void test_bench_readme(void) {
     test_begin("report_bench_readme_lists_records");
-    char dir[4096], p[4200], err[512];
+    char dir[4096], p[4200];
+    err_t err_v = {0}; char *err = err_v.msg;
     mkdirs("%s/results/myreport", root);
     snprintf(dir, sizeof dir, "%s/results", root);
     snprintf(p, sizeof p, "%s/bench-train.json", dir);
@@ -451,7 +456,7 @@ static void test_bench_readme(void) {
     write_file(p, "{\"created\": \"2030-01-04T00:00:00Z\", \"runs\": [1, 2], \"series\": [1]}\n");
     snprintf(p, sizeof p, "%s/README.md", dir);
     FILE *log = tmpfile();
-    int n = report_bench_readme(dir, p, log, err, sizeof err);
+    int n = report_bench_readme(dir, p, log, &err_v);
     CHECK(n == 2, "2 records listed, got %d (%s)", n, err);
     char *text = NULL;
     size_t len = 0;
@@ -475,7 +480,7 @@ static void test_bench_readme(void) {
     fclose(log);
     CHECK(strstr(logtext, "bench-broken.json: not JSON"), "the log names the broken file: %s", logtext);
     snprintf(p, sizeof p, "%s/nowhere", root);
-    CHECK(report_bench_readme(p, "/dev/null", NULL, err, sizeof err) < 0 && strstr(err, "nowhere"), "missing results: %s", err);
+    CHECK(report_bench_readme(p, "/dev/null", NULL, &err_v) < 0 && strstr(err, "nowhere"), "missing results: %s", err);
     test_end();
 }
 

@@ -1,0 +1,21 @@
+/* The forward-only encoder of the pretraining model (full attention, then the final norm):
+ * the permutation pass that gives the semantic orders (SPEC §1 step 2) and the evaluation
+ * features. These passes need an arena in ACTS_ENCODER mode or an ACTS_PRETRAIN one (which
+ * they share with the training pass: running one overwrites the training activations). */
+#ifndef SEMAIM_ENCODER_H
+#define SEMAIM_ENCODER_H
+#include "semaim/model.h"
+#include "semaim/orders.h"
+
+/* Encoder + final norm over images [B,3,H,W]; returns the normed tokens [B,T,D] (in the acts). */
+const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, int B);
+/* Evaluation features per image, each [B, D] (either output may be NULL): the cls token after
+ * the final norm, and the mean of the normed patch tokens. */
+void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *cls_out, float *mean_out);
+/* The prediction order of each image as ranks[B][L] (0 = predicted first). noise [B][L] holds
+ * the u_p in [0,1) (order_noise; unused by raster). The semantic and similarity orders run
+ * the permutation pass with the current weights; center_out [B] (may be NULL) receives the
+ * centre patch of the semantic order (-1 for others). */
+void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise, int B, int *ranks,
+                   int *center_out);
+#endif

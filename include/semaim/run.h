@@ -1,0 +1,99 @@
+/* The run helpers: every stage the two trainers (semaim-train, semaim-finetune) share, one call
+ * each, so each program's loop reads top to bottom in its main (llm.c style) and the stages
+ * cannot drift apart. A run is one invocation of a trainer on every rank of MPI_COMM_WORLD:
+ *
+ *   run_init           MPI, rank/world, SIGUSR1/SIGTERM handlers (installed before anything
+ *                      else, so a stop request during start-up is honoured at the first step)
+ *   run_parse          the option table: --help, bad flags (exit 2)
+ *   run_open_folder    the run folder (rank 0 creates it, all agree)
+ *   run_resume         the newest valid step file of the run's kind (or a given one, or none),
+ *                      read by rank 0 and broadcast, checked against seed, ranks and batch
+ *   run_start          settings.json, metrics.jsonl and its run_start line, the start-up line
+ *   run_step_agree     per step: one small reduction of loss, local failures and stop requests
+ *   run_check_finite   loss and gradient norm (exit 3)
+ *   run_allreduce      the gradient all-reduce: ONE call over the one buffer
+ *   run_step_record    the step line in metrics.jsonl and on stdout (slowest rank's times)
+ *   run_check_replicas every --check-every steps
+ *   run_checkpoint     at the cadence, at the end and on a stop
+ *   run_end            the run_end line; returns the exit code for dist_finish
+ * Errors go through the error value (semaim/err.h): the first failing rank's message is
+ * printed once by rank 0 and every rank exits with the error's kind. */
+#ifndef SEMAIM_RUN_H
+#define SEMAIM_RUN_H
+#include <stdio.h>
+#include <mpi.h>
+#include "core/buf.h"
+#include "semaim/allreduce.h"
+#include "semaim/checkpoint.h"
+#include "semaim/err.h"
+#include "semaim/options.h"
+
+/* What a step is doing, for the stall watchdog's message. */
+enum { PHASE_STARTUP = 0, PHASE_DATA, PHASE_COMPUTE, PHASE_ALLREDUCE, PHASE_CHECKPOINT, PHASE_EVAL };
+
+typedef struct {
+    const char *prog;          /* "semaim-train" */
+    int kind;                  /* CKPT_PRETRAIN or CKPT_FINETUNE */
+    int rank, world;
+    const char *out;           /* run folder */
+    option_t *opts; int nopt;  /* the settings, for settings.json and run_start */
+    FILE *metrics;             /* rank 0 */
+    buf_t line;                /* the metrics line being built */
+    allreduce_t *ar;
+    char resumed_from[4200];   /* the step file resumed from ("" for none) */
+    long start_step, step, total_steps, steps_this_run, max_steps_this_run;
+    long global_batch, log_every, check_every, ckpt_every;
+    int keep;
+    int exit_code;
+    const char *end_reason;
+    double t_start;
+    int stop;                  /* the ranks agreed to stop after this step */
+    int signalled;             /* ... because some rank got SIGUSR1 or SIGTERM */
+} run_t;
+
+void run_init(run_t *r, int *argc, char ***argv, const char *prog, int kind);
+/* For every MPI program: argv[first..] into the option table; --help prints "usage: " +
+ * synopsis and the options (rank 0) and exits 0; a bad flag prints "<prog>: <reason>" once and
+ * exits 2. */
+void cli_parse_or_exit(const char *prog, option_t *opts, int n, int argc, char **argv, int first, const char *synopsis);
+/* cli_parse_or_exit, and the table is the run's settings. */
+void run_parse(run_t *r, option_t *opts, int n, int argc, char **argv, int first, const char *synopsis);
+/* Agrees on e across ranks; on an error rank 0 prints "<prog>: <message>" and every rank exits
+ * with its kind. Returns only when every rank is fine. */
+void run_agree(run_t *r, err_t *e);
+void run_open_folder(run_t *r, const char *out);
+/* resume: "auto" (the newest step file of the run's kind in the folder that verifies), "no",
+ * or a path. Rank 0 reads; every rank then holds the same params, moments and *st. A file
+ * written with another seed (named seed_flag), rank count or batch is refused (exit 2).
+ * Returns 1 if resumed. */
+int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w, ckpt_state_t *st,
+               const char *seed_flag);
+/* Writes settings.json, opens metrics.jsonl and writes run_start with the common fields and
+ * `extra` (", \"key\": value" pairs, may be NULL); prints `banner` (rank 0). Also creates the
+ * gradient all-reduce for w (one buffer, one call per step). */
+void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr, int use_mpi_allreduce,
+               long segment, const char *extra, const char *banner);
+/* One small reduction per step: the loss sum, local failures (local->kind != ERR_NONE) and
+ * stop requests (signals, the step limit of this invocation). On a failure anywhere the first
+ * failing rank's error reaches rank 0, which prints it, and the function returns -1 (the run
+ * ends with that kind); else the mean loss is in *mean_loss and r->stop says whether to stop
+ * after this step. */
+int run_step_agree(run_t *r, double loss, err_t *local, double *mean_loss);
+/* -1 (and the run ends with exit 3) when x is NaN or infinite; what: "loss", "gradient norm". */
+int run_check_finite(run_t *r, const char *what, double x);
+/* Averages w->grads over ranks (one call). -1 (and the run ends with exit 1) on an MPI error. */
+int run_allreduce(run_t *r, params_t *w);
+typedef struct { double data, compute, comm, step; } run_times_t;
+/* The step line (metrics.jsonl; stdout every log_every steps) after step r->step completed. */
+void run_step_record(run_t *r, int epoch, double loss, double lr, double gnorm, const run_times_t *t);
+/* Every check_every steps: -1 (and the run ends with exit 1) if the replicas differ. */
+int run_check_replicas(run_t *r, const params_t *w);
+/* Writes a step file when one is due (cadence, last step, stop). -1 (exit 1) when writing failed. */
+int run_checkpoint(run_t *r, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st);
+/* Marks what the run is doing now (the stall watchdog names it). */
+void run_phase(run_t *r, int phase);
+/* Writes a metrics line of its own event with extra pairs (rank 0). */
+void run_event(run_t *r, const char *event, const char *pairs);
+/* The run_end line; closes everything; returns the exit code. */
+int run_end(run_t *r);
+#endif

@@ -1,0 +1,331 @@
+/* The run helpers of both trainers (semaim/run.h). */
+#include <cblas.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "core/clock.h"
+#include "core/files.h"
+#include "core/json.h"
+#include "semaim/dist.h"
+#include "semaim/metrics.h"
+#include "semaim/run.h"
+#include "semaim/shards.h"
+
+static volatile sig_atomic_t stop_signal = 0;
+static void on_signal(int sig) { stop_signal = sig; }
+
+static const char *nonfinite_name(double x) { return isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf"; }
+
+void run_init(run_t *r, int *argc, char ***argv, const char *prog, int kind) {
+    memset(r, 0, sizeof *r);
+    int provided;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    /* first, so a stop request during start-up (data scan, resume) is honoured at the first
+     * step boundary instead of killing the rank */
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
+    MPI_Comm_rank(MPI_COMM_WORLD, &r->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &r->world);
+    r->prog = prog;
+    r->kind = kind;
+    r->end_reason = "done";
+    r->t_start = clock_now();
+}
+
+void run_agree(run_t *r, err_t *e) { dist_agree_or_exit(MPI_COMM_WORLD, r->prog, e); }
+
+void cli_parse_or_exit(const char *prog, option_t *opts, int n, int argc, char **argv, int first, const char *synopsis) {
+    err_t e = {0};
+    int rank, rc = options_parse(opts, n, argc, argv, first, &e);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rc == 1) {
+        if (rank == 0) {
+            printf("usage: %s\noptions:\n", synopsis);
+            options_usage(stdout, opts, n);
+        }
+        dist_finish(0);
+    }
+    dist_agree_or_exit(MPI_COMM_WORLD, prog, &e);
+}
+
+void run_parse(run_t *r, option_t *opts, int n, int argc, char **argv, int first, const char *synopsis) {
+    r->opts = opts;
+    r->nopt = n;
+    cli_parse_or_exit(r->prog, opts, n, argc, argv, first, synopsis);
+}
+
+void run_open_folder(run_t *r, const char *out) {
+    err_t e = {0};
+    r->out = out;
+    if (r->rank == 0 && mkdir(out, 0755) && errno != EEXIST)
+        err_set(&e, ERR_INPUT, "%s: cannot create run folder: %s", out, strerror(errno));
+    run_agree(r, &e);
+}
+
+int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w, ckpt_state_t *st,
+               const char *seed_flag) {
+    err_t e = {0};
+    int found = 0;
+    ckpt_state_t want = *st;
+    if (r->rank == 0 && strcmp(resume, "no")) {
+        if (!strcmp(resume, "auto")) {
+            found = ckpt_load_latest(r->out, id, w, st, r->resumed_from, sizeof r->resumed_from, &e);
+            if (found < 0) found = 0;   /* e says why */
+        } else if (ckpt_load(resume, id, w, st, &e) == 0) {
+            found = 1;
+            snprintf(r->resumed_from, sizeof r->resumed_from, "%s", resume);
+        }
+        if (found && (st->seed != want.seed || st->world != want.world || st->batch != want.batch))
+            err_set(&e, ERR_INPUT, "%s: checkpoint was written with %s %llu, %d ranks, batch %d; this run has %s %llu, "
+                    "%d ranks, batch %d (pass --resume no to start over)", r->resumed_from, seed_flag,
+                    (unsigned long long)st->seed, st->world, st->batch, seed_flag, (unsigned long long)want.seed,
+                    want.world, want.batch);
+    }
+    run_agree(r, &e);
+    MPI_Bcast(&found, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (found) {
+        MPI_Bcast(st, (int)sizeof *st, MPI_BYTE, 0, MPI_COMM_WORLD);
+        MPI_Bcast(r->resumed_from, (int)sizeof r->resumed_from, MPI_CHAR, 0, MPI_COMM_WORLD);
+        dist_bcast_floats(MPI_COMM_WORLD, w->params, w->nparams);
+        dist_bcast_floats(MPI_COMM_WORLD, w->m, w->nparams);
+        dist_bcast_floats(MPI_COMM_WORLD, w->v, w->nparams);
+    } else r->resumed_from[0] = 0;
+    r->start_step = r->step = st->step;
+    return found;
+}
+
+/* The settings as JSON: the run's kind, then the option table. */
+static void settings_json(const run_t *r, buf_t *b) {
+    buf_puts(b, "{");
+    json_str(b, MET_KIND);
+    buf_puts(b, ": ");
+    json_str(b, r->kind == CKPT_FINETUNE ? MET_KIND_FINETUNE : MET_KIND_PRETRAIN);
+    buf_t o = {0};
+    options_json(&o, r->opts, r->nopt);
+    if (o.s && o.len > 2) { buf_puts(b, ", "); buf_add(b, o.s + 1, o.len - 1); }   /* the table's pairs */
+    else buf_puts(b, "}");
+    buf_free(&o);
+}
+
+static void cpu_name(char *cpu, size_t n) {
+    char line[512];
+    snprintf(cpu, n, "?");
+    FILE *ci = fopen("/proc/cpuinfo", "r");
+    while (ci && fgets(line, sizeof line, ci))
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            snprintf(cpu, n, "%s", strchr(line, ':') + 2);
+            cpu[strcspn(cpu, "\n")] = 0;
+            break;
+        }
+    if (ci) fclose(ci);
+}
+
+void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr, int use_mpi_allreduce,
+               long segment, const char *extra, const char *banner) {
+    err_t e = {0};
+    r->ar = allreduce_create(MPI_COMM_WORLD, w->nparams, segment, use_mpi_allreduce);
+    if (!r->ar) dist_finish(1);   /* allreduce_create reported the reason on every rank */
+    if (r->rank == 0) {
+        char p[4200];
+        buf_t sj = {0};
+        settings_json(r, &sj);
+        buf_puts(&sj, "\n");
+        snprintf(p, sizeof p, "%s/settings.json", r->out);
+        if (sj.oom) err_set(&e, ERR_RUNTIME, "%s: out of memory", p);
+        else file_write_atomic(p, &(span_t){sj.s, sj.len}, 1, &e);
+        buf_free(&sj);
+        snprintf(p, sizeof p, "%s/metrics.jsonl", r->out);
+        if (!e.kind && !(r->metrics = fopen(p, "a")))
+            err_set(&e, ERR_INPUT, "%s: cannot open metrics: %s", p, strerror(errno));
+    }
+    run_agree(r, &e);
+    if (r->rank != 0) return;
+    char mpiv[MPI_MAX_LIBRARY_VERSION_STRING], host[256] = "?", cpu[256], h5[64];
+    int len;
+    MPI_Get_library_version(mpiv, &len);
+    mpiv[strcspn(mpiv, "\n")] = 0;
+    unsigned h5maj, h5min, h5rel;
+    shards_hdf5_lock();   /* a loader thread owns HDF5 while it runs */
+    H5get_libversion(&h5maj, &h5min, &h5rel);
+    shards_hdf5_unlock();
+    snprintf(h5, sizeof h5, "%u.%u.%u", h5maj, h5min, h5rel);
+    gethostname(host, sizeof host - 1);
+    cpu_name(cpu, sizeof cpu);
+    const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT"), *nodes = getenv("SLURM_JOB_NUM_NODES");
+    buf_t *b = &r->line, v = {0}, s = {0};
+    metrics_begin(b, MET_RUN_START);
+    metrics_str(b, MET_KIND, r->kind == CKPT_FINETUNE ? MET_KIND_FINETUNE : MET_KIND_PRETRAIN);
+    metrics_num(b, "time", "%.3f", (double)time(NULL));
+    metrics_int(b, MET_RANKS, r->world);
+    metrics_int(b, MET_THREADS, omp_get_max_threads());
+    metrics_str(b, "host", host);
+    metrics_str(b, "cpu", cpu);
+    metrics_int(b, "cores", sysconf(_SC_NPROCESSORS_ONLN));
+    metrics_str(b, MET_NODES_HINT, nodes ? nodes : "1");
+    metrics_str(b, MET_SLURM_JOB, job);
+    metrics_raw(b, "slurm_restart_count", restart && *restart && strspn(restart, "0123456789") == strlen(restart) ? restart : "0");
+    metrics_str(b, "resumed_from", r->resumed_from[0] ? r->resumed_from : NULL);
+    metrics_int(b, "start_step", r->start_step);
+    metrics_int(b, MET_GLOBAL_BATCH, r->global_batch);
+    metrics_int(b, "steps_per_epoch", steps_per_epoch);
+    metrics_int(b, "total_steps", r->total_steps);
+    metrics_num(b, "peak_lr", "%.9g", peak_lr);
+    metrics_int(b, MET_PARAMS, w->nparams);
+    if (extra) buf_puts(b, extra);
+    buf_puts(&v, "{");
+    json_str(&v, "mpi"); buf_puts(&v, ": "); json_str(&v, mpiv);
+    buf_puts(&v, ", "); json_str(&v, "hdf5"); buf_puts(&v, ": "); json_str(&v, h5);
+    buf_puts(&v, ", "); json_str(&v, "openblas"); buf_puts(&v, ": "); json_str(&v, openblas_get_config());
+    buf_puts(&v, "}");
+    metrics_raw(b, MET_VERSIONS, v.s ? v.s : "{}");
+    options_json(&s, r->opts, r->nopt);
+    metrics_raw(b, MET_SETTINGS, s.s ? s.s : "{}");
+    metrics_write(b, r->metrics);
+    buf_free(&v);
+    buf_free(&s);
+    printf("%s: %d ranks x %d threads, global batch %ld, %ld steps/epoch, %ld steps, peak lr %.3g, %s\n", r->prog,
+           r->world, omp_get_max_threads(), r->global_batch, steps_per_epoch, r->total_steps, peak_lr, banner);
+    if (r->resumed_from[0]) printf("%s: resumed from %s at step %ld\n", r->prog, r->resumed_from, r->start_step);
+    fflush(stdout);
+}
+
+int run_step_agree(run_t *r, double loss, err_t *local, double *mean_loss) {
+    double red[3] = {loss, local->kind != ERR_NONE, stop_signal != 0}, tot[3];
+    MPI_Allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    if (tot[1] > 0) {
+        dist_agree(MPI_COMM_WORLD, local);   /* brings the first failing rank's error everywhere */
+        if (r->rank == 0) fprintf(stderr, "%s: %s\n", r->prog, local->msg);
+        r->exit_code = local->kind;
+        r->end_reason = "data error";
+        return -1;
+    }
+    r->signalled = tot[2] > 0;
+    r->stop = r->signalled;
+    *mean_loss = tot[0] / r->world;
+    return 0;
+}
+
+int run_check_finite(run_t *r, const char *what, double x) {
+    if (isfinite(x)) return 0;
+    if (r->rank == 0)
+        fprintf(stderr, "%s: %s is %s at step %ld; stopping (last good checkpoint kept)\n", r->prog, what,
+                nonfinite_name(x), r->step);
+    r->exit_code = ERR_NONFINITE;
+    r->end_reason = !strcmp(what, "loss") ? "non-finite loss" : "non-finite gradients";
+    return -1;
+}
+
+int run_allreduce(run_t *r, params_t *w) {
+    int rc = allreduce_mean(r->ar, w->grads, w->nparams);
+    if (rc == MPI_SUCCESS) return 0;
+    if (r->rank == 0) fprintf(stderr, "%s: gradient all-reduce failed (MPI error %d)\n", r->prog, rc);
+    r->exit_code = ERR_RUNTIME;
+    r->end_reason = "all-reduce error";
+    return -1;
+}
+
+void run_step_record(run_t *r, int epoch, double loss, double lr, double gnorm, const run_times_t *t) {
+    r->step++;
+    r->steps_this_run++;
+    if (r->max_steps_this_run > 0 && r->steps_this_run >= r->max_steps_this_run) r->stop = 1;
+    double tm[4] = {t->data, t->compute, t->comm, t->step}, mx[4];   /* the slowest rank's */
+    MPI_Reduce(tm, mx, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (r->rank != 0) return;
+    buf_t *b = &r->line;
+    metrics_begin(b, MET_STEP);
+    metrics_int(b, MET_STEP, r->step);
+    metrics_int(b, "epoch", epoch);
+    metrics_num(b, "loss", "%.7g", loss);
+    metrics_num(b, "lr", "%.7g", lr);
+    metrics_num(b, "grad_norm", "%.7g", gnorm);
+    metrics_num(b, "images_per_s", "%.3f", r->global_batch / mx[3]);
+    metrics_num(b, MET_STEP_S, "%.5f", mx[3]);
+    metrics_num(b, MET_DATA_WAIT_S, "%.5f", mx[0]);
+    metrics_num(b, MET_COMPUTE_S, "%.5f", mx[1]);
+    metrics_num(b, MET_COMM_S, "%.5f", mx[2]);
+    metrics_write(b, r->metrics);
+    if (r->step % r->log_every == 0 || r->step == r->total_steps) {
+        printf("step %6ld/%ld  epoch %3d  loss %.4f  lr %.3g  |g| %.3f  %.1f img/s  (data %.0f ms, comm %.0f ms)\n", r->step,
+               r->total_steps, epoch, loss, lr, gnorm, r->global_batch / mx[3], 1e3 * mx[0], 1e3 * mx[2]);
+        fflush(stdout);
+    }
+}
+
+int run_check_replicas(run_t *r, const params_t *w) {
+    if (r->step % r->check_every) return 0;
+    err_t e = {0};
+    if (replicas_verify(MPI_COMM_WORLD, w->params, w->nparams, r->step, &e) == 0) return 0;
+    if (r->rank == 0) fprintf(stderr, "%s: %s\n", r->prog, e.msg);
+    r->exit_code = ERR_RUNTIME;
+    r->end_reason = "replica mismatch";
+    return -1;
+}
+
+int run_checkpoint(run_t *r, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st) {
+    if (r->step % r->ckpt_every && r->step != r->total_steps && !r->stop) return 0;
+    err_t e = {0};
+    if (r->rank == 0) {
+        double t0 = clock_now();
+        if (ckpt_save(r->out, id, w, st, r->keep, &e) == 0) {
+            buf_t *b = &r->line;
+            metrics_begin(b, MET_CHECKPOINT);
+            metrics_int(b, MET_STEP, r->step);
+            metrics_int(b, "epoch", st->epoch);
+            metrics_num(b, "seconds", "%.3f", clock_now() - t0);
+            metrics_write(b, r->metrics);
+        }
+    }
+    if (dist_agree(MPI_COMM_WORLD, &e)) {
+        if (r->rank == 0) fprintf(stderr, "%s: %s\n", r->prog, e.msg);
+        r->exit_code = ERR_RUNTIME;
+        r->end_reason = "checkpoint error";
+        return -1;
+    }
+    if (r->stop) {
+        r->end_reason = r->signalled ? "signal" : "max-steps-this-run";
+        if (r->rank == 0) printf("%s: stopping at step %ld (%s), checkpoint written\n", r->prog, r->step, r->end_reason);
+    }
+    return 0;
+}
+
+void run_phase(run_t *r, int phase) { (void)r; (void)phase; }
+
+void run_event(run_t *r, const char *event, const char *pairs) {
+    if (r->rank != 0) return;
+    metrics_begin(&r->line, event);
+    if (pairs) buf_puts(&r->line, pairs);
+    metrics_write(&r->line, r->metrics);
+}
+
+int run_end(run_t *r) {
+    if (r->rank == 0 && r->metrics) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        buf_t *b = &r->line;
+        metrics_begin(b, MET_RUN_END);
+        metrics_int(b, MET_STEP, r->step);
+        metrics_str(b, "reason", r->end_reason);
+        /* which signal rank 0 saw: lets a job script tell Slurm's USR1 warning from a TERM */
+        metrics_str(b, "signal", stop_signal == SIGUSR1 ? "SIGUSR1" : stop_signal == SIGTERM ? "SIGTERM" : NULL);
+        metrics_int(b, "exit_code", r->exit_code);
+        metrics_num(b, "seconds", "%.3f", clock_now() - r->t_start);
+        metrics_num(b, "peak_rss_gib", "%.3f", ru.ru_maxrss / 1048576.0);
+        metrics_int(b, "grad_allreduces", r->ar ? allreduce_calls(r->ar) : 0);
+        metrics_write(b, r->metrics);
+        fclose(r->metrics);
+        r->metrics = NULL;
+    }
+    buf_free(&r->line);
+    if (r->ar) allreduce_free(r->ar);
+    r->ar = NULL;
+    return r->exit_code;
+}
