@@ -1,5 +1,5 @@
 # semaim build. `make` builds bin/*, `make test` runs the whole suite (including an
-# ASan+UBSan build of the unit tests), `make bench` runs the benchmarks.
+# ASan+UBSan build of the unit tests), `make bench` runs the benchmarks, `make demo` the demo.
 # OpenBLAS: we link the OpenMP build explicitly so that OMP_NUM_THREADS governs both our
 # OpenMP loops and the GEMMs, and GEMMs called inside our parallel regions run single-threaded.
 CC      := mpicc
@@ -31,8 +31,9 @@ UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-all: deps
-	@$(MAKE) --no-print-directory build-all
+# `make` builds and nothing else; `make test`, `make demo` and `make bench` first install what
+# is missing (scripts/deps.sh), then build in a fresh make that sees the installed packages.
+all: build-all
 build-all: $(BINS) prep-all
 
 include data_prep/prep.mk
@@ -68,18 +69,19 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 asan:
 	$(MAKE) BUILD=build/asan OPT="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" units
 
-test: all
-	@$(MAKE) --no-print-directory units asan
+test: deps
+	@$(MAKE) --no-print-directory build-all units asan
 	@tests/run.sh
 
-bench: all
-	@$(MAKE) --no-print-directory tools
+bench: deps
+	@$(MAKE) --no-print-directory build-all tools
 	@tests/bench.sh
 
 deps:
 	@scripts/deps.sh
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory build-all
 	@scripts/demo.sh
 
 clean:

@@ -2,9 +2,12 @@
 # the PASS/FAIL vocabulary tests/run.sh counts, and scratch folders removed at exit.
 #   pass NAME / bad NAME        one PASS: / FAIL: line (bad also sets fail=1)
 #   check NAME CMD...           pass or bad by CMD's exit status
-#   scratch VAR PREFIX          VAR=a new folder under $TMPDIR, removed when the script exits
+#   scratch VAR PREFIX [PARENT] VAR=a new folder under PARENT (default $TMPDIR), removed at exit
 #   at_exit                     define it for more cleanup; it runs before the folders go
-# A script ends with `exit $fail`.
+#   finish                      exit with the verdict (0 when nothing failed), as `exit $fail`
+#   usr1_after RUNDIR N OUT CMD...  runs CMD (an mpirun) in the background with its output in
+#                               OUT, sends it SIGUSR1 once RUNDIR/metrics.jsonl has N step
+#                               lines, and waits (killed after 120 s); $? is its exit status
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -14,10 +17,27 @@ fail=0
 pass() { echo "PASS: $1"; }
 bad() { echo "FAIL: $1"; fail=1; }
 check() { local name=$1; shift; if "$@"; then pass "$name"; else bad "$name"; fi; }
+finish() { exit $fail; }
+usr1_after() {
+  local dir=$1 n=$2 out=$3 pid guard rc k
+  shift 3
+  "$@" >"$out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    k=$(grep -c '"event": "step"' "$dir/metrics.jsonl" 2>/dev/null || true)
+    [ "${k:-0}" -ge "$n" ] && break
+    sleep 0.1
+  done
+  kill -USR1 $pid
+  ( sleep 120; kill -KILL $pid 2>/dev/null ) & guard=$!
+  wait $pid; rc=$?
+  kill $guard 2>/dev/null
+  return $rc
+}
 _lib_scratch=()
 scratch() {
   local d
-  d=$(mktemp -d "${TMPDIR:-/tmp}/$2.XXXXXX") || { echo "FAIL: $2.scratch (mktemp -d failed)"; exit 1; }
+  d=$(mktemp -d "${3:-${TMPDIR:-/tmp}}/$2.XXXXXX") || { echo "FAIL: $2.scratch (mktemp -d failed)"; exit 1; }
   _lib_scratch+=("$d")
   printf -v "$1" '%s' "$d"
 }

@@ -3,14 +3,12 @@
 # 1..5 ranks (oversubscribed: the machine has 2 cores) and the ASan+UBSan build for 3 ranks.
 # The drivers are built by `make units` / `make asan` (tests/tools/allreduce_check.c); a
 # missing one is a FAIL, not a skip.
-set -u
-cd "$(dirname "$0")/.."
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+. "$(dirname "$0")/lib.sh"
 fast=build/tools/allreduce_check
 san=build/asan/tools/allreduce_check
 fails=0
-log=$(mktemp "${TMPDIR:-/tmp}/t_allreduce.XXXXXX")
-trap 'rm -f "$log"' EXIT
+scratch work t_allreduce
+log=$work/log
 
 # $1 label prefix ("" or "asan "), $2 np, $3 binary. Echoes the driver's PASS/FAIL lines
 # (prefixed), its diagnostics, and a FAIL if mpirun fails without the driver saying why.

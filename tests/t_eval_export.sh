@@ -9,18 +9,11 @@
 # 3. bad input -> one-line error, exit 2: missing tensor, wrong shape, integer dtype, NaN,
 #    truncated file, a checkpoint of another config (flags or shard size), features whose
 #    labels do not match, fine-tuning labels outside the class count.
-set -u
-cd "$(dirname "$0")/.."
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1
-PY=/usr/bin/python3
 eval_bin=$PWD/bin/semaim-eval train=$PWD/bin/semaim-train
 for b in "$eval_bin" "$train"; do [ -x "$b" ] || { echo "FAIL: eval_export.binaries ($b not built)"; exit 1; }; done
-w=$(mktemp -d "${TMPDIR:-/tmp}/tevalx.XXXXXX")
-trap 'rm -rf "$w"' EXIT
-fail=0
-pass() { echo "PASS: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+scratch w tevalx
 # one rank runs as an MPI singleton: mpirun itself lingers ~2 s after a failing rank
 ev() { local np=$1; shift; if [ "$np" = 1 ]; then timeout 120 "$eval_bin" "$@"; else timeout 120 mpirun -np "$np" "$eval_bin" "$@"; fi; }
 # expect_error NAME PATTERN CMD...: exit 2 and exactly one error line from semaim-eval (notes aside), matching PATTERN

@@ -10,20 +10,13 @@
 # 5. fine-tuning (2 ranks, 24 steps) learns (val top-1 at least twice chance), logs its events,
 #    and a run stopped after 12 steps and resumed ends with a checkpoint bit-identical to an
 #    uninterrupted one.
-set -u
-cd "$(dirname "$0")/.."
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-PY=/usr/bin/python3
 FM=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
 ev=$PWD/bin/semaim-eval train=$PWD/bin/semaim-train prep=$PWD/bin/semaim-prep
 for b in "$ev" "$train" "$prep"; do [ -x "$b" ] || { echo "FAIL: eval_fmnist.binaries ($b not built)"; exit 1; }; done
 [ -f "$FM/train-images-idx3-ubyte.gz" ] || { echo "FAIL: eval_fmnist.fashion_mnist ($FM missing: apt install dataset-fashion-mnist)"; exit 1; }
-w=$(mktemp -d "${TMPDIR:-/tmp}/tevalf.XXXXXX")
-trap 'rm -rf "$w"' EXIT
-fail=0
-pass() { echo "PASS: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+scratch w tevalf
 run() { local np=$1; shift; timeout 300 mpirun -np "$np" "$@"; }
 top1() { sed -n 's/^knn: top1=\([0-9.]*\) .*/\1/p' "$1"; }
 

@@ -4,15 +4,11 @@
 # mode; a sample's augmentation is the same for both world sizes; bad data (missing, corrupt
 # or mismatched shards, no shards, a bad label found mid-run) gives a clear error and a
 # non-zero exit without hanging.
-set -u
-cd "$(dirname "$0")/.."
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+. "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 tool=build/tools/loader_check
 if [ ! -x "$tool" ]; then echo "FAIL: loader_mpi ($tool not built: make units)"; exit 1; fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/tloader.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fail=0
+scratch work tloader
 mpi() { local np=$1; shift; timeout 120 mpirun --oversubscribe -np "$np" "$@"; }
 
 "$tool" make "$work/good" 11 24 20 --counts 15 25 >/dev/null || { echo "FAIL: loader_mpi (cannot write shards)"; exit 1; }

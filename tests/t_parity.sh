@@ -5,13 +5,9 @@
 # 3. build/tools/parity_dump (built by `make`, never here) dumps several configs, and
 #    compare_parity.py recomputes each in float64 and compares (SPEC §1.2, §2, §3, §4).
 # PARITY_DUMP=path overrides the driver (e.g. the ASan build, or make_fake_dump.py).
-set -u
-cd "$(dirname "$0")/.."
-PY=/usr/bin/python3
-export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the shared tree
+. "$(dirname "$0")/lib.sh"
 driver=${PARITY_DUMP:-build/tools/parity_dump}
-tmp=$(mktemp -d) || { echo "FAIL: parity.tmpdir (mktemp -d failed)"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT
+scratch tmp parity
 rc=0
 
 "$PY" tests/ref/semaim_ref.py || rc=1

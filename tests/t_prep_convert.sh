@@ -8,7 +8,7 @@ source "$(dirname "$0")/prep/lib.sh"
 make_suite
 "$PREP" convert --src "$TMP/src" --out "$TMP/a" $SUITE_FLAGS 2>"$TMP/a.err"
 check "convert of the fixture tree exits 0" [ $? = 0 ]
-$PY tests/prep/check_suite.py "$TMP/src" "$TMP/a" "$FIX" 3 2 256 224 256 0 || failures=$((failures + 1))
+$PY tests/prep/check_suite.py "$TMP/src" "$TMP/a" "$FIX" 3 2 256 224 256 0 || fail=1
 h5dump -H "$TMP/a/train/train-00000-of-00003.h5" >"$TMP/dump.txt" 2>&1
 check "h5dump reads a shard: /images uint8 [N,256,256,3], /labels int32, /keys strings, attributes" \
   bash -c "grep -q 'DATASET \"images\"' '$TMP/dump.txt' && grep -q 'H5T_STD_U8LE' '$TMP/dump.txt' && grep -Eq 'SIMPLE \{ \( [0-9]+, 256, 256, 3 \)' '$TMP/dump.txt' && grep -q 'H5T_STD_I32LE' '$TMP/dump.txt' && grep -q 'ATTRIBUTE \"shard_count\"' '$TMP/dump.txt' && grep -q 'H5T_STR_NULLPAD' '$TMP/dump.txt'"
@@ -20,7 +20,7 @@ check "verify passes on fresh output" [ $? = 0 ]
 "$PREP" convert --src "$TMP/src" --out "$TMP/b" --size 64 --val-size 48 --val-resize 56 --seed 7 \
   --train-shards 2 --val-shards 1 --progress none 2>/dev/null
 check "convert with --size 64 --val-size 48 --val-resize 56 --seed 7 exits 0" [ $? = 0 ]
-$PY tests/prep/check_suite.py "$TMP/src" "$TMP/b" "$FIX" 2 1 64 48 56 7 || failures=$((failures + 1))
+$PY tests/prep/check_suite.py "$TMP/src" "$TMP/b" "$FIX" 2 1 64 48 56 7 || fail=1
 "$PREP" convert --src "$TMP/src" --out "$TMP/c" $SUITE_FLAGS --progress lines --status-every 0.0001 2>"$TMP/c.err"
 check "without a terminal, progress is periodic status lines with rate and ETA" \
   bash -c "grep -Eq 'images \([0-9.]+%\), [0-9]+ img/s, elapsed [0-9:]+, ETA' '$TMP/c.err' && ! grep -q \$'\r' '$TMP/c.err'"

@@ -15,7 +15,7 @@ expect() {
      && ! ls "$TMP/out"/train/*.h5 >/dev/null 2>&1; then
     pass "$name: exit $want, one line: $(cat "$TMP/stderr")"
   else
-    fail "$name: exit $rc (want $want), $lines stderr lines: $(head -3 "$TMP/stderr" | tr '\n' '|')"
+    bad "$name: exit $rc (want $want), $lines stderr lines: $(head -3 "$TMP/stderr" | tr '\n' '|')"
   fi
 }
 O="--out $TMP/out --progress none"
@@ -60,7 +60,7 @@ expect "fmnist: missing IDX files" 1 "train-images-idx3-ubyte.gz: No such file" 
 expect "fmnist: bad quality"   2 "--quality: expected an integer in 1..100" -- "$PREP" fmnist --src "$TMP/empty" --out "$TMP/out" --quality 0
 expect "unknown command"       2 "unknown command 'transmogrify'"    -- "$PREP" transmogrify
 for c in convert verify manifest fmnist; do
-  "$PREP" $c --help >"$TMP/help" 2>&1 && grep -q "^usage: semaim-prep $c" "$TMP/help" || fail "$c --help"
+  "$PREP" $c --help >"$TMP/help" 2>&1 && grep -q "^usage: semaim-prep $c" "$TMP/help" || bad "$c --help"
 done
 pass "--help of every command prints its usage and exits 0"
 finish

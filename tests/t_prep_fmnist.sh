@@ -4,12 +4,12 @@
 # hold the right labels and verify; broken IDX input is refused with one line.
 source "$(dirname "$0")/prep/lib.sh"
 FM=/usr/share/datasets/fashion-mnist
-[ -f "$FM/train-images-idx3-ubyte.gz" ] || { fail "dataset-fashion-mnist is not installed ($FM)"; finish; }
+[ -f "$FM/train-images-idx3-ubyte.gz" ] || { bad "dataset-fashion-mnist is not installed ($FM)"; finish; }
 "$PREP" fmnist --src "$FM" --out "$TMP/fm" --limit 300 2>"$TMP/fm.err"
 check "fmnist --limit 300 exits 0" [ $? = 0 ]
 check "300 train and 300 val JPEGs in 10 class folders each" \
   bash -c "[ \$(find '$TMP/fm/train' -name '*.jpg' | wc -l) = 300 ] && [ \$(find '$TMP/fm/val' -name '*.jpg' | wc -l) = 300 ] && [ \$(ls '$TMP/fm/train' | wc -l) = 10 ] && [ \$(ls '$TMP/fm/val' | wc -l) = 10 ]"
-$PY - "$FM" "$TMP/fm" "$FIX" <<'PY' || failures=$((failures + 1))
+$PY - "$FM" "$TMP/fm" "$FIX" <<'PY' || fail=1
 import gzip, os, subprocess, sys
 import numpy as np
 fm, root, tool = sys.argv[1:4]
@@ -39,7 +39,7 @@ sys.exit(1 if errs else 0)
 PY
 "$PREP" convert --src "$TMP/fm" --out "$TMP/sh" --size 32 --val-size 32 --val-resize 32 --train-shards 3 --val-shards 2 --progress none 2>"$TMP/cv.err"
 check "convert at --size 32 (upscaling 28x28) exits 0 and verifies" bash -c "'$PREP' verify '$TMP/sh' 2>/dev/null"
-$PY - "$TMP/fm" "$TMP/sh" <<'PY' || failures=$((failures + 1))
+$PY - "$TMP/fm" "$TMP/sh" <<'PY' || fail=1
 import glob, os, sys
 import h5py, numpy as np
 root, out = sys.argv[1:3]

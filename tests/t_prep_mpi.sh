@@ -14,7 +14,7 @@ check "byte-identical output with 1 and with 2 decoding threads" diff -r "$TMP/o
 # A Slurm array of three tasks (ids 5..7), run one after the other here.
 for id in 5 6; do
   SLURM_ARRAY_TASK_ID=$id SLURM_ARRAY_TASK_MIN=5 SLURM_ARRAY_TASK_COUNT=3 \
-    "$PREP" convert --src "$TMP/src" --out "$TMP/arr" $SUITE_FLAGS --task slurm 2>>"$TMP/arr.log" || fail "array task $id"
+    "$PREP" convert --src "$TMP/src" --out "$TMP/arr" $SUITE_FLAGS --task slurm 2>>"$TMP/arr.log" || bad "array task $id"
 done
 check "array tasks write no manifest while shards are missing" bash -c "[ ! -f '$TMP/arr/manifest.json' ] && grep -q 'not finished yet' '$TMP/arr.log'"
 SLURM_ARRAY_TASK_ID=7 SLURM_ARRAY_TASK_MIN=5 SLURM_ARRAY_TASK_COUNT=3 \

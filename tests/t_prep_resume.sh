@@ -5,7 +5,7 @@
 # are found (verify) and redone (convert).
 source "$(dirname "$0")/prep/lib.sh"
 make_suite
-"$PREP" convert --src "$TMP/src" --out "$TMP/ref" $SUITE_FLAGS 2>/dev/null || fail "reference run"
+"$PREP" convert --src "$TMP/src" --out "$TMP/ref" $SUITE_FLAGS 2>/dev/null || bad "reference run"
 # SEMAIM_PREP_CRASH_AFTER=2: SIGKILL while writing the third shard, after its images.
 ( SEMAIM_PREP_CRASH_AFTER=2 "$PREP" convert --src "$TMP/src" --out "$TMP/b" $SUITE_FLAGS ) 2>/dev/null
 rc=$?

@@ -3,18 +3,12 @@
 # repeat interval, malformed lines reported with file and line), a well-formed SVG, every bad
 # input a one-line error with exit 2 and nothing written, the bench index, and a report from
 # three tiny real training runs (1 and 2 ranks) whose series are inferred from their batches.
-set -u
-cd "$(dirname "$0")/.."
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$(dirname "$0")/lib.sh"
 rep=$PWD/bin/semaim-report
 train=$PWD/bin/semaim-train
-py=/usr/bin/python3
+py=$PY
 if [ ! -x "$rep" ]; then echo "FAIL: report_binary ($rep not built)"; exit 1; fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/treport.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fail=0
-pass() { echo "PASS: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+scratch work treport
 
 # ---------------------------------------------------------------- synthetic sweep
 $py - "$work/sweep" "$work/ar.json" <<'EOF'

@@ -8,18 +8,12 @@
 # time-limit warning; USR1 while the ranks start → evaluation job → a small strong/weak
 # scaling sweep under mpirun with its report job; plus bad input.
 # If Slurm cannot start, this fails loudly; it never skips. SEMAIM_KEEP=1 keeps the work dir.
-set -u
-cd "$(dirname "$0")/.." || exit 1
+. "$(dirname "$0")/lib.sh"
 repo=$PWD
-py=/usr/bin/python3
-fail=0
-pass() { echo "PASS: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
-check() { local name=$1; shift; if "$@"; then pass "$name"; else bad "$name"; fi; }
+py=$PY
 
 # Nothing from an enclosing Slurm job may leak into our submissions.
 for v in $(env | sed -n 's/^\(SLURM_[A-Za-z0-9_]*\|SBATCH_[A-Za-z0-9_]*\|SALLOC_[A-Za-z0-9_]*\|SRUN_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export SEMAIM_HOME=$repo
 unset SEMAIM_LAUNCHER SEMAIM_REQUEUE SEMAIM_EVAL_AT_INIT
 
@@ -28,12 +22,10 @@ for b in semaim-prep semaim-train; do
 done
 work=$(mktemp -d /tmp/tslurm.XXXXXX)   # short: the munge socket path must fit in 108 bytes
 . tests/slurm/cluster.sh
-cleanup() {
+at_exit() {
   slurm_cluster_stop "$work/cluster"
   if [ "${SEMAIM_KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
 
 t0=$(date +%s)
 if ! slurm_cluster_start "$work/cluster" 4; then

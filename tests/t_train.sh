@@ -2,18 +2,12 @@
 # The training job under mpirun: the same global batch gives the same losses on 1, 2 and 4
 # ranks; a stopped run (step limit or SIGUSR1) resumes bit-exactly; a corrupt newest
 # checkpoint falls back to the previous one; bad input fails on every rank without hanging.
-set -u
-cd "$(dirname "$0")/.."
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 train=$PWD/bin/semaim-train
-py=/usr/bin/python3
+py=$PY
 if [ ! -x "$train" ]; then echo "FAIL: train_binary ($train not built)"; exit 1; fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/ttrain.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fail=0
-pass() { echo "PASS: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+scratch work ttrain
 run() { local np=$1; shift; timeout 300 mpirun -np "$np" "$train" "$@"; }
 losses() { grep '"event": "step"' "$1/metrics.jsonl" | $py -c 'import sys, json; print(" ".join(str(json.loads(l)["loss"]) for l in sys.stdin))'; }
 
@@ -65,18 +59,8 @@ else bad "corrupt_newest_checkpoint_falls_back"; sed 's/^/    /' "$work/corrupt.
 S="$M --steps 150 --batch 8 --ckpt-every 1000 --check-every 50"
 run 2 $S --out "$work/sigref" >/dev/null 2>&1 || bad "signal_reference_run"
 # mpirun itself (not a wrapper) gets the signal and forwards it to the ranks, as srun does
-mpirun -np 2 "$train" $S --out "$work/sig" > "$work/sig.out" 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-  n=$(grep -c '"event": "step"' "$work/sig/metrics.jsonl" 2>/dev/null || true)
-  [ "${n:-0}" -ge 5 ] && break
-  sleep 0.1
-done
-kill -USR1 $pid
-( sleep 120; kill -KILL $pid 2>/dev/null ) & guard=$!
-wait $pid
+usr1_after "$work/sig" 5 "$work/sig.out" mpirun -np 2 "$train" $S --out "$work/sig"
 rc=$?
-kill $guard 2>/dev/null
 stopped=$(ls "$work/sig" | grep -c 'ckpt-')
 if [ $rc = 0 ] && grep -q 'stopping at step .* (signal)' "$work/sig.out" && [ "$stopped" = 1 ] &&
    grep -q '"reason": "signal", "signal": "SIGUSR1"' "$work/sig/metrics.jsonl"; then

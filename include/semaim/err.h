@@ -26,6 +26,8 @@ int err_set(err_t *e, int kind, const char *fmt, ...) __attribute__((format(prin
 /* Puts context in front of the message ("<context>: <message>"), kind unchanged; returns -1. */
 int err_prefix(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline void err_clear(err_t *e) { e->kind = ERR_NONE; e->msg[0] = 0; }
+/* err_set for code whose steps return a message (NULL = fine): returns e->msg. */
+const char *err_say(err_t *e, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The kind's name for metrics ("runtime", "input", "non-finite"). */
 const char *err_kind_name(int kind);
 

@@ -2,32 +2,16 @@
  * probe, and the classification helpers they share with fine-tuning (the fine-tuning model
  * itself is in finetune.h).
  *
- * Feature sets are distributed like the loader's eval mode: of a split of N images, rank r
- * holds the contiguous global ids [floor(r·N/W), floor((r+1)·N/W)) in order, whether the
- * features were computed here or read from a features file. Nothing in this header calls
- * MPI except where a function takes a communicator. */
+ * Feature sets (featfile.h) are distributed like the loader's eval mode. Nothing in this header
+ * calls MPI except where a function takes a communicator. */
 #ifndef SEMAIM_EVAL_H
 #define SEMAIM_EVAL_H
 #include <stddef.h>
 #include <stdint.h>
 #include <mpi.h>
 #include "semaim/err.h"
+#include "semaim/featfile.h"
 #include "semaim/model.h"
-
-typedef struct {
-    long total;          /* images in the split */
-    long lo, n;          /* this rank's rows: global ids lo..lo+n-1 */
-    int dim;
-    float *cls;          /* [n, dim]: cls token after the final norm */
-    float *mean;         /* [n, dim]: mean of the normed patch tokens */
-    int32_t *labels;     /* [n] */
-    int num_classes;     /* from the shards' attribute or the file; 0 if unknown */
-} featset_t;
-
-
-void featset_free(featset_t *fs);
-/* The rows of kind "cls" or "mean" (NULL for anything else). */
-const float *featset_rows(const featset_t *fs, const char *kind);
 
 /* This rank's slice of split (train, val) of the shards under data, through the loader in
  * eval mode (resize + centre crop to the model's image size), batch images at a time with
@@ -37,23 +21,10 @@ int features_compute(featset_t *fs, model_t *m, const char *data, const char *sp
                      err_t *err);
 
 /* Work-unit limits of the streaming steps: rows per message/write when rank 0 writes a
- * features file (default 16M floats' worth) and queries per merge block in knn_eval (default
- * 4M candidates over all ranks). 0 restores the default; for tests of the chunked paths. */
+ * features file (featfile_set_chunk) and queries per merge block in knn_eval (default 4M
+ * candidates over all ranks). 0 restores the default; for tests of the chunked paths. */
 void eval_set_chunks(long featfile_rows, long knn_queries);
-long eval_featfile_chunk(int D);
 long eval_knn_chunk(int world, int k);
-
-/* Features file (HDF5): /cls and /mean float32 [N,D], /labels int32 [N]; root attributes
- * format = "semaim features", format_version, split, num_classes, source (checkpoint or
- * weights path), step. Collective over comm: rank 0 gathers every slice and writes path
- * through a temporary name. Returns 0 on every rank, or -1 on every rank (err set on rank 0). */
-#define FEATFILE_VERSION 1
-int featfile_write(const char *path, const featset_t *fs, const char *split, const char *source, long step,
-                   MPI_Comm comm, err_t *err);
-/* Reads this rank's slice of path (no MPI: every rank opens the file). Checks the format,
- * that /cls, /mean and /labels agree in rows, that labels are in 0..num_classes-1 (when
- * known) and non-negative. Returns 0, or -1 with a one-line reason naming the file. */
-int featfile_read(const char *path, featset_t *fs, int rank, int world, err_t *err);
 
 /* Collective. The class count: the train set's num_classes when known, else 1 + the largest
  * train label. Fails (same on every rank) when val labels fall outside it or the two sets

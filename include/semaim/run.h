@@ -12,7 +12,8 @@
  *   run_step_agree     per step: one small reduction of loss, local failures and stop requests
  *   run_check_finite   loss and gradient norm (exit 3)
  *   run_allreduce      the gradient all-reduce: ONE call over the one buffer
- *   run_step_record    the step line in metrics.jsonl and on stdout (slowest rank's times)
+ *   run_update         gradient norm, clipping, AdamW at the schedule's lr
+ *   run_step_done      the step line in metrics.jsonl and on stdout (slowest rank's times)
  *   run_check_replicas every --check-every steps
  *   run_checkpoint     at the cadence, at the end and on a stop
  *   run_end            the run_end line; returns the exit code for dist_finish
@@ -26,6 +27,8 @@
 #include "semaim/allreduce.h"
 #include "semaim/checkpoint.h"
 #include "semaim/err.h"
+#include "semaim/loader.h"
+#include "semaim/optim.h"
 #include "semaim/options.h"
 
 /* What a step is doing, for the stall watchdog's message. */
@@ -83,9 +86,14 @@ int run_step_agree(run_t *r, double loss, err_t *local, double *mean_loss);
 int run_check_finite(run_t *r, const char *what, double x);
 /* Averages w->grads over ranks (one call). -1 (and the run ends with exit 1) on an MPI error. */
 int run_allreduce(run_t *r, params_t *w);
+/* After the all-reduce: the gradient norm (-1, and the run ends with exit 3, when it is not
+ * finite), clipping and AdamW at the schedule's lr for this step. */
+int run_update(run_t *r, params_t *w, const optim_cfg_t *oc, double *lr, double *gnorm);
 typedef struct { double data, compute, comm, step; } run_times_t;
-/* The step line (metrics.jsonl; stdout every log_every steps) after step r->step completed. */
-void run_step_record(run_t *r, int epoch, double loss, double lr, double gnorm, const run_times_t *t);
+/* The step is done: the step line (metrics.jsonl; stdout every log_every steps) and the
+ * run state a step file records (step, and the loader's position for the next batch). */
+void run_step_done(run_t *r, loader *ld, ckpt_state_t *st, int epoch, double loss, double lr, double gnorm,
+                   const run_times_t *t);
 /* Every check_every steps: -1 (and the run ends with exit 1) if the replicas differ. */
 int run_check_replicas(run_t *r, const params_t *w);
 /* Writes a step file when one is due (cadence, last step, stop). -1 (exit 1) when writing failed. */

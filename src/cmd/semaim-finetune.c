@@ -161,16 +161,10 @@ int main(int argc, char **argv) {
         if (run_allreduce(&run, &f.w)) break;
         double t3 = clock_now();
         run_phase(&run, PHASE_COMPUTE);
-        double gn = grad_norm(f.w.grads, f.w.nparams);
-        if (run_check_finite(&run, "gradient norm", gn)) break;
-        double lr = optim_lr_at(peak, min_lr, run.step, warmup, run.total_steps);
-        optim_update(&f.w, &oc, lr, run.step + 1, gn);
+        double lr, gn;
+        if (run_update(&run, &f.w, &oc, &lr, &gn)) break;
         double t4 = clock_now();
-        run_step_record(&run, bt->epoch, gl, lr, gn, &(run_times_t){t1 - t0, (t2 - t1) + (t4 - t3), t3 - t2, t4 - t0});
-        int ne;
-        loader_tell(ld, &ne, &st.epoch_step);
-        st.step = run.step;
-        st.epoch = ne;
+        run_step_done(&run, ld, &st, bt->epoch, gl, lr, gn, &(run_times_t){t1 - t0, (t2 - t1) + (t4 - t3), t3 - t2, t4 - t0});
         if (run_check_replicas(&run, &f.w)) break;
         /* evaluation at the end of every eval-every-th epoch, and of the run */
         if ((run.step % spe == 0 && (run.step / spe) % eval_every == 0) || run.step == run.total_steps) {

@@ -171,16 +171,10 @@ int main(int argc, char **argv) {
         if (run_allreduce(&run, &m.w)) break;
         double t3 = clock_now();
         run_phase(&run, PHASE_COMPUTE);
-        double gn = grad_norm(m.w.grads, m.w.nparams);   /* identical on every rank: the buffers are */
-        if (run_check_finite(&run, "gradient norm", gn)) break;
-        double lr = optim_lr_at(peak_lr, oc.min_lr, run.step, warmup, run.total_steps);
-        optim_update(&m.w, &oc, lr, run.step + 1, gn);
+        double lr, gn;
+        if (run_update(&run, &m.w, &oc, &lr, &gn)) break;
         double t4 = clock_now();
-        run_step_record(&run, bt->epoch, gloss, lr, gn, &(run_times_t){t1 - t0, (t2 - t1) + (t4 - t3), t3 - t2, t4 - t0});
-        int next_epoch;
-        loader_tell(ld, &next_epoch, &st.epoch_step);
-        st.step = run.step;
-        st.epoch = next_epoch;
+        run_step_done(&run, ld, &st, bt->epoch, gloss, lr, gn, &(run_times_t){t1 - t0, (t2 - t1) + (t4 - t3), t3 - t2, t4 - t0});
         if (run_check_replicas(&run, &m.w)) break;
         run_phase(&run, PHASE_CHECKPOINT);
         if (run_checkpoint(&run, &id, &m.w, &st) || run.stop) break;

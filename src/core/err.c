@@ -13,6 +13,15 @@ int err_set(err_t *e, int kind, const char *fmt, ...) {
     return -1;
 }
 
+const char *err_say(err_t *e, int kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->kind = kind;
+    return e->msg;
+}
+
 int err_prefix(err_t *e, const char *fmt, ...) {
     char ctx[ERR_MSG_MAX];
     va_list ap;

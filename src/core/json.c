@@ -7,7 +7,7 @@
 #include <string.h>
 #include "core/json.h"
 
-static int utf8_len(const unsigned char *s) {
+int json_utf8_len(const unsigned char *s) {
     /* Length of a valid UTF-8 sequence at s, or 0. */
     unsigned c = s[0];
     int n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
@@ -21,7 +21,7 @@ static int utf8_len(const unsigned char *s) {
 
 int json_utf8_valid(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
-    while (*p) { int n = utf8_len(p); if (!n) return 0; p += n; }
+    while (*p) { int n = json_utf8_len(p); if (!n) return 0; p += n; }
     return 1;
 }
 
@@ -38,7 +38,7 @@ void json_str(buf_t *b, const char *s) {
             p++;
         } else if (c < 0x80) { buf_add(b, (const char *)p, 1); p++; }
         else {
-            int n = utf8_len(p);
+            int n = json_utf8_len(p);
             if (n) { buf_add(b, (const char *)p, (size_t)n); p += n; }
             else { buf_printf(b, "\\u%04x", c); p++; }
         }

@@ -25,6 +25,8 @@ void json_str(buf_t *b, const char *s);
 /* The same literal written to a stream. */
 void json_fstr(FILE *f, const char *s);
 int json_utf8_valid(const char *s);
+/* Bytes of the valid UTF-8 sequence at s (1..4), or 0 if none starts there. */
+int json_utf8_len(const unsigned char *s);
 /* The tree as JSON text (numbers that are integers without a fraction). */
 void json_write(buf_t *b, const json_t *v);
 

@@ -49,15 +49,6 @@ struct loader {
     long batches;
 };
 
-/* Sets err and returns its message, so the thread's steps chain as `return fail(...)`. */
-static const char *fail(err_t *err, int kind, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    err->kind = kind;
-    return err->msg;
-}
 
 /* This rank's ordered sample list for an epoch, into out (NULL: count only). Pure function of
  * (seed, epoch, rank, world, shard counts). */
@@ -128,9 +119,9 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
     if (L->plan_epoch != epoch) {
         long n = plan_build(L, epoch, L->c.rank, NULL);
         int64_t *p = n >= 0 ? realloc(L->plan, sizeof(int64_t) * (size_t)(n > 0 ? n : 1)) : NULL;
-        if (!p) return fail(&L->err, ERR_RUNTIME, "loader: out of memory for the epoch's sample list");
+        if (!p) return err_say(&L->err, ERR_RUNTIME, "loader: out of memory for the epoch's sample list");
         L->plan = p;
-        if (plan_build(L, epoch, L->c.rank, p) != n) return fail(&L->err, ERR_RUNTIME, "loader: out of memory");
+        if (plan_build(L, epoch, L->c.rank, p) != n) return err_say(&L->err, ERR_RUNTIME, "loader: out of memory");
         L->plan_n = n; L->plan_epoch = epoch;
     }
     long base = step * B;
@@ -164,7 +155,7 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
         else
             bad = bad || augment_eval(out, img, H, W, S, L->R, L->c.interp);
     }
-    if (bad) return fail(&L->err, ERR_RUNTIME, "loader: augmentation failed (out of memory)");
+    if (bad) return err_say(&L->err, ERR_RUNTIME, "loader: augmentation failed (out of memory)");
     if (n < B) {
         memset(b->images + n * img_f, 0, sizeof(float) * (size_t)((B - n) * img_f));
         for (int i = n; i < B; i++) b->labels[i] = -1;
@@ -205,14 +196,14 @@ static void *thread_main(void *arg) {
 
 static const char *start(loader *L, int epoch, long step) {
     if (epoch < 0 || step < 0 || step >= L->steps)
-        return fail(&L->err, ERR_INPUT, "loader: position epoch %d step %ld is outside 0..%ld steps per epoch",
+        return err_say(&L->err, ERR_INPUT, "loader: position epoch %d step %ld is outside 0..%ld steps per epoch",
                     epoch, step, L->steps - 1);
     for (int i = 0; i < L->nslots; i++) L->slots[i].state = SLOT_EMPTY;
     L->head = L->tail = 0; L->held = -1; L->stop = 0; L->dead = 0; err_clear(&L->sticky);
     L->prod_epoch = L->next_epoch = epoch;
     L->prod_step = L->next_step = step;
     if (pthread_create(&L->th, NULL, thread_main, L) != 0)
-        return fail(&L->err, ERR_RUNTIME, "loader: cannot start the loader thread");
+        return err_say(&L->err, ERR_RUNTIME, "loader: cannot start the loader thread");
     L->th_running = 1;
     return NULL;
 }

@@ -15,15 +15,8 @@ static pthread_mutex_t hdf5_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 void shards_hdf5_lock(void) { pthread_mutex_lock(&hdf5_mu); }
 void shards_hdf5_unlock(void) { pthread_mutex_unlock(&hdf5_mu); }
 
-/* Sets err (bad data: ERR_INPUT) and returns its message, so checks chain as `e = fail(...)`. */
-static const char *fail(err_t *err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    err->kind = ERR_INPUT;
-    return err->msg;
-}
+/* Bad data: the checks below chain as `e = fail(...)` (the message, NULL = fine). */
+#define fail(err, ...) err_say(err, ERR_INPUT, __VA_ARGS__)
 
 /* HDF5 prints its error stack to stderr by default; we report one line ourselves instead. */
 typedef struct { H5E_auto2_t fn; void *data; } quiet_t;

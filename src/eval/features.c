@@ -8,32 +8,16 @@
 #include "semaim/encoder.h"
 #include "semaim/loader.h"
 
-static long chunk_rows = 0, chunk_queries = 0;
+static long chunk_queries = 0;
 
 void eval_set_chunks(long featfile_rows, long knn_queries) {
-    chunk_rows = featfile_rows > 0 ? featfile_rows : 0;
+    featfile_set_chunk(featfile_rows);
     chunk_queries = knn_queries > 0 ? knn_queries : 0;
-}
-
-long eval_featfile_chunk(int D) {
-    long r = chunk_rows ? chunk_rows : (16L << 20) / (2L * D + 1);
-    return r > 0 ? r : 1;
 }
 
 long eval_knn_chunk(int world, int k) {
     long q = chunk_queries ? chunk_queries : (4L << 20) / ((long)world * k);
     return q > 0 ? q : 1;
-}
-
-void featset_free(featset_t *fs) {
-    free(fs->cls); free(fs->mean); free(fs->labels);
-    memset(fs, 0, sizeof *fs);
-}
-
-const float *featset_rows(const featset_t *fs, const char *kind) {
-    if (!strcmp(kind, "cls")) return fs->cls;
-    if (!strcmp(kind, "mean")) return fs->mean;
-    return NULL;
 }
 
 int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,

@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include "core/files.h"
 #include "core/slice.h"
-#include "semaim/eval.h"
+#include "semaim/featfile.h"
 #include "semaim/shards.h"
 
 #define FEATFILE_FORMAT "semaim features"
@@ -34,6 +34,24 @@ static int write_attr_i64(hid_t f, const char *name, long long v) {
 }
 
 /* Creates the file (datasets sized for N rows) and its attributes. Caller holds the HDF5 lock. */
+static long chunk_rows = 0;
+void featfile_set_chunk(long rows) { chunk_rows = rows > 0 ? rows : 0; }
+long featfile_chunk(int D) {
+    long r = chunk_rows ? chunk_rows : (16L << 20) / (2L * D + 1);
+    return r > 0 ? r : 1;
+}
+
+void featset_free(featset_t *fs) {
+    free(fs->cls); free(fs->mean); free(fs->labels);
+    memset(fs, 0, sizeof *fs);
+}
+
+const float *featset_rows(const featset_t *fs, const char *kind) {
+    if (!strcmp(kind, "cls")) return fs->cls;
+    if (!strcmp(kind, "mean")) return fs->mean;
+    return NULL;
+}
+
 static hid_t create_file(const char *tmp, long N, int D, int num_classes, const char *split, const char *source, long step,
                          hid_t *dc, hid_t *dm, hid_t *dl) {
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -80,7 +98,7 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
     const long N = fs->total;
     /* rank 0 receives and writes one chunk of rows at a time: memory stays bounded however
      * large the split (ImageNet train at width 768 would be 7.8 GB at once) */
-    long R = eval_featfile_chunk(D);
+    long R = featfile_chunk(D);
     char tmp[4200];
     file_tmp_name(path, tmp, sizeof tmp);
     hid_t f = -1, dc = -1, dm = -1, dl = -1;

@@ -45,6 +45,15 @@ void mse_backward_ref(double *dpred, const double *pred, const double *target, l
 /* The target of class c for a row labelled y. With eps 0 it is exactly 0 or 1. */
 static inline double xent_target(int c, int y, double eps, int C) { return (1.0 - eps) * (c == y) + eps / C; }
 
+/* Σ_c exp(l_c − max) of a row, and the max in *mx: the log-sum-exp is *mx + log of it. */
+static double sum_exp(const float *l, int C, double *mx) {
+    double m = l[0], z = 0;
+    for (int c = 1; c < C; c++) m = fmax(m, l[c]);
+    for (int c = 0; c < C; c++) z += exp(l[c] - m);
+    *mx = m;
+    return z;
+}
+
 double xent_forward(const float *logits, const int32_t *labels, int B, int C, float eps, int *counted) {
     /* serial on purpose: the sum must not depend on the thread count, and B·C exps are cheap */
     double loss = 0;
@@ -53,9 +62,8 @@ double xent_forward(const float *logits, const int32_t *labels, int B, int C, fl
         int y = labels[b];
         if (y < 0 || y >= C) continue;
         const float *l = logits + (long)b * C;
-        double mx = l[0], z = 0, sum = 0;
-        for (int c = 1; c < C; c++) mx = fmax(mx, l[c]);
-        for (int c = 0; c < C; c++) { z += exp(l[c] - mx); sum += l[c]; }
+        double mx, z = sum_exp(l, C, &mx), sum = 0;
+        for (int c = 0; c < C; c++) sum += l[c];
         loss += mx + log(z) - ((1.0 - eps) * l[y] + eps * sum / C);
         n++;
     }
@@ -70,11 +78,16 @@ void xent_backward(float *dlogits, const float *logits, const int32_t *labels, i
         if (y < 0 || y >= C) continue;
         const float *l = logits + (long)b * C;
         float *dl = dlogits + (long)b * C;
-        double mx = l[0], z = 0;
-        for (int c = 1; c < C; c++) mx = fmax(mx, l[c]);
-        for (int c = 0; c < C; c++) z += exp(l[c] - mx);
+        double mx, z = sum_exp(l, C, &mx);
         for (int c = 0; c < C; c++) dl[c] += (float)((exp(l[c] - mx) / z - xent_target(c, y, eps, C)) * scale);
     }
+}
+
+/* The references: softmax straight from its definition (no max shift). */
+static double sum_exp_ref(const double *l, int C) {
+    double z = 0;
+    for (int c = 0; c < C; c++) z += exp(l[c]);
+    return z;
 }
 
 double xent_forward_ref(const double *logits, const int32_t *labels, int B, int C, double eps) {
@@ -83,8 +96,7 @@ double xent_forward_ref(const double *logits, const int32_t *labels, int B, int 
         int y = labels[b];
         if (y < 0 || y >= C) continue;
         const double *l = logits + (long)b * C;
-        double z = 0;
-        for (int c = 0; c < C; c++) z += exp(l[c]);
+        double z = sum_exp_ref(l, C);
         for (int c = 0; c < C; c++) loss -= xent_target(c, y, eps, C) * (l[c] - log(z));
     }
     return loss;
@@ -96,8 +108,7 @@ void xent_backward_ref(double *dlogits, const double *logits, const int32_t *lab
         int y = labels[b];
         if (y < 0 || y >= C) continue;
         const double *l = logits + (long)b * C;
-        double z = 0;
-        for (int c = 0; c < C; c++) z += exp(l[c]);
+        double z = sum_exp_ref(l, C);
         for (int c = 0; c < C; c++) dlogits[(long)b * C + c] += scale * (exp(l[c]) / z - xent_target(c, y, eps, C));
     }
 }

@@ -355,7 +355,7 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
     free(fs.runs);
     if (fail > 0) { err_set(err, ERR_RUNTIME, "%s: out of memory", path); return -1; }
     if (fail < 0) return -1;
-    if (fs.n == 0) report_warn(R, "%s: no valid run_start line; file left out", path);
+    if (fs.n == 0 && !other_kind) report_warn(R, "%s: no valid run_start line; file left out", path);
     return added;
 }
 

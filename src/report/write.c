@@ -1,5 +1,5 @@
 /* The scaling report as CSV (one row per series and rank count), JSON (everything, for
- * scripts), Markdown (for people), and the writing of all four files at once. */
+ * scripts) and Markdown (for people). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,38 +12,6 @@
 
 static const char *const kind_name[] = {"any", "strong", "weak"};
 static const char *const iv_name[] = {"none", "min-max over repeats", "bootstrap 95% of the median"};
-
-void report_clean_text(const char *s, char *out, size_t n) {
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p && o + 5 < n) {
-        unsigned c = *p;
-        int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        int ok = len > 0 && !(len == 2 && c < 0xC2);
-        for (int i = 1; ok && i < len; i++) ok = (p[i] & 0xC0) == 0x80;
-        if (!ok || c < 0x20 || c == 0x7f) { out[o++] = '?'; p++; continue; }
-        memcpy(out + o, p, (size_t)len);
-        o += (size_t)len;
-        p += len;
-    }
-    out[o] = 0;
-}
-
-void report_series_label(const report_t *R, int s, char *out, size_t n) {
-    const report_series_t *S = &R->series[s];
-    char base[128];
-    if (S->kind == REPORT_STRONG) snprintf(base, sizeof base, "strong, global batch %ld", S->batch_key);
-    else snprintf(base, sizeof base, "weak, batch %ld per rank", S->batch_key);
-    /* series of different models or thread counts can share a batch: number them */
-    int same = 0, index = 0;
-    for (int t = 0; t < R->nseries; t++)
-        if (R->series[t].kind == S->kind && R->series[t].batch_key == S->batch_key) {
-            same++;
-            if (t <= s) index++;
-        }
-    if (same > 1) snprintf(out, n, "%s (%d)", base, index);
-    else snprintf(out, n, "%s", base);
-}
 
 /* Comma-separated union of a per-run text field over a point's runs. */
 static void point_union(const report_t *R, const report_point_t *P, int jobs, char *out, size_t n) {
@@ -513,32 +481,4 @@ char *report_markdown(const report_t *R) {
     }
     if (b.oom) { buf_free(&b); return NULL; }
     return b.s;
-}
-
-/* ------------------------------------------------------------------ all four files */
-
-int report_write_all(const report_t *R, const char *dir, err_t *err) {
-    static const char *const names[4] = {"scaling.csv", "scaling.json", "scaling.md", "scaling.svg"};
-    char *text[4] = {report_csv(R), report_json(R), report_markdown(R), report_svg(R)};
-    char path[4][4200], tmp[4][4400];
-    int rc = 0, written = 0;
-    for (int i = 0; i < 4 && !rc; i++)
-        if (!text[i]) { err_set(err, ERR_RUNTIME, "out of memory making %s", names[i]); rc = -1; }
-    if (!rc && file_mkdirs(dir)) { err_set(err, ERR_RUNTIME, "%s: cannot create: %s", dir, strerror(errno)); rc = -1; }
-    for (int i = 0; i < 4 && !rc; i++) {
-        snprintf(path[i], sizeof path[i], "%s/%s", dir, names[i]);
-        file_tmp_name(path[i], tmp[i], sizeof tmp[i]);
-        FILE *f = fopen(tmp[i], "w");
-        if (!f) { err_set(err, ERR_RUNTIME, "%s: cannot write: %s", tmp[i], strerror(errno)); rc = -1; break; }
-        written = i + 1;
-        size_t n = strlen(text[i]);
-        int bad = fwrite(text[i], 1, n, f) != n;
-        if (fclose(f) || bad) { err_set(err, ERR_RUNTIME, "%s: write failed: %s", tmp[i], strerror(errno)); rc = -1; }
-    }
-    /* only when all four are complete do they replace the old ones */
-    for (int i = 0; i < 4 && !rc; i++)
-        if (file_commit(tmp[i], path[i], err)) rc = -1;
-    if (rc) for (int i = 0; i < written; i++) unlink(tmp[i]);
-    for (int i = 0; i < 4; i++) free(text[i]);
-    return rc;
 }

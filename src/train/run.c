@@ -233,7 +233,20 @@ int run_allreduce(run_t *r, params_t *w) {
     return -1;
 }
 
-void run_step_record(run_t *r, int epoch, double loss, double lr, double gnorm, const run_times_t *t) {
+int run_update(run_t *r, params_t *w, const optim_cfg_t *oc, double *lr, double *gnorm) {
+    *gnorm = grad_norm(w->grads, w->nparams);   /* identical on every rank: the buffers are */
+    if (run_check_finite(r, "gradient norm", *gnorm)) return -1;
+    *lr = optim_lr_at(optim_peak_lr(oc, r->global_batch), oc->min_lr, r->step, oc->warmup_iters, oc->total_iters);
+    optim_update(w, oc, *lr, r->step + 1, *gnorm);
+    return 0;
+}
+
+void run_step_done(run_t *r, loader *ld, ckpt_state_t *st, int epoch, double loss, double lr, double gnorm,
+                   const run_times_t *t) {
+    int next_epoch;
+    loader_tell(ld, &next_epoch, &st->epoch_step);
+    st->epoch = next_epoch;
+    st->step = r->step + 1;
     r->step++;
     r->steps_this_run++;
     if (r->max_steps_this_run > 0 && r->steps_this_run >= r->max_steps_this_run) r->stop = 1;

@@ -19,28 +19,12 @@
 #include "semaim/allreduce.h"
 #include "semaim/dist.h"
 #include "semaim/rng.h"
+#include "check.h"
 
 static int rank_, world_;
-static int case_fail_, total_fail_, case_prints_;
-static char case_name_[200];
-
-static void case_begin(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void case_begin(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(case_name_, sizeof case_name_, fmt, ap);
-    va_end(ap);
-    case_fail_ = 0;
-    case_prints_ = 0;
-}
-#define CHECK(cond, ...) do { if (!(cond)) { case_fail_++; if (case_prints_++ < 5) { \
-    printf("  rank %d: %s: line %d: ", rank_, case_name_, __LINE__); printf(__VA_ARGS__); printf("\n"); fflush(stdout); } } } while (0)
-static void case_end(void) {
-    int any = 0;
-    MPI_Allreduce(&case_fail_, &any, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    if (rank_ == 0) { printf("%s: allreduce np=%d %s\n", any ? "FAIL" : "PASS", world_, case_name_); fflush(stdout); }
-    if (any) total_fail_++;
-}
+/* A case name begins with the rank count, as t_allreduce.sh reports the runs. */
+#define case_begin(fmt, ...) test_begin("allreduce np=%d " fmt, world_, ##__VA_ARGS__)
+#define case_end() test_end_all()
 
 /* Small integers: any sum of up to a few thousand of them is exact in float. */
 static float int_val(int r, long i, long salt) { return (float)(((r + 1) * 7919L + i * 31 + salt * 101) % 1021); }
@@ -332,6 +316,7 @@ static void case_training_steps(long count) {
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    test_mpi_rank(rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
     long big = 1000000;
     for (int a = 1; a < argc; a++) {
@@ -358,7 +343,7 @@ int main(int argc, char **argv) {
     struct { long seg; const char *name; } segs[] = {{0, "default"}, {7, "7"}, {1, "1"}};
     for (int s = 0; s < 3; s++) {
         allreduce_t *ar = allreduce_create(MPI_COMM_WORLD, big, segs[s].seg, 0);
-        if (!ar) { if (rank_ == 0) printf("FAIL: allreduce np=%d create seg=%s\n", P, segs[s].name); total_fail_++; continue; }
+        if (!ar) { if (rank_ == 0) printf("FAIL: allreduce np=%d create seg=%s\n", P, segs[s].name); check_failures_++; continue; }
         for (int l = 0; l < nsmall; l++) {
             int dup = 0;
             for (int e = 0; e < l; e++) dup |= small_lens[e] == small_lens[l];
@@ -375,7 +360,7 @@ int main(int argc, char **argv) {
         allreduce_t *ar = allreduce_create(MPI_COMM_WORLD, big, big_segs[s], 0);
         char name[32];
         snprintf(name, sizeof name, "%s", big_segs[s] ? "999" : "default");
-        if (!ar) { if (rank_ == 0) printf("FAIL: allreduce np=%d create seg=%s\n", P, name); total_fail_++; continue; }
+        if (!ar) { if (rank_ == 0) printf("FAIL: allreduce np=%d create seg=%s\n", P, name); check_failures_++; continue; }
         case_exact_sum(ar, big, name);
         case_random_mean(ar, big, name);
         allreduce_free(ar);
@@ -384,7 +369,7 @@ int main(int argc, char **argv) {
     {
         allreduce_t *ar = allreduce_create(MPI_COMM_WORLD, 300001, 3000, 0);
         if (ar) { case_exact_sum(ar, 300001, "3000"); allreduce_free(ar); }
-        else { if (rank_ == 0) printf("FAIL: allreduce np=%d create seg=3000\n", P); total_fail_++; }
+        else { if (rank_ == 0) printf("FAIL: allreduce np=%d create seg=3000\n", P); check_failures_++; }
     }
     case_mpi_path(12345);
     case_errors();
@@ -392,5 +377,5 @@ int main(int argc, char **argv) {
     case_replicas();
     case_training_steps(100003);
     MPI_Finalize();
-    return total_fail_ ? 1 : 0;
+    return test_exit();
 }

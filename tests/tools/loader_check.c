@@ -21,6 +21,7 @@
 #include "data/augment.h"
 #include "semaim/loader.h"
 #include "semaim/rng.h"
+#include "check.h"
 
 /* The loader's calls with its error as a message (NULL = fine), the form these checks read. */
 static _Thread_local err_t lerr_;
@@ -95,7 +96,6 @@ static int cmd_run(int argc, char **argv) {
     FILE *df = NULL;
     if (dump && rank == 0 && !(df = fopen(dump, "w"))) { fprintf(stderr, "loader_check: cannot write %s\n", dump); MPI_Abort(MPI_COMM_WORLD, 1); }
     const char *names[4] = {"by_shard", "dealt", "auto", "eval"};
-    int failures = 0;
     for (int mode = 0; mode < 4; mode++) {
         loader_config c = {0};
         c.data_dir = argv[2]; c.split = "train"; c.image_size = S; c.batch = B; c.seed = 7;
@@ -182,20 +182,21 @@ static int cmd_run(int argc, char **argv) {
             }
             long drop0 = 0;
             for (int r = 0; r < world; r++) drop0 += all_drop[r * E];
-            printf("%s: mpi_world%d_%s_disjoint_cover (%ld images, %ld steps of %d per rank, %ld dropped in epoch 0%s; "
-                   "max wait %.4f s over %ld steps)%s%s\n",
-                   ok ? "PASS" : "FAIL", world, names[mode], N, steps, B, drop0,
-                   assign == LOADER_ASSIGN_DEAL ? ", dealt" : assign == LOADER_ASSIGN_SHARDS ? ", by shard" : "",
-                   wait_max, E * steps, ok ? "" : ": ", why);
-            failures += !ok;
+            /* rank 0 holds everything gathered: it alone checks and reports */
+            test_begin("mpi_world%d_%s_disjoint_cover (%ld images, %ld steps of %d per rank, %ld dropped in epoch 0%s; "
+                       "max wait %.4f s over %ld steps)", world, names[mode], N, steps, B, drop0,
+                       assign == LOADER_ASSIGN_DEAL ? ", dealt" : assign == LOADER_ASSIGN_SHARDS ? ", by shard" : "",
+                       wait_max, E * steps);
+            CHECK(ok, "%s", why);
+            test_end();
             free(seen); free(all_ids); free(all_lab); free(all_sum); free(all_drop);
         }
         free(ids); free(lab); free(sum); free(dropped);
     }
-    if (df && fclose(df)) { fprintf(stderr, "loader_check: writing %s failed\n", dump); failures++; }
-    MPI_Bcast(&failures, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (df && fclose(df)) { fprintf(stderr, "loader_check: writing %s failed\n", dump); check_failures_++; }
+    MPI_Bcast(&check_failures_, 1, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Finalize();
-    return failures ? 1 : 0;
+    return test_exit();
 }
 
 static int cmd_bench(int argc, char **argv) {

@@ -1,0 +1,41 @@
+/* Feature sets and the features file. Of a split of N images, rank r holds the contiguous
+ * global ids [floor(r·N/W), floor((r+1)·N/W)) in order (core/slice.h), like the loader's eval
+ * mode, whether the features were computed (eval.h) or read from a features file. */
+#ifndef SEMAIM_FEATFILE_H
+#define SEMAIM_FEATFILE_H
+#include <stdint.h>
+#include <mpi.h>
+#include "semaim/err.h"
+
+typedef struct {
+    long total;          /* images in the split */
+    long lo, n;          /* this rank's rows: global ids lo..lo+n-1 */
+    int dim;
+    float *cls;          /* [n, dim]: cls token after the final norm */
+    float *mean;         /* [n, dim]: mean of the normed patch tokens */
+    int32_t *labels;     /* [n] */
+    int num_classes;     /* from the shards' attribute or the file; 0 if unknown */
+} featset_t;
+
+
+void featset_free(featset_t *fs);
+/* The rows of kind "cls" or "mean" (NULL for anything else). */
+const float *featset_rows(const featset_t *fs, const char *kind);
+
+/* Rows per message/write when rank 0 writes a features file: 0 = the default (16M floats'
+ * worth); for tests of the chunked path. */
+void featfile_set_chunk(long rows);
+long featfile_chunk(int D);
+
+/* Features file (HDF5): /cls and /mean float32 [N,D], /labels int32 [N]; root attributes
+ * format = "semaim features", format_version, split, num_classes, source (checkpoint or
+ * weights path), step. Collective over comm: rank 0 gathers every slice and writes path
+ * through a temporary name. Returns 0 on every rank, or -1 on every rank (err set on rank 0). */
+#define FEATFILE_VERSION 1
+int featfile_write(const char *path, const featset_t *fs, const char *split, const char *source, long step,
+                   MPI_Comm comm, err_t *err);
+/* Reads this rank's slice of path (no MPI: every rank opens the file). Checks the format,
+ * that /cls, /mean and /labels agree in rows, that labels are in 0..num_classes-1 (when
+ * known) and non-negative. Returns 0, or -1 with a one-line reason naming the file. */
+int featfile_read(const char *path, featset_t *fs, int rank, int world, err_t *err);
+#endif
