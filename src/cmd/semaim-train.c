@@ -28,6 +28,7 @@
 #include "semaim/options.h"
 #include "semaim/rng.h"
 #include "semaim/shards.h"
+#include "train/watchdog.h"
 
 #define ORDER_RNG_TAG 0x6f72646572ULL   /* "order": noise of the prediction orders */
 
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
         .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0};
+    double stall_timeout = 1800;
     option_t opts[] = {
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
         {"preset", OPT_STRING, &s.preset, "model preset: tiny, small, base, large", 0, 0, 0},
@@ -120,6 +122,7 @@ int main(int argc, char **argv) {
         {"segment", OPT_LONG, &s.segment, "ring segment in floats; 0 = default", 0, 1 << 30, 0},
         {"assign", OPT_STRING, &s.assign, "shards to ranks: auto, shards (shard k -> rank k mod N) or deal", 0, 0, 0},
         {"loader-threads", OPT_INT, &s.loader_threads, "augmentation threads in the loader thread", 1, 256, 0},
+        {"stall-timeout", OPT_DOUBLE, &stall_timeout, "abort the job (exit 1) when no step completes in this many seconds; 0 = off", 0, 1e9, 0},
     };
     int nopt = sizeof opts / sizeof opts[0];
     char err[4608];
@@ -307,12 +310,15 @@ int main(int argc, char **argv) {
     int exit_code = 0;
     const char *end_reason = "done";
     double t_run = now();
+    agree_or_die(watchdog_start(stall_timeout, "semaim-train") != 0, "cannot start the stall watchdog", 1);
     while (step < total_steps) {
         double t0 = now(), waited = 0;
         const loader_batch *bt = NULL;
+        watchdog_phase(step + 1, WATCHDOG_DATA);
         lerr = loader_next(ld, &bt, &waited);
         double t1 = now();
         float loss = 0;
+        watchdog_phase(step + 1, WATCHDOG_COMPUTE);
         if (!lerr) {
             /* order noise per (epoch, sample): identical whichever rank holds the sample */
             for (int b = 0; b < s.batch; b++) {
@@ -326,6 +332,7 @@ int main(int argc, char **argv) {
         }
         double t2 = now();
         /* one small reduction: loss sum, loader failures, stop requests */
+        watchdog_phase(step + 1, WATCHDOG_ALLREDUCE);
         double red[3] = {loss, lerr ? 1 : 0, stop_requested ? 1 : 0}, tot[3];
         MPI_Allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
         if (tot[1] > 0) {
@@ -393,6 +400,7 @@ int main(int argc, char **argv) {
         }
         int stop = tot[2] > 0 || (s.max_steps_this_run > 0 && steps_this_run >= s.max_steps_this_run);
         if (step % s.ckpt_every == 0 || step == total_steps || stop) {
+            watchdog_phase(step, WATCHDOG_CHECKPOINT);
             bad = 0;
             if (rank_ == 0) {
                 double tc = now();
@@ -411,6 +419,7 @@ int main(int argc, char **argv) {
             break;
         }
     }
+    watchdog_stop();
     if (rank_ == 0) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
