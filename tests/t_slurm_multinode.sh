@@ -129,6 +129,15 @@ done
 check "prep_array_on_3_nodes_equals_one_node_conversion ($nfiles files)" [ $same = 1 ]
 [ -f "$work/shards/manifest.json" ] || { bad "prep_produced_no_shards (cannot continue)"; exit 1; }
 
+# ---- bad MPI network settings: refused with exit 2 before anything runs or is written ---
+SEMAIM_MPI_BTL=tcp "$repo/jobs/scaling.sh" --data "$work/shards" --sweep-dir "$work/badsweep" --max-ranks 2 >/dev/null 2>err.txt; rc=$?
+check "scaling_sh_rejects_bad_mpi_btl (exit $rc: $(head -c 120 err.txt))" \
+  bash -c "[ $rc = 2 ] && grep -q \"SEMAIM_MPI_BTL: 'tcp' lacks self\" err.txt && [ -z \"\$(squeue -h)\" ] && [ ! -e '$work/badsweep' ]"
+SEMAIM_MPI_IF=10.0.0.300/8 timeout 120 sbatch --wait -Q -J badnet "$repo/jobs/pretrain.sbatch" --data "$work/shards" --out "$work/badnet" >/dev/null 2>&1
+rc=$?
+check "pretrain_job_rejects_bad_mpi_interface (exit $rc: $(grep -h SEMAIM_MPI_IF logs/badnet-*.out 2>/dev/null | head -c 120))" \
+  bash -c "[ $rc = 2 ] && grep -q \"SEMAIM_MPI_IF: '10.0.0.300/8' is not an IPv4 subnet\" logs/badnet-*.out && [ ! -e '$work/badnet' ]"
+
 # ---- 2. the same losses on 1, 2 and 3 nodes (global batch 12), over TCP ---------------------
 MODEL="--image 32 --patch 8 --width 32 --depth 2 --dec-depth 2 --heads 2 --warmup-steps 5 --base-lr 1e-3"
 EQ="--steps 20 --assign deal --log-every 1000 --check-every 5"
