@@ -69,15 +69,22 @@ netns_up() {
     netns_down "$d"
     return 1
   fi
-  # the bridge forwards as soon as its ports are up; wait until every node answers on TCP
-  # from here (bash's /dev/tcp to a closed port fails at once with "refused" once routing works)
-  for ((k = 1; k <= n; k++)); do
-    local reach=0
-    for _ in $(seq 1 50); do
-      if timeout 2 bash -c "exec 3<>/dev/tcp/$net.$k/9" 2>&1 | grep -q refused; then reach=1; break; fi
-      sleep 0.1
+  # the bridge forwards as soon as its ports are up; wait until every node answers on TCP from
+  # here and from node1 (a firewall on bridged traffic would stop the latter): bash's /dev/tcp
+  # to a closed port fails at once with "refused" once the path works
+  local from reach
+  for from in host node1; do
+    for ((k = 1; k <= n; k++)); do
+      [ $from = node1 ] && [ $k = 1 ] && continue
+      reach=0
+      for _ in $(seq 1 50); do
+        if [ $from = host ]; then timeout 2 bash -c "exec 3<>/dev/tcp/$net.$k/9" 2>&1 | grep -q refused && reach=1
+        else nsenter --net="/run/netns/semaim-$id-node1" timeout 2 bash -c "exec 3<>/dev/tcp/$net.$k/9" 2>&1 | grep -q refused && reach=1; fi
+        [ $reach = 1 ] && break
+        sleep 0.1
+      done
+      [ $reach = 1 ] || { echo "netns: node$k ($net.$k) does not answer $from across the bridge" >&2; netns_down "$d"; return 1; }
     done
-    [ $reach = 1 ] || { echo "netns: node$k ($net.$k) does not answer across the bridge" >&2; netns_down "$d"; return 1; }
   done
   return 0
 }
