@@ -315,5 +315,23 @@ EOF
 ); then pass "scaling_sweep_1_2_3_nodes_report_nodes_column (efficiencies, a functional check on 2 oversubscribed cores, not a measurement: $eff)"
 else bad "scaling_sweep_1_2_3_nodes_report_nodes_column"; head -n 8 "$work/results/multinode/scaling.csv" 2>/dev/null | sed 's/^/    /'; fi
 
+# ---- teardown leaves nothing: daemons, job processes, namespaces, veths, bridge -----------
+cd "$work" || exit 1
+pids=$(for k in 1 2 3; do netns_pids "$c" "$k"; done | tr '\n' ' ')
+daemons=$(cat "$c"/run/*.daemon-pid 2>/dev/null | tr '\n' ' ')
+slurm_cluster_stop "$c"
+# (a zombie is dead: this shell started the daemons and reaps them when it gets to it)
+running() { local st; st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
+alive=""
+for _ in $(seq 1 50); do
+  alive=""
+  for p in $pids $daemons; do running "$p" && alive+="$p:$(cat "/proc/$p/comm" 2>/dev/null) "; done
+  [ -z "$alive" ] && break
+  sleep 0.1
+done
+left=$(ip netns list | grep -c "^semaim-$NN_ID-"; ip -o link show | grep -c "smv$NN_ID\|$NN_BRIDGE")
+check "multinode_teardown_leaves_nothing (processes still alive: '${alive}'; namespaces, veths, bridge left: $(echo $left))" \
+  bash -c "[ -z '$alive' ] && [ '$(echo $left)' = '0 0' ] && [ ! -e '$c/net.env' ]"
+
 echo "t_slurm_multinode: $(( $(date +%s) - t0 )) s"
 [ $fail = 0 ]

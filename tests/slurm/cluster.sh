@@ -174,7 +174,9 @@ slurm_cluster_start() {
 slurm_node_slurmd() {
   local d=$1 k=$2
   mkdir -p "$d/spool-node$k" "$d/tmp-node$k" && chmod 700 "$d/spool-node$k"
-  netns_exec "$d" "$k" slurmd -D -f "$d/etc/slurm.conf" -N "node$k" >>"$d/log/slurmd-node$k.stderr" 2>&1 &
+  netns_argv "$d" "$k" || return 1
+  # a simple command in the background, not a function: $! is then slurmd's own pid
+  "${NN_ARGV[@]}" slurmd -D -f "$d/etc/slurm.conf" -N "node$k" >>"$d/log/slurmd-node$k.stderr" 2>&1 &
   echo $! >"$d/run/slurmd-node$k.daemon-pid"
 }
 

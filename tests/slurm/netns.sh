@@ -12,6 +12,7 @@
 #   . tests/slurm/netns.sh
 #   netns_up DIR N        make N nodes (1..9); prints nothing, 1 with a message on failure
 #   netns_exec DIR K CMD  run CMD on node K (its namespace, hostname nodeK)
+#   netns_argv DIR K      the same as a command prefix in NN_ARGV (for daemons: keeps $!)
 #   netns_pids DIR K      pids of every process in node K's namespace
 #   netns_down DIR        SIGKILL whatever still runs in the namespaces, remove everything
 
@@ -102,12 +103,20 @@ _nn_load() {   # reads DIR/net.env into NN_*; 1 if there is none
 netns_name() { _nn_load "$1" && echo "semaim-$NN_ID-node$2"; }
 netns_veth() { _nn_load "$1" && echo "smv${NN_ID}h$2"; }   # the host end of node K's veth
 
+# netns_argv DIR K: NN_ARGV becomes the command prefix that runs a command on node K. Each
+# part execs the next, so a command started as "${NN_ARGV[@]}" cmd & has $! as its own pid.
+# nsenter, not `ip netns exec`: that one remounts /sys, hiding /sys/fs/cgroup from slurmd.
+netns_argv() {
+  local ns
+  ns=$(netns_name "$1" "$2") || return 1
+  NN_ARGV=(nsenter --net="/run/netns/$ns" unshare --uts sh -c 'hostname "$0" && exec "$@"' "node$2")
+}
+
 netns_exec() {
-  local d=$1 k=$2 ns
+  local d=$1 k=$2
   shift 2
-  ns=$(netns_name "$d" "$k") || return 1
-  # nsenter, not `ip netns exec`: that one remounts /sys, hiding /sys/fs/cgroup from slurmd
-  nsenter --net="/run/netns/$ns" unshare --uts sh -c 'hostname "$0" && exec "$@"' "node$k" "$@"
+  netns_argv "$d" "$k" || return 1
+  "${NN_ARGV[@]}" "$@"
 }
 
 netns_pids() {
