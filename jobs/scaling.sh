@@ -28,7 +28,8 @@
 #   --dry-run             check everything and print the sbatch commands, submit nothing
 #   -- ARGS               the rest goes to semaim-train (model size, lr, ...), e.g. -- --preset base
 # Run it from the folder where logs/ should be (it is created). SEMAIM_HOME (default: this
-# checkout) and SEMAIM_LAUNCHER are passed to the jobs.
+# checkout), SEMAIM_LAUNCHER and the MPI network settings SEMAIM_MPI_IF / SEMAIM_MPI_BTL
+# (jobs/mpi-net.sh; checked here, before anything is submitted) are passed to the jobs.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "scaling.sh: $*" >&2; exit 2; }
@@ -71,6 +72,8 @@ for a in "${targs[@]}"; do
 done
 export SEMAIM_HOME=${SEMAIM_HOME:-$(cd "$here/.." && pwd)}
 [ -x "$SEMAIM_HOME/bin/semaim-train" ] || die "$SEMAIM_HOME/bin/semaim-train: not built (run make)"
+. "$here/mpi-net.sh" || die "$here/mpi-net.sh: cannot read it"
+mpi_net_setup || die "$mpi_net"
 
 counts=()
 for ((n = 1; n < maxr; n *= 2)); do counts+=("$n"); done

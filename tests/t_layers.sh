@@ -13,7 +13,7 @@ declare -A api=(
   [safetensors]=io [model_io]=io [checkpoint]=io [featfile]=io [metrics]=io
   [allreduce]=dist [dist]=dist
   [eval]=eval [source]=eval
-  [run]=train [train_step]=train
+  [run]=train [train_step]=train [watchdog]=train
   [report]=report)
 level() { local i=0 r; for r in $order; do [ "$r" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }
 n=0

@@ -16,6 +16,7 @@
  *   run_step_done      the step line in metrics.jsonl and on stdout (slowest rank's times)
  *   run_check_replicas every --check-every steps
  *   run_checkpoint     at the cadence, at the end and on a stop
+ *   run_phase          where a step is, for the stall watchdog (--stall-timeout)
  *   run_end            the run_end line; returns the exit code for dist_finish
  * Errors go through the error value (semaim/err.h): the first failing rank's message is
  * printed once by rank 0 and every rank exits with the error's kind. */
@@ -30,9 +31,8 @@
 #include "semaim/loader.h"
 #include "semaim/optim.h"
 #include "semaim/options.h"
+#include "semaim/watchdog.h"
 
-/* What a step is doing, for the stall watchdog's message. */
-enum { PHASE_STARTUP = 0, PHASE_DATA, PHASE_COMPUTE, PHASE_ALLREDUCE, PHASE_CHECKPOINT, PHASE_EVAL };
 
 typedef struct {
     const char *prog;          /* "semaim-train" */
@@ -47,6 +47,7 @@ typedef struct {
     long start_step, step, total_steps, steps_this_run, max_steps_this_run;
     long global_batch, log_every, check_every, ckpt_every;
     int keep;
+    double stall_timeout;      /* seconds without a completed step before the watchdog ends the job; 0 = off */
     int exit_code;
     const char *end_reason;
     double t_start;
@@ -73,7 +74,8 @@ int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w
                const char *seed_flag);
 /* Writes settings.json, opens metrics.jsonl and writes run_start with the common fields and
  * `extra` (", \"key\": value" pairs, may be NULL); prints `banner` (rank 0). Also creates the
- * gradient all-reduce for w (one buffer, one call per step). */
+ * gradient all-reduce for w (one buffer, one call per step) and starts the stall watchdog
+ * (r->stall_timeout). */
 void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr, int use_mpi_allreduce,
                long segment, const char *extra, const char *banner);
 /* One small reduction per step: the loss sum, local failures (local->kind != ERR_NONE) and
@@ -98,8 +100,9 @@ void run_step_done(run_t *r, loader *ld, ckpt_state_t *st, int epoch, double los
 int run_check_replicas(run_t *r, const params_t *w);
 /* Writes a step file when one is due (cadence, last step, stop). -1 (exit 1) when writing failed. */
 int run_checkpoint(run_t *r, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st);
-/* Marks what the run is doing now (the stall watchdog names it). */
-void run_phase(run_t *r, int phase);
+/* Marks what the run is doing now, for the stall watchdog (train/watchdog.h): a phase of the
+ * next step (data, compute, all-reduce) or of the step just done (checkpoint, evaluation). */
+void run_phase(run_t *r, watchdog_phase_t phase);
 /* Writes a metrics line of its own event with extra pairs (rank 0). */
 void run_event(run_t *r, const char *event, const char *pairs);
 /* The run_end line; closes everything; returns the exit code. */

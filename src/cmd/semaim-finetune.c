@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
     int batch = 64, classes = 0, keep = 3, log_every = 10, check_every = 100, loader_threads = 1, eval_every = 1;
     long epochs = 100, steps = 0, warmup_steps = -1, ckpt_every = 1000, max_steps_this_run = 0, ft_seed = 0;
     double base_lr = 5e-4, min_lr = 1e-6, warmup_epochs = 20, weight_decay = 0.05, layer_decay = 0.65, drop_path = 0.1,
-           smoothing = 0.1, beta1 = 0.9, beta2 = 0.999, clip = 0;
+           smoothing = 0.1, beta1 = 0.9, beta2 = 0.999, clip = 0, stall_timeout = 1800;
     option_t opts[] = {
         SOURCE_OPTIONS(src),
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
@@ -72,6 +72,9 @@ int main(int argc, char **argv) {
         {"check-every", OPT_INT, &check_every, "compare parameter checksums across ranks every N steps", 1, 1 << 30, 0},
         {"allreduce", OPT_STRING, &allred, "gradient all-reduce: ring or mpi", 0, 0, 0},
         {"loader-threads", OPT_INT, &loader_threads, "augmentation threads in the loader thread", 1, 256, 0},
+        {"stall-timeout", OPT_DOUBLE, &stall_timeout,
+         "abort the job (exit 1) when no step (evaluation and checkpoint included) completes in this many seconds; 0 = off",
+         0, 1e9, 0},
     };
     int nopt = sizeof opts / sizeof opts[0];
     char synopsis[512];
@@ -110,7 +113,7 @@ int main(int argc, char **argv) {
     long warmup = warmup_steps >= 0 ? warmup_steps : (long)llround(warmup_epochs * spe);
     run.global_batch = (long)batch * run.world;
     run.log_every = log_every; run.check_every = check_every; run.ckpt_every = ckpt_every;
-    run.keep = keep; run.max_steps_this_run = max_steps_this_run;
+    run.keep = keep; run.max_steps_this_run = max_steps_this_run; run.stall_timeout = stall_timeout;
     optim_cfg_t oc = {base_lr, min_lr, weight_decay, beta1, beta2, 1e-8, clip, warmup, run.total_steps};
     double peak = optim_peak_lr(&oc, run.global_batch);
     ft_model_t f;
@@ -144,10 +147,10 @@ int main(int argc, char **argv) {
         double t0 = clock_now(), waited = 0;
         const loader_batch *bt = NULL;
         err_t local = {0};
-        run_phase(&run, PHASE_DATA);
+        run_phase(&run, WATCHDOG_DATA);
         loader_next(ld, &bt, &waited, &local);
         double t1 = clock_now(), loss = 0;
-        run_phase(&run, PHASE_COMPUTE);
+        run_phase(&run, WATCHDOG_COMPUTE);
         if (!local.kind) check_labels(bt, C, data, &local);
         if (!local.kind) {
             ft_drop_path(&f, drop_path, (uint64_t)ft_seed, run.step, bt->ids, batch);
@@ -156,11 +159,11 @@ int main(int argc, char **argv) {
             ft_backward(&f);
         }
         double t2 = clock_now(), gl;
-        run_phase(&run, PHASE_ALLREDUCE);
+        run_phase(&run, WATCHDOG_ALLREDUCE);
         if (run_step_agree(&run, loss, &local, &gl) || run_check_finite(&run, "loss", gl)) break;
         if (run_allreduce(&run, &f.w)) break;
         double t3 = clock_now();
-        run_phase(&run, PHASE_COMPUTE);
+        run_phase(&run, WATCHDOG_COMPUTE);
         double lr, gn;
         if (run_update(&run, &f.w, &oc, &lr, &gn)) break;
         double t4 = clock_now();
@@ -169,7 +172,7 @@ int main(int argc, char **argv) {
         /* evaluation at the end of every eval-every-th epoch, and of the run */
         if ((run.step % spe == 0 && (run.step / spe) % eval_every == 0) || run.step == run.total_steps) {
             double te = clock_now();
-            run_phase(&run, PHASE_EVAL);
+            run_phase(&run, WATCHDOG_EVAL);
             ft_evaluate(&f, data, batch, (float)smoothing, MPI_COMM_WORLD, &ev, &e);
             run_agree(&run, &e);
             ev_step = run.step;
@@ -189,7 +192,7 @@ int main(int argc, char **argv) {
                 fflush(stdout);
             }
         }
-        run_phase(&run, PHASE_CHECKPOINT);
+        run_phase(&run, WATCHDOG_CHECKPOINT);
         if (run_checkpoint(&run, &id, &f.w, &st) || run.stop) break;
     }
     if (run.exit_code == 0 && run.step >= run.total_steps && ev_step != run.step) {   /* resumed when already complete */

@@ -25,6 +25,7 @@ typedef struct {
     long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
     long seed;
+    double stall_timeout;
 } settings_t;
 
 /* Checks the settings and resolves the model config (the sizes given on top of the preset,
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
         .resume = "auto", .assign = "auto", .batch = 64, .keep = 3, .log_every = 10, .check_every = 100,
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
-        .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0};
+        .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800};
     option_t opts[] = {
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
         {"preset", OPT_STRING, &s.preset, "model preset: tiny, small, base, large", 0, 0, 0},
@@ -94,6 +95,8 @@ int main(int argc, char **argv) {
         {"segment", OPT_LONG, &s.segment, "ring segment in floats; 0 = default", 0, 1 << 30, 0},
         {"assign", OPT_STRING, &s.assign, "shards to ranks: auto, shards (shard k -> rank k mod N) or deal", 0, 0, 0},
         {"loader-threads", OPT_INT, &s.loader_threads, "augmentation threads in the loader thread", 1, 256, 0},
+        {"stall-timeout", OPT_DOUBLE, &s.stall_timeout,
+         "abort the job (exit 1) when no step completes in this many seconds; 0 = off", 0, 1e9, 0},
     };
     int nopt = sizeof opts / sizeof opts[0];
     run_parse(&run, opts, nopt, argc, argv, 1,
@@ -127,7 +130,7 @@ int main(int argc, char **argv) {
     optim_cfg_t oc = {s.base_lr, s.min_lr, s.weight_decay, s.beta1, s.beta2, 1e-8, s.clip, warmup, run.total_steps};
     run.global_batch = (long)s.batch * run.world;
     run.log_every = s.log_every; run.check_every = s.check_every; run.ckpt_every = s.ckpt_every;
-    run.keep = s.keep; run.max_steps_this_run = s.max_steps_this_run;
+    run.keep = s.keep; run.max_steps_this_run = s.max_steps_this_run; run.stall_timeout = s.stall_timeout;
     double peak_lr = optim_peak_lr(&oc, run.global_batch);
 
     /* resume: rank 0 reads, everyone receives the same bytes */
@@ -155,28 +158,28 @@ int main(int argc, char **argv) {
         double t0 = clock_now(), waited = 0;
         const loader_batch *bt = NULL;
         err_t local = {0};
-        run_phase(&run, PHASE_DATA);
+        run_phase(&run, WATCHDOG_DATA);
         loader_next(ld, &bt, &waited, &local);
         double t1 = clock_now();
         float loss = 0;
-        run_phase(&run, PHASE_COMPUTE);
+        run_phase(&run, WATCHDOG_COMPUTE);
         if (!local.kind) {
             /* order noise per (epoch, sample): identical whichever rank holds the sample */
             order_noise(noise, (uint64_t)s.seed, bt->epoch, bt->ids, s.batch, L);
             loss = train_step(&m, a, order, bt->images, noise, s.batch, ranks, NULL);
         }
         double t2 = clock_now(), gloss;
-        run_phase(&run, PHASE_ALLREDUCE);
+        run_phase(&run, WATCHDOG_ALLREDUCE);
         if (run_step_agree(&run, loss, &local, &gloss) || run_check_finite(&run, "loss", gloss)) break;
         if (run_allreduce(&run, &m.w)) break;
         double t3 = clock_now();
-        run_phase(&run, PHASE_COMPUTE);
+        run_phase(&run, WATCHDOG_COMPUTE);
         double lr, gn;
         if (run_update(&run, &m.w, &oc, &lr, &gn)) break;
         double t4 = clock_now();
         run_step_done(&run, ld, &st, bt->epoch, gloss, lr, gn, &(run_times_t){t1 - t0, (t2 - t1) + (t4 - t3), t3 - t2, t4 - t0});
         if (run_check_replicas(&run, &m.w)) break;
-        run_phase(&run, PHASE_CHECKPOINT);
+        run_phase(&run, WATCHDOG_CHECKPOINT);
         if (run_checkpoint(&run, &id, &m.w, &st) || run.stop) break;
     }
     int code = run_end(&run);

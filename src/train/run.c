@@ -134,6 +134,8 @@ void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr
     err_t e = {0};
     r->ar = allreduce_create(MPI_COMM_WORLD, w->nparams, segment, use_mpi_allreduce);
     if (!r->ar) dist_finish(1);   /* allreduce_create reported the reason on every rank */
+    if (watchdog_start(r->stall_timeout, r->prog)) err_set(&e, ERR_RUNTIME, "cannot start the stall watchdog");
+    run_agree(r, &e);
     if (r->rank == 0) {
         char p[4200];
         buf_t sj = {0};
@@ -310,7 +312,10 @@ int run_checkpoint(run_t *r, const ckpt_model_t *id, const params_t *w, const ck
     return 0;
 }
 
-void run_phase(run_t *r, int phase) { (void)r; (void)phase; }
+void run_phase(run_t *r, watchdog_phase_t phase) {
+    int done = phase == WATCHDOG_CHECKPOINT || phase == WATCHDOG_EVAL;   /* they belong to the step just finished */
+    watchdog_phase(done ? r->step : r->step + 1, phase);
+}
 
 void run_event(run_t *r, const char *event, const char *pairs) {
     if (r->rank != 0) return;
@@ -320,6 +325,7 @@ void run_event(run_t *r, const char *event, const char *pairs) {
 }
 
 int run_end(run_t *r) {
+    watchdog_stop();
     if (r->rank == 0 && r->metrics) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
