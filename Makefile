@@ -13,7 +13,34 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -Isrc -Idata_
 LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(HDF5_LIBS) -lturbojpeg -ljpeg -lz -lm -lpthread
 LDFLAGS += -fopenmp
 
+# GEMM backends (src/kernels/gemm.h): OpenBLAS always; oneDNN (Debian's libdnnl-dev, built on
+# libgomp like OpenBLAS-openmp) with GEMM=onednn, or GEMM=auto (the default) when its header is
+# there. GEMM=openblas builds and links without oneDNN; the programs then refuse --gemm onednn.
+GEMM        ?= auto
+DNNL_INCDIR ?= /usr/include
+DNNL_HEADER := $(wildcard $(DNNL_INCDIR)/oneapi/dnnl/dnnl.h)
+ifeq ($(GEMM),auto)
+  GEMM_ONEDNN := $(if $(DNNL_HEADER),1,)
+else ifeq ($(GEMM),onednn)
+  ifeq ($(DNNL_HEADER),)
+    $(error GEMM=onednn, but $(DNNL_INCDIR)/oneapi/dnnl/dnnl.h is missing: install libdnnl-dev)
+  endif
+  GEMM_ONEDNN := 1
+else ifeq ($(GEMM),openblas)
+  GEMM_ONEDNN :=
+else
+  $(error GEMM must be auto, onednn or openblas (got '$(GEMM)'))
+endif
+ifeq ($(GEMM_ONEDNN),1)
+  CFLAGS += -DSEMAIM_HAVE_ONEDNN
+  LDLIBS += -ldnnl
+endif
+
 BUILD   ?= build
+# The objects of a tree follow its GEMM choice: gemm.cfg changes (and they rebuild) when it does.
+GEMM_CFG := $(BUILD)/gemm.cfg
+$(shell mkdir -p $(BUILD) && echo 'onednn=$(GEMM_ONEDNN)' > $(GEMM_CFG).new && \
+        { cmp -s $(GEMM_CFG).new $(GEMM_CFG) || mv $(GEMM_CFG).new $(GEMM_CFG); }; rm -f $(GEMM_CFG).new)
 # src/<room>/*.c is the library (src/cmd/ holds the programs). The core room is an archive of
 # its own because semaim-prep links it without the model.
 CORE_SRC := $(wildcard src/core/*.c)
@@ -38,7 +65,7 @@ build-all: $(BINS) prep-all
 
 include data_prep/prep.mk
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/semaim/*.h src/*/*.h)
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/semaim/*.h src/*/*.h) $(GEMM_CFG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -61,6 +88,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
 
 # test_noalloc counts our allocator calls: wrap them at link time (our objects are static).
 $(BUILD)/tests/model/test_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
+$(BUILD)/tests/kernels/test_gemm_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign
 
 units: $(UNITS) $(TOOLS)
 

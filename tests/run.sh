@@ -28,9 +28,17 @@ run_one() {   # $1 label, rest: command
   printf '%-44s %4d passed %3d failed  %3ss\n' "$label" "$p" "$f" "$(( $(date +%s) - t0 ))"
   if [ "$f" != 0 ]; then failed_names+=("$label"); grep -E '^FAIL: ' "$log" | head -20 | sed 's/^/    /'; tail -5 "$log" | sed 's/^/    | /'; fi
 }
-for t in build/tests/*/test_*; do [ -x "$t" ] && run_one "unit/${t#build/tests/}" "$t"; done
-for t in build/asan/tests/*/test_*; do [ -x "$t" ] && run_one "asan/${t#build/asan/tests/}" "$t"; done
-for t in tests/t_*.sh; do [ -f "$t" ] && run_one "${t#tests/}" bash "$t"; done
+# UNIT_TREES: other build trees whose unit tests to run instead of everything (e.g. the
+# GEMM=openblas tree .ci/run builds); their label is the tree's name below build/.
+if [ -n "${UNIT_TREES:-}" ]; then
+  for tree in $UNIT_TREES; do
+    for t in "$tree"/tests/*/test_*; do [ -x "$t" ] && run_one "${tree#build/}/${t#$tree/tests/}" "$t"; done
+  done
+else
+  for t in build/tests/*/test_*; do [ -x "$t" ] && run_one "unit/${t#build/tests/}" "$t"; done
+  for t in build/asan/tests/*/test_*; do [ -x "$t" ] && run_one "asan/${t#build/asan/tests/}" "$t"; done
+  for t in tests/t_*.sh; do [ -f "$t" ] && run_one "${t#tests/}" bash "$t"; done
+fi
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]} (logs in $logdir)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -1,9 +1,11 @@
 /* Multi-head softmax attention with the three position masks of ops.h.
  * Query rows go in blocks of ATT_BLK; a block only multiplies against keys 0..last key of its
  * final row, so the causal modes do about half the GEMM work of the full mode. The GEMMs run
- * on strided views (lda = row stride), so a fused qkv buffer needs no repacking. */
+ * on strided views (lda = row stride), so a fused qkv buffer needs no repacking. They go
+ * through the process-wide GEMM context (kernels/gemm.h) from inside our parallel regions,
+ * so each runs on its calling thread; their plans are prepared before the region opens. */
 #include <math.h>
-#include <cblas.h>
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "kernels/vmath.h"
 
@@ -19,6 +21,47 @@ static inline int att_rows(int T) {
     return (T + nblk - 1) / nblk;
 }
 
+/* Query block blk: first row, rows, and keys its GEMMs multiply against. */
+static inline void att_block(int T, int mode, int blk, int *i0, int *m, int *nk) {
+    const int rows = att_rows(T);
+    *i0 = blk * rows;
+    *m = T - *i0 < rows ? T - *i0 : rows;
+    *nk = attn_last_key(mode, *i0 + *m - 1, T) + 1;
+}
+
+/* The six GEMMs of one query block (forward: 0 scores, 1 P·V; backward: 2 dV, 3 dP, 4 dQ, 5 dK). */
+static gemm_shape_t att_shape(int g, int m, int nk, int T, int D, int hd, int sq, int skv, float scale) {
+    switch (g) {
+    case 0: return (gemm_shape_t){0, 1, m, nk, hd, sq, skv, T, scale, 0.0f};     // A = scale·Q·Kᵀ
+    case 1: return (gemm_shape_t){0, 0, m, hd, nk, T, skv, D, 1.0f, 0.0f};       // O = P·V
+    case 2: return (gemm_shape_t){1, 0, nk, hd, m, T, D, skv, 1.0f, 1.0f};       // dV += Pᵀ·dO
+    case 3: return (gemm_shape_t){0, 1, m, nk, hd, D, skv, nk, 1.0f, 0.0f};      // dP = dO·Vᵀ
+    case 4: return (gemm_shape_t){0, 0, m, hd, nk, nk, skv, sq, scale, 1.0f};    // dQ += scale·dS·K
+    default: return (gemm_shape_t){1, 0, nk, hd, m, nk, sq, skv, scale, 1.0f};   // dK += scale·dSᵀ·Q
+    }
+}
+
+/* Plans for GEMMs g0..g1 of every block; inner: the kernel runs them in a parallel region. */
+static void att_prepare(int g0, int g1, int T, int NH, int hd, int sq, int skv, int mode, int inner) {
+    const int rows = att_rows(T), nblk = (T + rows - 1) / rows;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int blk = 0; blk < nblk; blk++) {
+        int i0, m, nk;
+        att_block(T, mode, blk, &i0, &m, &nk);
+        for (int g = g0; g <= g1; g++) {
+            gemm_shape_t s = att_shape(g, m, nk, T, NH * hd, hd, sq, skv, scale);
+            gemm_prepare(&s, inner);
+        }
+    }
+}
+
+void attention_prepare(int B, int T, int NH, int hd, int sq, int skv, int mode) {
+    if (B <= 0 || T <= 0 || NH <= 0 || hd <= 0) return;
+    const int rows = att_rows(T), nblk = (T + rows - 1) / rows;
+    att_prepare(0, 1, T, NH, hd, sq, skv, mode, (long)B * NH * nblk > 1);
+    att_prepare(2, 5, T, NH, hd, sq, skv, mode, (long)B * NH > 1);
+}
+
 long attention_scratch_floats(int B, int T, int NH, int hd) {
     (void)hd;
     return (long)B * NH * att_rows(T) * T;   // one dS block per (b, head): independent of thread count
@@ -31,20 +74,21 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
     const float scale = 1.0f / sqrtf((float)hd);
     const long ntask = (long)B * NH * nblk;
     // Blocks of one head are independent in the forward pass, so they are the unit of work.
-    // With a single task the region is inactive and OpenBLAS may use the threads itself.
+    // With a single task the region is inactive and the GEMMs may use the threads themselves.
+    att_prepare(0, 1, T, NH, hd, sq, skv, mode, ntask > 1);
     #pragma omp parallel for schedule(dynamic) if (ntask > 1)
     for (long task = 0; task < ntask; task++) {
         const long pair = task / nblk;
-        const int b = (int)(pair / NH), h = (int)(pair % NH), i0 = (int)(task % nblk) * rows;
-        const int m = T - i0 < rows ? T - i0 : rows;
-        const int nk = attn_last_key(mode, i0 + m - 1, T) + 1;
+        const int b = (int)(pair / NH), h = (int)(pair % NH);
+        int i0, m, nk;
+        att_block(T, mode, (int)(task % nblk), &i0, &m, &nk);
         const float *Q = q + (long)b * T * sq + (long)h * hd + (long)i0 * sq;
         const float *K = k + (long)b * T * skv + (long)h * hd;
         const float *V = v + (long)b * T * skv + (long)h * hd;
         float *A = att + pair * T * T + (long)i0 * T;
         float *O = out + (long)b * T * D + (long)h * hd + (long)i0 * D;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, hd,
-                    scale, Q, sq, K, skv, 0.0f, A, T);
+        const gemm_shape_t g0 = att_shape(0, m, nk, T, D, hd, sq, skv, scale);
+        gemm_f32(&g0, Q, K, A);
         for (int r = 0; r < m; r++) {
             float *row = A + (long)r * T;
             const int last = attn_last_key(mode, i0 + r, T);
@@ -64,8 +108,8 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
             // masked entries are exactly 0: the P·V GEMM below reads them up to nk, backward too
             for (int j = last + 1; j < T; j++) row[j] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, nk,
-                    1.0f, A, T, V, skv, 0.0f, O, D);
+        const gemm_shape_t g1 = att_shape(1, m, nk, T, D, hd, sq, skv, scale);
+        gemm_f32(&g1, A, V, O);
     }
 }
 
@@ -77,6 +121,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
     const float scale = 1.0f / sqrtf((float)hd);
     const long npair = (long)B * NH;
     // dK and dV of a head collect from every query block, so a whole head is one task.
+    att_prepare(2, 5, T, NH, hd, sq, skv, mode, npair > 1);
     #pragma omp parallel for schedule(dynamic) if (npair > 1)
     for (long pair = 0; pair < npair; pair++) {
         const int b = (int)(pair / NH), h = (int)(pair % NH);
@@ -84,17 +129,18 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
         const float *K = k + kvoff, *V = v + kvoff;
         float *dS = scratch + pair * rows * T;
         for (int blk = 0; blk < nblk; blk++) {
-            const int i0 = blk * rows, m = T - i0 < rows ? T - i0 : rows;
-            const int nk = attn_last_key(mode, i0 + m - 1, T) + 1;
+            int i0, m, nk;
+            att_block(T, mode, blk, &i0, &m, &nk);
             const float *P = att + pair * T * T + (long)i0 * T;
             const float *dO = dout + (long)b * T * D + (long)h * hd + (long)i0 * D;
-            if (dv)   // dV[0:nk] += Pᵀ·dO
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, m,
-                            1.0f, P, T, dO, D, 1.0f, dv + kvoff, skv);
+            if (dv) {   // dV[0:nk] += Pᵀ·dO
+                const gemm_shape_t g2 = att_shape(2, m, nk, T, D, hd, sq, skv, scale);
+                gemm_f32(&g2, P, dO, dv + kvoff);
+            }
             if (!dq && !dk) continue;
             // dP = dO·Vᵀ, then the softmax Jacobian in place: dS = P ⊙ (dP − rowsum(P ⊙ dP))
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, hd,
-                        1.0f, dO, D, V, skv, 0.0f, dS, nk);
+            const gemm_shape_t g3 = att_shape(3, m, nk, T, D, hd, sq, skv, scale);
+            gemm_f32(&g3, dO, V, dS);
             for (int r = 0; r < m; r++) {
                 const float *p = P + (long)r * T;
                 float *ds = dS + (long)r * nk;
@@ -106,12 +152,14 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
                 for (int j = 0; j <= last; j++) ds[j] = p[j] * (ds[j] - dot);
                 for (int j = last + 1; j < nk; j++) ds[j] = 0.0f;
             }
-            if (dq)   // dQ[block] += scale · dS·K[0:nk]
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, nk,
-                            scale, dS, nk, K, skv, 1.0f, dq + qoff + (long)i0 * sq, sq);
-            if (dk)   // dK[0:nk] += scale · dSᵀ·Q[block]
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, m,
-                            scale, dS, nk, q + qoff + (long)i0 * sq, sq, 1.0f, dk + kvoff, skv);
+            if (dq) {   // dQ[block] += scale · dS·K[0:nk]
+                const gemm_shape_t g4 = att_shape(4, m, nk, T, D, hd, sq, skv, scale);
+                gemm_f32(&g4, dS, K, dq + qoff + (long)i0 * sq);
+            }
+            if (dk) {   // dK[0:nk] += scale · dSᵀ·Q[block]
+                const gemm_shape_t g5 = att_shape(5, m, nk, T, D, hd, sq, skv, scale);
+                gemm_f32(&g5, dS, q + qoff + (long)i0 * sq, dk + kvoff);
+            }
         }
     }
 }

@@ -1,6 +1,26 @@
-/* Linear layer, PyTorch weight layout W[OC,C]: out = inp·Wᵀ + bias. The GEMMs go to OpenBLAS. */
-#include <cblas.h>
+/* Linear layer, PyTorch weight layout W[OC,C]: out = inp·Wᵀ + bias. The GEMMs go through the
+ * process-wide GEMM context (kernels/gemm.h): OpenBLAS or oneDNN, fp32 or bf16. */
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
+
+/* The three GEMMs of a layer, as the context caches their plans. */
+static gemm_shape_t fwd_shape(long N, int C, int OC, int bias) {
+    return (gemm_shape_t){0, 1, N, OC, C, C, C, OC, 1.0f, bias ? 1.0f : 0.0f};   // out (+)= inp·Wᵀ
+}
+static gemm_shape_t dinp_shape(long N, int C, int OC) {
+    return (gemm_shape_t){0, 0, N, C, OC, OC, C, C, 1.0f, 1.0f};   // dinp += dout·W
+}
+static gemm_shape_t dw_shape(long N, int C, int OC) {
+    return (gemm_shape_t){1, 0, OC, C, N, OC, C, C, 1.0f, 1.0f};   // dW += doutᵀ·inp
+}
+
+void linear_prepare(long N, int C, int OC, int bias, int dinp) {
+    if (N <= 0 || OC <= 0 || C <= 0) return;   // handled without a GEMM
+    gemm_shape_t f = fwd_shape(N, C, OC, bias), w = dw_shape(N, C, OC), d = dinp_shape(N, C, OC);
+    gemm_prepare(&f, 0);
+    gemm_prepare(&w, 0);
+    if (dinp) gemm_prepare(&d, 0);
+}
 
 #define LIN_COLS 32   // bias-gradient column block: whole columns per thread, deterministic sums
 
@@ -22,8 +42,8 @@ void linear_forward(float *out, const float *inp, const float *W, const float *b
         }
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, OC, C,
-                1.0f, inp, C, W, C, beta, out, OC);
+    gemm_shape_t f = fwd_shape(N, C, OC, beta != 0.0f);
+    gemm_f32(&f, inp, W, out);
 }
 
 void linear_backward(float *dinp, float *dW, float *dbias, const float *dout, const float *inp,
@@ -35,12 +55,14 @@ void linear_backward(float *dinp, float *dW, float *dbias, const float *dout, co
         }
         return;
     }
-    if (dinp)   // dinp[N,C] += dout[N,OC] · W[OC,C]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, C, OC,
-                    1.0f, dout, OC, W, C, 1.0f, dinp, C);
-    if (dW)     // dW[OC,C] += doutᵀ · inp
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, (int)N,
-                    1.0f, dout, OC, inp, C, 1.0f, dW, C);
+    if (dinp) {   // dinp[N,C] += dout[N,OC] · W[OC,C]
+        gemm_shape_t d = dinp_shape(N, C, OC);
+        gemm_f32(&d, dout, W, dinp);
+    }
+    if (dW) {     // dW[OC,C] += doutᵀ · inp
+        gemm_shape_t w = dw_shape(N, C, OC);
+        gemm_f32(&w, dout, inp, dW);
+    }
     if (dbias) {
         int nblk = (OC + LIN_COLS - 1) / LIN_COLS;
         #pragma omp parallel for schedule(static)

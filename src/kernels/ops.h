@@ -8,8 +8,12 @@
  * pixel_target need H, W divisible by P; patchnorm needs C >= 2; every backward needs what
  * its forward saved (mean/rstd, attention probabilities).
  * Results do not depend on the thread count (fixed reduction orders).
- * Threads: kernels parallelise with OpenMP; GEMMs go to OpenBLAS (OpenMP build), which runs
- * single-threaded when called inside one of our parallel regions. */
+ * Threads: kernels parallelise with OpenMP; GEMMs go through the GEMM layer (kernels/gemm.h:
+ * OpenBLAS or oneDNN, both on libgomp), which runs single-threaded when called inside one of
+ * our parallel regions.
+ * GEMM plans: with a backend that uses plans (oneDNN, bf16), the first call of a shape creates
+ * its plan; linear_prepare / attention_prepare create them ahead, outside the step, so that
+ * a step allocates nothing. They are no-ops for openblas fp32. */
 #ifndef SEMAIM_OPS_H
 #define SEMAIM_OPS_H
 #include <stdint.h>
@@ -26,6 +30,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 void linear_forward(float *out, const float *inp, const float *W, const float *bias, long N, int C, int OC);
 void linear_backward(float *dinp, float *dW, float *dbias, const float *dout, const float *inp,
                      const float *W, long N, int C, int OC);
+/* Plans for the forward (with or without bias), dW and (dinp != 0) the dinp GEMM. */
+void linear_prepare(long N, int C, int OC, int bias, int dinp);
 
 /* ---- GELU, exact: 0.5·x·(1 + erf(x/√2)). The fast kernel evaluates Φ with its own
  * vectorisable approximation (relative error < 7e-6, see gelu.c); the reference uses erfc. */
@@ -48,6 +54,8 @@ static inline int attn_last_key(int mode, int i, int T) {
     return mode == ATTN_FULL ? T - 1 : mode == ATTN_CAUSAL ? i : (i > 0 ? i - 1 : 0);
 }
 long attention_scratch_floats(int B, int T, int NH, int hd);
+/* Plans for every GEMM of attention_forward and attention_backward with these arguments. */
+void attention_prepare(int B, int T, int NH, int hd, int sq, int skv, int mode);
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int sq, int skv, int B, int T, int NH, int hd, int mode);
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,

@@ -2,15 +2,26 @@
  *  1. every double reference backward against central finite differences of L = Σ out·R,
  *  2. every fast float kernel against its reference, forward and (accumulating) backward,
  *  3. blur: separable == direct 2-D, zero-padding borders against the closed form,
- *  4. patchify element orders on an image whose values encode (b, c, y, x). */
+ *  4. patchify element orders on an image whose values encode (b, c, y, x).
+ * The kernels whose GEMMs go through the GEMM layer (linear, attention) are checked again on
+ * oneDNN fp32 when the build has it, with the same tolerances (names end in _onednn). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "check.h"
+
+/* Which GEMM backend the GEMM-using kernels run on, appended to their test names. */
+static const char *gemm_tag = "";
+static const char *tagged(const char *base) {
+    static char buf[96];
+    snprintf(buf, sizeof buf, "%s%s", base, gemm_tag);
+    return buf;
+}
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -354,7 +365,7 @@ static void fast_layernorm(void) {
 }
 
 static void fast_linear(void) {
-    test_begin("fast_linear");
+    test_begin(tagged("fast_linear"));
     const struct { long N; int C, OC; } cfg[] = {{1, 1, 1}, {7, 12, 5}, {197, 64, 48}, {65, 192, 576}};
     for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++)
         for (int withbias = 0; withbias < 2; withbias++) {
@@ -519,7 +530,7 @@ static void attention_case(int B, int T, int NH, int hd, int mode, int lay, int 
 
 static void fast_attention(int mode) {
     char name[64];
-    snprintf(name, sizeof name, "fast_attention_%s", mode_name[mode]);
+    snprintf(name, sizeof name, "fast_attention_%s%s", mode_name[mode], gemm_tag);
     test_begin(name);
     const int cfg[][4] = {{1, 1, 1, 12}, {1, 2, 2, 12}, {3, 7, 3, 12}, {2, 33, 1, 5}, {1, 65, 2, 16}, {3, 197, 3, 12}};
     for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++)
@@ -535,7 +546,7 @@ static void fast_attention(int mode) {
 
 /* A batch of one (b, head) pair takes the path where OpenBLAS may thread the GEMMs itself. */
 static void attention_masks_small(void) {
-    test_begin("attention_masks_explicit");
+    test_begin(tagged("attention_masks_explicit"));
     // T = 3, one head, hd = 1, all scores equal (q = 0): the probabilities are 1/(#visible keys)
     const int T = 3;
     float q[3] = {0, 0, 0}, k[3] = {1, 2, 3}, v[3] = {1, 10, 100}, out[3], att[9];
@@ -745,5 +756,17 @@ int main(void) {
     fast_xent();
     test_patchify();
     test_pixel_target();
+    // the GEMM-using kernels again on oneDNN (the default context above is OpenBLAS fp32,
+    // unless SEMAIM_GEMM says otherwise)
+    gemm_config_t c;
+    char err[256];
+    if (gemm_onednn_built() && gemm_global_config()->backend != GEMM_BACKEND_ONEDNN &&
+        gemm_select(&c, GEMM_BACKEND_ONEDNN, GEMM_PREC_FP32, 0, err, sizeof err) == 0 && gemm_global_init(&c, err, sizeof err) == 0) {
+        gemm_tag = "_onednn";
+        fast_linear();
+        attention_masks_small();
+        for (int mode = 0; mode < 3; mode++) fast_attention(mode);
+    }
+    gemm_global_free();
     return test_exit();
 }
