@@ -1,5 +1,7 @@
-/* Mean squared error. The forward sum is split into a fixed number of chunks whose partial
- * sums are added in order, so the loss is bit-identical for any thread count. */
+/* Losses. Mean squared error: the forward sum is split into a fixed number of chunks whose
+ * partial sums are added in order, so the loss is bit-identical for any thread count.
+ * Soft-target cross-entropy: serial over rows (see ops.h). */
+#include <math.h>
 #include "kernels/ops.h"
 
 #define MSE_CHUNKS 64
@@ -36,4 +38,65 @@ double mse_forward_ref(const double *pred, const double *target, long n) {
 
 void mse_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale) {
     for (long i = 0; i < n; i++) dpred[i] += scale * 2.0 * (pred[i] - target[i]) / n;
+}
+
+/* Soft-target cross-entropy: log-sum-exp per row in double from the row maximum, so large
+ * logits neither overflow nor lose the small probabilities' targets. */
+double softce_forward(float *probs, const float *logits, const float *targets, int B, int C) {
+    double loss = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *x = logits + (long)b * C, *t = targets + (long)b * C;
+        float *p = probs + (long)b * C;
+        float mx = x[0];
+        for (int c = 1; c < C; c++) mx = x[c] > mx ? x[c] : mx;
+        double z = 0.0, st = 0.0, stx = 0.0;
+        for (int c = 0; c < C; c++) {
+            float e = expf(x[c] - mx);
+            p[c] = e;
+            z += e;
+            st += t[c];
+            stx += (double)t[c] * (x[c] - mx);
+        }
+        const float inv = (float)(1.0 / z);
+        for (int c = 0; c < C; c++) p[c] *= inv;
+        loss += st * log(z) - stx;   /* Σ t·(lse − x) with lse = mx + log z */
+    }
+    return B > 0 ? loss / B : 0.0;
+}
+
+void softce_backward(float *dlogits, const float *probs, const float *targets, int B, int C, float scale) {
+    if (B <= 0) return;
+    const float k = scale / (float)B;
+    for (int b = 0; b < B; b++) {
+        const float *p = probs + (long)b * C, *t = targets + (long)b * C;
+        float *d = dlogits + (long)b * C;
+        double st = 0.0;
+        for (int c = 0; c < C; c++) st += t[c];
+        const float s = (float)st;
+        for (int c = 0; c < C; c++) d[c] += k * (p[c] * s - t[c]);
+    }
+}
+
+double softce_forward_ref(double *probs, const double *logits, const double *targets, int B, int C) {
+    double loss = 0;
+    for (int b = 0; b < B; b++) {
+        const double *x = logits + (long)b * C, *t = targets + (long)b * C;
+        double mx = x[0], z = 0;
+        for (int c = 1; c < C; c++) mx = fmax(mx, x[c]);
+        for (int c = 0; c < C; c++) z += exp(x[c] - mx);
+        for (int c = 0; c < C; c++) {
+            probs[(long)b * C + c] = exp(x[c] - mx) / z;
+            loss -= t[c] * (x[c] - mx - log(z));
+        }
+    }
+    return B > 0 ? loss / B : 0.0;
+}
+
+void softce_backward_ref(double *dlogits, const double *probs, const double *targets, int B, int C, double scale) {
+    for (int b = 0; b < B; b++) {
+        double st = 0;
+        for (int c = 0; c < C; c++) st += targets[(long)b * C + c];
+        for (int c = 0; c < C; c++)
+            dlogits[(long)b * C + c] += scale * (probs[(long)b * C + c] * st - targets[(long)b * C + c]) / B;
+    }
 }

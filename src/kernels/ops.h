@@ -80,6 +80,13 @@ void pixel_target(float *target, float *scratch, const float *img, int B, int H,
 double mse_forward(const float *pred, const float *target, long n);
 void mse_backward(float *dpred, const float *pred, const float *target, long n, float scale);
 
+/* ---- Soft-target cross-entropy (timm's SoftTargetCrossEntropy, the loss of mixed batches):
+ * loss = (1/B) Σ_b Σ_c −t[b,c]·log softmax(x_b)_c over B rows of C logits; targets need not
+ * sum to 1. Saves the softmax probs [B,C]. Backward adds scale·(p·Σ_c t − t)/B to dlogits.
+ * Rows are reduced in order, serially: B·C exponentials are negligible next to the model. */
+double softce_forward(float *probs, const float *logits, const float *targets, int B, int C);
+void softce_backward(float *dlogits, const float *probs, const float *targets, int B, int C, float scale);
+
 /* ---- Double-precision references (same semantics, no accumulation tricks, no threads). */
 void layernorm_forward_ref(double *out, double *mean, double *rstd, const double *inp,
                            const double *w, const double *b, long N, int C);
@@ -102,5 +109,7 @@ void patchnorm_backward_ref(double *dinp, const double *dout, const double *inp,
                             const double *mean, const double *rstd, long N, int C);
 double mse_forward_ref(const double *pred, const double *target, long n);
 void mse_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale);
+double softce_forward_ref(double *probs, const double *logits, const double *targets, int B, int C);
+void softce_backward_ref(double *dlogits, const double *probs, const double *targets, int B, int C, double scale);
 
 #endif

@@ -2,7 +2,8 @@
  *  1. every double reference backward against central finite differences of L = Σ out·R,
  *  2. every fast float kernel against its reference, forward and (accumulating) backward,
  *  3. blur: separable == direct 2-D, zero-padding borders against the closed form,
- *  4. patchify element orders on an image whose values encode (b, c, y, x). */
+ *  4. patchify element orders on an image whose values encode (b, c, y, x).
+ * The losses (mse, soft-target cross-entropy) go through 1 and 2 as well. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -263,6 +264,25 @@ static void gradcheck_mse(void) {
     double e = fd_err(mse_obj, &c, c.pred, c.n, d);
     CHECK(e < FD_TOL, "fd rel err %.3g", e);
     free(c.pred); free(c.target); free(d);
+    test_end();
+}
+
+/* soft targets that do not sum to 1, so the p·Σt term of the gradient is exercised too */
+typedef struct { int B, C; double scale, *x, *t, *p; } softce_ctx;
+static double softce_obj(void *v) { softce_ctx *c = v; return c->scale * softce_forward_ref(c->p, c->x, c->t, c->B, c->C); }
+static void gradcheck_softce(void) {
+    test_begin("gradcheck_softce");
+    softce_ctx c = {.B = 4, .C = 7, .scale = 0.7};
+    long n = (long)c.B * c.C;
+    c.x = dalloc(n); c.t = dalloc(n); c.p = dalloc(n);
+    fill_normal_d(c.x, n, 2);
+    for (long i = 0; i < n; i++) c.t[i] = urand() * 0.4;
+    double *d = dalloc(n);
+    softce_forward_ref(c.p, c.x, c.t, c.B, c.C);
+    softce_backward_ref(d, c.p, c.t, c.B, c.C, c.scale);
+    double e = fd_err(softce_obj, &c, c.x, n, d);
+    CHECK(e < FD_TOL, "fd rel err %.3g", e);
+    free(c.x); free(c.t); free(c.p); free(d);
     test_end();
 }
 
@@ -614,6 +634,31 @@ static void fast_mse(void) {
     test_end();
 }
 
+static void fast_softce(void) {
+    test_begin("fast_softce");
+    const struct { int B, C; float sd; } cfg[] = {{1, 1, 1}, {3, 10, 1}, {32, 1000, 3}, {2, 5, 40}};
+    for (int t = 0; t < 4; t++) {
+        const int B = cfg[t].B, C = cfg[t].C;
+        const long n = (long)B * C;
+        float *x = falloc(n), *tg = falloc(n), *p = falloc(n), *dx = falloc(n);
+        fill_normal_f(x, n, cfg[t].sd);   // sd 40: exp would overflow without the row maximum
+        for (long i = 0; i < n; i++) tg[i] = (float)urand() / C;
+        fill_normal_f(dx, n, 1.0f / n);
+        float *dx0 = copy_f(dx, n);
+        double *xd = to_d(x, n), *td = to_d(tg, n), *pd = dalloc(n), *dxd = dalloc(n);
+        double l = softce_forward(p, x, tg, B, C), lr = softce_forward_ref(pd, xd, td, B, C);
+        CHECK(fabs(l - lr) <= 1e-6 * fabs(lr) + 1e-7, "B=%d C=%d loss %.9g ref %.9g", B, C, l, lr);
+        double ep = err_fd(p, pd, n);
+        CHECK(ep < FWD_TOL, "B=%d C=%d probs err %.3g", B, C, ep);
+        softce_backward(dx, p, tg, B, C, 0.7f);
+        softce_backward_ref(dxd, pd, td, B, C, 0.7);
+        double e = err_acc(dx, dx0, dxd, n);
+        CHECK(e < BWD_TOL, "B=%d C=%d bwd err %.3g", B, C, e);
+        free(x); free(tg); free(p); free(dx); free(dx0); free(xd); free(td); free(pd); free(dxd);
+    }
+    test_end();
+}
+
 /* ------------------------------------------------------------------ 4. patchify, pixel target */
 
 static void test_patchify(void) {
@@ -686,6 +731,7 @@ int main(void) {
     gradcheck_blur9();
     gradcheck_patchnorm();
     gradcheck_mse();
+    gradcheck_softce();
     fast_layernorm();
     fast_linear();
     fast_gelu();
@@ -694,6 +740,7 @@ int main(void) {
     fast_blur9();
     fast_patchnorm();
     fast_mse();
+    fast_softce();
     test_patchify();
     test_pixel_target();
     return test_exit();
