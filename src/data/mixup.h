@@ -53,8 +53,6 @@ const char *mixup_check(const mixup_config *c, int B, char *err, size_t errlen);
 /* 1 when some batch can be mixed (an alpha > 0 and prob > 0). */
 int mixup_active(const mixup_config *c);
 
-/* Beta(a, b) from two Gamma draws (Marsaglia–Tsang; a < 1 boosted by U^(1/a)). a, b > 0. */
-double rng_beta(rng_t *r, double a, double b);
 /* The parameters of one batch of H×W images. */
 void mixup_sample(mixup_params *p, const mixup_config *c, int H, int W, uint64_t key);
 /* The CutMix box of λ and centre (cy, cx), and the corrected λ (timm's rand_bbox). */
