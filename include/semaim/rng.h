@@ -35,6 +35,9 @@ static inline uint64_t rng_below(rng_t *r, uint64_t n) {
 }
 /* Standard normal by Box–Muller (two uniforms per value; the second is discarded for simplicity). */
 double rng_normal(rng_t *r);
+/* Beta(a, b) from two Gamma draws (Marsaglia–Tsang; a < 1 boosted by U^(1/a)), a, b > 0:
+ * Mixup's λ. The number of draws it takes varies (rejection), so give it its own counters. */
+double rng_beta(rng_t *r, double a, double b);
 /* Fisher–Yates shuffle of idx[0..n). */
 void rng_shuffle_i64(rng_t *r, int64_t *idx, int64_t n);
 #endif

@@ -1,5 +1,7 @@
-/* RandomResizedCrop / flip / normalise and the eval transform; see include/semaim/augment.h. */
+/* RandomResizedCrop / flip / normalise, the eval transform and the fine-tuning chain; see
+ * data/augment.h. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "data/augment.h"
@@ -8,12 +10,12 @@
 const float aug_mean[3] = {0.485f, 0.456f, 0.406f};
 const float aug_std[3] = {0.229f, 0.224f, 0.225f};
 
-void augment_sample(aug_params *p, int H, int W, uint64_t key) {
+void augment_sample_scale(aug_params *p, int H, int W, double scale_min, uint64_t key) {
     rng_t r = rng_make(key);
     const double area = (double)H * W, lr0 = log(3.0 / 4.0), lr1 = log(4.0 / 3.0);
     int found = 0;
     for (int attempt = 0; attempt < 10 && !found; attempt++) {
-        double target = area * (0.2 + 0.8 * rng_nextd(&r));
+        double target = area * (scale_min + (1.0 - scale_min) * rng_nextd(&r));
         double ratio = exp(lr0 + (lr1 - lr0) * rng_nextd(&r));
         /* rint = round half to even under the default rounding mode, as Python's round() */
         int w = (int)rint(sqrt(target * ratio)), h = (int)rint(sqrt(target / ratio));
@@ -39,6 +41,8 @@ void augment_sample(aug_params *p, int H, int W, uint64_t key) {
     r.ctr = 40;
     p->flip = rng_nextd(&r) < 0.5;
 }
+
+void augment_sample(aug_params *p, int H, int W, uint64_t key) { augment_sample_scale(p, H, W, 0.2, key); }
 
 /* Keys cubic convolution kernel with parameter a. */
 static double cubic(double x, double a) {
@@ -91,16 +95,34 @@ static int max_taps(int in, int out, int interp) {
     return (int)ceil(4 * fs) + 2;
 }
 
+/* Scratch of one resize: x/y tap tables, the horizontally resampled rows, one output row. */
+static size_t resize_bytes(int oh, int ow, int h, int w, int OH, int OW, int interp) {
+    size_t ints = 2 * (size_t)(ow + oh);
+    size_t floats = (size_t)ow * max_taps(w, OW, interp) + (size_t)oh * max_taps(h, OH, interp) +
+                    (size_t)h * ow * 3 + (size_t)ow * 3;
+    return ints * sizeof(int) + floats * sizeof(float);
+}
+
+static int window_bad(int oh, int ow, int H, int W, int y0, int x0, int h, int w, int OH, int OW, int oy0, int ox0) {
+    return y0 < 0 || x0 < 0 || h < 1 || w < 1 || y0 + h > H || x0 + w > W || oh < 1 || ow < 1 ||
+           oy0 < 0 || ox0 < 0 || oy0 + oh > OH || ox0 + ow > OW;
+}
+
 int resize_window(float *out, int oh, int ow, const uint8_t *img, int H, int W,
                   int y0, int x0, int h, int w, int OH, int OW, int oy0, int ox0, int interp) {
-    if (y0 < 0 || x0 < 0 || h < 1 || w < 1 || y0 + h > H || x0 + w > W || oh < 1 || ow < 1 ||
-        oy0 < 0 || ox0 < 0 || oy0 + oh > OH || ox0 + ow > OW) return -1;
-    int mx = max_taps(w, OW, interp), my = max_taps(h, OH, interp);
-    /* one allocation: x/y tap tables, the horizontally resampled rows, one output row */
-    size_t ints = 2 * (size_t)(ow + oh);
-    size_t floats = (size_t)ow * mx + (size_t)oh * my + (size_t)h * ow * 3 + (size_t)ow * 3;
-    char *mem = malloc(ints * sizeof(int) + floats * sizeof(float));
+    if (window_bad(oh, ow, H, W, y0, x0, h, w, OH, OW, oy0, ox0)) return -1;
+    void *mem = malloc(resize_bytes(oh, ow, h, w, OH, OW, interp));
     if (!mem) return -1;
+    int rc = resize_window_ws(out, oh, ow, img, H, W, y0, x0, h, w, OH, OW, oy0, ox0, interp, mem);
+    free(mem);
+    return rc;
+}
+
+int resize_window_ws(float *out, int oh, int ow, const uint8_t *img, int H, int W, int y0, int x0, int h,
+                     int w, int OH, int OW, int oy0, int ox0, int interp, void *scratch) {
+    if (window_bad(oh, ow, H, W, y0, x0, h, w, OH, OW, oy0, ox0)) return -1;
+    int mx = max_taps(w, OW, interp), my = max_taps(h, OH, interp);
+    char *mem = scratch;
     int *lox = (int *)mem, *nx = lox + ow, *loy = nx + ow, *ny = loy + oh;
     float *wx = (float *)(ny + oh), *wy = wx + (size_t)ow * mx, *tmp = wy + (size_t)oh * my;
     float *acc = tmp + (size_t)h * ow * 3;
@@ -135,8 +157,12 @@ int resize_window(float *out, int oh, int ow, const uint8_t *img, int H, int W,
         float *d0 = out + (long)o * ow, *d1 = d0 + plane, *d2 = d1 + plane;
         for (int j = 0; j < ow; j++) { d0[j] = acc[3 * j]; d1[j] = acc[3 * j + 1]; d2[j] = acc[3 * j + 2]; }
     }
-    free(mem);
     return 0;
+}
+
+size_t augment_scratch_bytes(int H, int W, int S, int interp) {
+    /* max_taps grows with the source length, so the whole image bounds every crop box */
+    return resize_bytes(S, S, H, W, S, S, interp);
 }
 
 void augment_normalize(float *chw, int S, int flip) {
@@ -168,6 +194,13 @@ int augment_train(float *out, const uint8_t *img, int H, int W, int S, uint64_t 
     return augment_apply(out, img, H, W, S, &p, interp);
 }
 
+int augment_eval_resize(int S, int H, int W, double crop_pct) {
+    if (S < 1 || !(crop_pct > 0 && crop_pct <= 1)) return -1;
+    if (H == S && W == S) return S;
+    /* in double, as the authors' int(S / crop_pct) and timm's floor */
+    return (int)floor(S / crop_pct);
+}
+
 int augment_eval(float *out, const uint8_t *img, int H, int W, int S, int R, int interp) {
     int OH, OW;
     if (W <= H) { OW = R; OH = (int)((long)R * H / W); }
@@ -175,5 +208,64 @@ int augment_eval(float *out, const uint8_t *img, int H, int W, int S, int R, int
     int oy0 = (int)rint((OH - S) / 2.0), ox0 = (int)rint((OW - S) / 2.0);
     if (resize_window(out, S, S, img, H, W, 0, 0, H, W, OH, OW, oy0, ox0, interp)) return -1;
     augment_normalize(out, S, 0);
+    return 0;
+}
+
+int augment_crop_u8(uint8_t *out, float *tmp, const uint8_t *img, int H, int W, int S, const aug_params *p,
+                    int interp, void *scratch) {
+    if (resize_window_ws(tmp, S, S, img, H, W, p->y0, p->x0, p->h, p->w, S, S, 0, 0, interp, scratch)) return -1;
+    const long plane = (long)S * S;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            const long src = (long)y * S + (p->flip ? S - 1 - x : x);
+            uint8_t *o = out + ((long)y * S + x) * 3;
+            for (int c = 0; c < 3; c++) {
+                float v = tmp[c * plane + src];
+                o[c] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : (int)(v + 0.5f));
+            }
+        }
+    return 0;
+}
+
+void augment_u8_to_chw(float *out, const uint8_t *hwc, int S) {
+    const long plane = (long)S * S;
+    for (long i = 0; i < plane; i++)
+        for (int c = 0; c < 3; c++) out[c * plane + i] = hwc[3 * i + c];
+    augment_normalize(out, S, 0);
+}
+
+aug_recipe augment_recipe_finetune(void) {
+    aug_recipe r = {0.08, INTERP_PIL, randaug_recipe(), erase_recipe()};
+    return r;
+}
+
+const char *augment_recipe_check(const aug_recipe *r, char *err, size_t errlen) {
+    if (!(r->scale_min > 0 && r->scale_min <= 1)) {
+        snprintf(err, errlen, "augment: crop scale %g outside (0, 1]", r->scale_min);
+        return err;
+    }
+    if (r->interp != INTERP_PIL && r->interp != INTERP_TORCH) {
+        snprintf(err, errlen, "augment: unknown interpolation %d", r->interp);
+        return err;
+    }
+    const char *e = randaug_check(&r->ra, err, errlen);
+    return e ? e : erase_check(&r->re, err, errlen);
+}
+
+size_t augment_finetune_work_bytes(int H, int W, int S, int interp) {
+    return augment_scratch_bytes(H, W, S, interp) + 2 * (size_t)S * S * 3;
+}
+
+int augment_finetune(float *out, const uint8_t *img, int H, int W, int S, const aug_recipe *r, uint64_t seed,
+                     int epoch, int64_t id, void *work) {
+    const uint64_t e = (uint64_t)epoch, g = (uint64_t)id;
+    uint8_t *u8 = (uint8_t *)work + augment_scratch_bytes(H, W, S, r->interp), *ra_scratch = u8 + (size_t)S * S * 3;
+    aug_params p;
+    augment_sample_scale(&p, H, W, r->scale_min, rng_key(seed, AUG_RNG_TAG, e, g, 0));
+    /* out doubles as the float buffer of the crop before it holds the result */
+    if (augment_crop_u8(u8, out, img, H, W, S, &p, r->interp, work)) return -1;
+    randaug_image(u8, S, S, &r->ra, rng_key(seed, RANDAUG_RNG_TAG, e, g, 0), ra_scratch);
+    augment_u8_to_chw(out, u8, S);
+    erase_image(out, 3, S, S, &r->re, rng_key(seed, ERASE_RNG_TAG, e, g, 0));
     return 0;
 }

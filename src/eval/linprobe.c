@@ -55,7 +55,8 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
     long *rows = malloc(sizeof(long) * B);
     long vn = val->n > 0 ? val->n : 1;
     float *xb = malloc(sizeof(float) * (size_t)B * D), *lg = malloc(sizeof(float) * (size_t)B * C);
-    float *dl = malloc(sizeof(float) * (size_t)B * C);
+    float *dl = malloc(sizeof(float) * (size_t)B * C), *tb = malloc(sizeof(float) * (size_t)B * C),
+          *pb = malloc(sizeof(float) * (size_t)B * C);
     int32_t *yb = malloc(sizeof(int32_t) * (size_t)B);
     float *xv = malloc(sizeof(float) * (size_t)vn * D), *lv = malloc(sizeof(float) * (size_t)vn * C);
     int32_t *pred5 = malloc(sizeof(int32_t) * vn * 5);
@@ -63,7 +64,7 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
     double *mean = malloc(sizeof(double) * D), *var = malloc(sizeof(double) * D);
     double *rmean = calloc(D, sizeof(double)), *rvar = malloc(sizeof(double) * D);
     allreduce_t *ar = allreduce_create(comm, np, 0, 0);
-    int bad = !w || !g || !mom || !perm || !rows || !xb || !lg || !dl || !yb || !xv || !lv || !pred5 || !st || !gst || !mean ||
+    int bad = !w || !g || !mom || !perm || !rows || !xb || !lg || !dl || !tb || !pb || !yb || !xv || !lv || !pred5 || !st || !gst || !mean ||
               !var || !rmean || !rvar || !ar, any;
     MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
     int rc = -1;
@@ -106,9 +107,10 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
                 for (int i = 0; i < nl; i++) memcpy(lg + (long)i * C, w + (long)C * D, sizeof(float) * C);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, C, D, 1.0f, xb, D, w, D, 1.0f, lg, C);
                 for (int i = 0; i < nl; i++) yb[i] = train->labels[rows[i]];
-                ls = xent_forward(lg, yb, nl, C, 0.0f, NULL);
+                label_targets(tb, yb, nl, C, 0.0);
+                ls = softce_forward(pb, lg, tb, nl, C) * nl;   /* the sum over this rank's rows */
                 memset(dl, 0, sizeof(float) * (size_t)nl * C);
-                xent_backward(dl, lg, yb, nl, C, 0.0f, 1.0 / B);
+                softce_backward(dl, pb, tb, nl, C, (float)nl / B);   /* (p - onehot) / global batch */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, D, nl, 1.0f, dl, C, xb, D, 0.0f, g, D);
                 for (int i = 0; i < nl; i++)
                     for (int c = 0; c < C; c++) g[(long)C * D + c] += dl[(long)i * C + c];
@@ -141,7 +143,7 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
     rc = 0;
 out:
     if (ar) allreduce_free(ar);
-    free(w); free(g); free(mom); free(perm); free(rows); free(xb); free(lg); free(dl); free(yb); free(xv); free(lv); free(pred5);
+    free(w); free(g); free(mom); free(perm); free(rows); free(xb); free(lg); free(dl); free(tb); free(pb); free(yb); free(xv); free(lv); free(pred5);
     free(st); free(gst); free(mean); free(var); free(rmean); free(rvar);
     return rc;
 }

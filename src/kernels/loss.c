@@ -1,7 +1,7 @@
-/* Mean squared error. The forward sum is split into a fixed number of chunks whose partial
- * sums are added in order, so the loss is bit-identical for any thread count. */
+/* Losses. Mean squared error: the forward sum is split into a fixed number of chunks whose
+ * partial sums are added in order, so the loss is bit-identical for any thread count.
+ * Soft-target cross-entropy: serial over rows (see ops.h). */
 #include <math.h>
-#include <stdint.h>
 #include "kernels/ops.h"
 
 #define MSE_CHUNKS 64
@@ -40,75 +40,72 @@ void mse_backward_ref(double *dpred, const double *pred, const double *target, l
     for (long i = 0; i < n; i++) dpred[i] += scale * 2.0 * (pred[i] - target[i]) / n;
 }
 
-/* ---- label-smoothed softmax cross-entropy (fine-tuning, linear probe) */
-
-/* The target of class c for a row labelled y. With eps 0 it is exactly 0 or 1. */
-static inline double xent_target(int c, int y, double eps, int C) { return (1.0 - eps) * (c == y) + eps / C; }
-
-/* Σ_c exp(l_c − max) of a row, and the max in *mx: the log-sum-exp is *mx + log of it. */
-static double sum_exp(const float *l, int C, double *mx) {
-    double m = l[0], z = 0;
-    for (int c = 1; c < C; c++) m = fmax(m, l[c]);
-    for (int c = 0; c < C; c++) z += exp(l[c] - m);
-    *mx = m;
-    return z;
-}
-
-double xent_forward(const float *logits, const int32_t *labels, int B, int C, float eps, int *counted) {
-    /* serial on purpose: the sum must not depend on the thread count, and B·C exps are cheap */
-    double loss = 0;
-    int n = 0;
+/* Soft-target cross-entropy: log-sum-exp per row in double from the row maximum, so large
+ * logits neither overflow nor lose the small probabilities' targets. */
+void label_targets(float *t, const int32_t *labels, int B, int C, double smoothing) {
+    const float off = (float)(smoothing / C), on = (float)(1.0 - smoothing + smoothing / C);
     for (int b = 0; b < B; b++) {
-        int y = labels[b];
-        if (y < 0 || y >= C) continue;
-        const float *l = logits + (long)b * C;
-        double mx, z = sum_exp(l, C, &mx), sum = 0;
-        for (int c = 0; c < C; c++) sum += l[c];
-        loss += mx + log(z) - ((1.0 - eps) * l[y] + eps * sum / C);
-        n++;
-    }
-    if (counted) *counted = n;
-    return loss;
-}
-
-void xent_backward(float *dlogits, const float *logits, const int32_t *labels, int B, int C, float eps, double scale) {
-#pragma omp parallel for schedule(static) if (B > 64)
-    for (int b = 0; b < B; b++) {
-        int y = labels[b];
-        if (y < 0 || y >= C) continue;
-        const float *l = logits + (long)b * C;
-        float *dl = dlogits + (long)b * C;
-        double mx, z = sum_exp(l, C, &mx);
-        for (int c = 0; c < C; c++) dl[c] += (float)((exp(l[c] - mx) / z - xent_target(c, y, eps, C)) * scale);
+        float *row = t + (long)b * C;
+        int y = labels[b], ok = y >= 0 && y < C;
+        for (int c = 0; c < C; c++) row[c] = !ok ? 0.0f : c == y ? on : off;
     }
 }
 
-/* The references: softmax straight from its definition (no max shift). */
-static double sum_exp_ref(const double *l, int C) {
-    double z = 0;
-    for (int c = 0; c < C; c++) z += exp(l[c]);
-    return z;
+double softce_forward(float *probs, const float *logits, const float *targets, int B, int C) {
+    double loss = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *x = logits + (long)b * C, *t = targets + (long)b * C;
+        float *p = probs + (long)b * C;
+        float mx = x[0];
+        for (int c = 1; c < C; c++) mx = x[c] > mx ? x[c] : mx;
+        double z = 0.0, st = 0.0, stx = 0.0;
+        for (int c = 0; c < C; c++) {
+            float e = expf(x[c] - mx);
+            p[c] = e;
+            z += e;
+            st += t[c];
+            stx += (double)t[c] * (x[c] - mx);
+        }
+        const float inv = (float)(1.0 / z);
+        for (int c = 0; c < C; c++) p[c] *= inv;
+        loss += st * log(z) - stx;   /* Σ t·(lse − x) with lse = mx + log z */
+    }
+    return B > 0 ? loss / B : 0.0;
 }
 
-double xent_forward_ref(const double *logits, const int32_t *labels, int B, int C, double eps) {
+void softce_backward(float *dlogits, const float *probs, const float *targets, int B, int C, float scale) {
+    if (B <= 0) return;
+    const float k = scale / (float)B;
+    for (int b = 0; b < B; b++) {
+        const float *p = probs + (long)b * C, *t = targets + (long)b * C;
+        float *d = dlogits + (long)b * C;
+        double st = 0.0;
+        for (int c = 0; c < C; c++) st += t[c];
+        const float s = (float)st;
+        for (int c = 0; c < C; c++) d[c] += k * (p[c] * s - t[c]);
+    }
+}
+
+double softce_forward_ref(double *probs, const double *logits, const double *targets, int B, int C) {
     double loss = 0;
     for (int b = 0; b < B; b++) {
-        int y = labels[b];
-        if (y < 0 || y >= C) continue;
-        const double *l = logits + (long)b * C;
-        double z = sum_exp_ref(l, C);
-        for (int c = 0; c < C; c++) loss -= xent_target(c, y, eps, C) * (l[c] - log(z));
+        const double *x = logits + (long)b * C, *t = targets + (long)b * C;
+        double mx = x[0], z = 0;
+        for (int c = 1; c < C; c++) mx = fmax(mx, x[c]);
+        for (int c = 0; c < C; c++) z += exp(x[c] - mx);
+        for (int c = 0; c < C; c++) {
+            probs[(long)b * C + c] = exp(x[c] - mx) / z;
+            loss -= t[c] * (x[c] - mx - log(z));
+        }
     }
-    return loss;
+    return B > 0 ? loss / B : 0.0;
 }
 
-void xent_backward_ref(double *dlogits, const double *logits, const int32_t *labels, int B, int C, double eps,
-                       double scale) {
+void softce_backward_ref(double *dlogits, const double *probs, const double *targets, int B, int C, double scale) {
     for (int b = 0; b < B; b++) {
-        int y = labels[b];
-        if (y < 0 || y >= C) continue;
-        const double *l = logits + (long)b * C;
-        double z = sum_exp_ref(l, C);
-        for (int c = 0; c < C; c++) dlogits[(long)b * C + c] += scale * (exp(l[c]) / z - xent_target(c, y, eps, C));
+        double st = 0;
+        for (int c = 0; c < C; c++) st += targets[(long)b * C + c];
+        for (int c = 0; c < C; c++)
+            dlogits[(long)b * C + c] += scale * (probs[(long)b * C + c] * st - targets[(long)b * C + c]) / B;
     }
 }

@@ -89,13 +89,16 @@ void pixel_target(float *target, float *scratch, const float *img, int B, int H,
 double mse_forward(const float *pred, const float *target, long n);
 void mse_backward(float *dpred, const float *pred, const float *target, long n, float scale);
 
-/* ---- Softmax cross-entropy with label smoothing eps over C classes, for B rows of logits
- * [B,C]: a row labelled y in 0..C−1 has loss −Σ_c t_c·log softmax(l)_c with t_c = (1−eps)·[c=y]
- * + eps/C; rows whose label is outside 0..C−1 do not count. Forward returns the SUM over the
- * counted rows (*counted, may be NULL, gets how many); backward adds scale·(softmax − t) to
- * dlogits of the counted rows (scale = 1/counted for the mean). */
-double xent_forward(const float *logits, const int32_t *labels, int B, int C, float eps, int *counted);
-void xent_backward(float *dlogits, const float *logits, const int32_t *labels, int B, int C, float eps, double scale);
+/* ---- Soft-target cross-entropy (timm's SoftTargetCrossEntropy, the loss of mixed batches):
+ * loss = (1/B) Σ_b Σ_c −t[b,c]·log softmax(x_b)_c over B rows of C logits; targets need not
+ * sum to 1. Saves the softmax probs [B,C]. Backward adds scale·(p·Σ_c t − t)/B to dlogits.
+ * Rows are reduced in order, serially: B·C exponentials are negligible next to the model. */
+double softce_forward(float *probs, const float *logits, const float *targets, int B, int C);
+/* The targets of hard labels with label smoothing: (1 − s)·onehot + s/C per row (timm's
+ * off = s/C, on = 1 − s + s/C); a row whose label is outside 0..C−1 gets zeros, so it adds
+ * neither loss nor gradient. */
+void label_targets(float *targets, const int32_t *labels, int B, int C, double smoothing);
+void softce_backward(float *dlogits, const float *probs, const float *targets, int B, int C, float scale);
 
 /* ---- Double-precision references (same semantics, no accumulation tricks, no threads). */
 void layernorm_forward_ref(double *out, double *mean, double *rstd, const double *inp,
@@ -118,9 +121,8 @@ void patchnorm_forward_ref(double *out, double *mean, double *rstd, const double
 void patchnorm_backward_ref(double *dinp, const double *dout, const double *inp,
                             const double *mean, const double *rstd, long N, int C);
 double mse_forward_ref(const double *pred, const double *target, long n);
-double xent_forward_ref(const double *logits, const int32_t *labels, int B, int C, double eps);
-void xent_backward_ref(double *dlogits, const double *logits, const int32_t *labels, int B, int C, double eps,
-                       double scale);
 void mse_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale);
+double softce_forward_ref(double *probs, const double *logits, const double *targets, int B, int C);
+void softce_backward_ref(double *dlogits, const double *probs, const double *targets, int B, int C, double scale);
 
 #endif

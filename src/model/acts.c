@@ -79,6 +79,7 @@ static void carve_all(acts_t *a, carve_t *c) {
         a->pool = take(c, B * D); a->fcn = take(c, B * D); a->dfcn = take(c, B * D); a->dpool = take(c, B * D);
         a->fcn_mean = take(c, B); a->fcn_rstd = take(c, B);
         a->logits = take(c, B * C); a->dlogits = take(c, B * C);
+        a->targets = take(c, B * C); a->probs = take(c, B * C);
     }
 }
 

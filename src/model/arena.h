@@ -40,6 +40,7 @@ struct acts {
     void *order_scratch;         /* order_scratch_bytes(B, L) */
     /* fine-tuning classifier (ACTS_FINETUNE) */
     float *pool, *fcn, *fcn_mean, *fcn_rstd, *logits, *dlogits, *dfcn, *dpool;   /* [B,D] / [B] / [B,C] */
+    float *targets, *probs;      /* [B,C]: the soft targets and softmax of the last forward */
 };
 
 /* Aborts unless 1 <= B <= capacity and the arena serves mode: programming errors, caught

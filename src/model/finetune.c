@@ -139,9 +139,13 @@ double ft_forward(ft_model_t *f, const float *images, const int32_t *labels, int
     f->labels = labels;
     f->smoothing = smoothing;
     if (!labels) return 0;
+    /* label-smoothed cross-entropy = the soft-target loss on smoothed one-hot targets; rows
+     * whose label does not count have zero targets, and the mean is over the rows that count */
     int n = 0;
-    double loss = xent_forward(a->logits, labels, B, C, smoothing, &n);
-    return n ? loss / n : 0;
+    for (int b = 0; b < B; b++) n += labels[b] >= 0 && labels[b] < C;
+    label_targets(a->targets, labels, B, C, smoothing);
+    double loss = softce_forward(a->probs, a->logits, a->targets, B, C);
+    return n ? loss * B / n : 0;
 }
 
 const float *ft_logits(const ft_model_t *f) { return f->a->logits; }
@@ -155,7 +159,7 @@ void ft_backward(ft_model_t *f) {
     if (f->labels) {
         int n = 0;
         for (int b = 0; b < B; b++) n += f->labels[b] >= 0 && f->labels[b] < C;
-        if (n) xent_backward(a->dlogits, a->logits, f->labels, B, C, f->smoothing, 1.0 / n);
+        if (n) softce_backward(a->dlogits, a->probs, a->targets, B, C, (float)B / n);
     }
     memset(a->dfcn, 0, sizeof(float) * (size_t)B * D);
     linear_backward(a->dfcn, f->g.head_w, f->g.head_b, a->dlogits, a->fcn, f->p.head_w, B, D, C);

@@ -1,7 +1,10 @@
 /* Augmentation: crop geometry statistics, fallback, determinism, flip, normalisation, and the
  * bicubic resize against direct 2-D references written here from the PIL / torch formulas.
- * (tests/t_augment_torch.sh compares against torch itself.) */
+ * The fine-tuning additions: the eval size ratio, the caller-scratch resize, the uint8 crop,
+ * and the whole fine-tuning chain against its stages.
+ * (tests/t_augment_torch.sh and tests/t_randaug_torch.sh compare against torch itself.) */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -245,6 +248,131 @@ static void test_eval(void) {
     test_end();
 }
 
+/* The eval size: ⌊S/crop_pct⌋ equals data_prep's ⌊S·8/7⌋ at 0.875; S×S shards pass through. */
+static void test_eval_resize(void) {
+    test_begin("eval_resize_ratio");
+    int bad = 0;
+    for (int S = 1; S <= 600; S++) {
+        bad += augment_eval_resize(S, S + 1, S + 7, AUG_EVAL_CROP_PCT) != (S * 8) / 7;
+        bad += augment_eval_resize(S, S, S, AUG_EVAL_CROP_PCT) != S;
+        bad += augment_eval_resize(S, 3 * S, 2 * S, 1.0) != S;
+        bad += augment_eval_resize(S, S + 1, S, 0.5) != 2 * S;
+    }
+    CHECK(bad == 0, "%d sizes off", bad);
+    CHECK(augment_eval_resize(224, 300, 400, AUG_EVAL_CROP_PCT) == 256, "224 → 256");
+    CHECK(augment_eval_resize(224, 300, 400, 0) == -1 && augment_eval_resize(224, 300, 400, 1.5) == -1 &&
+          augment_eval_resize(0, 3, 3, 0.875) == -1, "bad ratios accepted");
+    test_end();
+}
+
+/* resize_window_ws in augment_scratch_bytes equals resize_window for any box (ASan checks the
+ * bound); augment_crop_u8 is its rounded, clamped, flipped HWC copy; augment_u8_to_chw is
+ * (v/255 − mean)/std. */
+static void test_uint8_path(void) {
+    test_begin("crop_u8_and_scratch");
+    const int H = 47, W = 71, S = 24;
+    uint8_t *img = random_image(H, W, 12), *u8 = malloc((size_t)S * S * 3);
+    float *a = malloc(sizeof(float) * 3 * S * S), *b = malloc(sizeof(float) * 3 * S * S), *c = malloc(sizeof(float) * 3 * S * S);
+    int bad = 0, badu = 0;
+    for (int interp = 0; interp < 2; interp++) {
+        size_t nb = augment_scratch_bytes(H, W, S, interp);
+        void *ws = malloc(nb);
+        for (int i = 0; i < 60; i++) {
+            aug_params p;
+            augment_sample_scale(&p, H, W, 0.01, rng_key(1, AUG_RNG_TAG, 0, (uint64_t)i, 0));
+            if (i == 0) { p.x0 = 0; p.y0 = 0; p.w = W; p.h = H; }
+            if (i == 1) { p.x0 = W - 1; p.y0 = H - 1; p.w = 1; p.h = 1; }
+            resize_window(a, S, S, img, H, W, p.y0, p.x0, p.h, p.w, S, S, 0, 0, interp);
+            resize_window_ws(b, S, S, img, H, W, p.y0, p.x0, p.h, p.w, S, S, 0, 0, interp, ws);
+            bad += memcmp(a, b, sizeof(float) * 3 * S * S) != 0;
+            augment_crop_u8(u8, c, img, H, W, S, &p, interp, ws);
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S; x++)
+                    for (int ch = 0; ch < 3; ch++) {
+                        double v = a[(ch * S + y) * S + (p.flip ? S - 1 - x : x)];
+                        v = v < 0 ? 0 : v > 255 ? 255 : floor(v + 0.5);
+                        badu += u8[(y * S + x) * 3 + ch] != v;
+                    }
+        }
+        free(ws);
+    }
+    CHECK(bad == 0 && badu == 0, "%d resizes differ with caller scratch, %d uint8 values off", bad, badu);
+    augment_u8_to_chw(a, u8, S);
+    double maxd = 0;
+    for (int ch = 0; ch < 3; ch++)
+        for (int i = 0; i < S * S; i++) maxd = fmax(maxd, fabs(a[ch * S * S + i] - (u8[3 * i + ch] / 255.0 - aug_mean[ch]) / aug_std[ch]));
+    CHECK(maxd < 3e-6, "u8_to_chw off by %.3g", maxd);
+    /* scale 0.2 is the pretraining sampler; 0.08 reaches below 0.2 */
+    const int NS = 20000;
+    int same = 0, small = 0;
+    for (int i = 0; i < NS; i++) {
+        aug_params p, q;
+        augment_sample(&p, 256, 256, (uint64_t)i);
+        augment_sample_scale(&q, 256, 256, 0.2, (uint64_t)i);
+        same += memcmp(&p, &q, sizeof p) == 0;
+        augment_sample_scale(&q, 256, 256, 0.08, (uint64_t)i);
+        small += (double)q.w * q.h / (256.0 * 256) < 0.19;
+        bad += (double)q.w * q.h / (256.0 * 256) < 0.08 * 0.95;
+    }
+    CHECK(same == NS && bad == 0, "scale 0.2 differs from augment_sample in %d of %d; %d below 0.08", NS - same, NS, bad);
+    /* On a square image an attempt (a ~ U(0.08,1), log r ~ U(±L), L = log 4/3) fits iff
+     * a ≤ e^(−|log r|), with probability p = ((1 − e^(−L))/L − 0.08)/0.92; small areas always
+     * fit, so P(area < 0.19) = (0.11/0.92)/p (the all-10-fail fallback, (1−p)^10 ≈ 4e-9, aside) */
+    const double L = log(4.0 / 3.0), pacc = ((1 - exp(-L)) / L - 0.08) / 0.92, want = 0.11 / 0.92 / pacc;
+    CHECK(fabs((double)small / NS - want) < 5 * sqrt(want * (1 - want) / NS), "scale 0.08: %.4f below 0.19, want %.4f", (double)small / NS, want);
+    free(img); free(u8); free(a); free(b); free(c);
+    test_end();
+}
+
+/* The fine-tuning chain is the stages in order with the documented keys, deterministic in
+ * (seed, epoch, id), and its work memory is enough (ASan). */
+static void test_finetune_chain(void) {
+    test_begin("finetune_chain");
+    const int H = 64, W = 80, S = 32;
+    uint8_t *img = random_image(H, W, 13), *u8 = malloc((size_t)S * S * 3), *rs = malloc((size_t)S * S * 3);
+    aug_recipe r = augment_recipe_finetune();
+    char err[200];
+    CHECK(augment_recipe_check(&r, err, sizeof err) == NULL, "recipe refused: %s", err);
+    r.re.prob = 1;   /* erase every image, so that stage is always exercised */
+    void *work = malloc(augment_finetune_work_bytes(H, W, S, r.interp)), *ws = malloc(augment_scratch_bytes(H, W, S, r.interp));
+    float *a = malloc(sizeof(float) * 3 * S * S), *b = malloc(sizeof(float) * 3 * S * S), *tmp = malloc(sizeof(float) * 3 * S * S);
+    int bad = 0, differ = 0;
+    for (int i = 0; i < 30; i++) {
+        augment_finetune(a, img, H, W, S, &r, 5, 2, 1000 + i, work);
+        aug_params p;
+        augment_sample_scale(&p, H, W, 0.08, rng_key(5, AUG_RNG_TAG, 2, 1000 + (uint64_t)i, 0));
+        augment_crop_u8(u8, tmp, img, H, W, S, &p, r.interp, ws);
+        randaug_image(u8, S, S, &r.ra, rng_key(5, RANDAUG_RNG_TAG, 2, 1000 + (uint64_t)i, 0), rs);
+        augment_u8_to_chw(b, u8, S);
+        erase_image(b, 3, S, S, &r.re, rng_key(5, ERASE_RNG_TAG, 2, 1000 + (uint64_t)i, 0));
+        bad += memcmp(a, b, sizeof(float) * 3 * S * S) != 0;
+        augment_finetune(b, img, H, W, S, &r, 5, 3, 1000 + i, work);
+        differ += memcmp(a, b, sizeof(float) * 3 * S * S) != 0;
+    }
+    CHECK(bad == 0, "%d of 30 images differ from the stages run by hand", bad);
+    CHECK(differ == 30, "only %d of 30 images change with the epoch", differ);
+    /* a batch on 2 worker threads (one work buffer each) equals the batch on one */
+    enum { NB = 8 };
+    const long img_f = 3L * S * S;
+    float *b1 = malloc(sizeof(float) * NB * img_f), *b2 = malloc(sizeof(float) * NB * img_f);
+    void *w2[2] = {work, ws};
+    ws = realloc(ws, augment_finetune_work_bytes(H, W, S, r.interp));
+    w2[1] = ws;
+    for (int i = 0; i < NB; i++) augment_finetune(b1 + i * img_f, img, H, W, S, &r, 7, 0, i, work);
+    #pragma omp parallel for num_threads(2) schedule(dynamic, 1)
+    for (int i = 0; i < NB; i++) augment_finetune(b2 + i * img_f, img, H, W, S, &r, 7, 0, i, w2[omp_get_thread_num() & 1]);
+    CHECK(memcmp(b1, b2, sizeof(float) * NB * img_f) == 0, "2 threads give other images");
+    free(b1); free(b2);
+    r.scale_min = 0;
+    CHECK(augment_recipe_check(&r, err, sizeof err) != NULL, "scale 0 accepted");
+    r = augment_recipe_finetune(); r.ra.prob = 2;
+    CHECK(augment_recipe_check(&r, err, sizeof err) != NULL && strncmp(err, "randaug: ", 9) == 0, "randaug p 2 accepted");
+    r = augment_recipe_finetune(); r.re.prob = -1;
+    CHECK(augment_recipe_check(&r, err, sizeof err) != NULL && strncmp(err, "erasing: ", 9) == 0, "erasing p -1 accepted");
+    free(img); free(u8); free(rs); free(work); free(ws); free(a); free(b); free(tmp);
+    test_end();
+}
+
 int main(void) {
     test_geometry(256, 256, 0.5399, 0.1488, 1.0, "rrc_geometry_square");
     test_geometry(180, 320, 0.3988, 0.2673, 0.75, "rrc_geometry_wide");
@@ -256,5 +384,8 @@ int main(void) {
     test_against_ref(INTERP_TORCH, "bicubic_torch_vs_2d_reference");
     test_linear_ramp();
     test_eval();
+    test_eval_resize();
+    test_uint8_path();
+    test_finetune_chain();
     return test_exit();
 }

@@ -1,11 +1,16 @@
 /* "Activation memory sized once; no allocation inside a step": every allocation call made by
  * our code (libsemaim is linked statically, and this test is linked with --wrap for the
  * allocator, see the Makefile) is counted while a full training step runs: permutation pass,
- * forward, backward, clipping and AdamW, for every order. */
+ * forward, backward, clipping and AdamW, for every order. Likewise the fine-tuning
+ * augmentation of a batch (crop, RandAugment, erasing, Mixup/CutMix, soft targets and the
+ * soft-target loss) in work memory allocated once. */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
 #include "semaim/encoder.h"
+#include "data/augment.h"
+#include "data/mixup.h"
+#include "kernels/ops.h"
 #include "semaim/model.h"
 #include "semaim/train_step.h"
 #include "semaim/optim.h"
@@ -20,7 +25,35 @@ void *__wrap_calloc(size_t a, size_t b) { allocs++; return __real_calloc(a, b); 
 void *__wrap_realloc(void *p, size_t n) { allocs++; return __real_realloc(p, n); }
 void *__wrap_aligned_alloc(size_t a, size_t n) { allocs++; return __real_aligned_alloc(a, n); }
 
+static void test_augment_noalloc(void) {
+    test_begin("no_allocation_in_the_finetune_augmentation");
+    enum { B = 4, H = 40, W = 48, S = 32, K = 5 };
+    aug_recipe r = augment_recipe_finetune();
+    r.re.prob = 1; r.ra.prob = 1;   /* every stage runs */
+    uint8_t *img = malloc((size_t)H * W * 3);
+    for (int i = 0; i < H * W * 3; i++) img[i] = (uint8_t)(i * 37);
+    void *work = malloc(augment_finetune_work_bytes(H, W, S, r.interp));
+    float *x = malloc(sizeof(float) * B * 3 * S * S), *t = malloc(sizeof(float) * B * K), *p = malloc(sizeof(float) * B * K),
+          *lg = calloc(B * K, sizeof(float)), *dl = calloc(B * K, sizeof(float));
+    const int32_t y[B] = {0, 3, 4, 1};
+    mixup_config mc = mixup_recipe();
+    long before = allocs;
+    for (int step = 0; step < 6; step++) {
+        for (int b = 0; b < B; b++) augment_finetune(x + (long)b * 3 * S * S, img, H, W, S, &r, 1, 0, step * B + b, work);
+        mixup_params mp;
+        mixup_sample(&mp, &mc, S, S, rng_key(1, MIXUP_RNG_TAG, (uint64_t)step, 0, 0));
+        mixup_images(x, B, 3, S, S, &mp);
+        mixup_targets(t, y, B, K, mp.lam, mc.smoothing);
+        softce_forward(p, lg, t, B, K);
+        softce_backward(dl, p, t, B, K, 1.0f);
+    }
+    CHECK(allocs == before, "%ld allocations while augmenting", allocs - before);
+    free(img); free(work); free(x); free(t); free(p); free(lg); free(dl);
+    test_end();
+}
+
 int main(void) {
+    test_augment_noalloc();
     test_begin("no_allocation_inside_a_step");
     semaim_config_t c = {32, 8, 32, 2, 1, 2};
     err_t err_v = {0};
