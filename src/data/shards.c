@@ -442,56 +442,54 @@ static void check_request(const shard_reader *r, int k, long local, long count, 
                    jpeg ? "jpeg" : "raw", r->s->jpeg ? "jpeg" : "raw");
 }
 
+/* The open shard k for a read of its images local..local+count−1 (opened if need be), or NULL
+ * with the error. Caller has HDF5's messages quieted. */
+static open_shard *use(shard_reader *r, int k, long local, long count, int jpeg, err_t *err) {
+    check_request(r, k, local, count, jpeg);
+    if (!r->o[k].last_use && open_one(r, k, err)) return NULL;
+    r->o[k].last_use = ++r->clock;
+    return &r->o[k];
+}
+
+/* One H5Dread of the nd-dimensional box start/cnt of o's dataset into dst: 0 or -1. */
+static int read_box(open_shard *o, int nd, const hsize_t *start, const hsize_t *cnt, void *dst) {
+    hid_t ms = H5Screate_simple(nd, cnt, NULL);
+    int bad = ms < 0 || H5Sselect_hyperslab(o->space, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
+              H5Dread(o->dset, H5T_NATIVE_UINT8, ms, o->space, H5P_DEFAULT, dst) < 0;
+    if (ms >= 0) H5Sclose(ms);
+    return bad ? -1 : 0;
+}
+
 int shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *dst, int32_t *lab, err_t *err) {
-    check_request(r, k, local, count, 0);
-    const shard_info *si = &r->s->sh[k];
     quiet_t q = quiet_begin();
-    const char *e = NULL;
-    if (!r->o[k].last_use) e = open_one(r, k, err);
-    if (!e) {
-        open_shard *o = &r->o[k];
-        o->last_use = ++r->clock;
-        hsize_t start[4] = {(hsize_t)local, 0, 0, 0}, cnt[4] = {(hsize_t)count, (hsize_t)r->s->H, (hsize_t)r->s->W, 3};
-        hid_t ms = H5Screate_simple(4, cnt, NULL);
-        if (ms < 0 || H5Sselect_hyperslab(o->space, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
-            H5Dread(o->dset, H5T_NATIVE_UINT8, ms, o->space, H5P_DEFAULT, dst) < 0)
-            e = fail(err, "shard %s: reading /images[%ld..%ld] failed", si->path, local, local + count - 1);
-        if (ms >= 0) H5Sclose(ms);
-        if (!e) memcpy(lab, o->labels + local, sizeof(int32_t) * (size_t)count);
-    }
+    open_shard *o = use(r, k, local, count, 0, err);
+    const char *e = o ? NULL : err->msg;
+    hsize_t start[4] = {(hsize_t)local, 0, 0, 0}, cnt[4] = {(hsize_t)count, (hsize_t)r->s->H, (hsize_t)r->s->W, 3};
+    if (o && read_box(o, 4, start, cnt, dst))
+        e = fail(err, "shard %s: reading /images[%ld..%ld] failed", r->s->sh[k].path, local, local + count - 1);
+    if (!e) memcpy(lab, o->labels + local, sizeof(int32_t) * (size_t)count);
     quiet_end(q);
     return e ? -1 : 0;
 }
 
 int shard_reader_read_jpeg(shard_reader *r, int k, long local, long count, uint8_t **buf, size_t *cap, size_t *used,
                            shard_jpeg *refs, int32_t *lab, err_t *err) {
-    check_request(r, k, local, count, 1);
-    const shard_info *si = &r->s->sh[k];
     quiet_t q = quiet_begin();
-    const char *e = NULL;
-    if (!r->o[k].last_use) e = open_one(r, k, err);
-    if (!e) {
-        open_shard *o = &r->o[k];
-        o->last_use = ++r->clock;
-        uint64_t b0 = o->off[local], nb = o->off[local + count] - b0;
-        if (mem_grow(buf, cap, *used + (size_t)nb)) {
-            quiet_end(q);
-            return err_set(err, ERR_RUNTIME, "loader: out of memory for %llu bytes of JPEG data", (unsigned long long)nb);
-        }
-        hsize_t start[1] = {b0}, cnt[1] = {nb};
-        hid_t ms = H5Screate_simple(1, cnt, NULL);
-        if (ms < 0 || H5Sselect_hyperslab(o->space, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
-            H5Dread(o->dset, H5T_NATIVE_UINT8, ms, o->space, H5P_DEFAULT, *buf + *used) < 0)
-            e = fail(err, "shard %s: reading /jpeg of images %ld..%ld failed", si->path, local, local + count - 1);
-        if (ms >= 0) H5Sclose(ms);
-        for (long i = 0; !e && i < count; i++) {
-            refs[i].at = *used + (size_t)(o->off[local + i] - b0);
-            refs[i].len = (size_t)(o->off[local + i + 1] - o->off[local + i]);
-            refs[i].w = o->w[local + i]; refs[i].h = o->h[local + i];
-            lab[i] = o->labels[local + i];
-        }
-        if (!e) *used += (size_t)nb;
+    open_shard *o = use(r, k, local, count, 1, err);
+    const char *e = o ? NULL : err->msg;
+    uint64_t b0 = o ? o->off[local] : 0, nb = o ? o->off[local + count] - b0 : 0;
+    if (!e && mem_grow(buf, cap, *used + (size_t)nb))
+        e = err_say(err, ERR_RUNTIME, "loader: out of memory for %llu bytes of JPEG data", (unsigned long long)nb);
+    hsize_t start[1] = {b0}, cnt[1] = {nb};
+    if (!e && read_box(o, 1, start, cnt, *buf + *used))
+        e = fail(err, "shard %s: reading /jpeg of images %ld..%ld failed", r->s->sh[k].path, local, local + count - 1);
+    for (long i = 0; !e && i < count; i++) {
+        refs[i].at = *used + (size_t)(o->off[local + i] - b0);
+        refs[i].len = (size_t)(o->off[local + i + 1] - o->off[local + i]);
+        refs[i].w = o->w[local + i]; refs[i].h = o->h[local + i];
+        lab[i] = o->labels[local + i];
     }
+    if (!e) *used += (size_t)nb;
     quiet_end(q);
     return e ? -1 : 0;
 }
