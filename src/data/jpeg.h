@@ -1,6 +1,8 @@
 /* The loader's JPEG decoder for jpeg shards (libjpeg API of libjpeg-turbo), one per loader
  * worker thread, with every buffer allocated once for the largest image of the data set: no
- * allocation per image. Independent of data_prep's decoder on purpose (each checks the other).
+ * allocation per image by our code (libjpeg-turbo's memory manager still takes and returns its
+ * per-image pools, by its design; tests/unit/model/test_noalloc.c counts ours). Independent of
+ * data_prep's decoder on purpose (each checks the other).
  *
  * An image is decoded with DCT scaling at the smallest m/8 (m = 1, 2, 4 or 8: the others are
  * slower than a full decode in libjpeg-turbo 2.1, data_prep/resize.c) whose result still
