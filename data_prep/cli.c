@@ -6,6 +6,8 @@
 #include <string.h>
 #include "prep.h"
 
+#define JPEG_MAX_SIDE 65500   /* the largest dimension a JPEG can have */
+
 static const char *usage_main =
     "usage: semaim-prep COMMAND [options]    (semaim-prep COMMAND --help for details)\n"
     "\n"
@@ -29,9 +31,15 @@ static const char *usage_convert =
     "  --out OUT              output directory, created if needed (required)\n"
     "  --train-shards N       number of train shards (default 1024)\n"
     "  --val-shards M         number of val shards, 0 for none (default 64)\n"
-    "  --size S               train: shorter side resized to S, centre crop SxS (default 256)\n"
-    "  --val-size S           val: centre crop SxS (default 224)\n"
-    "  --val-resize R         val: shorter side resized to R first (default floor(S/0.875) = 256)\n"
+    "  --store jpeg|raw       jpeg (default): each image as JPEG bytes, decoded by the loader, which\n"
+    "                         crops from the whole photo; raw: decoded, resized and centre-cropped\n"
+    "                         RGB pixels (about 10x the bytes)\n"
+    "  --max-side N           jpeg: longer side capped at N, aspect kept, never enlarged (default 512)\n"
+    "  --quality Q            jpeg: quality 1..100 of images that must be re-encoded (resized, or\n"
+    "                         progressive, grayscale, CMYK, YCCK); others keep their bytes (default 90)\n"
+    "  --size S               raw, train: shorter side resized to S, centre crop SxS (default 256)\n"
+    "  --val-size S           raw, val: centre crop SxS (default 224)\n"
+    "  --val-resize R         raw, val: shorter side resized to R first (default floor(S/0.875) = 256)\n"
     "  --seed N               shuffle seed, 0 <= N < 2^53 (default 0)\n"
     "  --val-labels FILE      labels for a flat val/: LOC_val_solution.csv or the devkit's\n"
     "                         ILSVRC2012_validation_ground_truth.txt (default: looked up in ROOT)\n"
@@ -146,7 +154,8 @@ static int parse_range(const char *v, prep_opts *o) {
 
 static int parse_convert(args *a, prep_opts *o) {
     prep_opts_default(o);
-    int val_resize = 0, threads = 0;
+    int val_resize = 0, threads = 0, store = -1;
+    const char *raw_flag = NULL, *jpeg_flag = NULL;   /* the first flag of each store given */
     for (a->i = 2; a->i < a->argc; a->i++) {
         const char *arg = a->argv[a->i], *eq, *v;
         int rc = 0;
@@ -155,9 +164,32 @@ static int parse_convert(args *a, prep_opts *o) {
         else if (match(arg, "--out", &eq)) { if (!(o->out = value(a, "--out", eq))) return -1; }
         else if (match(arg, "--train-shards", &eq)) rc = !(v = value(a, arg, eq)) || int_flag("--train-shards", v, 0, 99999, &o->shards[PREP_TRAIN]);
         else if (match(arg, "--val-shards", &eq)) rc = !(v = value(a, arg, eq)) || int_flag("--val-shards", v, 0, 99999, &o->shards[PREP_VAL]);
-        else if (match(arg, "--size", &eq)) rc = !(v = value(a, arg, eq)) || int_flag("--size", v, 1, 8192, &o->size[PREP_TRAIN]);
-        else if (match(arg, "--val-size", &eq)) rc = !(v = value(a, arg, eq)) || int_flag("--val-size", v, 1, 8192, &o->size[PREP_VAL]);
-        else if (match(arg, "--val-resize", &eq)) rc = !(v = value(a, arg, eq)) || int_flag("--val-resize", v, 1, 8192, &val_resize);
+        else if (match(arg, "--store", &eq)) {
+            if (!(v = value(a, arg, eq))) return -1;
+            if (!strcmp(v, "raw")) store = PREP_STORE_RAW;
+            else if (!strcmp(v, "jpeg")) store = PREP_STORE_JPEG;
+            else { prep_err("--store: expected jpeg or raw, got '%s'", v); return -1; }
+        }
+        else if (match(arg, "--max-side", &eq)) {
+            rc = !(v = value(a, arg, eq)) || int_flag("--max-side", v, 1, JPEG_MAX_SIDE, &o->max_side);
+            if (!jpeg_flag) jpeg_flag = "--max-side";
+        }
+        else if (match(arg, "--quality", &eq)) {
+            rc = !(v = value(a, arg, eq)) || int_flag("--quality", v, 1, 100, &o->quality);
+            if (!jpeg_flag) jpeg_flag = "--quality";
+        }
+        else if (match(arg, "--size", &eq)) {
+            rc = !(v = value(a, arg, eq)) || int_flag("--size", v, 1, 8192, &o->size[PREP_TRAIN]);
+            if (!raw_flag) raw_flag = "--size";
+        }
+        else if (match(arg, "--val-size", &eq)) {
+            rc = !(v = value(a, arg, eq)) || int_flag("--val-size", v, 1, 8192, &o->size[PREP_VAL]);
+            if (!raw_flag) raw_flag = "--val-size";
+        }
+        else if (match(arg, "--val-resize", &eq)) {
+            rc = !(v = value(a, arg, eq)) || int_flag("--val-resize", v, 1, 8192, &val_resize);
+            if (!raw_flag) raw_flag = "--val-resize";
+        }
         else if (match(arg, "--threads", &eq)) rc = !(v = value(a, arg, eq)) || int_flag("--threads", v, 1, 1024, &threads);
         else if (match(arg, "--seed", &eq)) {
             long s;
@@ -193,6 +225,14 @@ static int parse_convert(args *a, prep_opts *o) {
     if (!*o->src || !*o->out) { prep_err("--src and --out must not be empty"); return -1; }
     if (!o->shards[PREP_TRAIN] && !o->shards[PREP_VAL]) { prep_err("--train-shards and --val-shards are both 0: nothing to do"); return -1; }
     if (o->ranged && o->task_n) { prep_err("--shard-range and --task both select shards: give one"); return -1; }
+    if (store >= 0) o->store = store;
+    /* A flag of the other store would be silently ignored: say so instead. */
+    if (o->store == PREP_STORE_JPEG && raw_flag) {
+        if (store < 0) prep_err("%s applies to --store raw only, and the default store is jpeg: add --store raw or drop %s", raw_flag, raw_flag);
+        else prep_err("%s applies to --store raw only, not --store jpeg", raw_flag);
+        return -1;
+    }
+    if (o->store == PREP_STORE_RAW && jpeg_flag) { prep_err("%s applies to --store jpeg only, not --store raw", jpeg_flag); return -1; }
     o->resize[PREP_TRAIN] = o->size[PREP_TRAIN];
     o->resize[PREP_VAL] = val_resize ? val_resize : (int)((long)o->size[PREP_VAL] * 8 / 7);
     if (o->resize[PREP_VAL] < o->size[PREP_VAL]) {

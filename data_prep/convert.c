@@ -20,7 +20,10 @@ static uint64_t shard_fp(const prep_plan *p, const prep_opts *o, int s, int k) {
     h = prep_fnv_int(h, PREP_FORMAT_VERSION);
     h = prep_fnv_str(h, prep_decoder_name());
     h = prep_fnv_int(h, s); h = prep_fnv_int(h, k); h = prep_fnv_int(h, p->shards[s]);
-    h = prep_fnv_int(h, o->size[s]); h = prep_fnv_int(h, o->resize[s]); h = prep_fnv_int(h, p->nclass);
+    h = prep_fnv_int(h, o->store);
+    if (o->store == PREP_STORE_JPEG) { h = prep_fnv_str(h, prep_encoder_name()); h = prep_fnv_int(h, o->max_side); h = prep_fnv_int(h, o->quality); }
+    else { h = prep_fnv_int(h, o->size[s]); h = prep_fnv_int(h, o->resize[s]); }
+    h = prep_fnv_int(h, p->nclass);
     size_t lo = slice_lo(p->n[s], k, p->shards[s]), hi = slice_lo(p->n[s], k + 1, p->shards[s]);
     for (size_t i = lo; i < hi; i++) { h = prep_fnv_str(h, p->items[s][i].rel); h = prep_fnv_int(h, p->items[s][i].label); }
     return h;
@@ -30,7 +33,11 @@ typedef struct {
     int nt;
     prep_decoder **dec;
     uint8_t **fbuf; size_t *fcap;
-    uint8_t *img; size_t img_cap;
+    uint8_t *img; size_t img_cap;          /* raw: the shard's images */
+    uint8_t **blob; size_t *blen, *bcap;   /* jpeg: each file's stored bytes; buffers kept for the next shard */
+    int32_t *sw, *sh;                      /* jpeg: stored sizes */
+    uint8_t *flat; size_t flat_cap;        /* jpeg: the shard's /jpeg */
+    uint64_t *offsets;
     int32_t *labels; char *keys; size_t keys_cap;
     int *status; char (*msg)[200]; size_t cap;
     int notes_printed;
@@ -39,7 +46,9 @@ typedef struct {
 
 static void work_free(work *w) {
     for (int t = 0; t < w->nt; t++) { if (w->dec) prep_decoder_free(w->dec[t]); if (w->fbuf) free(w->fbuf[t]); }
+    for (size_t i = 0; w->blob && i < w->cap; i++) free(w->blob[i]);
     free(w->dec); free(w->fbuf); free(w->fcap);
+    free(w->blob); free(w->blen); free(w->bcap); free(w->sw); free(w->sh); free(w->flat); free(w->offsets);
     free(w->img); free(w->labels); free(w->keys); free(w->status); free(w->msg);
 }
 
@@ -54,21 +63,35 @@ static int work_init(work *w, int nt) {
     return 0;
 }
 
-static int work_reserve(work *w, size_t n, size_t isz) {
-    size_t bytes = n * isz;
-    if (bytes > w->img_cap) {
+/* A table of old_n entries grown to n (contents kept). */
+static int table_grow(void *pp, size_t old_n, size_t n, size_t esize) {
+    size_t cap = old_n * esize;
+    return mem_grow(pp, &cap, n * esize);
+}
+
+static int work_reserve(work *w, size_t n, size_t isz, int jpeg) {
+    if (!jpeg && n * isz > w->img_cap) {
         free(w->img);
-        w->img = malloc(bytes);
-        w->img_cap = w->img ? bytes : 0;
+        w->img = malloc(n * isz);
+        w->img_cap = w->img ? n * isz : 0;
         if (!w->img) return -1;
     }
     if (n > w->cap) {
+        size_t c = w->cap;
         free(w->labels); free(w->status); free(w->msg);
         w->labels = malloc(n * sizeof *w->labels);
         w->status = malloc(n * sizeof *w->status);
         w->msg = malloc(n * sizeof *w->msg);
+        if (!w->labels || !w->status || !w->msg) return -1;
+        if (jpeg) {
+            /* the per-file buffers survive: realloc the tables, zero the new entries */
+            if (table_grow(&w->blob, c, n, sizeof *w->blob) || table_grow(&w->blen, c, n, sizeof *w->blen) ||
+                table_grow(&w->bcap, c, n, sizeof *w->bcap) || table_grow(&w->sw, c, n, sizeof *w->sw) ||
+                table_grow(&w->sh, c, n, sizeof *w->sh) || table_grow(&w->offsets, c + 1, n + 1, sizeof *w->offsets))
+                return -1;
+            for (size_t i = c; i < n; i++) { w->blob[i] = NULL; w->bcap[i] = 0; }
+        }
         w->cap = n;
-        if (!w->labels || !w->status || !w->msg) { w->cap = 0; return -1; }
     }
     return 0;
 }
@@ -104,10 +127,14 @@ static int try_reuse(const prep_opts *o, int s, int k, int K, uint64_t fp, prep_
 
 static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, uint64_t fp, work *w,
                          prep_record *rec, prep_progress *pg, size_t *done, size_t base, int crash) {
-    int K = p->shards[s], S = o->size[s];
+    int K = p->shards[s], S = o->size[s], jpeg = o->store == PREP_STORE_JPEG;
     size_t lo = slice_lo(p->n[s], k, K), hi = slice_lo(p->n[s], k + 1, K), n = hi - lo;
     size_t isz = (size_t)S * S * 3;
-    if (work_reserve(w, n, isz)) { prep_err("out of memory for a shard of %zu images of %dx%d (use more shards)", n, S, S); return -1; }
+    if (work_reserve(w, n, isz, jpeg)) {
+        if (jpeg) prep_err("out of memory for a shard of %zu images", n);
+        else prep_err("out of memory for a shard of %zu images of %dx%d (use more shards)", n, S, S);
+        return -1;
+    }
     size_t counter = 0, done0 = *done;
     const prep_item *items = p->items[s] + lo;
     #pragma omp parallel num_threads(w->nt)
@@ -119,14 +146,29 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
             snprintf(path, sizeof path, "%s/%s", o->src, items[i].rel);
             size_t len;
             err_t fe;
+            prep_img_info info;
             if (file_read(path, PREP_MAX_FILE, "an image", &w->fbuf[t], &w->fcap[t], &len, &fe)) {
                 snprintf(w->msg[i], sizeof w->msg[i], "%.*s", (int)sizeof w->msg[i] - 1, fe.msg);
                 w->status[i] = PREP_IMG_SKIP;
             }
-            else {
-                prep_img_info info;
+            else if (!jpeg) {
                 w->status[i] = prep_decode(w->dec[t], w->fbuf[t], len, o->resize[s], S, w->img + i * isz, &info);
                 memcpy(w->msg[i], info.msg, sizeof w->msg[i]);
+            }
+            else {
+                const uint8_t *bytes;
+                size_t blen;
+                w->status[i] = prep_store_jpeg(w->dec[t], w->fbuf[t], len, o->max_side, o->quality, &bytes, &blen, &info);
+                memcpy(w->msg[i], info.msg, sizeof w->msg[i]);
+                if (w->status[i] != PREP_IMG_SKIP) {
+                    if (mem_grow(&w->blob[i], &w->bcap[i], blen)) {
+                        snprintf(w->msg[i], sizeof w->msg[i], "out of memory");
+                        w->status[i] = PREP_IMG_SKIP;
+                    } else {
+                        memcpy(w->blob[i], bytes, blen);
+                        w->blen[i] = blen; w->sw[i] = info.sw; w->sh[i] = info.sh;
+                    }
+                }
             }
             size_t c;
             #pragma omp atomic capture
@@ -138,6 +180,7 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
     memset(rec, 0, sizeof *rec);
     rec->split = s; rec->index = k; rec->count = K; rec->fp = fp;
     size_t m = 0, keylen = 1;
+    uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (w->status[i] == PREP_IMG_SKIP) {
             if (prep_notes_add(&rec->skipped, items[i].rel, w->msg[i])) goto oom;
@@ -147,20 +190,27 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
         if (w->status[i] == PREP_IMG_WARN && prep_notes_add(&rec->warnings, items[i].rel, w->msg[i])) goto oom;
         size_t kl = strlen(prep_item_key(&items[i]));
         if (kl > keylen) keylen = kl;
-        if (m != i) memmove(w->img + m * isz, w->img + i * isz, isz);
+        if (!jpeg && m != i) memmove(w->img + m * isz, w->img + i * isz, isz);
+        if (jpeg) { total += w->blen[i]; w->sw[m] = w->sw[i]; w->sh[m] = w->sh[i]; }
         w->labels[m] = items[i].label;
         m++;
     }
+    if (jpeg && mem_grow(&w->flat, &w->flat_cap, (size_t)total)) goto oom;
     if (m * keylen > w->keys_cap || !w->keys) {
         free(w->keys);
         w->keys_cap = m * keylen;
         if (!(w->keys = malloc(w->keys_cap ? w->keys_cap : 1))) { w->keys_cap = 0; goto oom; }
     }
     memset(w->keys, 0, m * keylen);
+    if (jpeg) w->offsets[0] = 0;
     for (size_t i = 0, j = 0; i < n; i++) {
         if (w->status[i] == PREP_IMG_SKIP) continue;
         const char *key = prep_item_key(&items[i]);
         memcpy(w->keys + j * keylen, key, strlen(key));
+        if (jpeg) {
+            memcpy(w->flat + w->offsets[j], w->blob[i], w->blen[i]);
+            w->offsets[j + 1] = w->offsets[j] + w->blen[i];
+        }
         j++;
     }
     rec->images = m;
@@ -177,8 +227,10 @@ static int convert_shard(const prep_opts *o, const prep_plan *p, int s, int k, u
         if (unlink(mp) && errno != ENOENT) { prep_progress_clear(pg); prep_err("%s: %s", mp, strerror(errno)); prep_record_free(rec); return -1; }
         w->manifest_gone = 1;
     }
-    prep_shard_info si = {s, k, K, S, o->resize[s], p->nclass};
-    if (prep_shard_write(tmp, &si, m, w->img, w->labels, w->keys, keylen, crash, why, sizeof why)) {
+    prep_shard_info si = {.split = s, .index = k, .count = K, .nclass = p->nclass, .version = PREP_FORMAT_VERSION,
+                          .store = o->store, .size = S, .resize = o->resize[s], .max_side = o->max_side, .quality = o->quality};
+    prep_shard_data px = {w->img, w->flat, w->offsets, w->sw, w->sh};
+    if (prep_shard_write(tmp, &si, m, &px, w->labels, w->keys, keylen, crash, why, sizeof why)) {
         unlink(tmp);
         prep_progress_clear(pg);
         prep_err("%s", why);

@@ -26,6 +26,8 @@ struct prep_decoder {
     struct jpeg_progress_mgr prog;
     uint8_t *pix; size_t pix_cap;
     JSAMPROW *rows; size_t rows_cap;
+    uint8_t *img; size_t img_cap;   /* --store jpeg: the resized image before encoding */
+    prep_encoder *enc;
     prep_resampler rs;
     int full_window, no_dct_scale;
 };
@@ -74,6 +76,7 @@ prep_decoder *prep_decoder_new(void) {
     jerr_init(&d->ci, &d->jerr);
     if (setjmp(d->jerr.jb)) { free(d); return NULL; }
     jpeg_create_decompress(&d->ci);
+    if (!(d->enc = prep_encoder_new())) { jpeg_destroy_decompress(&d->ci); free(d); return NULL; }
     d->ci.mem->max_memory_to_use = PREP_DECODER_MEM;
     d->prog.progress_monitor = on_progress;
     return d;
@@ -82,7 +85,8 @@ prep_decoder *prep_decoder_new(void) {
 void prep_decoder_free(prep_decoder *d) {
     if (!d) return;
     jpeg_destroy_decompress(&d->ci);
-    free(d->pix); free(d->rows);
+    prep_encoder_free(d->enc);
+    free(d->pix); free(d->rows); free(d->img);
     prep_resampler_free(&d->rs);
     free(d);
 }
@@ -120,14 +124,6 @@ void prep_cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, int n, int inverted) {
     }
 }
 
-static int grow(void **p, size_t *cap, size_t need) {
-    if (need <= *cap) return 0;
-    void *q = realloc(*p, need);
-    if (!q) return -1;
-    *p = q; *cap = need;
-    return 0;
-}
-
 /* Chooses the output colour space; returns 0 for RGB output, 1 for CMYK, -1 unsupported. */
 static int choose_colorspace(struct jpeg_decompress_struct *ci) {
     switch (ci->jpeg_color_space) {
@@ -151,38 +147,18 @@ static void fail_reason(struct prep_jerr *e, j_common_ptr c, prep_img_info *info
         snprintf(info->msg, sizeof info->msg, "corrupt JPEG: %.150s", buf);
 }
 
-int prep_decode(prep_decoder *d, const uint8_t *data, size_t n, int resize, int crop,
-                uint8_t *out, prep_img_info *info) {
-    memset(info, 0, sizeof *info);
-    if (prep_sniff(data, n, info->msg, sizeof info->msg)) return PREP_IMG_SKIP;
+/* Decodes the file whose header ci holds, with geometry g, into out (g->ch rows of g->cw RGB
+ * pixels): DCT prescale, window decode, CMYK conversion, resample. libjpeg errors longjmp to
+ * the caller's setjmp. Returns PREP_IMG_*. */
+static int decode_body(prep_decoder *d, int cmyk, const prep_geom *g, uint8_t *out, prep_img_info *info) {
     struct jpeg_decompress_struct *ci = &d->ci;
-    jerr_reset(&d->jerr);
-    if (setjmp(d->jerr.jb)) {
-        fail_reason(&d->jerr, (j_common_ptr)ci, info);
-        jpeg_abort_decompress(ci);
-        return PREP_IMG_SKIP;
-    }
-    jpeg_mem_src(ci, data, (unsigned long)n);
-    jpeg_read_header(ci, TRUE);
-    ci->progress = &d->prog;
-    info->w = (int)ci->image_width; info->h = (int)ci->image_height;
-    info->colorspace = ci->jpeg_color_space; info->adobe = ci->saw_Adobe_marker;
-    info->progressive = ci->progressive_mode;
-    int cmyk = choose_colorspace(ci);
-    if (cmyk < 0) {
-        snprintf(info->msg, sizeof info->msg, "unsupported JPEG colour space (%d components)", ci->num_components);
-        jpeg_abort_decompress(ci);
-        return PREP_IMG_SKIP;
-    }
-    prep_geom g;
-    prep_geometry(info->w, info->h, resize, crop, &g);
-    int m = d->no_dct_scale ? 8 : prep_dct_scale(info->w, info->h, &g);
+    int m = d->no_dct_scale ? 8 : prep_dct_scale(info->w, info->h, g);
     ci->scale_num = (unsigned)m; ci->scale_denom = 8;
     ci->dct_method = JDCT_ISLOW;
     info->scale = m;
     jpeg_start_decompress(ci);
     int dw = (int)ci->output_width, dh = (int)ci->output_height;
-    if (prep_resample_plan(&d->rs, &g, info->w * m / 8.0, info->h * m / 8.0, dw, dh)) {
+    if (prep_resample_plan(&d->rs, g, info->w * m / 8.0, info->h * m / 8.0, dw, dh)) {
         snprintf(info->msg, sizeof info->msg, "out of memory");
         jpeg_abort_decompress(ci);
         return PREP_IMG_SKIP;
@@ -207,8 +183,8 @@ int prep_decode(prep_decoder *d, const uint8_t *data, size_t n, int resize, int 
     int nc = cmyk ? 4 : 3;
     size_t stride = (size_t)wid * nc;
     int nrows = r1 - r0;
-    if (grow((void **)&d->pix, &d->pix_cap, stride * (size_t)nrows) ||
-        grow((void **)&d->rows, &d->rows_cap, sizeof(JSAMPROW) * (size_t)nrows)) {
+    if (mem_grow(&d->pix, &d->pix_cap, stride * (size_t)nrows) ||
+        mem_grow(&d->rows, &d->rows_cap, sizeof(JSAMPROW) * (size_t)nrows)) {
         snprintf(info->msg, sizeof info->msg, "out of memory");
         jpeg_abort_decompress(ci);
         return PREP_IMG_SKIP;
@@ -227,12 +203,124 @@ int prep_decode(prep_decoder *d, const uint8_t *data, size_t n, int resize, int 
     }
     if (cmyk)
         for (int i = 0; i < nrows; i++) prep_cmyk_to_rgb(d->rows[i], d->rows[i], (int)wid, info->adobe);
-    prep_resample_run(&d->rs, d->pix, stride, (int)xoff, r0, crop, out);
+    prep_resample_run(&d->rs, d->pix, stride, (int)xoff, r0, out);
     if (d->jerr.nwarn) {
         snprintf(info->msg, sizeof info->msg, "%s", d->jerr.warn);
         return PREP_IMG_WARN;
     }
     return PREP_IMG_OK;
+}
+
+/* Starts on data: source, header, scan limit, info; the colour choice of choose_colorspace
+ * (-1: unsupported, info->msg says why). libjpeg errors longjmp to the caller's setjmp. */
+static int decode_header(prep_decoder *d, const uint8_t *data, size_t n, prep_img_info *info) {
+    struct jpeg_decompress_struct *ci = &d->ci;
+    jpeg_mem_src(ci, data, (unsigned long)n);
+    jpeg_read_header(ci, TRUE);
+    ci->progress = &d->prog;
+    info->w = (int)ci->image_width; info->h = (int)ci->image_height;
+    info->colorspace = ci->jpeg_color_space; info->adobe = ci->saw_Adobe_marker;
+    info->progressive = ci->progressive_mode;
+    info->ycc = ci->jpeg_color_space == JCS_YCbCr && ci->num_components == 3;
+    int cmyk = choose_colorspace(ci);
+    if (cmyk < 0) {
+        snprintf(info->msg, sizeof info->msg, "unsupported JPEG colour space (%d components)", ci->num_components);
+        jpeg_abort_decompress(ci);
+    }
+    return cmyk;
+}
+
+int prep_header(prep_decoder *d, const uint8_t *data, size_t n, prep_img_info *info) {
+    memset(info, 0, sizeof *info);
+    if (prep_sniff(data, n, info->msg, sizeof info->msg)) return -1;
+    jerr_reset(&d->jerr);
+    if (setjmp(d->jerr.jb)) {
+        fail_reason(&d->jerr, (j_common_ptr)&d->ci, info);
+        jpeg_abort_decompress(&d->ci);
+        return -1;
+    }
+    int cmyk = decode_header(d, data, n, info);
+    jpeg_abort_decompress(&d->ci);
+    return cmyk < 0 ? -1 : 0;
+}
+
+int prep_decode(prep_decoder *d, const uint8_t *data, size_t n, int resize, int crop,
+                uint8_t *out, prep_img_info *info) {
+    memset(info, 0, sizeof *info);
+    if (prep_sniff(data, n, info->msg, sizeof info->msg)) return PREP_IMG_SKIP;
+    jerr_reset(&d->jerr);
+    if (setjmp(d->jerr.jb)) {
+        fail_reason(&d->jerr, (j_common_ptr)&d->ci, info);
+        jpeg_abort_decompress(&d->ci);
+        return PREP_IMG_SKIP;
+    }
+    int cmyk = decode_header(d, data, n, info);
+    if (cmyk < 0) return PREP_IMG_SKIP;
+    prep_geom g;
+    prep_geometry(info->w, info->h, resize, crop, &g);
+    return decode_body(d, cmyk, &g, out, info);
+}
+
+int prep_store_jpeg(prep_decoder *d, const uint8_t *data, size_t n, int max_side, int quality,
+                    const uint8_t **out, size_t *len, prep_img_info *info) {
+    memset(info, 0, sizeof *info);
+    *out = NULL; *len = 0;
+    if (prep_sniff(data, n, info->msg, sizeof info->msg)) return PREP_IMG_SKIP;
+    struct jpeg_decompress_struct *ci = &d->ci;
+    jerr_reset(&d->jerr);
+    if (setjmp(d->jerr.jb)) {
+        fail_reason(&d->jerr, (j_common_ptr)ci, info);
+        jpeg_abort_decompress(ci);
+        return PREP_IMG_SKIP;
+    }
+    int cmyk = decode_header(d, data, n, info);
+    if (cmyk < 0) return PREP_IMG_SKIP;
+    prep_geom g;
+    prep_geometry_cap(info->w, info->h, max_side, &g);
+    info->sw = g.rw; info->sh = g.rh;
+    /* What every JPEG decoder reads, as the loader will: sequential Huffman-coded 8-bit
+     * YCbCr (4:4:4, 4:2:2, 4:2:0, ...), already within the cap. */
+    int keep = !ci->progressive_mode && !ci->arith_code && ci->data_precision == 8 && ci->num_components == 3 &&
+               ci->jpeg_color_space == JCS_YCbCr && g.rw == info->w && g.rh == info->h;
+    if (keep) {
+        /* Check it decodes: at 1/8 scale the IDCT is nearly free, but every Huffman-coded bit
+         * is still read, so truncation, corruption and warnings show as in a full decode. */
+        ci->scale_num = 1; ci->scale_denom = 8;
+        ci->dct_method = JDCT_ISLOW;
+        jpeg_start_decompress(ci);
+        size_t stride = (size_t)ci->output_width * 3;
+        if (mem_grow(&d->pix, &d->pix_cap, stride)) {
+            snprintf(info->msg, sizeof info->msg, "out of memory");
+            jpeg_abort_decompress(ci);
+            return PREP_IMG_SKIP;
+        }
+        while (ci->output_scanline < ci->output_height) {
+            JSAMPROW row = d->pix;
+            jpeg_read_scanlines(ci, &row, 1);
+        }
+        jpeg_finish_decompress(ci);
+        if (d->jerr.eof) {
+            snprintf(info->msg, sizeof info->msg, "truncated JPEG (premature end of data)");
+            return PREP_IMG_SKIP;
+        }
+        if (!d->jerr.nwarn) { *out = data; *len = n; return PREP_IMG_OK; }
+        /* It decodes, with a warning: store a clean re-encode, so the loader never meets a
+         * damaged stream; the warning is still reported. */
+        cmyk = decode_header(d, data, n, info);
+    }
+    if (mem_grow(&d->img, &d->img_cap, (size_t)g.cw * g.ch * 3)) {
+        snprintf(info->msg, sizeof info->msg, "out of memory");
+        jpeg_abort_decompress(ci);
+        return PREP_IMG_SKIP;
+    }
+    int st = decode_body(d, cmyk, &g, d->img, info);
+    if (st == PREP_IMG_SKIP) return st;
+    if (prep_encode(d->enc, d->img, g.cw, g.ch, quality, out, len)) {
+        snprintf(info->msg, sizeof info->msg, "out of memory encoding a %dx%d JPEG", g.cw, g.ch);
+        return PREP_IMG_SKIP;
+    }
+    info->reencoded = 1;
+    return st;
 }
 
 int prep_decode_raw(const uint8_t *data, size_t n, int m, int keep_cmyk, uint8_t **out,

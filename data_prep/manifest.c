@@ -101,15 +101,21 @@ void prep_record_free(prep_record *r) {
 
 /* ---------------------------------------------------------------- plan.json */
 static void recipe_json(buf_t *b, const prep_plan *p, const prep_opts *o) {
-    buf_printf(b, "{\"format_version\": %d, \"train\": {\"size\": %d, \"resize\": %d}, \"val\": {\"size\": %d, \"resize\": %d}, "
-                    "\"filter\": \"triangle (antialiased bilinear; PIL BILINEAR, torch antialias=True)\", "
-                    "\"crop\": \"centre, offsets rounded down\", "
+    buf_printf(b, "{\"format_version\": %d, \"store\": \"%s\", ", PREP_FORMAT_VERSION, prep_store_name[o->store]);
+    if (o->store == PREP_STORE_JPEG)
+        buf_printf(b, "\"max_side\": %d, \"quality\": %d, "
+                        "\"keep\": \"baseline 8-bit YCbCr JPEGs within max_side that decode without a warning: their bytes\", "
+                        "\"resize\": \"longer side to max_side, shorter side rounded to nearest; never enlarged\", "
+                        "\"encoder\": \"%s\", ", o->max_side, o->quality, prep_encoder_name());
+    else
+        buf_printf(b, "\"train\": {\"size\": %d, \"resize\": %d}, \"val\": {\"size\": %d, \"resize\": %d}, "
+                        "\"crop\": \"centre, offsets rounded down\", ", o->size[0], o->resize[0], o->size[1], o->resize[1]);
+    buf_printf(b, "\"filter\": \"triangle (antialiased bilinear; PIL BILINEAR, torch antialias=True)\", "
                     "\"dct_prescale\": \"decode at 1/2, 1/4 or 1/8 while the decoded image still covers the resized size\", "
                     "\"color\": \"RGB; grayscale replicated; CMYK and YCCK converted, Adobe files as inverted CMYK\", "
                     "\"order\": \"paths sorted bytewise, Fisher-Yates with splitmix64 seeded 2*seed+split (train 0, val 1), dealt in contiguous runs\", "
                     "\"seed\": %" PRIu64 ", \"train_shards\": %d, \"val_shards\": %d, \"decoder\": \"%s\"}",
-                    PREP_FORMAT_VERSION, o->size[0], o->resize[0], o->size[1], o->resize[1], o->seed,
-                    p->shards[0], p->shards[1], prep_decoder_name());
+                    o->seed, p->shards[0], p->shards[1], prep_decoder_name());
 }
 
 int prep_planfile_write(const char *out, const prep_plan *p, const prep_opts *o, const uint64_t *fps) {

@@ -13,16 +13,23 @@
 #include "core/json.h"
 #include "core/slice.h"
 
-#define PREP_FORMAT_VERSION 1
+/* 2: --store jpeg and the `store` attribute (raw shards of version 1 read as before) */
+#define PREP_FORMAT_VERSION 2
+enum { PREP_STORE_RAW = 0, PREP_STORE_JPEG = 1 };
+extern const char *const prep_store_name[2];   /* "raw", "jpeg" */
 #define PREP_MAX_SCANS 500              /* progressive scans per JPEG before we call it hostile */
 #define PREP_DECODER_MEM (1024L << 20)  /* libjpeg working memory per image */
 #define PREP_MAX_FILE (512L << 20)      /* larger "images" are skipped, not read */
 
 /* ---------------------------------------------------------------- geometry, resize.c */
-/* Resize so the shorter side is `resize` (longer side truncated), then centre-crop crop x crop
- * at (x0, y0) of the resized image (offsets rounded down). */
-typedef struct { int rw, rh, crop, x0, y0; } prep_geom;
+/* Resize to rw x rh, then keep the cw x ch window at (x0, y0) of the resized image. */
+typedef struct { int rw, rh, cw, ch, x0, y0; } prep_geom;
+/* Shorter side to `resize` (longer side truncated), centre crop crop x crop (offsets rounded
+ * down): --store raw. */
 void prep_geometry(int w, int h, int resize, int crop, prep_geom *g);
+/* Longer side capped at max_side (shorter side rounded to nearest, at least 1; never
+ * enlarged), no crop: --store jpeg. */
+void prep_geometry_cap(int w, int h, int max_side, prep_geom *g);
 /* JPEG DCT scaling numerator m (decode at m/8) for a w x h JPEG headed for geometry g. */
 int prep_dct_scale(int w, int h, const prep_geom *g);
 
@@ -38,7 +45,7 @@ typedef struct {
     float *tmp; size_t cap;
 } prep_resampler;
 int prep_resample_plan(prep_resampler *r, const prep_geom *g, double ext_w, double ext_h, int dw, int dh);
-void prep_resample_run(prep_resampler *r, const uint8_t *src, size_t stride, int col0, int row0, int crop, uint8_t *out);
+void prep_resample_run(prep_resampler *r, const uint8_t *src, size_t stride, int col0, int row0, uint8_t *out);
 void prep_resampler_free(prep_resampler *r);
 
 /* ---------------------------------------------------------------- decoding, decode.c */
@@ -49,6 +56,9 @@ typedef struct {
     int colorspace;    /* libjpeg J_COLOR_SPACE of the file */
     int adobe;         /* Adobe APP14 marker seen (CMYK is then stored inverted) */
     int progressive;
+    int ycc;           /* 3-component YCbCr */
+    int sw, sh;        /* --store jpeg: size of the stored image */
+    int reencoded;     /* --store jpeg: 0 = the original bytes are stored */
     char msg[200];     /* skip reason or first libjpeg warning */
 } prep_img_info;
 typedef struct prep_decoder prep_decoder;
@@ -66,7 +76,25 @@ int prep_decode(prep_decoder *d, const uint8_t *data, size_t n, int resize, int 
  * is CMYK/YCCK, 4 channels). *out is malloc'd. Returns PREP_IMG_*. */
 int prep_decode_raw(const uint8_t *data, size_t n, int m, int keep_cmyk, uint8_t **out,
                     int *w, int *h, int *channels, prep_img_info *info);
+/* Baseline JPEG encoding (encode.c): one reusable output buffer per encoder. */
+typedef struct prep_encoder prep_encoder;
+prep_encoder *prep_encoder_new(void);
+void prep_encoder_free(prep_encoder *e);
+/* rgb (w x h x 3) at quality 1..100; *out is the encoder's buffer, valid until its next use.
+ * 0, or -1 when out of memory. */
+int prep_encode(prep_encoder *e, const uint8_t *rgb, int w, int h, int quality, const uint8_t **out, size_t *len);
+/* --store jpeg: the bytes to store for one file (same skip rules and warnings as prep_decode).
+ * A baseline 8-bit YCbCr JPEG within max_side that decodes without a warning is stored as it
+ * is (*out = data); anything else is decoded (grayscale, CMYK and YCCK to RGB), resized with
+ * the triangle filter so its longer side is at most max_side, and encoded as baseline JPEG
+ * at `quality` into the decoder's own buffer (valid until its next use). Returns PREP_IMG_*. */
+int prep_store_jpeg(prep_decoder *d, const uint8_t *data, size_t n, int max_side, int quality,
+                    const uint8_t **out, size_t *len, prep_img_info *info);
+/* Reads only the header: size, colour space, progressive; info->ycc = 1 for 3-component
+ * YCbCr. 0, or -1 with info->msg (not a JPEG, corrupt header). */
+int prep_header(prep_decoder *d, const uint8_t *data, size_t n, prep_img_info *info);
 const char *prep_decoder_name(void);   /* library version and settings, for the recipe */
+const char *prep_encoder_name(void);   /* --store jpeg's encoder and settings, likewise */
 /* CMYK -> RGB for one row; Adobe files store inverted (255 - ink) samples. */
 void prep_cmyk_to_rgb(const uint8_t *cmyk, uint8_t *rgb, int n, int inverted);
 
@@ -89,8 +117,10 @@ extern const char *const prep_split_name[2];
 typedef struct {
     const char *src, *out;
     int shards[2];          /* per split */
-    int size[2];            /* crop side */
-    int resize[2];          /* shorter side before the crop */
+    int store;              /* PREP_STORE_* */
+    int size[2];            /* raw: crop side */
+    int resize[2];          /* raw: shorter side before the crop */
+    int max_side, quality;  /* jpeg: longer side cap and re-encoding quality */
     uint64_t seed;
     const char *val_labels, *val_class_order;
     int threads;            /* decoding threads per process (0: OpenMP default) */
@@ -130,14 +160,27 @@ static inline const char *prep_item_key(const prep_item *it) {
 void prep_shuffle(prep_item *items, size_t n, uint64_t seed, int split);
 
 /* ---------------------------------------------------------------- shards, shard.c */
-typedef struct { int split, index, count, size, resize, nclass; } prep_shard_info;
+typedef struct {
+    int split, index, count, nclass;
+    int version;                 /* format_version (verify: the manifest's; 1 has no store) */
+    int store;                   /* PREP_STORE_* */
+    int size, resize;            /* raw */
+    int max_side, quality;       /* jpeg */
+} prep_shard_info;
 void prep_h5_quiet(void);   /* we report HDF5 failures ourselves, in one line */
-void prep_recipe_text(char *buf, size_t len, int split, int resize, int size);
+void prep_recipe_text(char *buf, size_t len, const prep_shard_info *si);
+/* What a shard holds besides labels and keys: raw, n images of size x size x 3 in `images`;
+ * jpeg, the bytes of image i at bytes[offsets[i] .. offsets[i+1]) and its size. */
+typedef struct {
+    const uint8_t *images;
+    const uint8_t *bytes; const uint64_t *offsets; const int32_t *widths, *heights;
+} prep_shard_data;
 /* Writes a complete shard at path (the caller's temporary name). keys: n x keylen bytes,
  * NUL-padded. crash != 0 kills the process halfway (tests of resume). */
-int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, const uint8_t *images,
+int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, const prep_shard_data *px,
                      const int32_t *labels, const char *keys, size_t keylen, int crash, char *why, size_t wlen);
-/* Re-reads a shard: attributes, shapes, types, layout, label range, non-empty keys. */
+/* Re-reads a shard: attributes, shapes, types, layout, label range, non-empty keys; jpeg
+ * shards also offsets, sizes and every image's JPEG header against them. */
 int prep_shard_check(const char *path, const prep_shard_info *si, size_t n, char *why, size_t wlen);
 
 /* ---------------------------------------------------------------- records and manifest, manifest.c */

@@ -16,9 +16,20 @@ void prep_geometry(int w, int h, int resize, int crop, prep_geom *g) {
     /* Shorter side to `resize`, the longer one truncated like torchvision's Resize(int). */
     if (w <= h) { g->rw = resize; g->rh = (int)((int64_t)resize * h / w); }
     else        { g->rh = resize; g->rw = (int)((int64_t)resize * w / h); }
-    g->crop = crop;
+    g->cw = g->ch = crop;
     g->x0 = (g->rw - crop) / 2;
     g->y0 = (g->rh - crop) / 2;
+}
+
+void prep_geometry_cap(int w, int h, int max_side, prep_geom *g) {
+    /* The longer side to max_side, the shorter one rounded to nearest (at least 1 pixel), so
+     * the aspect ratio changes as little as whole pixels allow; never enlarged. */
+    int64_t L = w >= h ? w : h, s = w >= h ? h : w, S = s;
+    if (L > max_side) { S = (s * max_side * 2 + L) / (2 * L); L = max_side; }
+    if (S < 1) S = 1;
+    g->rw = (int)(w >= h ? L : S); g->rh = (int)(w >= h ? S : L);
+    g->cw = g->rw; g->ch = g->rh;
+    g->x0 = g->y0 = 0;
 }
 
 int prep_dct_scale(int w, int h, const prep_geom *g) {
@@ -74,17 +85,18 @@ int prep_taps_build(prep_taps *t, int n_out, int offset, double scale, int n_in)
 int prep_resample_plan(prep_resampler *r, const prep_geom *g, double ext_w, double ext_h, int dw, int dh) {
     /* The decoded image is dw x dh pixels, of which ext_w x ext_h is real picture: DCT
      * scaling rounds the size up to whole pixels, and the scale must use the true extent. */
-    int c = g->crop;
-    if (prep_taps_build(&r->tx, c, g->x0, ext_w / g->rw, dw) || prep_taps_build(&r->ty, c, g->y0, ext_h / g->rh, dh)) return -1;
+    if (prep_taps_build(&r->tx, g->cw, g->x0, ext_w / g->rw, dw) || prep_taps_build(&r->ty, g->ch, g->y0, ext_h / g->rh, dh)) return -1;
     r->cx0 = dw; r->cx1 = 0; r->cy0 = dh; r->cy1 = 0;
-    for (int j = 0; j < c; j++) {
+    for (int j = 0; j < g->cw; j++) {
         if (r->tx.start[j] < r->cx0) r->cx0 = r->tx.start[j];
         if (r->tx.start[j] + r->tx.len[j] > r->cx1) r->cx1 = r->tx.start[j] + r->tx.len[j];
-        if (r->ty.start[j] < r->cy0) r->cy0 = r->ty.start[j];
-        if (r->ty.start[j] + r->ty.len[j] > r->cy1) r->cy1 = r->ty.start[j] + r->ty.len[j];
     }
-    int nw = (r->cx1 - r->cx0) * 3, cw = c * 3;
-    size_t need = (size_t)BLK * (nw > cw ? nw : cw) + (size_t)(r->cx1 - r->cx0) * cw;
+    for (int i = 0; i < g->ch; i++) {
+        if (r->ty.start[i] < r->cy0) r->cy0 = r->ty.start[i];
+        if (r->ty.start[i] + r->ty.len[i] > r->cy1) r->cy1 = r->ty.start[i] + r->ty.len[i];
+    }
+    int nw = (r->cx1 - r->cx0) * 3, rows3 = g->ch * 3;
+    size_t need = (size_t)BLK * (nw > rows3 ? nw : rows3) + (size_t)(r->cx1 - r->cx0) * rows3;
     if (need > r->cap) {
         free(r->tmp);
         r->tmp = malloc(need * sizeof(float));
@@ -94,16 +106,17 @@ int prep_resample_plan(prep_resampler *r, const prep_geom *g, double ext_w, doub
     return 0;
 }
 
-void prep_resample_run(prep_resampler *r, const uint8_t *src, size_t stride, int col0, int row0, int crop, uint8_t *out) {
-    /* src points at decoded pixel (col0, row0) and must cover the planned window.
+void prep_resample_run(prep_resampler *r, const uint8_t *src, size_t stride, int col0, int row0, uint8_t *out) {
+    /* src points at decoded pixel (col0, row0) and must cover the planned window; out is
+     * ch rows of cw RGB pixels (the planned output).
      * Both passes run as "weighted sums of whole rows", which vectorise: the vertical pass
      * over source rows, the horizontal one over the columns of a transposed buffer. Rows
      * are transposed in blocks of BLK so that each store fills a run of cache lines. */
-    int c = crop, cx0 = r->cx0, ncol = r->cx1 - r->cx0, nw = ncol * 3, cw = c * 3;
-    int wmax = nw > cw ? nw : cw;
-    float *restrict blk = r->tmp, *restrict tr = r->tmp + (size_t)BLK * wmax;   /* tr[x][i*3+ch] */
-    for (int i0 = 0; i0 < c; i0 += BLK) {
-        int nb = c - i0 < BLK ? c - i0 : BLK;
+    int ch = r->ty.n, cw = r->tx.n, cx0 = r->cx0, ncol = r->cx1 - r->cx0, nw = ncol * 3, rows3 = ch * 3;
+    int wmax = nw > rows3 ? nw : rows3;
+    float *restrict blk = r->tmp, *restrict tr = r->tmp + (size_t)BLK * wmax;   /* tr[x][i*3+c] */
+    for (int i0 = 0; i0 < ch; i0 += BLK) {
+        int nb = ch - i0 < BLK ? ch - i0 : BLK;
         for (int b = 0; b < nb; b++) {
             int i = i0 + b;
             float *restrict row = blk + (size_t)b * wmax;
@@ -119,32 +132,32 @@ void prep_resample_run(prep_resampler *r, const uint8_t *src, size_t stride, int
             }
         }
         for (int x = 0; x < ncol; x++) {
-            float *t = tr + (size_t)x * cw + i0 * 3;
+            float *t = tr + (size_t)x * rows3 + i0 * 3;
             for (int b = 0; b < nb; b++)
-                for (int ch = 0; ch < 3; ch++) t[3 * b + ch] = blk[(size_t)b * wmax + 3 * x + ch];
+                for (int c = 0; c < 3; c++) t[3 * b + c] = blk[(size_t)b * wmax + 3 * x + c];
         }
     }
-    for (int j0 = 0; j0 < c; j0 += BLK) {
-        int nb = c - j0 < BLK ? c - j0 : BLK;
+    for (int j0 = 0; j0 < cw; j0 += BLK) {
+        int nb = cw - j0 < BLK ? cw - j0 : BLK;
         for (int b = 0; b < nb; b++) {
             int j = j0 + b;
             float *restrict row = blk + (size_t)b * wmax;
             const float *w = r->tx.w + (size_t)j * r->tx.k;
             int len = r->tx.len[j];
-            const float *restrict s0 = tr + (size_t)(r->tx.start[j] - cx0) * cw;
+            const float *restrict s0 = tr + (size_t)(r->tx.start[j] - cx0) * rows3;
             float w0 = w[0];
-            for (int x = 0; x < cw; x++) row[x] = w0 * s0[x];
+            for (int x = 0; x < rows3; x++) row[x] = w0 * s0[x];
             for (int k = 1; k < len; k++) {
-                const float *restrict s = s0 + (size_t)k * cw;
+                const float *restrict s = s0 + (size_t)k * rows3;
                 float wk = w[k];
-                for (int x = 0; x < cw; x++) row[x] += wk * s[x];
+                for (int x = 0; x < rows3; x++) row[x] += wk * s[x];
             }
-            for (int x = 0; x < cw; x++) row[x] = row[x] < 0 ? 0 : row[x] > 255 ? 255 : row[x] + 0.5f;
+            for (int x = 0; x < rows3; x++) row[x] = row[x] < 0 ? 0 : row[x] > 255 ? 255 : row[x] + 0.5f;
         }
-        for (int i = 0; i < c; i++) {
-            uint8_t *o = out + (size_t)i * cw + j0 * 3;
+        for (int i = 0; i < ch; i++) {
+            uint8_t *o = out + (size_t)i * cw * 3 + j0 * 3;
             for (int b = 0; b < nb; b++)
-                for (int ch = 0; ch < 3; ch++) o[3 * b + ch] = (uint8_t)blk[(size_t)b * wmax + 3 * i + ch];
+                for (int c = 0; c < 3; c++) o[3 * b + c] = (uint8_t)blk[(size_t)b * wmax + 3 * i + c];
         }
     }
 }

@@ -11,12 +11,15 @@
 #include "prep.h"
 
 const char *const prep_split_name[2] = {"train", "val"};
+const char *const prep_store_name[2] = {"raw", "jpeg"};
 
 void prep_opts_default(prep_opts *o) {
     memset(o, 0, sizeof *o);
     o->shards[PREP_TRAIN] = 1024; o->shards[PREP_VAL] = 64;
     o->size[PREP_TRAIN] = 256; o->size[PREP_VAL] = 224;
     o->resize[PREP_TRAIN] = 256; o->resize[PREP_VAL] = 256;   /* 224 / 0.875 */
+    o->store = PREP_STORE_JPEG;   /* why: data_prep/README.md, "Which store" */
+    o->max_side = 512; o->quality = 90;
     o->range_lo = 0; o->range_hi = LONG_MAX;
     o->status_every = 30;
     o->progress = -1;

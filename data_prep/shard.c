@@ -1,6 +1,8 @@
-/* HDF5 shards: /images uint8 [N,S,S,3], /labels int32 [N], /keys fixed-length strings [N],
- * root attributes. Contiguous, unfiltered, and without object timestamps so that the same
- * input gives the same bytes on every run and rank count. Serial HDF5: main thread only. */
+/* HDF5 shards, --store raw: /images uint8 [N,S,S,3]; --store jpeg: /jpeg uint8 [total bytes],
+ * /offsets uint64 [N+1], /widths and /heights int32 [N]; both: /labels int32 [N], /keys
+ * fixed-length strings [N], root attributes. Contiguous, unfiltered, and without object
+ * timestamps so that the same input gives the same bytes on every run and rank count.
+ * Serial HDF5: main thread only. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,13 +58,20 @@ static hid_t dataset(hid_t f, const char *name, hid_t type, int rank, const hsiz
     return d;
 }
 
-void prep_recipe_text(char *buf, size_t len, int split, int resize, int size) {
-    snprintf(buf, len, "%s: shorter side resized to %d px with a %s filter (JPEG DCT prescale by 1/2, 1/4 or 1/8 "
-             "while the decoded image still covers the target), centre crop %dx%d (offsets rounded down), RGB uint8",
-             prep_split_name[split], resize, "triangle (antialiased bilinear)", size, size);
+void prep_recipe_text(char *buf, size_t len, const prep_shard_info *si) {
+    if (si->store == PREP_STORE_JPEG)
+        snprintf(buf, len, "%s: JPEG bytes per image, the longer side at most %d px: baseline YCbCr JPEGs within it stored "
+                 "as they are, others (larger, progressive, grayscale, CMYK, YCCK, or decoded with a warning) resized "
+                 "with a %s filter (JPEG DCT prescale by 1/2, 1/4 or 1/8 while the decoded image still covers the target) "
+                 "and encoded at quality %d", prep_split_name[si->split], si->max_side, "triangle (antialiased bilinear)",
+                 si->quality);
+    else
+        snprintf(buf, len, "%s: shorter side resized to %d px with a %s filter (JPEG DCT prescale by 1/2, 1/4 or 1/8 "
+                 "while the decoded image still covers the target), centre crop %dx%d (offsets rounded down), RGB uint8",
+                 prep_split_name[si->split], si->resize, "triangle (antialiased bilinear)", si->size, si->size);
 }
 
-int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, const uint8_t *images,
+int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, const prep_shard_data *px,
                      const int32_t *labels, const char *keys, size_t keylen, int crash, char *why, size_t wlen) {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_obj_track_times(fcpl, 0);
@@ -70,22 +79,32 @@ int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, cons
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fcpl); H5Pclose(fapl);
     if (f < 0) { snprintf(why, wlen, "%s: cannot create HDF5 file", path); return -1; }
-    int rc = 0;
-    char recipe[512];
-    prep_recipe_text(recipe, sizeof recipe, si->split, si->resize, si->size);
+    int rc = 0, jpeg = si->store == PREP_STORE_JPEG;
+    char recipe[1024];
+    prep_recipe_text(recipe, sizeof recipe, si);
     rc |= attr_str(f, "format", "semaim-prep shard");
     rc |= attr_int(f, "format_version", PREP_FORMAT_VERSION);
+    rc |= attr_str(f, "store", prep_store_name[si->store]);
     rc |= attr_str(f, "split", prep_split_name[si->split]);
     rc |= attr_int(f, "shard_index", si->index);
     rc |= attr_int(f, "shard_count", si->count);
-    rc |= attr_int(f, "image_size", si->size);
-    rc |= attr_int(f, "resize", si->resize);
+    if (jpeg) {
+        rc |= attr_int(f, "max_side", si->max_side);
+        rc |= attr_int(f, "quality", si->quality);
+    } else {
+        rc |= attr_int(f, "image_size", si->size);
+        rc |= attr_int(f, "resize", si->resize);
+        rc |= attr_str(f, "crop", "centre");
+    }
     rc |= attr_str(f, "resize_filter", "triangle");
-    rc |= attr_str(f, "crop", "centre");
     rc |= attr_int(f, "num_classes", si->nclass);
     rc |= attr_str(f, "recipe", recipe);
-    hsize_t idims[4] = {n, (hsize_t)si->size, (hsize_t)si->size, 3}, ldims[1] = {n};
-    hid_t di = dataset(f, "images", H5T_STD_U8LE, 4, idims);
+    hsize_t idims[4] = {n, (hsize_t)si->size, (hsize_t)si->size, 3}, ldims[1] = {n}, odims[1] = {n + 1};
+    hsize_t bdims[1] = {jpeg ? (hsize_t)px->offsets[n] : 0};
+    hid_t di = jpeg ? dataset(f, "jpeg", H5T_STD_U8LE, 1, bdims) : dataset(f, "images", H5T_STD_U8LE, 4, idims);
+    hid_t doff = jpeg ? dataset(f, "offsets", H5T_STD_U64LE, 1, odims) : 0;
+    hid_t dw = jpeg ? dataset(f, "widths", H5T_STD_I32LE, 1, ldims) : 0;
+    hid_t dh = jpeg ? dataset(f, "heights", H5T_STD_I32LE, 1, ldims) : 0;
     hid_t dl = dataset(f, "labels", H5T_STD_I32LE, 1, ldims);
     int utf8 = 1;
     for (size_t i = 0; i < n && utf8; i++) {
@@ -99,16 +118,21 @@ int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, cons
     H5Tset_strpad(kt, H5T_STR_NULLPAD);
     H5Tset_cset(kt, utf8 ? H5T_CSET_UTF8 : H5T_CSET_ASCII);
     hid_t dk = dataset(f, "keys", kt, 1, ldims);
-    if (di < 0 || dl < 0 || dk < 0) rc = -1;
+    if (di < 0 || dl < 0 || dk < 0 || doff < 0 || dw < 0 || dh < 0) rc = -1;
+    if (!rc && jpeg) rc |= H5Dwrite(doff, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, px->offsets) < 0;
     if (!rc && n) {
-        rc |= H5Dwrite(di, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, images) < 0;
+        if (jpeg && bdims[0]) rc |= H5Dwrite(di, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, px->bytes) < 0;
+        if (!jpeg) rc |= H5Dwrite(di, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, px->images) < 0;
         if (crash) raise(SIGKILL);   /* test hook: die with a half-written temporary */
+        if (jpeg) {
+            rc |= H5Dwrite(dw, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, px->widths) < 0;
+            rc |= H5Dwrite(dh, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, px->heights) < 0;
+        }
         rc |= H5Dwrite(dl, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels) < 0;
         rc |= H5Dwrite(dk, kt, H5S_ALL, H5S_ALL, H5P_DEFAULT, keys) < 0;
     }
-    if (di >= 0) H5Dclose(di);
-    if (dl >= 0) H5Dclose(dl);
-    if (dk >= 0) H5Dclose(dk);
+    hid_t all[] = {di, doff, dw, dh, dl, dk};
+    for (int i = 0; i < 6; i++) if (all[i] > 0) H5Dclose(all[i]);
     H5Tclose(kt);
     if (H5Fclose(f) < 0) rc = -1;
     if (rc) snprintf(why, wlen, "%s: HDF5 write failed (disk full?)", path);
@@ -168,16 +192,73 @@ static int check_dset(hid_t f, const char *name, H5T_class_t cls, size_t tsize, 
     return rc;
 }
 
+/* Reads a whole 1-D dataset of n elements of the given memory type into a new buffer. */
+static void *read_all(hid_t f, const char *name, hid_t mtype, size_t n, size_t esize) {
+    void *buf = malloc(n ? n * esize : 1);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (!buf || d < 0 || (n && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)) { free(buf); buf = NULL; }
+    if (d >= 0) H5Dclose(d);
+    return buf;
+}
+
+/* --store jpeg: offsets run from 0 up to the byte count, every image is a JPEG whose header
+ * gives its recorded size within the cap, and is one the loader reads as it is. */
+static int check_jpeg(hid_t f, const prep_shard_info *si, size_t n, char *why, size_t wlen) {
+    hsize_t odims[1] = {n + 1}, ldims[1] = {n};
+    if (check_dset(f, "offsets", H5T_INTEGER, 8, 1, odims, why, wlen) || check_dset(f, "widths", H5T_INTEGER, 4, 1, ldims, why, wlen) ||
+        check_dset(f, "heights", H5T_INTEGER, 4, 1, ldims, why, wlen))
+        return -1;
+    uint64_t *off = read_all(f, "offsets", H5T_NATIVE_UINT64, n + 1, 8);
+    int32_t *w = read_all(f, "widths", H5T_NATIVE_INT32, n, 4), *h = read_all(f, "heights", H5T_NATIVE_INT32, n, 4);
+    uint8_t *bytes = NULL;
+    prep_decoder *dec = NULL;
+    int rc = -1;
+    if (!off || !w || !h) { snprintf(why, wlen, "/offsets, /widths or /heights cannot be read"); goto out; }
+    if (off[0] != 0) { snprintf(why, wlen, "/offsets[0] is %llu, not 0", (unsigned long long)off[0]); goto out; }
+    for (size_t i = 0; i < n; i++)
+        if (off[i + 1] <= off[i]) { snprintf(why, wlen, "/offsets[%zu..%zu] do not increase", i, i + 1); goto out; }
+    hsize_t bdims[1] = {off[n]};
+    if (check_dset(f, "jpeg", H5T_INTEGER, 1, 1, bdims, why, wlen)) goto out;
+    if (!(bytes = read_all(f, "jpeg", H5T_NATIVE_UINT8, (size_t)off[n], 1)) || !(dec = prep_decoder_new())) {
+        snprintf(why, wlen, "/jpeg cannot be read (or out of memory)");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        prep_img_info info;
+        if (w[i] < 1 || h[i] < 1 || w[i] > si->max_side || h[i] > si->max_side) {
+            snprintf(why, wlen, "image %zu is %dx%d, outside 1..%d", i, w[i], h[i], si->max_side);
+            goto out;
+        }
+        if (prep_header(dec, bytes + off[i], (size_t)(off[i + 1] - off[i]), &info)) {
+            snprintf(why, wlen, "image %zu: %s", i, info.msg);
+            goto out;
+        }
+        if (info.w != w[i] || info.h != h[i]) {
+            snprintf(why, wlen, "image %zu: its JPEG header says %dx%d, /widths and /heights %dx%d", i, info.w, info.h, w[i], h[i]);
+            goto out;
+        }
+        if (info.progressive || !info.ycc) {
+            snprintf(why, wlen, "image %zu is not a baseline YCbCr JPEG", i);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    prep_decoder_free(dec);
+    free(off); free(w); free(h); free(bytes);
+    return rc;
+}
+
 int prep_shard_check(const char *path, const prep_shard_info *si, size_t n, char *why, size_t wlen) {
     hid_t fapl = fapl_nolock();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (f < 0) { snprintf(why, wlen, "not a readable HDF5 file"); return -1; }
-    int rc = 0, v;
+    int rc = 0, v, jpeg = si->store == PREP_STORE_JPEG;
     char s[256];
     struct { const char *name; int want; } ints[] = {
-        {"format_version", PREP_FORMAT_VERSION}, {"shard_index", si->index}, {"shard_count", si->count},
-        {"image_size", si->size}, {"resize", si->resize}, {"num_classes", si->nclass}};
+        {"format_version", si->version}, {"shard_index", si->index}, {"shard_count", si->count}, {"num_classes", si->nclass},
+        {jpeg ? "max_side" : "image_size", jpeg ? si->max_side : si->size}, {jpeg ? "quality" : "resize", jpeg ? si->quality : si->resize}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !rc; i++) {
         if (read_attr_int(f, ints[i].name, &v)) { snprintf(why, wlen, "attribute %s missing", ints[i].name); rc = -1; }
         else if (v != ints[i].want) { snprintf(why, wlen, "attribute %s is %d, manifest says %d", ints[i].name, v, ints[i].want); rc = -1; }
@@ -186,17 +267,18 @@ int prep_shard_check(const char *path, const prep_shard_info *si, size_t n, char
         snprintf(why, wlen, "attribute split is not '%s'", prep_split_name[si->split]); rc = -1;
     }
     if (!rc && (read_attr_str(f, "format", s, sizeof s) || strcmp(s, "semaim-prep shard"))) { snprintf(why, wlen, "attribute format is not 'semaim-prep shard'"); rc = -1; }
+    if (!rc && si->version >= 2 && (read_attr_str(f, "store", s, sizeof s) || strcmp(s, prep_store_name[si->store]))) {
+        snprintf(why, wlen, "attribute store is not '%s'", prep_store_name[si->store]); rc = -1;
+    }
     hsize_t idims[4] = {n, (hsize_t)si->size, (hsize_t)si->size, 3}, ldims[1] = {n};
-    if (!rc) rc = check_dset(f, "images", H5T_INTEGER, 1, 4, idims, why, wlen);
+    if (!rc) rc = jpeg ? check_jpeg(f, si, n, why, wlen) : check_dset(f, "images", H5T_INTEGER, 1, 4, idims, why, wlen);
     if (!rc) rc = check_dset(f, "labels", H5T_INTEGER, 4, 1, ldims, why, wlen);
     if (!rc) rc = check_dset(f, "keys", H5T_STRING, 0, 1, ldims, why, wlen);
     if (!rc && n) {
-        int32_t *lab = malloc(n * sizeof *lab);
-        hid_t d = H5Dopen2(f, "labels", H5P_DEFAULT);
-        if (!lab || H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) < 0) { snprintf(why, wlen, "/labels cannot be read"); rc = -1; }
+        int32_t *lab = read_all(f, "labels", H5T_NATIVE_INT32, n, sizeof *lab);
+        if (!lab) { snprintf(why, wlen, "/labels cannot be read"); rc = -1; }
         for (size_t i = 0; i < n && !rc; i++)
             if (lab[i] < 0 || lab[i] >= si->nclass) { snprintf(why, wlen, "/labels[%zu] = %d is outside 0..%d", i, lab[i], si->nclass - 1); rc = -1; }
-        H5Dclose(d);
         free(lab);
     }
     if (!rc && n) {

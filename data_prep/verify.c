@@ -1,5 +1,7 @@
 /* `verify`: re-read every shard and hold it against manifest.json: size, CRC32 of the bytes,
- * HDF5 structure and attributes, label range, and the shard and image counts. */
+ * HDF5 structure and attributes, label range, and the shard and image counts; for jpeg shards
+ * also the offsets and every image's JPEG header. Manifests of format_version 1 (raw, before
+ * the store existed) verify as well. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -56,16 +58,26 @@ int prep_verify(const char *out, const prep_comm *c) {
     const json_t *recipe = json_get(&m, "recipe"), *classes = json_get(&m, "classes"),
                   *shards = json_get(&m, "shards"), *splits = json_get(&m, "splits");
     const char *fmt = json_gets(&m, "format");
-    int size[2] = {0, 0}, resize[2] = {0, 0}, count[2] = {0, 0};
+    int size[2] = {0, 0}, resize[2] = {0, 0}, count[2] = {0, 0}, store = PREP_STORE_RAW, max_side = 0, quality = 0;
     size_t want_img[2] = {0, 0};
+    double version = 0, ms, q;
     if (!fmt || strcmp(fmt, "semaim-prep manifest") || !recipe || !classes || classes->type != JSON_ARR || !classes->n ||
-        !shards || shards->type != JSON_ARR || !splits) fail = 1;
+        !shards || shards->type != JSON_ARR || !splits || num(&m, "format_version", 1, PREP_FORMAT_VERSION, &version)) fail = 1;
+    /* version 1 manifests have no store: raw */
+    const char *st = fail ? NULL : json_gets(recipe, "store");
+    if (st && !strcmp(st, "jpeg")) store = PREP_STORE_JPEG;
+    else if (st && strcmp(st, "raw")) fail = 1;
+    if (!fail && store == PREP_STORE_JPEG) {
+        if (num(recipe, "max_side", 1, 65500, &ms) || num(recipe, "quality", 1, 100, &q)) fail = 1;
+        else { max_side = (int)ms; quality = (int)q; }
+    }
     for (int s = 0; s < 2 && !fail; s++) {
         const json_t *r = json_get(recipe, prep_split_name[s]), *sp = json_get(splits, prep_split_name[s]);
         double a, b, k, im;
-        if (!r || !sp || num(r, "size", 1, 1e6, &a) || num(r, "resize", 1, 1e6, &b) || num(sp, "shards", 0, 1e6, &k) ||
-            num(sp, "images", 0, 1e15, &im)) { fail = 1; break; }
-        size[s] = (int)a; resize[s] = (int)b; count[s] = (int)k; want_img[s] = (size_t)im;
+        if (!sp || num(sp, "shards", 0, 1e6, &k) || num(sp, "images", 0, 1e15, &im)) { fail = 1; break; }
+        if (store == PREP_STORE_RAW && (!r || num(r, "size", 1, 1e6, &a) || num(r, "resize", 1, 1e6, &b))) { fail = 1; break; }
+        if (store == PREP_STORE_RAW) { size[s] = (int)a; resize[s] = (int)b; }
+        count[s] = (int)k; want_img[s] = (size_t)im;
     }
     if (fail) {
         if (c->rank == 0) prep_err("%s: not a semaim-prep manifest (missing or malformed fields)", path);
@@ -128,7 +140,9 @@ int prep_verify(const char *out, const prep_comm *c) {
         if (v[i].io_errno) { prep_err("%s: %s", sp, strerror(v[i].io_errno)); local++; continue; }
         if (v[i].got_bytes != v[i].bytes) { prep_err("%s: %llu bytes, manifest says %llu", sp, (unsigned long long)v[i].got_bytes, (unsigned long long)v[i].bytes); local++; continue; }
         if (v[i].got_crc != v[i].crc) { prep_err("%s: CRC32 0x%08x, manifest says 0x%08x (file damaged)", sp, v[i].got_crc, v[i].crc); local++; continue; }
-        prep_shard_info si = {v[i].split, v[i].index, count[v[i].split], size[v[i].split], resize[v[i].split], (int)classes->n};
+        prep_shard_info si = {.split = v[i].split, .index = v[i].index, .count = count[v[i].split], .nclass = (int)classes->n,
+                              .version = (int)version, .store = store, .size = size[v[i].split], .resize = resize[v[i].split],
+                              .max_side = max_side, .quality = quality};
         if (prep_shard_check(sp, &si, v[i].images, why, sizeof why)) { prep_err("%s: %s", sp, why); local++; }
     }
     long bad = prep_comm_sum(c, local) + errors;

@@ -19,7 +19,7 @@ if [ ! -f "$out/jpeg/.done" ]; then
 else echo "   (already there)"; fi
 echo "== 2/4 JPEG → HDF5 shards, 32×32 ($out/shards)"
 bin/semaim-prep convert --src "$out/jpeg" --out "$out/shards" --train-shards 8 --val-shards 2 \
-  --size 32 --val-size 32 --val-resize 32 --threads 2 --progress lines
+  --store raw --size 32 --val-size 32 --val-resize 32 --threads 2 --progress lines
 # k-NN uses the first 10,000 train images as its memory bank and the 10,000 val images as
 # queries: features of all 70,000 would take minutes on 2 cores.
 if [ ! -f "$out/jpeg-knn/.done" ]; then
@@ -27,7 +27,7 @@ if [ ! -f "$out/jpeg-knn/.done" ]; then
   touch "$out/jpeg-knn/.done"
 fi
 bin/semaim-prep convert --src "$out/jpeg-knn" --out "$out/shards-knn" --train-shards 2 --val-shards 2 \
-  --size 32 --val-size 32 --val-resize 32 --threads 2 --progress none
+  --store raw --size 32 --val-size 32 --val-resize 32 --threads 2 --progress none
 echo "== 3/4 pretraining: 2 MPI ranks, ViT 32×32 patch 4, width 96, depth 6, decoder 3, $steps steps"
 mpirun -np 2 --bind-to none bin/semaim-train --data "$out/shards" --out "$out/run" \
   --image 32 --patch 4 --width 96 --depth 6 --dec-depth 3 --heads 3 --batch 64 \

@@ -21,7 +21,7 @@ run() { local np=$1; shift; timeout 300 mpirun -np "$np" "$@"; }
 top1() { sed -n 's/^knn: top1=\([0-9.]*\) .*/\1/p' "$1"; }
 
 "$prep" fmnist --src "$FM" --out "$w/jpeg" --limit 3000 --threads 2 >/dev/null 2>"$w/prep.err" &&
-"$prep" convert --src "$w/jpeg" --out "$w/shards" --train-shards 4 --val-shards 2 --size 32 --val-size 32 \
+"$prep" convert --src "$w/jpeg" --out "$w/shards" --train-shards 4 --val-shards 2 --store raw --size 32 --val-size 32 \
   --val-resize 32 --threads 2 --progress none >/dev/null 2>>"$w/prep.err" || { bad "eval_fmnist.prep ($(tail -1 "$w/prep.err"))"; exit 1; }
 rm -rf "$w/jpeg"
 run 2 "$train" --data "$w/shards" --out "$w/run" --image 32 --patch 4 --width 64 --depth 4 --dec-depth 2 --heads 2 \

@@ -31,7 +31,17 @@ expect "non-integer shards"    2 "--train-shards: expected an integer in 0..9999
 expect "negative size"         2 "--size: expected an integer"       -- "$PREP" convert --src "$S" $O --size -3
 expect "flag without value"    2 "--seed needs a value"              -- "$PREP" convert --src "$S" --out "$TMP/out" --seed
 expect "missing --out"         2 "--out OUT is required"             -- "$PREP" convert --src "$S"
-expect "val crop larger than resize" 2 "--val-resize 200 is smaller than --val-size 224" -- "$PREP" convert --src "$S" $O --val-resize 200
+expect "val crop larger than resize" 2 "--val-resize 200 is smaller than --val-size 224" -- "$PREP" convert --src "$S" $O --store raw --val-resize 200
+expect "unknown store"         2 "--store: expected jpeg or raw, got 'png'" -- "$PREP" convert --src "$S" $O --store png
+expect "store without value"   2 "--store needs a value"             -- "$PREP" convert --src "$S" $O --store
+expect "max-side zero"         2 "--max-side: expected an integer in 1..65500, got '0'" -- "$PREP" convert --src "$S" $O --max-side 0
+expect "max-side not a number" 2 "--max-side: expected an integer in 1..65500, got '5l2'" -- "$PREP" convert --src "$S" $O --max-side 5l2
+expect "max-side too large"    2 "--max-side: expected an integer in 1..65500, got '70000'" -- "$PREP" convert --src "$S" $O --max-side=70000
+expect "quality zero"          2 "--quality: expected an integer in 1..100, got '0'" -- "$PREP" convert --src "$S" $O --quality 0
+expect "quality above 100"     2 "--quality: expected an integer in 1..100, got '101'" -- "$PREP" convert --src "$S" $O --store jpeg --quality 101
+expect "raw size with the default jpeg store" 2 "--size applies to --store raw only, and the default store is jpeg" -- "$PREP" convert --src "$S" $O --size 64
+expect "raw flag with --store jpeg" 2 "--val-resize applies to --store raw only, not --store jpeg" -- "$PREP" convert --src "$S" $O --store jpeg --val-resize 300
+expect "jpeg flag with --store raw" 2 "--quality applies to --store jpeg only, not --store raw" -- "$PREP" convert --src "$S" $O --quality 80 --store raw
 expect "bad shard range"       2 "--shard-range: expected A:B"       -- "$PREP" convert --src "$S" $O --shard-range 7
 expect "bad task"              2 "--task: expected I/N"              -- "$PREP" convert --src "$S" $O --task 3/3
 expect "--task slurm outside Slurm" 2 "SLURM_ARRAY_TASK_ID is not set" -- env -u SLURM_ARRAY_TASK_ID "$PREP" convert --src "$S" $O --task slurm

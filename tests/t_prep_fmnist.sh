@@ -37,7 +37,7 @@ for e in errs[:10]:
 print(("FAIL: " if errs else "PASS: ") + "every JPEG sits in its IDX label's folder and matches the IDX pixels (mean |diff| <= 3)")
 sys.exit(1 if errs else 0)
 PY
-"$PREP" convert --src "$TMP/fm" --out "$TMP/sh" --size 32 --val-size 32 --val-resize 32 --train-shards 3 --val-shards 2 --progress none 2>"$TMP/cv.err"
+"$PREP" convert --src "$TMP/fm" --out "$TMP/sh" --store raw --size 32 --val-size 32 --val-resize 32 --train-shards 3 --val-shards 2 --progress none 2>"$TMP/cv.err"
 check "convert at --size 32 (upscaling 28x28) exits 0 and verifies" bash -c "'$PREP' verify '$TMP/sh' 2>/dev/null"
 $PY - "$TMP/fm" "$TMP/sh" <<'PY' || fail=1
 import glob, os, sys

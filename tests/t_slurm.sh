@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The jobs/ scripts end to end on a real Slurm cluster started on this machine
 # (tests/slurm/cluster.sh: munged, slurmctld, slurmd with a private key, socket, ports and
-# state; stopped by pid at the end, whatever happens). The scenario: Fashion-MNIST JPEGs →
+# state; stopped by pid at the end, whatever happens). The scenario: Fashion-MNIST JPEGs → (jpeg)
 # prep array + afterok manifest/verify job → 2-rank pretraining, stopped twice with USR1
 # (once through the batch script as the time-limit warning does, once at the ranks), requeued
 # and resumed each time, finishing bit-identical to an uninterrupted run; Slurm's own
@@ -65,7 +65,8 @@ check "prep_sh_requires_src (exit $rc: $(head -c 120 err.txt))" bash -c "[ $rc =
 # ---- data: Fashion-MNIST JPEGs, then the prep array + manifest job ----------------------
 "$repo/bin/semaim-prep" fmnist --src /usr/share/datasets/fashion-mnist --out "$work/jpeg" --limit 1000 --threads 2 >/dev/null 2>err.txt \
   || { bad "fmnist_jpegs ($(head -c 200 err.txt))"; exit 1; }
-CONV="--train-shards 4 --val-shards 2 --size 32 --val-size 32 --val-resize 32"
+# the default store, jpeg: the array, the manifest job, training and evaluation all read JPEG shards
+CONV="--train-shards 4 --val-shards 2"
 ids=$("$repo/jobs/prep.sh" --parsable --tasks 2 --cpus-per-task 1 --src "$work/jpeg" --out "$work/shards" $CONV 2>err.txt) \
   || { bad "prep_submit ($(head -c 200 err.txt))"; exit 1; }
 read -r arr man <<<"$ids"

@@ -102,7 +102,7 @@ cd "$sub" || exit 1
 # ---- 1. the prep array spread over the three nodes, then the manifest job -----------------
 "$repo/bin/semaim-prep" fmnist --src /usr/share/datasets/fashion-mnist --out "$work/jpeg" --limit 600 --threads 2 >/dev/null 2>err.txt \
   || { bad "fmnist_jpegs ($(head -c 200 err.txt))"; exit 1; }
-CONV="--train-shards 6 --val-shards 3 --size 32 --val-size 32 --val-resize 32"
+CONV="--train-shards 6 --val-shards 3 --store raw --size 32 --val-size 32 --val-resize 32"   # raw here, jpeg in t_slurm.sh
 # 2 cpus per task on 2-cpu nodes: one task per node
 ids=$("$repo/jobs/prep.sh" --parsable --tasks 3 --cpus-per-task 2 --src "$work/jpeg" --out "$work/shards" $CONV 2>err.txt) \
   || { bad "prep_submit ($(head -c 200 err.txt))"; exit 1; }

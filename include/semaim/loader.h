@@ -29,11 +29,20 @@
  * Augmentation of global sample g in epoch e uses rng_key(seed, AUG_RNG_TAG, e, g, 0): the
  * same crop and flip on any rank, world size or thread count.
  *
+ * jpeg shards (include/semaim/shards.h): each image is decoded in the augmentation threads
+ * (data/jpeg.h: libjpeg-turbo, DCT scaling to the smallest scale that still covers the crop,
+ * only the crop's window), and RandomResizedCrop samples its box against the whole stored
+ * image, as torchvision's on the photo; evaluation resizes the shorter side to eval_resize
+ * (0: augment_eval_resize's ⌊S/0.875⌋ of each image) and centre-crops S. Raw shards of S×S
+ * pass through eval unchanged as before (their R is eval_resize, S or round(S/0.875)).
+ *
  * Threads: one loader thread owns all HDF5 reads (under shards_hdf5_lock) and augments with
  * `threads` OpenMP threads (default 1: reading + augmenting a 256² → 224² sample costs about
- * 0.5–1.3 ms here (tests/bench/loader.sh), far less than its share of a training step, and
- * more threads would compete with the training's OpenMP team).
- * Reads are one H5Dread per image, or per run of consecutive images of one shard. */
+ * 0.5–1.3 ms here, decoding + augmenting a stored JPEG a few ms (tests/bench/loader.sh), far
+ * less than its share of a training step, and more threads would compete with the training's
+ * OpenMP team). Every buffer is allocated at open (the jpeg byte stage grows to the largest
+ * batch once): nothing per image. Reads are one H5Dread per image, or per run of consecutive
+ * images of one shard. */
 #ifndef SEMAIM_LOADER_H
 #define SEMAIM_LOADER_H
 #include <stdint.h>
@@ -57,6 +66,7 @@ typedef struct {
     int prefetch;           /* batch buffers; 0 = 2 (double buffering) */
     int max_open;           /* open shard files kept per rank (LRU); 0 = min(shards, 512,
                                half the open-file limit) */
+    int jpeg_full_scale;    /* tests: decode jpeg shards at full size (no DCT scaling) */
     int start_epoch;        /* first batch returned: (start_epoch, start_step) */
     long start_step;
 } loader_config;
@@ -89,7 +99,7 @@ void loader_close(loader *L);
 long loader_steps_per_epoch(const loader *L);
 int loader_assignment(const loader *L);       /* LOADER_ASSIGN_SHARDS or _DEAL (train mode) */
 long loader_total_samples(const loader *L);   /* over all shards */
-int loader_image_height(const loader *L);     /* shard image size */
+int loader_image_height(const loader *L);     /* raw shards' image size; 0 for jpeg shards (sizes vary) */
 int loader_image_width(const loader *L);
 int loader_num_classes(const loader *L);      /* the shards' num_classes attribute, 0 if absent */
 /* This rank's samples in epoch e and how many of them it drops (its tail). */

@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
     loader_open(&ld, &lc, &e);
     run_agree(&run, &e);
     int C = classes ? classes : loader_num_classes(ld);
-    if (loader_image_height(ld) < pm.cfg.image || loader_image_width(ld) < pm.cfg.image)
+    if (loader_image_height(ld) && (loader_image_height(ld) < pm.cfg.image || loader_image_width(ld) < pm.cfg.image))
         err_set(&e, ERR_INPUT, "%s: shards hold %dx%d images, smaller than the model's %dx%d input (checkpoint of another "
                 "config?)", data, loader_image_height(ld), loader_image_width(ld), pm.cfg.image, pm.cfg.image);
     else if (C < 1) err_set(&e, ERR_INPUT, "finetune: the shards do not say how many classes there are: give --classes");

@@ -37,3 +37,12 @@ void buf_printf(buf_t *b, const char *fmt, ...) {
 }
 
 void buf_free(buf_t *b) { free(b->s); memset(b, 0, sizeof *b); }
+
+int mem_grow(void *pp, size_t *cap, size_t need) {
+    void **p = pp;
+    if (need <= *cap && *p) return 0;
+    void *q = realloc(*p, need ? need : 1);
+    if (!q) return -1;
+    *p = q; *cap = need ? need : 1;
+    return 0;
+}

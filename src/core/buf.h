@@ -12,4 +12,9 @@ void buf_add(buf_t *b, const void *s, size_t n);
 void buf_puts(buf_t *b, const char *s);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(buf_t *b);
+
+/* Scratch that grows to the largest need seen and is then reused: makes the block *pp (a
+ * pointer variable, NULL at first) hold at least need bytes, keeping its contents; *cap is its
+ * size. 0, or -1 when out of memory (*pp and *cap unchanged). */
+int mem_grow(void *pp, size_t *cap, size_t need);
 #endif

@@ -52,36 +52,40 @@ static double cubic(double x, double a) {
     return 0;
 }
 
-/* Weights for output indices o0..o0+n-1 of a 1-D resize in → out: tap window [lo, lo+cnt)
- * inside [0,in) and weights w[i·maxn + k]. */
-static void weights(int *lo, int *cnt, float *w, int maxn, int in, int out, int o0, int n, int interp) {
-    double scale = (double)in / out;
+/* Weights for output indices o0..o0+n-1 of a 1-D resize of a box of length len to out: the box
+ * starts off pixels after the first of the span pixels it may read (off and len are whole
+ * numbers except for boxes of a DCT-scaled decode); tap window [lo, lo+cnt) inside [0, span)
+ * and weights w[i·maxn + k]. */
+static void weights(int *lo, int *cnt, float *w, int maxn, double off, double len, int span, int out, int o0, int n,
+                    int interp) {
+    double scale = len / out;
     for (int i = 0; i < n; i++) {
         int o = o0 + i;
         float *wi = w + (long)i * maxn;
         memset(wi, 0, sizeof(float) * maxn);
         if (interp == INTERP_TORCH) {
             /* torch upsample_bicubic2d: 4 taps around floor(src), indices clamped to the edge */
-            double src = scale * (o + 0.5) - 0.5, f = floor(src), t = src - f;
+            double src = off + scale * (o + 0.5) - 0.5, f = floor(src), t = src - f;
             int ix = (int)f, a = ix - 1, b = ix + 2;
             if (a < 0) a = 0;
-            if (a > in - 1) a = in - 1;
+            if (a > span - 1) a = span - 1;
             if (b < 0) b = 0;
-            if (b > in - 1) b = in - 1;
+            if (b > span - 1) b = span - 1;
             lo[i] = a; cnt[i] = b - a + 1;
             for (int k = 0; k < 4; k++) {
                 int j = ix - 1 + k;
-                j = j < 0 ? 0 : j > in - 1 ? in - 1 : j;
+                j = j < 0 ? 0 : j > span - 1 ? span - 1 : j;
                 wi[j - a] += (float)cubic(t + 1 - k, -0.75);
             }
         } else {
             /* PIL ImagingResample / torch antialias: support 2·max(scale,1), renormalised */
-            double fs = scale > 1 ? scale : 1, support = 2 * fs, center = (o + 0.5) * scale;
+            double fs = scale > 1 ? scale : 1, support = 2 * fs, center = off + (o + 0.5) * scale;
             int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
             if (xmin < 0) xmin = 0;
-            if (xmax > in) xmax = in;
+            if (xmax > span) xmax = span;
             if (xmax - xmin > maxn) xmax = xmin + maxn;   /* cannot happen; guards the table */
-            double tw[xmax - xmin > 0 ? xmax - xmin : 1], tot = 0;
+            if (xmax <= xmin) { xmin = xmin < span ? xmin : span - 1; xmax = xmin + 1; }   /* likewise */
+            double tw[xmax - xmin], tot = 0;
             for (int x = xmin; x < xmax; x++) { tw[x - xmin] = cubic((x - center + 0.5) / fs, -0.5); tot += tw[x - xmin]; }
             lo[i] = xmin; cnt[i] = xmax - xmin;
             for (int x = 0; x < xmax - xmin; x++) wi[x] = (float)(tot != 0 ? tw[x] / tot : 0);
@@ -89,9 +93,9 @@ static void weights(int *lo, int *cnt, float *w, int maxn, int in, int out, int 
     }
 }
 
-static int max_taps(int in, int out, int interp) {
+static int max_taps(double in, int out, int interp) {
     if (interp == INTERP_TORCH) return 4;
-    double fs = (double)in / out > 1 ? (double)in / out : 1;
+    double fs = in / out > 1 ? in / out : 1;
     return (int)ceil(4 * fs) + 2;
 }
 
@@ -103,14 +107,13 @@ static size_t resize_bytes(int oh, int ow, int h, int w, int OH, int OW, int int
     return ints * sizeof(int) + floats * sizeof(float);
 }
 
-static int window_bad(int oh, int ow, int H, int W, int y0, int x0, int h, int w, int OH, int OW, int oy0, int ox0) {
-    return y0 < 0 || x0 < 0 || h < 1 || w < 1 || y0 + h > H || x0 + w > W || oh < 1 || ow < 1 ||
-           oy0 < 0 || ox0 < 0 || oy0 + oh > OH || ox0 + ow > OW;
+static int window_bad(int oh, int ow, int OH, int OW, int oy0, int ox0) {
+    return oh < 1 || ow < 1 || oy0 < 0 || ox0 < 0 || oy0 + oh > OH || ox0 + ow > OW;
 }
 
 int resize_window(float *out, int oh, int ow, const uint8_t *img, int H, int W,
                   int y0, int x0, int h, int w, int OH, int OW, int oy0, int ox0, int interp) {
-    if (window_bad(oh, ow, H, W, y0, x0, h, w, OH, OW, oy0, ox0)) return -1;
+    if (y0 < 0 || x0 < 0 || h < 1 || w < 1 || y0 + h > H || x0 + w > W || window_bad(oh, ow, OH, OW, oy0, ox0)) return -1;
     void *mem = malloc(resize_bytes(oh, ow, h, w, OH, OW, interp));
     if (!mem) return -1;
     int rc = resize_window_ws(out, oh, ow, img, H, W, y0, x0, h, w, OH, OW, oy0, ox0, interp, mem);
@@ -120,22 +123,44 @@ int resize_window(float *out, int oh, int ow, const uint8_t *img, int H, int W,
 
 int resize_window_ws(float *out, int oh, int ow, const uint8_t *img, int H, int W, int y0, int x0, int h,
                      int w, int OH, int OW, int oy0, int ox0, int interp, void *scratch) {
-    if (window_bad(oh, ow, H, W, y0, x0, h, w, OH, OW, oy0, ox0)) return -1;
-    int mx = max_taps(w, OW, interp), my = max_taps(h, OH, interp);
+    const aug_box b = {x0, y0, w, h};
+    return resize_box_ws(out, oh, ow, img, (size_t)W * 3, 0, 0, H, W, &b, OH, OW, oy0, ox0, interp, scratch);
+}
+
+void aug_box_pixels(const aug_box *b, int H, int W, int *c0, int *c1, int *r0, int *r1) {
+    /* the pixels whose centres lie in the box: exactly the box's own pixels for whole numbers */
+    int a = (int)ceil(b->x0 - 0.5), z = (int)ceil(b->x0 + b->w - 0.5);
+    int p = (int)ceil(b->y0 - 0.5), q = (int)ceil(b->y0 + b->h - 0.5);
+    a = a < 0 ? 0 : a > W - 1 ? W - 1 : a;
+    p = p < 0 ? 0 : p > H - 1 ? H - 1 : p;
+    z = z > W ? W : z <= a ? a + 1 : z;
+    q = q > H ? H : q <= p ? p + 1 : q;
+    *c0 = a; *c1 = z; *r0 = p; *r1 = q;
+}
+
+int resize_box_ws(float *out, int oh, int ow, const uint8_t *img, size_t stride, int row0, int col0, int H, int W,
+                  const aug_box *b, int OH, int OW, int oy0, int ox0, int interp, void *scratch) {
+    if (H < 1 || W < 1 || !(b->x0 >= 0 && b->y0 >= 0 && b->w > 0 && b->h > 0 && b->x0 + b->w <= W && b->y0 + b->h <= H) ||
+        window_bad(oh, ow, OH, OW, oy0, ox0))
+        return -1;
+    int c0, c1, p0, p1;
+    aug_box_pixels(b, H, W, &c0, &c1, &p0, &p1);
+    if (c0 < col0 || p0 < row0) return -1;
+    int mx = max_taps(b->w, OW, interp), my = max_taps(b->h, OH, interp);
     char *mem = scratch;
     int *lox = (int *)mem, *nx = lox + ow, *loy = nx + ow, *ny = loy + oh;
     float *wx = (float *)(ny + oh), *wy = wx + (size_t)ow * mx, *tmp = wy + (size_t)oh * my;
-    float *acc = tmp + (size_t)h * ow * 3;
-    weights(lox, nx, wx, mx, w, OW, ox0, ow, interp);
-    weights(loy, ny, wy, my, h, OH, oy0, oh, interp);
-    /* horizontal pass first (as PIL), only over the crop rows some output row uses */
+    float *acc = tmp + (size_t)(p1 - p0) * ow * 3;
+    weights(lox, nx, wx, mx, b->x0 - c0, b->w, c1 - c0, OW, ox0, ow, interp);
+    weights(loy, ny, wy, my, b->y0 - p0, b->h, p1 - p0, OH, oy0, oh, interp);
+    /* horizontal pass first (as PIL), only over the box rows some output row uses */
     int r0 = loy[0], r1 = loy[oh - 1] + ny[oh - 1];
     for (int r = 0; r < oh; r++) {
         if (loy[r] < r0) r0 = loy[r];
         if (loy[r] + ny[r] > r1) r1 = loy[r] + ny[r];
     }
     for (int r = r0; r < r1; r++) {
-        const uint8_t *row = img + ((size_t)(y0 + r) * W + x0) * 3;
+        const uint8_t *row = img + (size_t)(p0 - row0 + r) * stride + (size_t)(c0 - col0) * 3;
         float *t = tmp + (size_t)(r - r0) * ow * 3;
         for (int o = 0; o < ow; o++) {
             const float *wk = wx + (size_t)o * mx;
@@ -183,7 +208,15 @@ void augment_normalize(float *chw, int S, int flip) {
 }
 
 int augment_apply(float *out, const uint8_t *img, int H, int W, int S, const aug_params *p, int interp) {
-    if (resize_window(out, S, S, img, H, W, p->y0, p->x0, p->h, p->w, S, S, 0, 0, interp)) return -1;
+    void *mem = malloc(augment_scratch_bytes(H, W, S, interp));
+    if (!mem) return -1;
+    int rc = augment_apply_ws(out, img, H, W, S, p, interp, mem);
+    free(mem);
+    return rc;
+}
+
+int augment_apply_ws(float *out, const uint8_t *img, int H, int W, int S, const aug_params *p, int interp, void *scratch) {
+    if (resize_window_ws(out, S, S, img, H, W, p->y0, p->x0, p->h, p->w, S, S, 0, 0, interp, scratch)) return -1;
     augment_normalize(out, S, p->flip);
     return 0;
 }
@@ -201,12 +234,24 @@ int augment_eval_resize(int S, int H, int W, double crop_pct) {
     return (int)floor(S / crop_pct);
 }
 
+void augment_eval_geometry(int H, int W, int S, int R, int *OH, int *OW, int *oy0, int *ox0) {
+    if (W <= H) { *OW = R; *OH = (int)((long)R * H / W); }
+    else { *OH = R; *OW = (int)((long)R * W / H); }
+    *oy0 = (int)rint((*OH - S) / 2.0); *ox0 = (int)rint((*OW - S) / 2.0);
+}
+
 int augment_eval(float *out, const uint8_t *img, int H, int W, int S, int R, int interp) {
-    int OH, OW;
-    if (W <= H) { OW = R; OH = (int)((long)R * H / W); }
-    else { OH = R; OW = (int)((long)R * W / H); }
-    int oy0 = (int)rint((OH - S) / 2.0), ox0 = (int)rint((OW - S) / 2.0);
-    if (resize_window(out, S, S, img, H, W, 0, 0, H, W, OH, OW, oy0, ox0, interp)) return -1;
+    void *mem = malloc(augment_scratch_bytes(H, W, S, interp));
+    if (!mem) return -1;
+    int rc = augment_eval_ws(out, img, H, W, S, R, interp, mem);
+    free(mem);
+    return rc;
+}
+
+int augment_eval_ws(float *out, const uint8_t *img, int H, int W, int S, int R, int interp, void *scratch) {
+    int OH, OW, oy0, ox0;
+    augment_eval_geometry(H, W, S, R, &OH, &OW, &oy0, &ox0);
+    if (resize_window_ws(out, S, S, img, H, W, 0, 0, H, W, OH, OW, oy0, ox0, interp, scratch)) return -1;
     augment_normalize(out, S, 0);
     return 0;
 }

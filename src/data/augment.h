@@ -52,18 +52,39 @@ int resize_window(float *out, int oh, int ow, const uint8_t *img, int H, int W,
 int resize_window_ws(float *out, int oh, int ow, const uint8_t *img, int H, int W, int y0, int x0, int h,
                      int w, int OH, int OW, int oy0, int ox0, int interp, void *scratch);
 size_t augment_scratch_bytes(int H, int W, int S, int interp);
+/* A box in pixels of a decoded image, not necessarily whole: a JPEG decoded with DCT scaling
+ * at m/8 turns the box (x0, y0, w, h) of the stored image into (x0·m/8, y0·m/8, w·m/8, h·m/8)
+ * of the decoded one. The resample reads only the pixels whose centres lie in the box (for
+ * whole numbers exactly the box's pixels, as torchvision's crop-then-resize): */
+typedef struct { double x0, y0, w, h; } aug_box;
+/* the columns [c0, c1) and rows [r0, r1) of an H×W image those are (what a window decode must
+ * provide; never empty). */
+void aug_box_pixels(const aug_box *b, int H, int W, int *c0, int *c1, int *r0, int *r1);
+/* resize_window_ws of a box b of an H×W image of which img holds a window: img points at
+ * pixel (row0, col0), rows are `stride` bytes apart, and the window covers aug_box_pixels(b).
+ * Scratch: augment_scratch_bytes(H, W, S, interp) with H, W at least the image's. A whole-
+ * number box over the whole image gives exactly resize_window_ws. 0, or −1 for a box or
+ * window outside the image / output. */
+int resize_box_ws(float *out, int oh, int ow, const uint8_t *img, size_t stride, int row0, int col0, int H, int W,
+                  const aug_box *b, int OH, int OW, int oy0, int ox0, int interp, void *scratch);
 
 /* Normalise a CHW [3,S,S] image of 0..255 values in place, mirroring columns if flip. */
 void augment_normalize(float *chw, int S, int flip);
 
 /* Crop p's box, resize to S×S, flip if p->flip, normalise. Returns 0 or −1 (as resize_window). */
 int augment_apply(float *out, const uint8_t *img, int H, int W, int S, const aug_params *p, int interp);
+/* The same in caller memory: scratch of augment_scratch_bytes(H, W, S, interp) bytes. */
+int augment_apply_ws(float *out, const uint8_t *img, int H, int W, int S, const aug_params *p, int interp, void *scratch);
 /* augment_sample + augment_apply. */
 int augment_train(float *out, const uint8_t *img, int H, int W, int S, uint64_t key, int interp);
 /* Evaluation: torchvision Resize(R) (shorter side → R, longer → floor(R·long/short)) then
  * CenterCrop(S) (offset round((len − S)/2)), normalise; no randomness. R ≥ S. When R equals
  * the shorter side no resampling happens (the crop copies pixels exactly). */
 int augment_eval(float *out, const uint8_t *img, int H, int W, int S, int R, int interp);
+/* The same in caller memory (augment_scratch_bytes(H, W, S, interp) bytes). */
+int augment_eval_ws(float *out, const uint8_t *img, int H, int W, int S, int R, int interp, void *scratch);
+/* Its geometry: the resized size OH×OW and the offsets of the centre S×S window in it. */
+void augment_eval_geometry(int H, int W, int S, int R, int *OH, int *OW, int *oy0, int *ox0);
 /* The R of augment_eval for crop ratio crop_pct (the recipe: AUG_EVAL_CROP_PCT, 256 for 224):
  * ⌊S/crop_pct⌋ in double, as the authors' int(S / crop_pct), timm's floor and data_prep's
  * ⌊S·8/7⌋ (the loader today rounds instead: 37 rather than 36 for S = 32). Shards already

@@ -1,4 +1,5 @@
 /* The training data loader; the assignment rules and threading are in include/semaim/loader.h. */
+#include <omp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "core/clock.h"
 #include "core/slice.h"
 #include "data/augment.h"
+#include "data/jpeg.h"
 #include "semaim/loader.h"
 #include "semaim/rng.h"
 #include "semaim/shards.h"
@@ -31,7 +33,11 @@ struct loader {
     int plan_epoch;
     int64_t *plan;
     long plan_n;
-    uint8_t *stage;
+    uint8_t *stage;   /* raw: the batch's images; jpeg: its JPEG bytes (grown to the largest batch) */
+    size_t stage_cap;
+    shard_jpeg *refs; /* jpeg: where image i's bytes are in stage, and its size */
+    void **scratch;   /* per augmentation thread: raw, resample scratch; jpeg, a jpeg_dec */
+    char (*why)[160]; /* per augmentation thread: why its image failed */
     int prod_epoch;
     long prod_step;
     err_t err;        /* the loader thread's error */
@@ -134,28 +140,53 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
     b->n = n; b->epoch = epoch; b->step = step;
     double t0 = clock_now();
     int e = 0;
+    size_t used = 0;
     shards_hdf5_lock();
     for (int i = 0; i < n && !e;) {   /* one H5Dread per run of consecutive images of a shard */
         long local;
         int k = shards_locate(&L->set, b->ids[i], &local), j = i + 1;
         while (j < n && b->ids[j] == b->ids[j - 1] + 1 && local + (j - i) < L->set.sh[k].n) j++;
-        e = shard_reader_read(L->reader, k, local, j - i, L->stage + i * img_b, b->labels + i, &L->err);
+        e = L->set.jpeg ? shard_reader_read_jpeg(L->reader, k, local, j - i, &L->stage, &L->stage_cap, &used, L->refs + i,
+                                                 b->labels + i, &L->err)
+                        : shard_reader_read(L->reader, k, local, j - i, L->stage + i * img_b, b->labels + i, &L->err);
         i = j;
     }
     shards_hdf5_unlock();
     double t1 = clock_now();
     if (e) return L->err.msg;
-    int bad = 0;
-    #pragma omp parallel for num_threads(L->threads) schedule(dynamic, 1) if (L->threads > 1) reduction(|| : bad)
+    int bad = -1;   /* the first image that failed */
+    #pragma omp parallel for num_threads(L->threads) schedule(dynamic, 1) if (L->threads > 1)
     for (int i = 0; i < n; i++) {
-        const uint8_t *img = L->stage + i * img_b;
+        int t = omp_get_thread_num(), rc;
         float *out = b->images + i * img_f;
-        if (L->c.train)
-            bad = bad || augment_train(out, img, H, W, S, rng_key(L->c.seed, AUG_RNG_TAG, (uint64_t)epoch, (uint64_t)b->ids[i], 0), L->c.interp);
-        else
-            bad = bad || augment_eval(out, img, H, W, S, L->R, L->c.interp);
+        uint64_t key = rng_key(L->c.seed, AUG_RNG_TAG, (uint64_t)epoch, (uint64_t)b->ids[i], 0);
+        if (L->set.jpeg) {
+            const shard_jpeg *r = &L->refs[i];
+            const uint8_t *bytes = L->stage + r->at;
+            aug_params p;
+            if (L->c.train) augment_sample(&p, r->h, r->w, key);
+            rc = L->c.train ? jpeg_dec_train(L->scratch[t], out, bytes, r->len, r->w, r->h, S, &p, L->why[t], sizeof L->why[t])
+                            : jpeg_dec_eval(L->scratch[t], out, bytes, r->len, r->w, r->h, S,
+                                            L->c.eval_resize ? L->c.eval_resize : augment_eval_resize(S, r->h, r->w, AUG_EVAL_CROP_PCT),
+                                            L->why[t], sizeof L->why[t]);
+        } else {
+            const uint8_t *img = L->stage + i * img_b;
+            aug_params p;
+            if (L->c.train) augment_sample(&p, H, W, key);
+            rc = L->c.train ? augment_apply_ws(out, img, H, W, S, &p, L->c.interp, L->scratch[t])
+                            : augment_eval_ws(out, img, H, W, S, L->R, L->c.interp, L->scratch[t]);
+            if (rc) snprintf(L->why[t], sizeof L->why[t], "augmentation failed");
+        }
+        if (rc) {
+            #pragma omp critical(loader_bad)
+            if (bad < 0 || i < bad) { bad = i; memcpy(L->why[L->threads], L->why[t], sizeof L->why[0]); }
+        }
     }
-    if (bad) return err_say(&L->err, ERR_RUNTIME, "loader: augmentation failed (out of memory)");
+    if (bad >= 0) {
+        long local;
+        int k = shards_locate(&L->set, b->ids[bad], &local);
+        return err_say(&L->err, ERR_INPUT, "shard %s: image %ld: %s", L->set.sh[k].path, local, L->why[L->threads]);
+    }
     if (n < B) {
         memset(b->images + n * img_f, 0, sizeof(float) * (size_t)((B - n) * img_f));
         for (int i = n; i < B; i++) b->labels[i] = -1;
@@ -222,6 +253,11 @@ void loader_close(loader *L) {
     if (!L) return;
     stop(L);
     if (L->reader) { shards_hdf5_lock(); shard_reader_free(L->reader); shards_hdf5_unlock(); }
+    for (int t = 0; L->scratch && t < L->threads; t++) {
+        if (L->set.jpeg) jpeg_dec_free(L->scratch[t]);
+        else free(L->scratch[t]);
+    }
+    free(L->scratch); free(L->why); free(L->refs);
     shards_free(&L->set);
     if (L->slots)
         for (int i = 0; i < L->nslots; i++) {
@@ -293,9 +329,22 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
     }
     long S = L->S, B = c->batch;
     L->slots = calloc((size_t)L->nslots, sizeof *L->slots);
-    L->stage = malloc((size_t)B * L->set.H * L->set.W * 3);
     L->reader = shard_reader_new(&L->set, c->max_open ? c->max_open : default_max_open(L->set.count));
-    int ok = L->slots && L->stage && L->reader;
+    L->scratch = calloc((size_t)L->threads, sizeof *L->scratch);
+    L->why = malloc(sizeof *L->why * (size_t)(L->threads + 1));
+    int ok = L->slots && L->reader && L->scratch && L->why;
+    if (L->set.jpeg) {   /* the stage grows with the batches' bytes */
+        ok = ok && (L->refs = malloc(sizeof *L->refs * (size_t)B));
+        for (int t = 0; ok && t < L->threads; t++) {
+            jpeg_dec *d = jpeg_dec_new(L->set.max_w, L->set.max_h, L->S, c->interp);
+            if (d) jpeg_dec_full_scale(d, c->jpeg_full_scale);
+            ok = (L->scratch[t] = d) != NULL;
+        }
+    } else {
+        ok = ok && (L->stage = malloc((size_t)B * L->set.H * L->set.W * 3));
+        for (int t = 0; ok && t < L->threads; t++)
+            ok = (L->scratch[t] = malloc(augment_scratch_bytes(L->set.H, L->set.W, L->S, c->interp))) != NULL;
+    }
     for (int i = 0; ok && i < L->nslots; i++) {
         loader_batch *b = &L->slots[i].b;
         b->images = malloc(sizeof(float) * (size_t)(B * 3 * S * S));

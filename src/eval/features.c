@@ -29,7 +29,7 @@ int features_compute(featset_t *fs, model_t *m, const char *data, const char *sp
     loader *ld = NULL;
     if (loader_open(&ld, &lc, err)) return -1;
     int H = loader_image_height(ld), W = loader_image_width(ld);
-    if (H < S || W < S) {
+    if (H && (H < S || W < S)) {   /* 0: jpeg shards, resized per image like the paper's photos */
         /* upsampling small shards into a bigger model's input is never what was meant */
         err_set(err, ERR_INPUT, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input "
                  "(checkpoint of another config?)", data, split, H, W, S, S);

@@ -4,15 +4,25 @@ the C code: the plan (sort, shuffle, deal) is recomputed here, every image is co
 TurboJPEG decode (build/tools/prep_fixtures decode) resized by torch's antialiased bilinear,
 shards are read with h5py and the manifest is rebuilt and compared whole.
 
-usage: check_suite.py ROOT OUT TOOL TRAIN_SHARDS VAL_SHARDS SIZE VAL_SIZE VAL_RESIZE SEED
-Prints PASS:/FAIL: lines; exit status 1 on any failure.
+usage: check_suite.py ROOT OUT TOOL TRAIN_SHARDS VAL_SHARDS SIZE VAL_SIZE VAL_RESIZE SEED [jpeg MAX_SIDE QUALITY]
+(SIZE, VAL_SIZE, VAL_RESIZE are ignored for jpeg). Prints PASS:/FAIL: lines; exit status 1 on any failure.
+
+--store jpeg: the stored bytes are decoded with PIL (not the C code's decoder) and compared with
+the image the converter meant to store: the TurboJPEG decode resized so its longer side is at
+most MAX_SIDE (torch's antialiased bilinear, shorter side rounded to nearest). Files the
+converter keeps (baseline YCbCr within the cap, no warning) must be stored byte-identical;
+re-encoded ones (resized, grayscale, CMYK, YCCK, progressive, warned) must match within JPEG's
+error at QUALITY, measured by PIL's own encoder on the intended image: PSNR at most 1 dB
+below it and mean |diff| at most 1.25x its mean + 0.5 levels (DCT-prescaled files: 3 dB and
++1.5, the prescale allowance below).
 
 Pixel tolerance: files decoded at full size must match within 1 grey level (float rounding:
 same filter, same geometry); files decoded with JPEG DCT prescaling (1/2, 1/4, 1/8) differ
 from a full-size decode by the prescale itself: mean |diff| <= 1.0 and max <= 16 levels
 (measured: mean 0.1-0.7, max 7-13).
 """
-import json, os, subprocess, sys, zlib
+import io, json, os, subprocess, sys, zlib
+from PIL import Image
 import numpy as np
 import h5py
 import torch
@@ -20,6 +30,8 @@ import torch.nn.functional as F
 
 ROOT, OUT, TOOL = sys.argv[1:4]
 TS, VS, SIZE, VSIZE, VRESIZE, SEED = map(int, sys.argv[4:10])
+JPEG = len(sys.argv) > 10 and sys.argv[10] == "jpeg"
+MAX_SIDE, QUALITY = (int(sys.argv[11]), int(sys.argv[12])) if JPEG else (0, 0)
 failed = 0
 
 
@@ -145,59 +157,158 @@ def reference(path, resize, crop):
     return np.clip(np.floor(r + 0.5), 0, 255), m
 
 
-# ---------------------------------------------------------------- shards
+def capped(w, h):
+    """The stored size: longer side to MAX_SIDE when larger, shorter rounded to nearest."""
+    L, S = max(w, h), min(w, h)
+    if L > MAX_SIDE:
+        S, L = max(1, (S * MAX_SIDE * 2 + L) // (2 * L)), MAX_SIDE
+    return (L, S) if w >= h else (S, L)
+
+
+def reference_capped(path):
+    a = ref_decode(path)
+    h, w = a.shape[:2]
+    rw, rh = capped(w, h)
+    if (rw, rh) == (w, h):
+        return a, 8
+    t = torch.from_numpy(a).permute(2, 0, 1)[None]
+    r = F.interpolate(t, size=(rh, rw), mode="bilinear", antialias=True, align_corners=False)[0].permute(1, 2, 0).numpy()
+    m = next((m for m in (1, 2, 4) if w * m >= rw * 8 and h * m >= rh * 8), 8)
+    return np.clip(np.floor(r + 0.5), 0, 255), m
+
+
+def kept_as_is(path):
+    """Baseline (SOF0/SOF1) 3-component JPEG within the cap and no warning: stored as it is."""
+    with open(path, "rb") as fh:
+        b = fh.read()
+    if os.path.relpath(path, ROOT) in WARN:
+        return False
+    i = 2
+    while i + 9 < len(b):
+        if b[i] != 0xFF:
+            return False
+        mk, ln = b[i + 1], (b[i + 2] << 8) | b[i + 3]
+        if mk in (0xC0, 0xC1):
+            h, w, nc = (b[i + 5] << 8) | b[i + 6], (b[i + 7] << 8) | b[i + 8], b[i + 9]
+            return nc == 3 and max(w, h) <= MAX_SIDE   # (the fixtures' 3-component files are all YCbCr)
+        if 0xC2 <= mk <= 0xCF and mk not in (0xC4, 0xC8, 0xCC):
+            return False
+        i += 2 + ln
+    return False
+
+
 errs_struct, errs_plan, errs_px, errs_kinds = [], [], [], []
 seen_kinds = set()
 shard_entries = []
 sizes = [SIZE, VSIZE]
 resizes = [SIZE, VRESIZE]
+worst_psnr, worst_mean, n_kept, n_reenc = 99.0, 0.0, 0, 0
 for s in range(2):
     for k in range(nshards[s]):
         rel = "%s/%s-%05d-of-%05d.h5" % (names[s], names[s], k, nshards[s])
         path = os.path.join(OUT, rel)
         want = [(r, l) for r, l in shard_items(s, k) if r not in SKIP]
+        n = len(want)
         with h5py.File(path, "r") as f:
             a = f.attrs
-            attrs = {"format": a["format"], "format_version": a["format_version"], "split": a["split"],
-                     "shard_index": a["shard_index"], "shard_count": a["shard_count"], "image_size": a["image_size"],
-                     "resize": a["resize"], "num_classes": a["num_classes"]}
-            exp = {"format": b"semaim-prep shard", "format_version": 1, "split": names[s].encode(), "shard_index": k,
-                   "shard_count": nshards[s], "image_size": sizes[s], "resize": resizes[s], "num_classes": len(classes)}
+            common = {"format": b"semaim-prep shard", "format_version": 2, "split": names[s].encode(), "shard_index": k,
+                      "shard_count": nshards[s], "num_classes": len(classes)}
+            if JPEG:
+                exp = dict(common, store=b"jpeg", max_side=MAX_SIDE, quality=QUALITY)
+            else:
+                exp = dict(common, store=b"raw", image_size=sizes[s], resize=resizes[s])
+            attrs = {key: a[key] if key in a else None for key in exp}
             if attrs != exp:
                 errs_struct.append("%s: attributes %r, expected %r" % (rel, attrs, exp))
-            img, lab, keys = f["images"], f["labels"], f["keys"]
-            n = len(want)
-            if img.shape != (n, sizes[s], sizes[s], 3) or img.dtype != np.uint8:
-                errs_struct.append("%s: /images %s %s" % (rel, img.shape, img.dtype))
+            lab, keys = f["labels"], f["keys"]
+            dsets = [lab, keys]
+            if JPEG:
+                jb, off, wd, ht = f["jpeg"], f["offsets"], f["widths"], f["heights"]
+                dsets += [jb, off, wd, ht]
+                if jb.ndim != 1 or jb.dtype != np.uint8 or off.shape != (n + 1,) or off.dtype != np.uint64 or \
+                        wd.shape != (n,) or ht.shape != (n,) or wd.dtype != np.int32 or ht.dtype != np.int32:
+                    errs_struct.append("%s: /jpeg %s %s, /offsets %s %s, /widths %s, /heights %s" % (
+                        rel, jb.shape, jb.dtype, off.shape, off.dtype, wd.shape, ht.shape))
+                o, ws, hs = off[:], wd[:], ht[:]
+                if o[0] != 0 or (np.diff(o.astype(np.int64)) <= 0).any() or o[-1] != jb.shape[0]:
+                    errs_struct.append("%s: offsets %s do not run from 0 to the byte count %d" % (rel, o[:5], jb.shape[0]))
+                allb = jb[:]
+                stored = [allb[o[i]:o[i + 1]].tobytes() for i in range(min(n, len(o) - 1))]
+            else:
+                img = f["images"]
+                dsets.append(img)
+                if img.shape != (n, sizes[s], sizes[s], 3) or img.dtype != np.uint8:
+                    errs_struct.append("%s: /images %s %s" % (rel, img.shape, img.dtype))
+                images = img[:]
             if lab.shape != (n,) or lab.dtype != np.int32 or keys.shape != (n,) or keys.dtype.kind != "S":
                 errs_struct.append("%s: /labels %s %s, /keys %s %s" % (rel, lab.shape, lab.dtype, keys.shape, keys.dtype))
-            for d in (img, lab, keys):
+            for d in dsets:
                 if d.chunks is not None or d.compression is not None or d.id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS:
                     errs_struct.append("%s: %s is not contiguous/unfiltered" % (rel, d.name))
             got = [(names[s] + "/" + kk.decode(), int(ll)) for kk, ll in zip(keys[:], lab[:])]
             if got != want:
                 errs_plan.append("%s: keys/labels %r, expected %r" % (rel, got, want))
-            images = img[:]
-        for i, (r, _) in enumerate(want[:len(images)]):
-            ref, m = reference(os.path.join(ROOT, r), resizes[s], sizes[s])
-            d = np.abs(images[i].astype(np.float64) - ref)
-            seen_kinds.add(os.path.basename(r) if s == 0 else "val")
-            if (m == 8 and d.max() > 1) or (m < 8 and (d.mean() > 1.0 or d.max() > 16)):
-                errs_px.append("%s (prescale %d/8): max |diff| %.0f, mean %.3f" % (r, m, d.max(), d.mean()))
-            if m < 8:
-                seen_kinds.add("prescaled")
+        if JPEG:
+            for i, (r, _) in enumerate(want[:len(stored)]):
+                src = os.path.join(ROOT, r)
+                ref, m = reference_capped(src)
+                seen_kinds.add(os.path.basename(r) if s == 0 else "val")
+                pil = np.asarray(Image.open(io.BytesIO(stored[i])).convert("RGB")).astype(np.float64)
+                if pil.shape != ref.shape or (ws[i], hs[i]) != (ref.shape[1], ref.shape[0]):
+                    errs_px.append("%s: stored %s, /widths x /heights %dx%d, expected %s" % (r, pil.shape, ws[i], hs[i], ref.shape))
+                    continue
+                with open(src, "rb") as fh:
+                    orig = fh.read()
+                if kept_as_is(src):
+                    n_kept += 1
+                    seen_kinds.add("kept")
+                    if stored[i] != orig:
+                        errs_px.append("%s: a baseline JPEG within the cap is not stored byte-identical" % r)
+                    continue
+                n_reenc += 1
+                seen_kinds.add("reencoded")
+                if stored[i] == orig:
+                    errs_px.append("%s: stored as it is, but needs re-encoding" % r)
+                if m < 8:
+                    seen_kinds.add("prescaled")
+                # JPEG's own error at this quality: PIL's encoder on the intended image
+                buf = io.BytesIO()
+                Image.fromarray(ref.astype(np.uint8)).save(buf, "JPEG", quality=QUALITY)
+                pe = np.abs(np.asarray(Image.open(buf).convert("RGB")).astype(np.float64) - ref)
+                d = np.abs(pil - ref)
+                psnr, ppsnr = (10 * np.log10(255.0 ** 2 / max((x ** 2).mean(), 1e-12)) for x in (d, pe))
+                if os.environ.get("CHECK_SUITE_VERBOSE"):
+                    print("    %s: m %d PSNR %.1f mean %.2f (PIL at quality %d: %.1f dB, %.2f)" % (r, m, psnr, d.mean(), QUALITY, ppsnr, pe.mean()))
+                worst_psnr, worst_mean = min(worst_psnr, psnr), max(worst_mean, d.mean())
+                slack = 0.5 if m == 8 else 1.5   # a DCT-prescaled decode differs from a full one (above)
+                if psnr < ppsnr - 2 * slack or d.mean() > 1.25 * pe.mean() + slack:
+                    errs_px.append("%s (prescale %d/8): PSNR %.1f dB, mean |diff| %.2f; PIL at quality %d: %.1f dB, %.2f" % (
+                        r, m, psnr, d.mean(), QUALITY, ppsnr, pe.mean()))
+        else:
+            for i, (r, _) in enumerate(want[:len(images)]):
+                ref, m = reference(os.path.join(ROOT, r), resizes[s], sizes[s])
+                d = np.abs(images[i].astype(np.float64) - ref)
+                seen_kinds.add(os.path.basename(r) if s == 0 else "val")
+                if (m == 8 and d.max() > 1) or (m < 8 and (d.mean() > 1.0 or d.max() > 16)):
+                    errs_px.append("%s (prescale %d/8): max |diff| %.0f, mean %.3f" % (r, m, d.max(), d.mean()))
+                if m < 8:
+                    seen_kinds.add("prescaled")
         with open(path, "rb") as fh:
             data = fh.read()
         shard_entries.append({"file": rel, "split": names[s], "index": k, "images": len(want), "bytes": len(data),
                               "crc32": zlib.crc32(data)})
 kinds = {"rgb_420.JPEG", "rgb_444.jpg", "gray.jpeg", "progressive.JPG", "with space \u00fc.JPEG", "tiny_1x1.jpg",
          "cmyk_adobe.jpg", "ycck.jpg", "cmyk_plain.jpg", "large.JPEG", "wide.jpg", "tall.jpg", "small.jpg",
-         "warn_extraneous.jpg", "val", "prescaled"}
+         "warn_extraneous.jpg", "val", "prescaled"} | ({"kept", "reencoded"} if JPEG else set())
 if kinds - seen_kinds:
     errs_kinds.append("fixture kinds never compared: %s" % sorted(kinds - seen_kinds))
 report("h5py reads every shard: attributes, shapes, dtypes, contiguous and unfiltered", errs_struct)
 report("keys and labels equal the independently recomputed sorted/shuffled/dealt plan", errs_plan)
-report("pixels equal a TurboJPEG decode + torch antialiased resize and centre crop (within tolerance)", errs_px + errs_kinds)
+if JPEG:
+    report("stored JPEGs decoded by PIL: %d originals byte-identical, %d re-encoded at quality %d within JPEG's error "
+           "(worst PSNR %.1f dB, worst mean |diff| %.2f)" % (n_kept, n_reenc, QUALITY, worst_psnr, worst_mean), errs_px + errs_kinds)
+else:
+    report("pixels equal a TurboJPEG decode + torch antialiased resize and centre crop (within tolerance)", errs_px + errs_kinds)
 
 # ---------------------------------------------------------------- manifest
 errs = []
@@ -222,7 +333,7 @@ if [x["file"] for x in warn] != sorted(WARN) or any(WARN[x["file"]] not in x["me
 nimg = [sum(e["images"] for e in shard_entries if e["split"] == names[s]) for s in range(2)]
 nskip = [sum(1 for f in skipped if f.startswith(names[s] + "/")) for s in range(2)]
 expect = {
-    "format": "semaim-prep manifest", "format_version": 1, "classes": classes, "val_labels": "LOC_val_solution.csv",
+    "format": "semaim-prep manifest", "format_version": 2, "classes": classes, "val_labels": "LOC_val_solution.csv",
     "splits": {names[s]: {"shards": nshards[s], "images": nimg[s], "skipped": nskip[s]} for s in range(2)},
     "shards": shard_entries,
 }
@@ -230,8 +341,11 @@ for key, val in expect.items():
     if man.get(key) != val:
         errs.append("manifest[%r] = %r, expected %r" % (key, man.get(key), val))
 rec = man.get("recipe", {})
-rexp = {"train": {"size": SIZE, "resize": SIZE}, "val": {"size": VSIZE, "resize": VRESIZE}, "seed": SEED,
-        "train_shards": TS, "val_shards": VS, "format_version": 1}
+rexp = {"seed": SEED, "train_shards": TS, "val_shards": VS, "format_version": 2}
+if JPEG:
+    rexp.update({"store": "jpeg", "max_side": MAX_SIDE, "quality": QUALITY})
+else:
+    rexp.update({"store": "raw", "train": {"size": SIZE, "resize": SIZE}, "val": {"size": VSIZE, "resize": VRESIZE}})
 for key, val in rexp.items():
     if rec.get(key) != val:
         errs.append("recipe[%r] = %r, expected %r" % (key, rec.get(key), val))

@@ -185,6 +185,26 @@ FX_FN int fx_bench_tree(const char *root, int n) {
     return 0;
 }
 
+/* n ImageNet-like photos of varied sizes in 10 class folders, quality 90 4:2:0: by index mod
+ * 10, five 500x375 (ImageNet's commonest size), then 640x480, 800x600, 1024x768, 1600x1200
+ * and 3000x2250 (6.75 MP, the tail of camera originals); every third one is portrait. Median
+ * 0.19 MP like ImageNet-1k's train set, but a heavier tail (mean 1.1 MP against ImageNet's
+ * ~0.15 MP), so rates measured on it are on the slow side. */
+FX_FN int fx_photo_tree(const char *root, int n) {
+    static const int sz[10][2] = {{500, 375}, {500, 375}, {500, 375}, {500, 375}, {500, 375},
+                                  {640, 480}, {800, 600}, {1024, 768}, {1600, 1200}, {3000, 2250}};
+    char p[4096];
+    snprintf(p, sizeof p, "%s", root); if (fx_mkdir(p)) return -1;
+    snprintf(p, sizeof p, "%s/train", root); if (fx_mkdir(p)) return -1;
+    for (int c = 0; c < 10; c++) { snprintf(p, sizeof p, "%s/train/n%08d", root, c); if (fx_mkdir(p)) return -1; }
+    for (int i = 0; i < n; i++) {
+        int w = sz[i % 10][0], h = sz[i % 10][1], portrait = i % 3 == 2;
+        snprintf(p, sizeof p, "%s/train/n%08d/img_%05d.JPEG", root, i % 10, i);
+        if (fx_jpeg(p, portrait ? h : w, portrait ? w : h, FX_RGB420, 90, 5000 + i, 60)) return -1;
+    }
+    return 0;
+}
+
 /* The test tree: every kind of file the issue lists, in class folders plus a flat val/ with
  * LOC_val_solution.csv. Expected outcome per file is in tests/prep/expected.py. */
 FX_FN int fx_suite_tree(const char *root) {

@@ -9,8 +9,14 @@
  *       PASS/FAIL lines. --dump writes "mode epoch id checksum" of every train image, to
  *       compare augmentations across world sizes. Bad data: every rank prints its error and
  *       the job exits non-zero (an error inside the loader thread aborts the job).
- *   loader_check bench DIR [--batch B] [--size S] [--steps N] [--threads T]
- *       images/s of the loader alone (the consumer does nothing), one process. */
+ *   loader_check bench DIR [--batch B] [--size S] [--steps N] [--threads T] [--split NAME]
+ *       images/s of the loader alone (the consumer does nothing), one process.
+ *   loader_check dump DIR OUT [--split NAME] [--train 0|1] [--batch B] [--size S] [--epochs E]
+ *                [--full-scale 0|1] [--interp 0|1] [--threads T]
+ *       one process (world 1): every sample the loader returns, to OUT as int32
+ *       [id, label, W, H, x0, y0, w, h, flip, m] (the stored image's size, the crop box and
+ *       flip drawn for it, the DCT scale numerator m/8 the loader decodes at; eval: box 0)
+ *       then float32 [3,S,S], for tests/tools/loader_jpeg_torch.py. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +25,8 @@
 #include "core/clock.h"
 #include "../tools/shard_fixture.h"
 #include "data/augment.h"
+#include "data/jpeg.h"
+#include "semaim/shards.h"
 #include "semaim/loader.h"
 #include "semaim/rng.h"
 #include "check.h"
@@ -207,6 +215,7 @@ static int cmd_bench(int argc, char **argv) {
     c.image_size = (int)arg_long(argc, argv, "--size", 224);
     c.threads = (int)arg_long(argc, argv, "--threads", 1);
     c.interp = (int)arg_long(argc, argv, "--interp", INTERP_PIL);
+    if (arg_str(argc, argv, "--split")) c.split = arg_str(argc, argv, "--split");
     long steps = arg_long(argc, argv, "--steps", 16);
     loader *L;
     const char *e = lopen(&L, &c);
@@ -226,10 +235,74 @@ static int cmd_bench(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_dump(int argc, char **argv) {
+    if (argc < 4) { fprintf(stderr, "usage: loader_check dump DIR OUT [options]\n"); return 2; }
+    loader_config c = {0};
+    c.data_dir = argv[2]; c.split = arg_str(argc, argv, "--split") ? arg_str(argc, argv, "--split") : "train";
+    c.seed = 3; c.world = 1;
+    c.train = (int)arg_long(argc, argv, "--train", 1);
+    c.batch = (int)arg_long(argc, argv, "--batch", 4);
+    c.image_size = (int)arg_long(argc, argv, "--size", 32);
+    c.threads = (int)arg_long(argc, argv, "--threads", 1);
+    c.interp = (int)arg_long(argc, argv, "--interp", INTERP_PIL);
+    c.jpeg_full_scale = (int)arg_long(argc, argv, "--full-scale", 0);
+    long epochs = arg_long(argc, argv, "--epochs", 1);
+    const int S = c.image_size;
+    loader *L;
+    shard_set set;
+    err_t e;
+    const char *m = lopen(&L, &c);
+    if (m) { fprintf(stderr, "loader_check: %s\n", m); return 1; }
+    if (shards_scan(&set, c.data_dir, c.split, &e)) { fprintf(stderr, "loader_check: %s\n", e.msg); return 1; }
+    /* the stored sizes, through the reader the loader uses */
+    shard_reader *rd = shard_reader_new(&set, 4);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    FILE *out = fopen(argv[3], "wb");
+    if (!out || !rd) { fprintf(stderr, "loader_check: cannot write %s\n", argv[3]); return 1; }
+    long steps = loader_steps_per_epoch(L) * epochs;
+    for (long st = 0; st < steps; st++) {
+        const loader_batch *b;
+        if ((m = lnext(L, &b, NULL))) { fprintf(stderr, "loader_check: %s\n", m); return 1; }
+        for (int i = 0; i < b->n; i++) {
+            long local;
+            int k = shards_locate(&set, b->ids[i], &local);
+            shard_jpeg ref = {0, 0, set.W, set.H};
+            int32_t lab;
+            size_t used = 0;
+            shards_hdf5_lock();
+            int rc = set.jpeg ? shard_reader_read_jpeg(rd, k, local, 1, &buf, &cap, &used, &ref, &lab, &e) : 0;
+            shards_hdf5_unlock();
+            if (rc) { fprintf(stderr, "loader_check: %s\n", e.msg); return 1; }
+            aug_params p = {0, 0, 0, 0, 0};
+            int32_t R = augment_eval_resize(S, ref.h, ref.w, AUG_EVAL_CROP_PCT), OH, OW, oy, ox, mm;
+            if (c.train) {
+                augment_sample(&p, ref.h, ref.w, rng_key(c.seed, AUG_RNG_TAG, (uint64_t)b->epoch, (uint64_t)b->ids[i], 0));
+                mm = jpeg_dct_scale(p.w, p.h, S, S);
+            } else {
+                augment_eval_geometry(ref.h, ref.w, S, R, &OH, &OW, &oy, &ox);
+                mm = jpeg_dct_scale(ref.w, ref.h, OW, OH);
+            }
+            if (c.jpeg_full_scale) mm = 8;
+            int32_t hdr[10] = {(int32_t)b->ids[i], b->labels[i], ref.w, ref.h, p.x0, p.y0, p.w, p.h, p.flip, mm};
+            fwrite(hdr, sizeof hdr, 1, out);
+            fwrite(b->images + (size_t)i * 3 * S * S, sizeof(float), (size_t)3 * S * S, out);
+        }
+    }
+    shards_hdf5_lock();
+    shard_reader_free(rd);
+    shards_hdf5_unlock();
+    shards_free(&set);
+    free(buf);
+    loader_close(L);
+    return fclose(out) ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "make")) return cmd_make(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "run")) return cmd_run(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "bench")) return cmd_bench(argc, argv);
-    fprintf(stderr, "usage: loader_check make|run|bench ...\n");
+    if (argc >= 2 && !strcmp(argv[1], "dump")) return cmd_dump(argc, argv);
+    fprintf(stderr, "usage: loader_check make|run|bench|dump ...\n");
     return 2;
 }

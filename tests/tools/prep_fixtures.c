@@ -1,6 +1,7 @@
 /* Test helper for semaim-prep (not a unit test):
  *   prep_fixtures suite DIR        the fixture tree of tests/prep/fixtures.h
  *   prep_fixtures bench DIR N      N photo-like 500x375 quality-90 JPEGs in 10 class folders
+ *   prep_fixtures photos DIR N     N photo-like JPEGs of varied sizes up to 6.75 MP (fx_photo_tree)
  *   prep_fixtures decode FILE      independent full-size decode through the TurboJPEG API:
  *                                  prints "W H C ADOBE\n" then W*H*C raw bytes (RGB, or CMYK
  *                                  for CMYK/YCCK files, exactly as stored)
@@ -47,6 +48,7 @@ static int ref_decode(const char *path) {
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "suite")) return fx_suite_tree(argv[2]) ? 1 : 0;
     if (argc == 4 && !strcmp(argv[1], "bench")) return fx_bench_tree(argv[2], atoi(argv[3])) ? 1 : 0;
+    if (argc == 4 && !strcmp(argv[1], "photos")) return fx_photo_tree(argv[2], atoi(argv[3])) ? 1 : 0;
     if (argc == 3 && !strcmp(argv[1], "decode")) return ref_decode(argv[2]);
     if (argc == 8 && !strcmp(argv[1], "jpeg")) {
         const char *kinds[] = {"rgb420", "rgb444", "gray", "prog", "cmyk", "ycck", "cmykplain"};
@@ -56,6 +58,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "unknown kind %s\n", argv[5]);
         return 2;
     }
-    fprintf(stderr, "usage: prep_fixtures suite DIR | bench DIR N | decode FILE | jpeg FILE W H KIND Q SEED\n");
+    fprintf(stderr, "usage: prep_fixtures suite DIR | bench DIR N | photos DIR N | decode FILE | jpeg FILE W H KIND Q SEED\n");
     return 2;
 }

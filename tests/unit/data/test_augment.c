@@ -191,6 +191,82 @@ static void test_against_ref(int interp, const char *name) {
     test_end();
 }
 
+/* Dense weights of output o for a box of length len starting off pixels into a span of
+ * pixels (the fractional boxes of a DCT-scaled decode), from the same two formulas. */
+static void ref_weights_box(double *w, double off, double len, int span, int out, int o, int interp) {
+    double s = len / out;
+    for (int j = 0; j < span; j++) w[j] = 0;
+    if (interp == INTERP_TORCH) {
+        double src = off + s * (o + 0.5) - 0.5;
+        int i0 = (int)floor(src);
+        for (int t = -1; t <= 2; t++) {
+            int j = i0 + t;
+            w[j < 0 ? 0 : j >= span ? span - 1 : j] += keys(src - (i0 + t), -0.75);
+        }
+    } else {
+        double fs = s > 1 ? s : 1, c = off + (o + 0.5) * s, tot = 0;
+        for (int j = 0; j < span; j++) {
+            if (j < (int)(c - 2 * fs + 0.5) || j >= (int)(c + 2 * fs + 0.5)) continue;
+            w[j] = keys((j + 0.5 - c) / fs, -0.5);
+            tot += w[j];
+        }
+        for (int j = 0; j < span; j++) w[j] /= tot;
+    }
+}
+
+/* resize_box_ws: a whole-number box read from a window buffer (stride, row0, col0) equals
+ * resize_window bit for bit; fractional boxes equal the dense reference over the pixels whose
+ * centres lie in the box; scratch of exactly augment_scratch_bytes suffices (ASan build). */
+static void test_box(int interp, const char *name) {
+    test_begin(name);
+    int H = 70, W = 66, S = 24;
+    uint8_t *img = random_image(H, W, 21 + interp);
+    void *ws = malloc(augment_scratch_bytes(H, W, S, interp));
+    float *a = malloc(sizeof(float) * 3 * S * S), *b = malloc(sizeof(float) * 3 * S * S);
+    int bad = 0;
+    /* window buffer: rows 5.., cols 7.. of the image, with 4 bytes of padding per row */
+    int row0 = 5, col0 = 7, ww = W - col0;
+    size_t stride = (size_t)ww * 3 + 4;
+    uint8_t *win = calloc((size_t)(H - row0) * stride, 1);
+    for (int y = row0; y < H; y++) memcpy(win + (size_t)(y - row0) * stride, img + ((size_t)y * W + col0) * 3, (size_t)ww * 3);
+    const int ib[][4] = {{7, 5, 59, 65}, {10, 20, 30, 31}, {40, 9, 26, 17}, {8, 60, 3, 10}};
+    for (int t = 0; t < 4; t++) {
+        aug_box box = {ib[t][0], ib[t][1], ib[t][2], ib[t][3]};
+        resize_window(a, S, S, img, H, W, ib[t][1], ib[t][0], ib[t][3], ib[t][2], S, S, 0, 0, interp);
+        CHECK(resize_box_ws(b, S, S, win, stride, row0, col0, H, W, &box, S, S, 0, 0, interp, ws) == 0, "box %d refused", t);
+        bad += memcmp(a, b, sizeof(float) * 3 * S * S) != 0;
+    }
+    CHECK(!bad, "%d whole-number boxes differ from resize_window", bad);
+    const double fb[][4] = {{0.5, 0.25, 40.5, 33.75}, {12.125, 3.5, 9.25, 60.0}, {0, 0, 65.5, 69.75}, {20.75, 30.5, 44.5, 38.25}};
+    double maxd = 0, wy[128], wx[128];
+    for (int t = 0; t < 4; t++) {
+        aug_box box = {fb[t][0], fb[t][1], fb[t][2], fb[t][3]};
+        int c0, c1, r0, r1;
+        aug_box_pixels(&box, H, W, &c0, &c1, &r0, &r1);
+        CHECK(resize_box_ws(b, S, S, img, (size_t)W * 3, 0, 0, H, W, &box, S, S, 0, 0, interp, ws) == 0, "box %d refused", t);
+        for (int oy = 0; oy < S; oy++) {
+            ref_weights_box(wy, box.y0 - r0, box.h, r1 - r0, S, oy, interp);
+            for (int ox = 0; ox < S; ox++) {
+                ref_weights_box(wx, box.x0 - c0, box.w, c1 - c0, S, ox, interp);
+                for (int c = 0; c < 3; c++) {
+                    double v = 0;
+                    for (int i = 0; i < r1 - r0; i++)
+                        for (int j = 0; j < c1 - c0; j++) v += wy[i] * wx[j] * img[((size_t)(r0 + i) * W + c0 + j) * 3 + c];
+                    maxd = fmax(maxd, fabs(b[(c * S + oy) * S + ox] - v));
+                }
+            }
+        }
+    }
+    CHECK(maxd < 2e-3, "fractional boxes: max |resize - reference| = %.3g", maxd);
+    int c0, c1, r0, r1;
+    aug_box_pixels(&(aug_box){2.5, 3.25, 10.0, 4.5}, H, W, &c0, &c1, &r0, &r1);
+    CHECK(c0 == 2 && c1 == 12 && r0 == 3 && r1 == 8, "pixels of a fractional box: cols %d..%d rows %d..%d", c0, c1, r0, r1);
+    aug_box out = {60, 0, 6.5, 10};
+    CHECK(resize_box_ws(b, S, S, img, (size_t)W * 3, 0, 0, H, W, &out, S, S, 0, 0, interp, ws) == -1, "box past the edge accepted");
+    free(win); free(a); free(b); free(ws); free(img);
+    test_end();
+}
+
 /* Keys' cubic with a = −0.5 reproduces linear functions (Keys 1981; other a only constants):
  * when upscaling away from the crop border the PIL resampler must return the ramp at the
  * mapped source coordinate. Independent of the weight code. */
@@ -385,6 +461,8 @@ int main(void) {
     test_linear_ramp();
     test_eval();
     test_eval_resize();
+    test_box(INTERP_PIL, "box_resize_pil");
+    test_box(INTERP_TORCH, "box_resize_torch");
     test_uint8_path();
     test_finetune_chain();
     return test_exit();

@@ -376,9 +376,9 @@ static void test_errors(const char *good) {
     copy_set(good, d);
     snprintf(p, sizeof p, "%s/train/train-00005-of-00006.h5", d);
     shards_hdf5_lock();
-    fx_write_shard(p, "train", 5, 6, 20, H, W, 80, FX_VERSION2);
+    fx_write_shard(p, "train", 5, 6, 20, H, W, 80, FX_VERSION_NEXT);
     shards_hdf5_unlock();
-    expect_open_error(c, p, "format_version 2", "future format version");
+    expect_open_error(c, p, "format_version 3", "future format version");
 
     c = base_config(good);
     c.batch = 101;
@@ -426,6 +426,86 @@ static void test_errors(const char *good) {
     test_end();
 }
 
+/* jpeg shards: train and eval batches carry the right labels and finite, in-range values;
+ * the same with 1 and 2 threads and on resume; a damaged image or a wrong size is one error
+ * naming the shard and the image. (The pixels against torchvision: t_loader_jpeg_torch.sh.) */
+static void test_jpeg(void) {
+    test_begin("loader_jpeg_shards");
+    char dir[300], p[400];
+    snprintf(dir, sizeof dir, "%s/jpeg", root);
+    const long cnt[3] = {9, 0, 14};
+    shards_hdf5_lock();
+    int rc = fx_write_set_kind(dir, "train", 3, cnt, 0, 0, 1);
+    shards_hdf5_unlock();
+    CHECK(rc == 0, "cannot write jpeg shards");
+    enum { N = 12 };   /* 2 epochs of 5 steps + 2 */
+    static int64_t a[N * 4], b[N * 4];
+    static float ia[N * 4 * 768], ib[N * 4 * 768];
+    loader_config c = base_config(dir);
+    loader *L;
+    const char *e = lopen(&L, &c);
+    CHECK(!e, "open: %s", e ? e : "");
+    if (!e) {
+        CHECK(loader_image_height(L) == 0 && loader_image_width(L) == 0 && loader_steps_per_epoch(L) == 5,
+              "jpeg sets have no one image size: %dx%d, %ld steps", loader_image_height(L), loader_image_width(L),
+              loader_steps_per_epoch(L));
+        loader_close(L);
+    }
+    collect(c, N, a, ia);
+    c.threads = 2;
+    collect(c, N, b, ib);
+    CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(ia, ib, sizeof ia) == 0, "1 and 2 threads give different jpeg batches");
+    int bad = 0;
+    for (long i = 0; i < N * 4 * 768; i++) bad += !(ia[i] > -2.2f && ia[i] < 2.7f);
+    CHECK(!bad, "%d values outside the normalised pixel range", bad);
+    c.start_epoch = 1; c.start_step = 2;
+    collect(c, 3, b, ib);
+    CHECK(memcmp(a + 7 * 4, b, 3 * 4 * sizeof(int64_t)) == 0 && memcmp(ia + 7 * 4 * 768, ib, 3 * 4 * 768 * sizeof(float)) == 0,
+          "resume at epoch 1 step 2 differs");
+    /* eval: every image once, in order, with its label */
+    c = base_config(dir);
+    c.train = 0; c.batch = 5;
+    if (!(e = lopen(&L, &c))) {
+        long seen = 0;
+        for (long st = 0; st < loader_steps_per_epoch(L); st++) {
+            const loader_batch *bt;
+            if ((e = lnext(L, &bt, NULL))) break;
+            for (int i = 0; i < bt->n; i++, seen++) bad += bt->ids[i] != seen || bt->labels[i] != fx_label(seen);
+        }
+        CHECK(!e && seen == 23 && !bad, "eval: %ld images, %d wrong: %s", seen, bad, e ? e : "");
+        loader_close(L);
+    } else CHECK(0, "eval open: %s", e);
+    /* damaged image 1 of shard 2 (global id 10), and a wrong size of image 0 of shard 0 */
+    for (int t = 0; t < 2; t++) {
+        snprintf(p, sizeof p, "%s/train/train-%05d-of-00003.h5", dir, t ? 0 : 2);
+        shards_hdf5_lock();
+        fx_write_jpeg_shard(p, "train", t ? 0 : 2, 3, cnt[t ? 0 : 2], t ? 0 : 9, t ? FX_BAD_SIZE : FX_BAD_JPEG);
+        shards_hdf5_unlock();
+        c = base_config(dir);
+        c.train = 0; c.batch = 23;
+        const char *want = t ? "its JPEG header says 9x7, /widths and /heights 10x7" : "train-00002-of-00003.h5: image 1: corrupt";
+        if (!(e = lopen(&L, &c))) {
+            const loader_batch *bt;
+            e = lnext(L, &bt, NULL);
+            CHECK(e && strstr(e, want), "damaged jpeg %d: got '%s', want '%s'", t, e ? e : "no error", want);
+            loader_close(L);
+        } else CHECK(0, "open: %s", e);
+        snprintf(p, sizeof p, "%s/train/train-%05d-of-00003.h5", dir, t ? 0 : 2);
+        shards_hdf5_lock();
+        fx_write_jpeg_shard(p, "train", t ? 0 : 2, 3, cnt[t ? 0 : 2], t ? 0 : 9, 0);
+        shards_hdf5_unlock();
+    }
+    /* a set mixing raw and jpeg shards */
+    snprintf(p, sizeof p, "%s/train/train-00001-of-00003.h5", dir);
+    shards_hdf5_lock();
+    fx_write_shard(p, "train", 1, 3, 0, H, W, 9, 0);
+    shards_hdf5_unlock();
+    e = lopen(&L, &(loader_config){.data_dir = dir, .split = "train", .image_size = 16, .batch = 4, .world = 1, .train = 1});
+    CHECK(e && strstr(e, "is a raw shard but") && strstr(e, "is a jpeg shard"), "mixed set: %s", e ? e : "accepted");
+    if (!e) loader_close(L);
+    test_end();
+}
+
 int main(void) {
     snprintf(root, sizeof root, "%s/semaim_loader_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(root)) { printf("FAIL: mkdtemp\n"); return 1; }
@@ -449,6 +529,7 @@ int main(void) {
     test_world_independent(good);
     test_prefetch();
     test_errors(good);
+    test_jpeg();
     rm_rf(root);
     return test_exit();
 }

@@ -3,10 +3,16 @@
  * allocator, see the Makefile) is counted while a full training step runs: permutation pass,
  * forward, backward, clipping and AdamW, for every order. Likewise the fine-tuning
  * augmentation of a batch (crop, RandAugment, erasing, Mixup/CutMix, soft targets and the
- * soft-target loss) in work memory allocated once. */
+ * soft-target loss) in work memory allocated once. And the loader in its steady state, on raw
+ * and on jpeg shards: once an epoch's batches have been made, making them again (after a seek)
+ * allocates nothing in our code (libjpeg-turbo's own per-image pools are its business). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "check.h"
+#include "../tools/shard_fixture.h"
+#include "semaim/loader.h"
+#include "semaim/shards.h"
 #include "semaim/encoder.h"
 #include "data/augment.h"
 #include "data/mixup.h"
@@ -15,15 +21,42 @@
 #include "semaim/train_step.h"
 #include "semaim/optim.h"
 
-static long allocs = 0;
+static long allocs = 0;   /* the loader's threads count too */
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t a, size_t b);
 void *__real_realloc(void *p, size_t n);
 void *__real_aligned_alloc(size_t a, size_t n);
-void *__wrap_malloc(size_t n) { allocs++; return __real_malloc(n); }
-void *__wrap_calloc(size_t a, size_t b) { allocs++; return __real_calloc(a, b); }
-void *__wrap_realloc(void *p, size_t n) { allocs++; return __real_realloc(p, n); }
-void *__wrap_aligned_alloc(size_t a, size_t n) { allocs++; return __real_aligned_alloc(a, n); }
+void *__wrap_malloc(size_t n) { __atomic_fetch_add(&allocs, 1, __ATOMIC_RELAXED); return __real_malloc(n); }
+void *__wrap_calloc(size_t a, size_t b) { __atomic_fetch_add(&allocs, 1, __ATOMIC_RELAXED); return __real_calloc(a, b); }
+void *__wrap_realloc(void *p, size_t n) { __atomic_fetch_add(&allocs, 1, __ATOMIC_RELAXED); return __real_realloc(p, n); }
+void *__wrap_aligned_alloc(size_t a, size_t n) { __atomic_fetch_add(&allocs, 1, __ATOMIC_RELAXED); return __real_aligned_alloc(a, n); }
+static long nallocs(void) { return __atomic_load_n(&allocs, __ATOMIC_RELAXED); }
+
+/* One epoch through the loader, a seek back to its start, then the same batches again while
+ * counting, from the second on (the first rebuilds the epoch's sample list, which the loader
+ * thread had already replaced by the next epoch's); the window stops prefetch slots short of
+ * the epoch's end, so the thread never starts the next epoch inside it. */
+static void loader_noalloc(const char *dir, int train, const char *name) {
+    test_begin(name);
+    err_t e;
+    loader *L;
+    loader_config c = {.data_dir = dir, .split = "train", .image_size = 16, .batch = 4, .seed = 9, .world = 1,
+                       .train = train, .threads = 2, .prefetch = 2};
+    if (loader_open(&L, &c, &e)) { CHECK(0, "open: %s", e.msg); test_end(); return; }
+    long steps = loader_steps_per_epoch(L);
+    const loader_batch *b;
+    int bad = 0;
+    for (long s = 0; s < steps; s++) bad |= loader_next(L, &b, NULL, &e);
+    bad |= loader_seek(L, 0, 0, &e);
+    bad |= loader_next(L, &b, NULL, &e);   /* the seek's first batch rebuilds the epoch's sample list */
+    long before = nallocs();
+    for (long s = 1; s + 3 < steps; s++) bad |= loader_next(L, &b, NULL, &e);
+    long n = nallocs() - before;
+    CHECK(!bad, "loader: %s", e.msg);
+    CHECK(steps > 4 && n == 0, "%ld allocations while making %ld batches again", n, steps - 4);
+    loader_close(L);
+    test_end();
+}
 
 static void test_augment_noalloc(void) {
     test_begin("no_allocation_in_the_finetune_augmentation");
@@ -54,6 +87,27 @@ static void test_augment_noalloc(void) {
 
 int main(void) {
     test_augment_noalloc();
+    char root[256], d[300];
+    snprintf(root, sizeof root, "%s/semaim_noalloc_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(root)) { printf("FAIL: mkdtemp\n"); return 1; }
+    const long cnt[3] = {13, 11, 16};
+    for (int jpeg = 0; jpeg < 2; jpeg++) {
+        snprintf(d, sizeof d, "%s/%s", root, jpeg ? "jpeg" : "raw");
+        shards_hdf5_lock();
+        int rc = fx_write_set_kind(d, "train", 3, cnt, 20, 24, jpeg);
+        shards_hdf5_unlock();
+        if (rc) { printf("FAIL: cannot write shards in %s\n", d); return 1; }
+        loader_noalloc(d, 1, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_train" : "no_allocation_in_the_loader_steady_state_raw_train");
+        loader_noalloc(d, 0, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_eval" : "no_allocation_in_the_loader_steady_state_raw_eval");
+        for (int k = 0; k < 3; k++) {
+            char f[400];
+            snprintf(f, sizeof f, "%s/train/train-%05d-of-00003.h5", d, k);
+            unlink(f);
+        }
+        snprintf(d, sizeof d, "%s/%s/train", root, jpeg ? "jpeg" : "raw"); rmdir(d);
+        snprintf(d, sizeof d, "%s/%s", root, jpeg ? "jpeg" : "raw"); rmdir(d);
+    }
+    rmdir(root);
     test_begin("no_allocation_inside_a_step");
     semaim_config_t c = {32, 8, 32, 2, 1, 2};
     err_t err_v = {0};

@@ -101,7 +101,7 @@ static void test_resample_ramp(void) {
     prep_geom g;
     prep_geometry(w, h, 64, 64, &g);   /* 96x64, crop x0 = 16; scale 2.5 */
     CHECK(!prep_resample_plan(&r, &g, w, h, w, h), "plan");
-    prep_resample_run(&r, src, (size_t)w * 3, 0, 0, 64, out);
+    prep_resample_run(&r, src, (size_t)w * 3, 0, 0, out);
     int bad = 0;
     for (int i = 2; i < 62; i++)
         for (int j = 2; j < 62; j++) {
@@ -113,7 +113,7 @@ static void test_resample_ramp(void) {
     /* The same plan run on a sub-window (as the windowed decoder hands it) gives the same. */
     uint8_t *out2 = malloc(64 * 64 * 3);
     const uint8_t *sub = src + ((size_t)r.cy0 * w + r.cx0) * 3;
-    prep_resample_run(&r, sub, (size_t)w * 3, r.cx0, r.cy0, 64, out2);
+    prep_resample_run(&r, sub, (size_t)w * 3, r.cx0, r.cy0, out2);
     CHECK(!memcmp(out, out2, 64 * 64 * 3), "window offsets change the result");
     CHECK(r.cx0 > 0 && r.cx1 < w, "crop window should exclude columns: %d..%d", r.cx0, r.cx1);
     prep_resampler_free(&r);
@@ -133,7 +133,7 @@ static void test_resample_reference(void) {
         prep_geometry(w, h, R, C, &g);
         prep_resampler r = {0};
         CHECK(!prep_resample_plan(&r, &g, w, h, w, h), "plan");
-        prep_resample_run(&r, src, (size_t)w * 3, 0, 0, C, out);
+        prep_resample_run(&r, src, (size_t)w * 3, 0, 0, out);
         ref_resize(src, w, h, R, C, ref);
         double md = 0;
         for (size_t i = 0; i < (size_t)C * C * 3; i++) { double d = fabs(out[i] - floor(ref[i] + 0.5)); if (d > md) md = d; }
@@ -298,6 +298,47 @@ static void test_decode_broken(void) {
     test_end();
 }
 
+/* --store jpeg: which files keep their bytes, which are re-encoded, at what size; skips as
+ * prep_decode; the encoder's buffer is reused (run under ASan too). */
+static void test_store_jpeg(void) {
+    test_begin("store jpeg: originals kept, others re-encoded to the cap, broken files skipped");
+    prep_geom g;
+    prep_geometry_cap(2400, 1800, 512, &g);
+    CHECK(g.rw == 512 && g.rh == 384 && g.cw == 512 && g.ch == 384, "2400x1800 cap 512: %dx%d", g.rw, g.rh);
+    prep_geometry_cap(375, 500, 256, &g);
+    CHECK(g.rw == 192 && g.rh == 256, "375x500 cap 256: %dx%d", g.rw, g.rh);
+    prep_geometry_cap(1000, 3, 100, &g);
+    CHECK(g.rw == 100 && g.rh == 1, "1000x3 cap 100 keeps a pixel: %dx%d", g.rw, g.rh);
+    prep_geometry_cap(300, 200, 512, &g);
+    CHECK(g.rw == 300 && g.rh == 200, "never enlarged: %dx%d", g.rw, g.rh);
+    prep_decoder *d = prep_decoder_new();
+    const struct { int w, h, kind, keep, sw, sh; } cs[] = {
+        {320, 240, FX_RGB420, 1, 320, 240}, {200, 300, FX_RGB444, 1, 200, 300}, {700, 300, FX_RGB420, 0, 512, 219},
+        {150, 100, FX_GRAY, 0, 150, 100}, {260, 200, FX_PROG, 0, 260, 200}, {240, 180, FX_CMYK_ADOBE, 0, 240, 180},
+        {180, 240, FX_YCCK, 0, 180, 240}, {1, 1, FX_RGB420, 1, 1, 1}};
+    for (unsigned t = 0; t < sizeof cs / sizeof cs[0]; t++) {
+        unsigned long n;
+        unsigned char *jpg = jpeg_of(cs[t].w, cs[t].h, cs[t].kind, 90, 40 + t, 6, &n, NULL);
+        const uint8_t *out;
+        size_t len;
+        prep_img_info info;
+        int st = prep_store_jpeg(d, jpg, n, 512, 90, &out, &len, &info);
+        CHECK(st == PREP_IMG_OK, "case %u: status %d %s", t, st, info.msg);
+        CHECK(info.sw == cs[t].sw && info.sh == cs[t].sh, "case %u: stored %dx%d, want %dx%d", t, info.sw, info.sh, cs[t].sw, cs[t].sh);
+        CHECK(cs[t].keep ? out == jpg && len == n && !info.reencoded : out != jpg && info.reencoded, "case %u: kept %d", t, out == jpg);
+        prep_img_info hi;
+        CHECK(!prep_header(d, out, len, &hi) && hi.w == cs[t].sw && hi.h == cs[t].sh && hi.ycc && !hi.progressive,
+              "case %u: stored bytes are a %dx%d baseline YCbCr JPEG (got %dx%d)", t, cs[t].sw, cs[t].sh, hi.w, hi.h);
+        if (t == 0) {
+            int s2 = prep_store_jpeg(d, jpg, n / 2, 512, 90, &out, &len, &info);
+            CHECK(s2 == PREP_IMG_SKIP && strstr(info.msg, "truncated"), "truncated original: %d %s", s2, info.msg);
+        }
+        free(jpg);
+    }
+    prep_decoder_free(d);
+    test_end();
+}
+
 int main(void) {
     test_geometry();
     test_taps();
@@ -309,5 +350,6 @@ int main(void) {
     test_decode_window();
     test_decode_vs_reference();
     test_decode_broken();
+    test_store_jpeg();
     return test_exit();
 }

@@ -183,7 +183,7 @@ int main(void) {
         snprintf(fm, sizeof fm, "%s/fm", dir);
         snprintf(fo, sizeof fo, "%s/fmout", dir);
         CHECK(run("fmnist", "--src", "/usr/share/datasets/fashion-mnist", "--out", fm, "--limit", "40", NULL) == 0, "fmnist");
-        CHECK(run("convert", "--src", fm, "--out", fo, "--size", "32", "--val-size", "32", "--val-resize", "32",
+        CHECK(run("convert", "--src", fm, "--out", fo, "--store", "raw", "--size", "32", "--val-size", "32", "--val-resize", "32",
                   "--train-shards", "2", "--val-shards", "2", "--progress", "none", NULL) == 0, "convert fmnist");
         CHECK(run("verify", fo, NULL) == 0, "verify fmnist");
         CHECK(run("fmnist", "--src", dir, "--out", fm, NULL) == 1, "fmnist without IDX files must fail");
