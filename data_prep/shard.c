@@ -133,8 +133,10 @@ static int read_attr_str(hid_t f, const char *name, char *buf, size_t len) {
     if (H5Aexists(f, name) <= 0) return -1;
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
     if (a < 0) return -1;
-    hid_t t = H5Aget_type(a);
-    int ok = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t);
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    /* one string: H5Aread writes every element of an array attribute */
+    int ok = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Sget_simple_extent_npoints(sp) == 1;
+    H5Sclose(sp);
     size_t sz = ok ? H5Tget_size(t) : 0;
     char *tmp = ok ? calloc(sz + 1, 1) : NULL;
     if (ok && (!tmp || H5Aread(a, t, tmp) < 0)) ok = 0;

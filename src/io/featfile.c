@@ -175,12 +175,21 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
 
 /* ------------------------------------------------------------------------------- reading */
 
+/* Whether attribute a is one value of class cls: H5Aread writes every element, so an array
+ * attribute would overrun the caller's one value. */
+static int attr_one(hid_t a, H5T_class_t cls) {
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_npoints(sp) == 1;
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return ok;
+}
+
+/* 1 present (value in *v), 0 absent, -1 unusable. */
 static int attr_i64(hid_t f, const char *name, long long *v) {
     if (H5Aexists(f, name) <= 0) return 0;
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_LLONG, v) >= 0;
-    if (t >= 0) H5Tclose(t);
+    int ok = attr_one(a, H5T_INTEGER) && H5Aread(a, H5T_NATIVE_LLONG, v) >= 0;
     if (a >= 0) H5Aclose(a);
     return ok ? 1 : -1;
 }
@@ -190,7 +199,7 @@ static int attr_str(hid_t f, const char *name, char *buf, size_t len) {
     if (H5Aexists(f, name) <= 0) return 0;
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
     hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < len;
+    int ok = attr_one(a, H5T_STRING) && !H5Tis_variable_str(t) && H5Tget_size(t) < len;
     if (ok) {
         hid_t mt = H5Tcopy(t);
         ok = H5Aread(a, mt, buf) >= 0;
