@@ -69,7 +69,7 @@ int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, cons
     hid_t fapl = fapl_nolock();
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fcpl); H5Pclose(fapl);
-    if (f < 0) { snprintf(why, wlen, "%s: cannot create HDF5 file", path); return -1; }
+    if (f < 0) { snprintf(why, wlen, "%s: cannot create HDF5 file (disk full or I/O error?)", path); return -1; }
     int rc = 0;
     char recipe[512];
     prep_recipe_text(recipe, sizeof recipe, si->split, si->resize, si->size);

@@ -49,8 +49,10 @@
 
 struct buf;
 /* A line under construction: metrics_begin starts {"event": EVENT, metrics_num/_int/_str/_raw
- * append ", key: value" pairs, metrics_write closes the object and writes it with its newline
- * in one write (so a crash leaves at most one partial last line) and flushes. */
+ * append ", key: value" pairs, metrics_write closes the object and appends it with its newline
+ * in one write(2) (so a crash leaves at most one partial last line); when the write fails
+ * (disk full) the part written is cut off again and it returns -1 with errno: whole lines or
+ * none. The file must be opened for appending and written only through metrics_write. */
 void metrics_begin(struct buf *b, const char *event);
 void metrics_num(struct buf *b, const char *key, const char *fmt, double v);   /* fmt: "%.7g" etc. */
 void metrics_int(struct buf *b, const char *key, long long v);

@@ -117,7 +117,8 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
         f = create_file(tmp, N, D, fs->num_classes, split, source, step, &dc, &dm, &dl);
         shards_hdf5_unlock();
         if (f < 0 || !bc || !bm || !bl) {
-            err_set(err, ERR_RUNTIME, "%s: cannot create the features file%s", tmp, f < 0 ? "" : " (out of memory)");
+            err_set(err, ERR_RUNTIME, "%s: cannot write the features file: %s", path,
+                    f < 0 ? "cannot create its temporary (disk full or I/O error?)" : "out of memory");
             bad = 1;
         }
     }
@@ -154,12 +155,8 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
             H5Dclose(dc); H5Dclose(dm); H5Dclose(dl);
             if (H5Fclose(f) < 0) bad = 1;
             shards_hdf5_unlock();
-            err_t ce;
-            if (bad) err_set(err, ERR_RUNTIME, "%s: cannot write the features file", path);
-            else if (file_commit(tmp, path, &ce)) {
-                err_set(err, ERR_RUNTIME, "%s: cannot write the features file: %s", path, ce.msg);
-                bad = 1;
-            }
+            if (bad) err_set(err, ERR_RUNTIME, "%s: cannot write the features file: HDF5 write failed (disk full or I/O error?)", path);
+            else if (file_commit(tmp, path, err)) bad = 1;
         }
     }
     if (rank == 0) {
