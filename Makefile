@@ -68,6 +68,9 @@ REPLAYS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/replay/%)
 FUZZERS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzzers/%)
 FUZZ_HDRS := $(wildcard tests/fuzz/*.h)
 FUZZ_SECONDS ?= 60
+# The fault-injection shim (tests/fault/fault.c) is an LD_PRELOAD library for the test
+# programs: plain cc, no MPI, no sanitizer (whatever tree asks for it), one copy.
+FAULT_LIB := build/fault/libfault.so
 
 # `make` builds and nothing else; `make test`, `make demo` and `make bench` first install what
 # is missing (scripts/deps.sh), then build in a fresh make that sees the installed packages.
@@ -101,7 +104,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
 $(BUILD)/tests/model/test_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 $(BUILD)/tests/kernels/test_gemm_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign
 
-units: $(UNITS) $(TOOLS) $(REPLAYS)
+units: $(UNITS) $(TOOLS) $(REPLAYS) $(FAULT_LIB)
+
+$(FAULT_LIB): tests/fault/fault.c
+	@mkdir -p $(dir $@)
+	cc -O2 -g -std=gnu11 -Wall -Wextra -shared -fPIC $< -o $@ -ldl
 
 $(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(FUZZ_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
