@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "semaim/shards.h"
 
 /* Recursive so that code already holding it may call shards_scan. */
@@ -98,9 +100,13 @@ static const char *check_attrs(err_t *err, const char *path, hid_t f, int index,
 }
 
 /* Opens a shard and checks its attributes, /images uint8 [N,H,W,3] fully stored and /labels [N]. */
-static const char *inspect(err_t *err, const char *path, int index, int count, long *n, int *H, int *W, long *ncls) {
+static long long mtime_ns(const struct stat *st) { return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec; }
+
+static const char *inspect(err_t *err, const char *path, int index, int count, long *n, int *H, int *W, long *ncls,
+                           struct stat *seen) {
     struct stat st;
     if (stat(path, &st) != 0) return fail(err, "shard %s: %s", path, strerror(errno));
+    *seen = st;
     hid_t f = open_ro(path);
     if (f < 0) return fail(err, "shard %s: cannot open as HDF5 (truncated, corrupt or not HDF5)", path);
     hsize_t di[4], dl[1];
@@ -219,7 +225,8 @@ int shards_scan(shard_set *s, const char *data_dir, const char *split, err_t *er
     for (int k = 0; k < m && !e; k++) {
         long n = 0, ncls = -1;
         int H = 0, W = 0;
-        e = inspect(err, s->sh[k].path, k, m, &n, &H, &W, &ncls);
+        struct stat st = {0};
+        e = inspect(err, s->sh[k].path, k, m, &n, &H, &W, &ncls, &st);
         if (e) break;
         if (k > 0 && (H != H0 || W != W0)) {
             e = fail(err, "shard %s: images are %dx%d but %s has %dx%d", s->sh[k].path, H, W,
@@ -232,6 +239,7 @@ int shards_scan(shard_set *s, const char *data_dir, const char *split, err_t *er
         }
         if (k == 0) { H0 = H; W0 = W; ncls0 = ncls; }
         s->sh[k].n = n; s->sh[k].first = total; total += n;
+        s->sh[k].bytes = (long long)st.st_size; s->sh[k].mtime_ns = mtime_ns(&st);
     }
     quiet_end(q);
     shards_hdf5_unlock();
@@ -258,6 +266,7 @@ int shards_locate(const shard_set *s, long g, long *local) {
 
 typedef struct {
     hid_t file, dset, space;
+    int fd;          /* the same file, for fstat: is it still the one the scan saw? */
     int32_t *labels;
     long last_use;   /* 0: not open */
 } open_shard;
@@ -283,8 +292,21 @@ static void close_one(shard_reader *r, int k) {
     open_shard *o = &r->o[k];
     if (!o->last_use) return;
     H5Sclose(o->space); H5Dclose(o->dset); H5Fclose(o->file);
+    close(o->fd);
     o->last_use = 0;
     r->nopen--;
+}
+
+/* NULL while the file behind fd is the one the scan saw (same size and modification time,
+ * still linked), else the reason. */
+static const char *unchanged(const shard_info *si, int fd, err_t *err) {
+    struct stat st;
+    if (fstat(fd, &st)) return fail(err, "shard %s: cannot stat: %s", si->path, strerror(errno));
+    if (st.st_nlink == 0) return fail(err, "shard %s: removed or replaced while the job reads it (the data must not change under a running job)", si->path);
+    if ((long long)st.st_size != si->bytes || mtime_ns(&st) != si->mtime_ns)
+        return fail(err, "shard %s: changed since the job started (%s differs from the scan's; the data must not change under "
+                    "a running job)", si->path, (long long)st.st_size != si->bytes ? "its size" : "its modification time");
+    return NULL;
 }
 
 static const char *open_one(shard_reader *r, int k, err_t *err) {
@@ -296,8 +318,12 @@ static const char *open_one(shard_reader *r, int k, err_t *err) {
             if (r->o[j].last_use && (victim < 0 || r->o[j].last_use < r->o[victim].last_use)) victim = j;
         if (victim >= 0) close_one(r, victim);
     }
+    int fd = open(si->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return fail(err, "shard %s: cannot open: %s (removed since the job started?)", si->path, strerror(errno));
+    const char *changed = unchanged(si, fd, err);
+    if (changed) { close(fd); return changed; }
     hid_t f = open_ro(si->path);
-    if (f < 0) return fail(err, "shard %s: cannot open as HDF5 (removed, truncated or corrupt)", si->path);
+    if (f < 0) { close(fd); return fail(err, "shard %s: cannot open as HDF5 (removed, truncated or corrupt)", si->path); }
     hid_t d = H5Dopen2(f, "/images", H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t dims[4] = {0, 0, 0, 0};
     int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 4 && H5Sget_simple_extent_dims(sp, dims, NULL) == 4 &&
@@ -323,9 +349,10 @@ static const char *open_one(shard_reader *r, int k, err_t *err) {
         if (sp >= 0) H5Sclose(sp);
         if (d >= 0) H5Dclose(d);
         H5Fclose(f);
+        close(fd);
         return e;
     }
-    o->file = f; o->dset = d; o->space = sp;
+    o->file = f; o->dset = d; o->space = sp; o->fd = fd;
     o->last_use = ++r->clock;
     r->nopen++;
     return NULL;
@@ -347,6 +374,8 @@ int shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *d
             H5Dread(o->dset, H5T_NATIVE_UINT8, ms, o->space, H5P_DEFAULT, dst) < 0)
             e = fail(err, "shard %s: reading /images[%ld..%ld] failed", si->path, local, local + count - 1);
         if (ms >= 0) H5Sclose(ms);
+        /* after the read: a change before or during it is seen here, before the images are used */
+        if (!e) e = unchanged(si, o->fd, err);
         if (!e) memcpy(lab, o->labels + local, sizeof(int32_t) * (size_t)count);
     }
     quiet_end(q);
