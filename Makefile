@@ -1,5 +1,6 @@
 # semaim build. `make` builds bin/*, `make test` runs the whole suite (including an
-# ASan+UBSan build of the unit tests), `make bench` runs the benchmarks, `make demo` the demo.
+# ASan+UBSan build of the unit tests), `make bench` runs the benchmarks, `make demo` the demo,
+# `make fuzz` the fuzzers (clang, build/fuzz), `make reliability-doc` docs/reliability.md.
 # OpenBLAS: we link the OpenMP build explicitly so that OMP_NUM_THREADS governs both our
 # OpenMP loops and the GEMMs, and GEMMs called inside our parallel regions run single-threaded.
 CC      := mpicc
@@ -127,6 +128,11 @@ fuzz: deps
 	@$(MAKE) --no-print-directory build-all tools fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
+# docs/reliability.md from the records of the last make test and make fuzz (build/reliability/).
+RELIABILITY_DOC ?= docs/reliability.md
+reliability-doc:
+	@/usr/bin/python3 scripts/reliability_doc.py --out $(RELIABILITY_DOC)
+
 # The sanitizer build lives in its own tree so it never mixes objects with the fast one.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan:
@@ -150,7 +156,7 @@ demo: deps
 clean:
 	rm -rf build bin
 
-.PHONY: all build-all units asan test bench deps demo clean prep-all fuzz fuzz-build fuzzers
+.PHONY: all build-all units asan test bench deps demo clean prep-all fuzz fuzz-build fuzzers reliability-doc
 .SECONDARY:
 
 $(BUILD)/tools/%: tests/tools/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
