@@ -7,12 +7,6 @@
 #include "semaim/featfile.h"
 #include "h5gen.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc; (void)argv;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     fz_t z = {data, n};
     char path[4200];

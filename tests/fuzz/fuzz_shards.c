@@ -10,12 +10,6 @@
 #include "prep.h"
 #include "h5gen.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc; (void)argv;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     fz_t z = {data, n};
     fuzz_reset();

@@ -122,6 +122,14 @@ static inline void gen_attr(fz_t *z, hid_t f, const char *name, long long nvalue
     H5Sclose(sp);
 }
 
+/* The targets that include this read HDF5 files meant to be wrong: HDF5's own error stack
+ * on stderr would drown the fuzzer's output (our readers report one line each anyway). */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc; (void)argv;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    return 0;
+}
+
 /* Cuts path at an input-chosen length, sometimes (a truncated copy). */
 static inline void gen_maybe_cut(fz_t *z, const char *path) {
     if (fz_pick(z, 8) != 0) return;
