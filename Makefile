@@ -1,5 +1,6 @@
 # semaim build. `make` builds bin/*, `make test` runs the whole suite (including an
-# ASan+UBSan build of the unit tests), `make bench` runs the benchmarks, `make demo` the demo.
+# ASan+UBSan build of the unit tests), `make bench` runs the benchmarks, `make demo` the demo,
+# `make fuzz` the fuzzers (clang, build/fuzz), `make reliability-doc` docs/reliability.md.
 # OpenBLAS: we link the OpenMP build explicitly so that OMP_NUM_THREADS governs both our
 # OpenMP loops and the GEMMs, and GEMMs called inside our parallel regions run single-threaded.
 CC      := mpicc
@@ -58,6 +59,20 @@ UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
+# Fuzz targets (tests/fuzz/fuzz_*.c, libFuzzer's entry point each). Linked with
+# tests/fuzz/replay.c by $(CC) they are replay programs ($(BUILD)/replay/, built with the unit
+# tests, so the ASan tree has them too): make test runs them on tests/fuzz/regress/ without
+# clang. `make fuzz` builds them as fuzzers with clang in build/fuzz (mpicc told to use clang;
+# every library object instrumented) and runs each for FUZZ_SECONDS (tests/fuzz/run.sh).
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAYS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/replay/%)
+FUZZERS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzzers/%)
+FUZZ_HDRS := $(wildcard tests/fuzz/*.h)
+FUZZ_SECONDS ?= 60
+# The fault-injection shim (tests/fault/fault.c) is an LD_PRELOAD library for the test
+# programs: plain cc, no MPI, no sanitizer (whatever tree asks for it), one copy.
+FAULT_LIB := build/fault/libfault.so
+
 # `make` builds and nothing else; `make test`, `make demo` and `make bench` first install what
 # is missing (scripts/deps.sh), then build in a fresh make that sees the installed packages.
 all: build-all
@@ -90,7 +105,33 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
 $(BUILD)/tests/model/test_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 $(BUILD)/tests/kernels/test_gemm_noalloc: TEST_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign
 
-units: $(UNITS) $(TOOLS)
+units: $(UNITS) $(TOOLS) $(REPLAYS) $(FAULT_LIB)
+
+$(FAULT_LIB): tests/fault/fault.c
+	@mkdir -p $(dir $@)
+	cc -O2 -g -std=gnu11 -Wall -Wextra -shared -fPIC $< -o $@ -ldl
+
+$(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(FUZZ_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz $< tests/fuzz/replay.c -o $@ $(LIB) $(PREP_LIB) $(CORE_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/fuzzers/%: tests/fuzz/%.c $(FUZZ_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< -o $@ $(LIB) $(PREP_LIB) $(CORE_LIB) $(LDFLAGS) $(LDLIBS)
+fuzzers: $(FUZZERS)
+
+FUZZ_SAN := -O1 -g -Wno-pass-failed -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+fuzz-build:
+	OMPI_CC=clang $(MAKE) BUILD=build/fuzz GEMM=openblas OPT="$(FUZZ_SAN)" LDFLAGS="-fsanitize=address,undefined" fuzzers
+
+fuzz: deps
+	@$(MAKE) --no-print-directory build-all tools fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
+# docs/reliability.md from the records of the last make test and make fuzz (build/reliability/).
+RELIABILITY_DOC ?= docs/reliability.md
+reliability-doc:
+	@/usr/bin/python3 scripts/reliability_doc.py --out $(RELIABILITY_DOC)
 
 # The sanitizer build lives in its own tree so it never mixes objects with the fast one.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -115,7 +156,7 @@ demo: deps
 clean:
 	rm -rf build bin
 
-.PHONY: all build-all units asan test bench deps demo clean prep-all
+.PHONY: all build-all units asan test bench deps demo clean prep-all fuzz fuzz-build fuzzers reliability-doc
 .SECONDARY:
 
 $(BUILD)/tools/%: tests/tools/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)

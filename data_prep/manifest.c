@@ -279,7 +279,7 @@ int prep_manifest_assemble(const char *out, prep_record *recs, size_t nrecs, int
         else if (file_write_atomic(mp, &(span_t){b.s, b.len}, 1, &e)) { prep_err("%s", e.msg); rc = -1; }
         buf_free(&b);
     }
-    for (size_t i = 0; i < nall; i++) prep_record_free(&all[i]);
+    for (size_t i = 0; all && i < nall; i++) prep_record_free(&all[i]);   /* none when the plan was refused early */
     free(all);
     prep_notes_free(&skipped);
     prep_notes_free(&warnings);

@@ -78,7 +78,7 @@ int prep_shard_write(const char *path, const prep_shard_info *si, size_t n, cons
     hid_t fapl = fapl_nolock();
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fcpl); H5Pclose(fapl);
-    if (f < 0) { snprintf(why, wlen, "%s: cannot create HDF5 file", path); return -1; }
+    if (f < 0) { snprintf(why, wlen, "%s: cannot create HDF5 file (disk full or I/O error?)", path); return -1; }
     int rc = 0, jpeg = si->store == PREP_STORE_JPEG;
     char recipe[1024];
     prep_recipe_text(recipe, sizeof recipe, si);
@@ -157,8 +157,10 @@ static int read_attr_str(hid_t f, const char *name, char *buf, size_t len) {
     if (H5Aexists(f, name) <= 0) return -1;
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
     if (a < 0) return -1;
-    hid_t t = H5Aget_type(a);
-    int ok = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t);
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    /* one string: H5Aread writes every element of an array attribute */
+    int ok = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Sget_simple_extent_npoints(sp) == 1;
+    H5Sclose(sp);
     size_t sz = ok ? H5Tget_size(t) : 0;
     char *tmp = ok ? calloc(sz + 1, 1) : NULL;
     if (ok && (!tmp || H5Aread(a, t, tmp) < 0)) ok = 0;

@@ -8,6 +8,12 @@
 #   usr1_after RUNDIR N OUT CMD...  runs CMD (an mpirun) in the background with its output in
 #                               OUT, sends it SIGUSR1 once RUNDIR/metrics.jsonl has N step
 #                               lines, and waits (killed after 120 s); $? is its exit status
+#   record KIND NAME K=V...     one line of the reliability record: what the test fed or did
+#                               and what came of it (build/reliability/<script>.jsonl, read by
+#                               scripts/reliability_doc.py for docs/reliability.md). KIND:
+#                               bad_input (program, exit, message), fault (writer, op, errno,
+#                               outcome, message), kill (...), shard_change (...)
+#   record_bad_input NAME EXIT STDERR-FILE   record bad_input with the first error line
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -33,6 +39,26 @@ usr1_after() {
   wait $pid; rc=$?
   kill $guard 2>/dev/null
   return $rc
+}
+REL_DIR=${REL_DIR:-$PWD/build/reliability}
+_rel_log=$REL_DIR/$(basename "$0" .sh).jsonl
+mkdir -p "$REL_DIR" && : >"$_rel_log"   # this script's record starts afresh
+_json() {   # $1 as a JSON string literal (control characters become spaces)
+  local s=$1
+  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\t'/ }; s=${s//$'\n'/ }; s=${s//$'\r'/ }
+  printf '"%s"' "$s"
+}
+record() {
+  local kind=$1 name=$2 kv line
+  shift 2
+  line="{\"kind\": $(_json "$kind"), \"test\": $(_json "$(basename "$0")"), \"name\": $(_json "$name")"
+  for kv in "$@"; do line+=", $(_json "${kv%%=*}"): $(_json "${kv#*=}")"; done
+  echo "$line}" >>"$_rel_log"
+}
+record_bad_input() {   # NAME EXIT STDERR-FILE [PROGRAM]
+  local msg
+  msg=$(grep -v -e '^ *$' -e ': note: ' -e '^\[' -e '^--------' "$3" 2>/dev/null | head -n 1)
+  record bad_input "$1" exit="$2" message="$msg" ${4:+program="$4"}
 }
 _lib_scratch=()
 scratch() {

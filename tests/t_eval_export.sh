@@ -20,6 +20,8 @@ ev() { local np=$1; shift; if [ "$np" = 1 ]; then timeout 120 "$eval_bin" "$@"; 
 expect_error() {
   local name=$1 pat=$2; shift 2
   "$@" >"$w/out" 2>"$w/err"; local rc=$?
+  grep '^semaim-eval' "$w/err" | grep -v '^semaim-eval: note: ' >"$w/err.line"
+  record_bad_input "$name" "$rc" "$w/err.line" semaim-eval
   local lines; lines=$(grep '^semaim-eval' "$w/err" | grep -vc '^semaim-eval: note: ')
   if [ $rc = 2 ] && [ "$lines" = 1 ] && grep -q -- "$pat" "$w/err"; then pass "eval_export.$name"
   else bad "eval_export.$name (exit $rc, want 2 and one line matching '$pat')"; sed 's/^/    | /' "$w/err" | head -5; fi

@@ -59,6 +59,7 @@ else bad "finetune.sigusr1_checkpoints_and_records_the_signal (exit $rc)"; tail 
 
 # a pretraining checkpoint is not a fine-tuning resume; one error line, exit 2
 run 1 "$ft" $F --out "$w/x" --resume "$ck" >"$w/x.out" 2>"$w/x.err"; rc=$?
+record_bad_input pretraining_checkpoint_as_fine_tuning_resume "$rc" "$w/x.err" semaim-finetune
 if [ $rc = 2 ] && [ "$(grep -c '^semaim-finetune: ' "$w/x.err")" = 1 ] &&
    grep -q "is a pretraining checkpoint, not a fine-tuning one" "$w/x.err"; then pass "finetune.pretraining_checkpoint_refused_as_resume"
 else bad "finetune.pretraining_checkpoint_refused_as_resume (exit $rc)"; head -3 "$w/x.err" | sed 's/^/    | /'; fi

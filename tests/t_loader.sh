@@ -38,6 +38,8 @@ bad_case() {   # name dir expected-text ranks-that-must-report
   mpi 3 "$tool" run "$dir" --batch 4 --size 16 --epochs 1 >"$work/o.txt" 2>"$work/e.txt"
   local rc=$? dt=$(( $(date +%s) - t0 ))
   local nrep=$(grep -F "$want" "$work/e.txt" | grep -c 'loader_check: rank ')
+  grep -F "$want" "$work/e.txt" >"$work/e.line"; [ -s "$work/e.line" ] || cp "$work/e.txt" "$work/e.line"
+  record_bad_input "$name" "$rc" "$work/e.line" "the loader (3 ranks)"
   if [ $rc != 0 ] && [ $rc != 124 ] && [ "$nrep" -ge "$must" ]; then
     echo "PASS: mpi_bad_input_$name (exit $rc in ${dt}s, $nrep ranks: $(grep -F "$want" "$work/e.txt" | head -1))"
   else

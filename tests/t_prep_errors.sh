@@ -10,6 +10,7 @@ expect() {
   rm -rf "$TMP/out"
   "$@" >"$TMP/stdout" 2>"$TMP/stderr"
   local rc=$? lines
+  record_bad_input "$name" "$rc" "$TMP/stderr" semaim-prep
   lines=$(wc -l <"$TMP/stderr")
   if [ "$rc" = "$want" ] && [ "$lines" = 1 ] && grep -q "^semaim-prep.*$pat" "$TMP/stderr" && [ ! -e "$TMP/out/manifest.json" ] \
      && ! ls "$TMP/out"/train/*.h5 >/dev/null 2>&1; then

@@ -120,6 +120,7 @@ expect_err() {   # $1 name, $2 expected exit, $3 message fragment, rest: argumen
   local name=$1 want=$2 frag=$3; shift 3
   "$rep" "$@" >"$work/e.out" 2>"$work/e.err"
   local rc=$?
+  record_bad_input "$name" "$rc" "$work/e.err" semaim-report
   if [ $rc = "$want" ] && grep -q -- "$frag" "$work/e.err" && [ "$(wc -l <"$work/e.err")" -ge 1 ] && [ ! -e "$work/r2/x" ]; then
     pass "$name"
   else bad "$name (exit $rc, stderr: $(head -2 "$work/e.err"))"; fi

@@ -55,11 +55,14 @@ cd "$sub" || exit 1
 
 # ---- bad input: refused before anything is submitted ----------------------------------
 "$repo/jobs/scaling.sh" --data "$work/nowhere" --sweep-dir sw --max-ranks 2 >out.txt 2>err.txt; rc=$?
+record_bad_input scaling_sh_missing_data "$rc" err.txt jobs/scaling.sh
 check "scaling_sh_rejects_missing_data (exit $rc: $(head -c 120 err.txt))" \
   bash -c "[ $rc = 2 ] && grep -q 'nowhere: no train/ folder' err.txt && [ -z \"\$(squeue -h)\" ]"
 "$repo/jobs/scaling.sh" --data "$work" --sweep-dir sw --max-ranks 0 >/dev/null 2>err.txt; rc=$?
+record_bad_input scaling_sh_bad_max_ranks "$rc" err.txt jobs/scaling.sh
 check "scaling_sh_rejects_bad_max_ranks (exit $rc: $(head -c 120 err.txt))" bash -c "[ $rc = 2 ] && grep -q 'max-ranks' err.txt"
 "$repo/jobs/prep.sh" --tasks 2 --out x >/dev/null 2>err.txt; rc=$?
+record_bad_input prep_sh_without_src "$rc" err.txt jobs/prep.sh
 check "prep_sh_requires_src (exit $rc: $(head -c 120 err.txt))" bash -c "[ $rc = 2 ] && grep -q -- '--src' err.txt && [ -z \"\$(squeue -h)\" ]"
 
 # ---- data: Fashion-MNIST JPEGs, then the prep array + manifest job ----------------------
@@ -202,16 +205,19 @@ else
 fi
 timeout 300 sbatch --wait -Q -o "logs/evalbad-%j.out" "$repo/jobs/eval.sbatch" --checkpoint "$work/nothing.bin" --data "$work/shards" >/dev/null 2>&1
 rc=$?
+grep -h 'nothing.bin' logs/evalbad-*.out 2>/dev/null | head -n 1 >err.txt; record_bad_input eval_job_missing_checkpoint "$rc" err.txt jobs/eval.sbatch
 check "slurm_eval_job_rejects_missing_checkpoint (exit $rc)" bash -c "[ $rc = 2 ] && grep -q 'nothing.bin: no such checkpoint' logs/evalbad-*.out"
 
 # ---- bad input to the pretraining job: exit 2, no requeue ------------------------------
 timeout 300 sbatch --wait -Q -J badtrain "$repo/jobs/pretrain.sbatch" --data "$work/no-shards" --out "$work/badrun" $MODEL --batch 16 --steps 5 >/dev/null 2>&1
 rc=$?
 blog=$(ls logs/badtrain-*.out | head -n 1)
+grep -h 'no-shards' "$blog" 2>/dev/null | head -n 1 >err.txt; record_bad_input pretrain_job_missing_data "$rc" err.txt jobs/pretrain.sbatch
 check "pretrain_job_bad_data_exits_2_without_requeue (exit $rc)" \
   bash -c "[ $rc = 2 ] && grep -q 'no-shards' '$blog' && ! grep -q requeueing '$blog'"
 SEMAIM_LAUNCHER=bogus timeout 120 sbatch --wait -Q -J badlaunch "$repo/jobs/pretrain.sbatch" --data "$work/shards" >/dev/null 2>&1
 rc=$?
+grep -h 'SEMAIM_LAUNCHER' logs/badlaunch-*.out 2>/dev/null | head -n 1 >err.txt; record_bad_input pretrain_job_bad_launcher "$rc" err.txt jobs/pretrain.sbatch
 check "pretrain_job_rejects_bad_launcher (exit $rc)" bash -c "[ $rc = 2 ] && grep -q 'SEMAIM_LAUNCHER must be srun or mpirun' logs/badlaunch-*.out"
 
 # ---- scaling sweep: 1 and 2 ranks, strong and weak, under mpirun, then the report --------

@@ -124,10 +124,12 @@ check "prep_array_on_3_nodes_equals_one_node_conversion ($nfiles files)" [ $same
 
 # ---- bad MPI network settings: refused with exit 2 before anything runs or is written ---
 SEMAIM_MPI_BTL=tcp "$repo/jobs/scaling.sh" --data "$work/shards" --sweep-dir "$work/badsweep" --max-ranks 2 >/dev/null 2>err.txt; rc=$?
+record_bad_input scaling_sh_bad_mpi_btl "$rc" err.txt jobs/scaling.sh
 check "scaling_sh_rejects_bad_mpi_btl (exit $rc: $(head -c 120 err.txt))" \
   bash -c "[ $rc = 2 ] && grep -q \"SEMAIM_MPI_BTL: 'tcp' lacks self\" err.txt && [ -z \"\$(squeue -h)\" ] && [ ! -e '$work/badsweep' ]"
 SEMAIM_MPI_IF=10.0.0.300/8 timeout 120 sbatch --wait -Q -J badnet "$repo/jobs/pretrain.sbatch" --data "$work/shards" --out "$work/badnet" >/dev/null 2>&1
 rc=$?
+grep -h SEMAIM_MPI_IF logs/badnet-*.out 2>/dev/null | head -n 1 >err.txt; record_bad_input pretrain_job_bad_mpi_interface "$rc" err.txt jobs/pretrain.sbatch
 check "pretrain_job_rejects_bad_mpi_interface (exit $rc: $(grep -h SEMAIM_MPI_IF logs/badnet-*.out 2>/dev/null | head -c 120))" \
   bash -c "[ $rc = 2 ] && grep -q \"SEMAIM_MPI_IF: '10.0.0.300/8' is not an IPv4 subnet\" logs/badnet-*.out && [ ! -e '$work/badnet' ]"
 

@@ -100,6 +100,8 @@ expect_fail() {   # name want-exit want-text np args...
   local t0=$(date +%s)
   timeout 120 mpirun -np "$np" "$train" "$@" >"$work/bad.out" 2>&1
   local rc=$? dt=$(( $(date +%s) - t0 ))
+  grep -F -- "$text" "$work/bad.out" | head -n 1 >"$work/bad.line"; [ -s "$work/bad.line" ] || grep '^semaim-train' "$work/bad.out" >"$work/bad.line"
+  record_bad_input "$name" "$rc" "$work/bad.line" semaim-train
   if [ $rc = "$want" ] && grep -qF -- "$text" "$work/bad.out"; then pass "bad_input_$name (exit $rc in ${dt}s)"
   else bad "bad_input_$name (exit $rc, want $want and '$text')"; sed 's/^/    /' "$work/bad.out" | head -4; fi
 }

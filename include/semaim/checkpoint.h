@@ -38,6 +38,8 @@ static inline ckpt_model_t ckpt_finetune(const ft_model_t *f) { ckpt_model_t c =
 const char *ckpt_prefix(int kind);   /* "ckpt-" or "ft-" */
 const char *ckpt_kind_name(int kind);   /* "pretraining" or "fine-tuning" */
 
+/* Bytes of the step file of a model id (header and payload). */
+long long ckpt_file_bytes(const ckpt_model_t *id);
 /* Writes dir/<prefix><step>.bin atomically, then deletes all but the newest keep files of the
  * kind (keep <= 0: none). 0, or -1 (ERR_RUNTIME). */
 int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st, int keep,
@@ -52,4 +54,6 @@ int ckpt_load(const char *path, const ckpt_model_t *id, params_t *w, ckpt_state_
  * but none is usable (ERR_INPUT). path_out (may be NULL) gets its path. */
 int ckpt_load_latest(const char *dir, const ckpt_model_t *id, params_t *w, ckpt_state_t *st, char *path_out,
                      size_t pathlen, err_t *err);
+/* Removes what killed writers left in dir: temporaries of step files of the kind. */
+void ckpt_remove_stale(const char *dir, int kind);
 #endif

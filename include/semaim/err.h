@@ -28,6 +28,9 @@ int err_prefix(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 
 static inline void err_clear(err_t *e) { e->kind = ERR_NONE; e->msg[0] = 0; }
 /* err_set for code whose steps return a message (NULL = fine): returns e->msg. */
 const char *err_say(err_t *e, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The kind for a failed system call: ERR_INPUT when the path given is wrong (missing, not a
+ * folder, not ours to write), ERR_RUNTIME when the system failed (disk full, I/O error). */
+int err_kind_of_errno(int e);
 /* The kind's name for metrics ("runtime", "input", "non-finite"). */
 const char *err_kind_name(int kind);
 

@@ -12,8 +12,12 @@
  *   step        per optimiser step: step, epoch, loss, lr, grad_norm, images_per_s, step_s and the
  *               slowest rank's data_wait_s, compute_s, comm_s
  *   checkpoint  step, epoch, seconds
+ *   checkpoint_skipped  a due checkpoint not written, training goes on: step, reason ("low
+ *               disk space": free_bytes < need_bytes; "write failed": error), the next
+ *               interval tries again
  *   eval        (fine-tuning) step, epoch, top1, top5, loss, images, seconds
- *   run_end     step, reason, signal, exit_code, seconds, peak_rss_gib, grad_allreduces
+ *   run_end     step, reason, signal, exit_code, seconds, peak_rss_gib, grad_allreduces,
+ *               metrics_lines_lost (lines the disk refused)
  * eval.jsonl: knn, linprobe, linprobe_epoch and finetune result lines. */
 #ifndef SEMAIM_METRICS_H
 #define SEMAIM_METRICS_H
@@ -27,6 +31,7 @@
 #define MET_RUN_START "run_start"
 #define MET_STEP "step"
 #define MET_CHECKPOINT "checkpoint"
+#define MET_CHECKPOINT_SKIPPED "checkpoint_skipped"
 #define MET_EVAL "eval"
 #define MET_RUN_END "run_end"
 
@@ -41,6 +46,9 @@
 #define MET_GFLOP_PER_IMAGE "gflop_per_image"
 #define MET_VERSIONS "versions"
 #define MET_SETTINGS "settings"
+/* checkpoint_skipped, run_end */
+#define MET_REASON "reason"
+#define MET_LINES_LOST "metrics_lines_lost"
 /* step */
 #define MET_STEP_S "step_s"
 #define MET_DATA_WAIT_S "data_wait_s"
@@ -49,8 +57,10 @@
 
 struct buf;
 /* A line under construction: metrics_begin starts {"event": EVENT, metrics_num/_int/_str/_raw
- * append ", key: value" pairs, metrics_write closes the object and writes it with its newline
- * in one write (so a crash leaves at most one partial last line) and flushes. */
+ * append ", key: value" pairs, metrics_write closes the object and appends it with its newline
+ * in one write(2) (so a crash leaves at most one partial last line); when the write fails
+ * (disk full) the part written is cut off again and it returns -1 with errno: whole lines or
+ * none. The file must be opened for appending and written only through metrics_write. */
 void metrics_begin(struct buf *b, const char *event);
 void metrics_num(struct buf *b, const char *key, const char *fmt, double v);   /* fmt: "%.7g" etc. */
 void metrics_int(struct buf *b, const char *key, long long v);

@@ -21,6 +21,9 @@ typedef struct {
  * command line overrides it. Returns 0, 1 for --help, or -1 with a one-line reason in err. */
 int options_parse(option_t *opts, int n, int argc, char **argv, int first, err_t *err);
 int options_load_file(option_t *opts, int n, const char *path, err_t *err);
+/* Frees the strings the table holds from settings files (programs keep them for the process;
+ * a string option then reads NULL). */
+void options_free(option_t *opts, int n);
 option_t *options_find(option_t *opts, int n, const char *name);
 void options_usage(FILE *f, const option_t *opts, int n);
 /* Appends the table's values as one JSON object (no newline). */

@@ -41,6 +41,7 @@ typedef struct {
     const char *out;           /* run folder */
     option_t *opts; int nopt;  /* the settings, for settings.json and run_start */
     FILE *metrics;             /* rank 0 */
+    long metrics_lost;         /* lines the disk did not take (rank 0) */
     buf_t line;                /* the metrics line being built */
     allreduce_t *ar;
     char resumed_from[4200];   /* the step file resumed from ("" for none) */
@@ -98,7 +99,11 @@ void run_step_done(run_t *r, loader *ld, ckpt_state_t *st, int epoch, double los
                    const run_times_t *t);
 /* Every check_every steps: -1 (and the run ends with exit 1) if the replicas differ. */
 int run_check_replicas(run_t *r, const params_t *w);
-/* Writes a step file when one is due (cadence, last step, stop). -1 (exit 1) when writing failed. */
+/* Writes a step file when one is due (cadence, last step, stop), after checking the run
+ * folder has room for it plus a margin. One due at the cadence that fails (disk full, I/O
+ * error) or does not fit is a logged skip: a warning, a checkpoint_skipped metrics line, and
+ * training goes on to retry at the next interval. The last one (end of training, or a stop)
+ * is always attempted; -1 (exit 1) when it fails. */
 int run_checkpoint(run_t *r, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st);
 /* Marks what the run is doing now, for the stall watchdog (train/watchdog.h): a phase of the
  * next step (data, compute, all-reduce) or of the step just done (checkpoint, evaluation). */

@@ -32,6 +32,7 @@ typedef struct {
     int index;    /* K of K-of-M */
     long n;       /* images */
     long first;   /* global id of its image 0 */
+    long long bytes, mtime_ns;   /* the file as the scan saw it: a shard must not change under a job */
 } shard_info;
 
 typedef struct {
@@ -63,7 +64,10 @@ typedef struct shard_reader shard_reader;
 shard_reader *shard_reader_new(const shard_set *s, int max_open);
 /* count consecutive images local..local+count−1 of shard k into dst (count·H·W·3 bytes) with
  * one H5Dread, and their labels into lab. 0, or -1 with a one-line error naming the shard
- * (ERR_INPUT: the file vanished, changed or cannot be read since the scan). */
+ * (ERR_INPUT: the file vanished, changed or cannot be read since the scan). A shard's size
+ * and modification time must stay what the scan saw: checked when it is (re)opened and after
+ * every read from it, so a shard removed, cut, rewritten or replaced under a running job is
+ * an error naming it (exit 2), never zeros or another file's images read as data. */
 int shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *dst, int32_t *lab, err_t *err);
 /* jpeg sets: where one image's bytes landed in the caller's buffer, and its size. */
 typedef struct { size_t at, len; int w, h; } shard_jpeg;

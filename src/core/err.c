@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,14 @@ int err_prefix(err_t *e, const char *fmt, ...) {
     e->msg[c + 1] = ' ';
     e->msg[c + 2 + o] = 0;
     return -1;
+}
+
+int err_kind_of_errno(int e) {
+    switch (e) {
+    case ENOENT: case ENOTDIR: case EISDIR: case EACCES: case EPERM: case EROFS: case ENAMETOOLONG: case ELOOP:
+        return ERR_INPUT;
+    default: return ERR_RUNTIME;
+    }
 }
 
 const char *err_kind_name(int kind) {

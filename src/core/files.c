@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include "core/files.h"
 
@@ -24,6 +25,13 @@ void file_tmp_name(const char *path, char *tmp, size_t len) {
     else snprintf(tmp, len, ".%s.tmp.%s.%ld", path, host, (long)getpid());
 }
 
+int file_free_bytes(const char *dir, long long *bytes) {
+    struct statvfs v;
+    if (statvfs(dir, &v)) return -1;
+    *bytes = (long long)v.f_bavail * (long long)(v.f_frsize ? v.f_frsize : v.f_bsize);
+    return 0;
+}
+
 int file_fsync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -36,24 +44,26 @@ int file_fsync_dir(const char *dir) {
 int file_commit(const char *tmp, const char *path, err_t *err) {
     int fd = open(tmp, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fsync(fd)) {
-        err_set(err, ERR_RUNTIME, "%s: %s", tmp, strerror(errno));
+        err_set(err, ERR_RUNTIME, "%s: write failed: %s of the temporary %s: %s", path, fd < 0 ? "open" : "fsync", tmp,
+                strerror(errno));
         if (fd >= 0) close(fd);
         unlink(tmp);
         return -1;
     }
     close(fd);
     if (rename(tmp, path)) {
-        err_set(err, ERR_RUNTIME, "rename %s -> %s: %s", tmp, path, strerror(errno));
+        err_set(err, ERR_RUNTIME, "%s: write failed: rename from %s: %s", path, tmp, strerror(errno));
         unlink(tmp);
         return -1;
     }
     char dir[4096];
     file_dirname(path, dir, sizeof dir);
-    if (file_fsync_dir(dir)) return err_set(err, ERR_RUNTIME, "%s: fsync: %s", dir, strerror(errno));
+    if (file_fsync_dir(dir))
+        return err_set(err, ERR_RUNTIME, "%s: written, but the fsync of its folder %s failed: %s", path, dir, strerror(errno));
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
+int file_write_all(int fd, const void *buf, size_t n) {
     const char *p = buf;
     while (n) {
         ssize_t w = write(fd, p, n);
@@ -63,40 +73,52 @@ static int write_all(int fd, const void *buf, size_t n) {
     return 0;
 }
 
-int file_write_atomic(const char *path, const span_t *s, int k, err_t *err) {
-    char tmp[4200];
-    file_tmp_name(path, tmp, sizeof tmp);
+int file_write_tmp(const char *path, const span_t *s, int k, char *tmp, size_t tmplen, err_t *err) {
+    file_tmp_name(path, tmp, tmplen);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return err_set(err, ERR_RUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fd < 0) return err_set(err, ERR_RUNTIME, "%s: write failed: cannot create the temporary %s: %s", path, tmp, strerror(errno));
     int bad = 0;
-    for (int i = 0; i < k && !bad; i++) bad = write_all(fd, s[i].p, s[i].n);
+    for (int i = 0; i < k && !bad; i++) bad = file_write_all(fd, s[i].p, s[i].n);
     int e = errno;
     if (close(fd) && !bad) { bad = 1; e = errno; }
     if (bad) {
         unlink(tmp);
         return err_set(err, ERR_RUNTIME, "%s: write failed: %s", path, strerror(e));
     }
+    return 0;
+}
+
+int file_write_atomic(const char *path, const span_t *s, int k, err_t *err) {
+    char tmp[4200];
+    if (file_write_tmp(path, s, k, tmp, sizeof tmp, err)) return -1;
     return file_commit(tmp, path, err);
 }
 
-void file_remove_stale_tmp(const char *path) {
-    char dir[4096], prefix[1024];
-    file_dirname(path, dir, sizeof dir);
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    snprintf(prefix, sizeof prefix, ".%s.tmp.", base);
+/* Removes dir's entries ".<prefix>*.tmp.*" (exact: ".<prefix>.tmp.*"). */
+static void remove_tmps(const char *dir, const char *prefix, int exact) {
+    char head[1024];
+    snprintf(head, sizeof head, exact ? ".%s.tmp." : ".%s", prefix);
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
-    size_t pl = strlen(prefix);
+    size_t hl = strlen(head);
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, prefix, pl)) continue;
+        if (strncmp(e->d_name, head, hl) || (!exact && !strstr(e->d_name + hl, ".tmp."))) continue;
         char full[8192];
         snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
         unlink(full);
     }
     closedir(d);
 }
+
+void file_remove_stale_tmp(const char *path) {
+    char dir[4096];
+    file_dirname(path, dir, sizeof dir);
+    const char *base = strrchr(path, '/');
+    remove_tmps(dir, base ? base + 1 : path, 1);
+}
+
+void file_remove_stale_tmps(const char *dir, const char *prefix) { remove_tmps(dir, prefix, 0); }
 
 int file_mkdirs(const char *path) {
     char p[4096];

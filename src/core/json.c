@@ -191,6 +191,8 @@ static int parse_value(jp *j, json_t *v) {
         v->num = strtod(tmp, &end);
         v->integral = !strpbrk(tmp, ".eE");
         if (*end || n == 0) rc = fail(j, "bad number");
+        /* 1e999 would be infinity, which no JSON writer can write back */
+        else if (!isfinite(v->num)) rc = fail(j, "number out of range");
         j->p += n;
     } else rc = fail(j, "unexpected character");
     j->depth--;

@@ -12,13 +12,40 @@ option_t *options_find(option_t *opts, int n, const char *name) {
     return NULL;
 }
 
-/* Strings given on the command line point into argv; those from files are strdup'ed and live
- * for the process (a handful of bytes). */
+/* Strings given on the command line point into argv; those from settings files are strdup'ed
+ * and remembered here, so one set again (a repeated line, a flag over the file) frees its
+ * copy and options_free can free the rest. The tables' own defaults are never in the list. */
+static char **copies;
+static size_t ncopies, capcopies;
+
+static int forget_copy(const char *s) {
+    for (size_t i = 0; s && i < ncopies; i++)
+        if (copies[i] == s) { copies[i] = copies[--ncopies]; return 1; }
+    return 0;
+}
+
+static int remember_copy(char *s) {
+    if (ncopies == capcopies) {
+        size_t c = capcopies ? 2 * capcopies : 16;
+        char **g = realloc(copies, c * sizeof *g);
+        if (!g) return -1;
+        copies = g;
+        capcopies = c;
+    }
+    copies[ncopies++] = s;
+    return 0;
+}
+
 static int set_value(option_t *o, const char *v, const char *where, err_t *err) {
     char *end;
     errno = 0;
     switch (o->type) {
-    case OPT_STRING: *(const char **)o->value = v; break;
+    case OPT_STRING: {
+        char *old = *(char **)o->value;
+        if (forget_copy(old)) free(old);
+        *(const char **)o->value = v;
+        break;
+    }
     case OPT_FLAG: {
         int b;
         if (!v || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) b = 1;
@@ -75,7 +102,12 @@ int options_load_file(option_t *opts, int n, const char *path, err_t *err) {
         option_t *o = options_find(opts, n, k);
         if (!o || !strcmp(k, "config")) { err_set(err, ERR_INPUT, "%s: unknown setting '%s'", where, k); rc = -1; break; }
         char *copy = strdup(v);
-        if (!copy) { err_set(err, ERR_INPUT, "%s: out of memory", where); rc = -1; break; }
+        if (!copy || (o->type == OPT_STRING && remember_copy(copy))) {
+            free(copy);
+            err_set(err, ERR_RUNTIME, "%s: out of memory", where);
+            rc = -1;
+            break;
+        }
         rc = set_value(o, copy, where, err);
         if (o->type != OPT_STRING) free(copy);
     }
@@ -111,6 +143,15 @@ int options_parse(option_t *opts, int n, int argc, char **argv, int first, err_t
         if (set_value(o, v, "command line", err)) return -1;
     }
     return 0;
+}
+
+void options_free(option_t *opts, int n) {
+    for (int i = 0; i < n; i++) {
+        if (opts[i].type != OPT_STRING) continue;
+        char *s = *(char **)opts[i].value;
+        if (forget_copy(s)) { free(s); *(char **)opts[i].value = NULL; }
+    }
+    if (!ncopies) { free(copies); copies = NULL; capcopies = 0; }
 }
 
 void options_usage(FILE *f, const option_t *opts, int n) {

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include "core/buf.h"
+#include <unistd.h>
 #include "semaim/shards.h"
 
 /* Recursive so that code already holding it may call shards_scan. */
@@ -179,12 +181,15 @@ static const char *check_jpeg(err_t *err, const char *path, hid_t f, long n, uin
     return e;
 }
 
+static long long mtime_ns(const struct stat *st) { return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec; }
+
 /* Opens a shard and checks its attributes, /labels [N] and either /images uint8 [N,H,W,3]
  * fully stored (raw: *H, *W) or the jpeg layout (*H = *W = 0; the largest image in *mh, *mw). */
 static const char *inspect(err_t *err, const char *path, int index, int count, long *n, int *jpeg, int *H, int *W,
-                           int *mh, int *mw, long *ncls) {
+                           int *mh, int *mw, long *ncls, struct stat *seen) {
     struct stat st;
     if (stat(path, &st) != 0) return fail(err, "shard %s: %s", path, strerror(errno));
+    *seen = st;
     hid_t f = open_ro(path);
     if (f < 0) return fail(err, "shard %s: cannot open as HDF5 (truncated, corrupt or not HDF5)", path);
     hsize_t di[4], dl[1];
@@ -304,7 +309,8 @@ int shards_scan(shard_set *s, const char *data_dir, const char *split, err_t *er
     for (int k = 0; k < m && !e; k++) {
         long n = 0, ncls = -1;
         int H = 0, W = 0, jpeg = 0, sh = 0, sw = 0;
-        e = inspect(err, s->sh[k].path, k, m, &n, &jpeg, &H, &W, &sh, &sw, &ncls);
+        struct stat st = {0};
+        e = inspect(err, s->sh[k].path, k, m, &n, &jpeg, &H, &W, &sh, &sw, &ncls, &st);
         if (e) break;
         if (k > 0 && jpeg != jpeg0) {
             e = fail(err, "shard %s is a %s shard but %s is a %s shard", s->sh[k].path, jpeg ? "jpeg" : "raw", s->sh[0].path,
@@ -324,6 +330,7 @@ int shards_scan(shard_set *s, const char *data_dir, const char *split, err_t *er
         if (sh > mh) mh = sh;
         if (sw > mw) mw = sw;
         s->sh[k].n = n; s->sh[k].first = total; total += n;
+        s->sh[k].bytes = (long long)st.st_size; s->sh[k].mtime_ns = mtime_ns(&st);
     }
     quiet_end(q);
     shards_hdf5_unlock();
@@ -353,6 +360,7 @@ int shards_locate(const shard_set *s, long g, long *local) {
 
 typedef struct {
     hid_t file, dset, space;   /* /images or /jpeg */
+    int fd;          /* the same file, for fstat: is it still the one the scan saw? */
     int32_t *labels;
     uint64_t *off;             /* jpeg: offsets, widths, heights (kept, like the labels) */
     int32_t *w, *h;
@@ -380,8 +388,21 @@ static void close_one(shard_reader *r, int k) {
     open_shard *o = &r->o[k];
     if (!o->last_use) return;
     H5Sclose(o->space); H5Dclose(o->dset); H5Fclose(o->file);
+    close(o->fd);
     o->last_use = 0;
     r->nopen--;
+}
+
+/* NULL while the file behind fd is the one the scan saw (same size and modification time,
+ * still linked), else the reason. */
+static const char *unchanged(const shard_info *si, int fd, err_t *err) {
+    struct stat st;
+    if (fstat(fd, &st)) return fail(err, "shard %s: cannot stat: %s", si->path, strerror(errno));
+    if (st.st_nlink == 0) return fail(err, "shard %s: removed or replaced while the job reads it (the data must not change under a running job)", si->path);
+    if ((long long)st.st_size != si->bytes || mtime_ns(&st) != si->mtime_ns)
+        return fail(err, "shard %s: changed since the job started (%s differs from the scan's; the data must not change under "
+                    "a running job)", si->path, (long long)st.st_size != si->bytes ? "its size" : "its modification time");
+    return NULL;
 }
 
 static const char *open_one(shard_reader *r, int k, err_t *err) {
@@ -393,8 +414,12 @@ static const char *open_one(shard_reader *r, int k, err_t *err) {
             if (r->o[j].last_use && (victim < 0 || r->o[j].last_use < r->o[victim].last_use)) victim = j;
         if (victim >= 0) close_one(r, victim);
     }
+    int fd = open(si->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return fail(err, "shard %s: cannot open: %s (removed since the job started?)", si->path, strerror(errno));
+    const char *changed = unchanged(si, fd, err);
+    if (changed) { close(fd); return changed; }
     hid_t f = open_ro(si->path);
-    if (f < 0) return fail(err, "shard %s: cannot open as HDF5 (removed, truncated or corrupt)", si->path);
+    if (f < 0) { close(fd); return fail(err, "shard %s: cannot open as HDF5 (removed, truncated or corrupt)", si->path); }
     const char *e = NULL;
     if (r->s->jpeg && !o->off) {
         /* checked again: the file may have changed since the scan */
@@ -428,9 +453,10 @@ static const char *open_one(shard_reader *r, int k, err_t *err) {
         if (sp >= 0) H5Sclose(sp);
         if (d >= 0) H5Dclose(d);
         H5Fclose(f);
+        close(fd);
         return e;
     }
-    o->file = f; o->dset = d; o->space = sp;
+    o->file = f; o->dset = d; o->space = sp; o->fd = fd;
     o->last_use = ++r->clock;
     r->nopen++;
     return NULL;
@@ -467,6 +493,8 @@ int shard_reader_read(shard_reader *r, int k, long local, long count, uint8_t *d
     hsize_t start[4] = {(hsize_t)local, 0, 0, 0}, cnt[4] = {(hsize_t)count, (hsize_t)r->s->H, (hsize_t)r->s->W, 3};
     if (o && read_box(o, 4, start, cnt, dst))
         e = fail(err, "shard %s: reading /images[%ld..%ld] failed", r->s->sh[k].path, local, local + count - 1);
+    /* after the read: a change before or during it is seen here, before the images are used */
+    if (!e) e = unchanged(&r->s->sh[k], o->fd, err);
     if (!e) memcpy(lab, o->labels + local, sizeof(int32_t) * (size_t)count);
     quiet_end(q);
     return e ? -1 : 0;
@@ -483,6 +511,7 @@ int shard_reader_read_jpeg(shard_reader *r, int k, long local, long count, uint8
     hsize_t start[1] = {b0}, cnt[1] = {nb};
     if (!e && read_box(o, 1, start, cnt, *buf + *used))
         e = fail(err, "shard %s: reading /jpeg of images %ld..%ld failed", r->s->sh[k].path, local, local + count - 1);
+    if (!e) e = unchanged(&r->s->sh[k], o->fd, err);
     for (long i = 0; !e && i < count; i++) {
         refs[i].at = *used + (size_t)(o->off[local + i] - b0);
         refs[i].len = (size_t)(o->off[local + i + 1] - o->off[local + i]);

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include "core/files.h"
 #include "io/stepfiles.h"
 #include "semaim/checkpoint.h"
 
@@ -42,6 +43,8 @@ static void payload(const params_t *w, span_t *s) {
     size_t nb = sizeof(float) * (size_t)w->nparams;
     s[0] = (span_t){w->params, nb}; s[1] = (span_t){w->m, nb}; s[2] = (span_t){w->v, nb};
 }
+
+long long ckpt_file_bytes(const ckpt_model_t *id) { return (long long)sizeof(ckpt_header_t) + 12LL * id->nparams; }
 
 int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st, int keep,
               err_t *err) {
@@ -144,6 +147,8 @@ int ckpt_load(const char *path, const ckpt_model_t *want, params_t *w, ckpt_stat
     fclose(f);
     return rc;
 }
+
+void ckpt_remove_stale(const char *dir, int kind) { file_remove_stale_tmps(dir, ckpt_prefix(kind)); }
 
 typedef struct { const ckpt_model_t *id; params_t *w; ckpt_state_t *st; } load_ctx_t;
 static int load_one(const char *path, void *ctx, err_t *err) {

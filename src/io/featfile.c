@@ -117,7 +117,8 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
         f = create_file(tmp, N, D, fs->num_classes, split, source, step, &dc, &dm, &dl);
         shards_hdf5_unlock();
         if (f < 0 || !bc || !bm || !bl) {
-            err_set(err, ERR_RUNTIME, "%s: cannot create the features file%s", tmp, f < 0 ? "" : " (out of memory)");
+            err_set(err, ERR_RUNTIME, "%s: cannot write the features file: %s", path,
+                    f < 0 ? "cannot create its temporary (disk full or I/O error?)" : "out of memory");
             bad = 1;
         }
     }
@@ -154,12 +155,8 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
             H5Dclose(dc); H5Dclose(dm); H5Dclose(dl);
             if (H5Fclose(f) < 0) bad = 1;
             shards_hdf5_unlock();
-            err_t ce;
-            if (bad) err_set(err, ERR_RUNTIME, "%s: cannot write the features file", path);
-            else if (file_commit(tmp, path, &ce)) {
-                err_set(err, ERR_RUNTIME, "%s: cannot write the features file: %s", path, ce.msg);
-                bad = 1;
-            }
+            if (bad) err_set(err, ERR_RUNTIME, "%s: cannot write the features file: HDF5 write failed (disk full or I/O error?)", path);
+            else if (file_commit(tmp, path, err)) bad = 1;
         }
     }
     if (rank == 0) {
@@ -175,12 +172,21 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
 
 /* ------------------------------------------------------------------------------- reading */
 
+/* Whether attribute a is one value of class cls: H5Aread writes every element, so an array
+ * attribute would overrun the caller's one value. */
+static int attr_one(hid_t a, H5T_class_t cls) {
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_npoints(sp) == 1;
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return ok;
+}
+
+/* 1 present (value in *v), 0 absent, -1 unusable. */
 static int attr_i64(hid_t f, const char *name, long long *v) {
     if (H5Aexists(f, name) <= 0) return 0;
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    int ok = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_LLONG, v) >= 0;
-    if (t >= 0) H5Tclose(t);
+    int ok = attr_one(a, H5T_INTEGER) && H5Aread(a, H5T_NATIVE_LLONG, v) >= 0;
     if (a >= 0) H5Aclose(a);
     return ok ? 1 : -1;
 }
@@ -190,7 +196,7 @@ static int attr_str(hid_t f, const char *name, char *buf, size_t len) {
     if (H5Aexists(f, name) <= 0) return 0;
     hid_t a = H5Aopen(f, name, H5P_DEFAULT);
     hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < len;
+    int ok = attr_one(a, H5T_STRING) && !H5Tis_variable_str(t) && H5Tget_size(t) < len;
     if (ok) {
         hid_t mt = H5Tcopy(t);
         ok = H5Aread(a, mt, buf) >= 0;

@@ -1,7 +1,10 @@
 /* Writing metrics lines (semaim/metrics.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "core/buf.h"
+#include "core/files.h"
 #include "core/json.h"
 #include "semaim/metrics.h"
 
@@ -44,7 +47,15 @@ void metrics_raw(buf_t *b, const char *k, const char *json) {
 
 int metrics_write(buf_t *b, FILE *f) {
     buf_puts(b, "}\n");
-    if (b->oom || !f) return -1;
-    int bad = fwrite(b->s, 1, b->len, f) != b->len;
-    return fflush(f) || bad ? -1 : 0;
+    if (b->oom || !f || fflush(f)) return -1;
+    /* The line with write(2), not through stdio's buffer, so a failure is seen here; a line
+     * the disk took only part of is cut off again (the file is only ever appended to), so a
+     * full disk loses whole lines and a reader never meets a broken one in the middle. */
+    int fd = fileno(f);
+    off_t before = lseek(fd, 0, SEEK_END);
+    if (file_write_all(fd, b->s, b->len) == 0) return 0;
+    int e = errno;
+    if (before >= 0 && ftruncate(fd, before)) { /* the reader skips a torn last line anyway */ }
+    errno = e;
+    return -1;
 }

@@ -17,17 +17,28 @@ int report_write_all(const report_t *R, const char *dir, err_t *err) {
     if (!rc && file_mkdirs(dir)) { err_set(err, ERR_RUNTIME, "%s: cannot create: %s", dir, strerror(errno)); rc = -1; }
     for (int i = 0; i < 4 && !rc; i++) {
         snprintf(path[i], sizeof path[i], "%s/%s", dir, names[i]);
-        file_tmp_name(path[i], tmp[i], sizeof tmp[i]);
-        FILE *f = fopen(tmp[i], "w");
-        if (!f) { err_set(err, ERR_RUNTIME, "%s: cannot write: %s", tmp[i], strerror(errno)); rc = -1; break; }
-        written = i + 1;
-        size_t n = strlen(text[i]);
-        int bad = fwrite(text[i], 1, n, f) != n;
-        if (fclose(f) || bad) { err_set(err, ERR_RUNTIME, "%s: write failed: %s", tmp[i], strerror(errno)); rc = -1; }
+        if (file_write_tmp(path[i], &(span_t){text[i], strlen(text[i])}, 1, tmp[i], sizeof tmp[i], err)) rc = -1;
+        else written = i + 1;
     }
-    /* only when all four are complete do they replace the old ones */
-    for (int i = 0; i < 4 && !rc; i++)
+    /* Only when all four are complete do they replace the old ones, and the old ones are kept
+     * (hard links) until the last rename: a failure in between puts them back, so the folder
+     * holds the old report or the new one, never a mix. */
+    char old[4][4400];
+    int kept[4] = {0, 0, 0, 0}, committed = 0;
+    for (int i = 0; i < 4 && !rc; i++) {
+        snprintf(old[i], sizeof old[i], "%s/.%s.old", dir, names[i]);
+        unlink(old[i]);
+        kept[i] = link(path[i], old[i]) == 0;
+    }
+    for (int i = 0; i < 4 && !rc; i++) {
         if (file_commit(tmp[i], path[i], err)) rc = -1;
+        else committed = i + 1;
+    }
+    for (int i = 0; i < committed && rc; i++) {
+        if (kept[i] ? rename(old[i], path[i]) : unlink(path[i])) { /* best effort: err already names the failure */ }
+        kept[i] = 0;
+    }
+    for (int i = 0; i < 4; i++) if (kept[i]) unlink(old[i]);
     if (rc) for (int i = 0; i < written; i++) unlink(tmp[i]);
     for (int i = 0; i < 4; i++) free(text[i]);
     return rc;

@@ -25,6 +25,16 @@ static void on_signal(int sig) { stop_signal = sig; }
 
 static const char *nonfinite_name(double x) { return isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf"; }
 
+/* Appends r->line to metrics.jsonl (rank 0). A line the disk refuses is a logged skip, not
+ * the end of the run: metrics_write leaves whole lines only, the first loss is reported on
+ * stderr and run_end counts them (metrics_lines_lost). */
+static void metrics_line(run_t *r) {
+    if (metrics_write(&r->line, r->metrics) == 0) return;
+    if (r->metrics_lost++ == 0)
+        fprintf(stderr, "%s: warning: %s/metrics.jsonl: cannot append a line (%s); training goes on, lines are lost until "
+                "the disk takes them again\n", r->prog, r->out, strerror(errno));
+}
+
 void run_init(run_t *r, int *argc, char ***argv, const char *prog, int kind) {
     memset(r, 0, sizeof *r);
     int provided;
@@ -76,6 +86,8 @@ int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w
     err_t e = {0};
     int found = 0;
     ckpt_state_t want = *st;
+    /* a job killed while writing (kill -9, node failure) leaves its temporary behind */
+    if (r->rank == 0) ckpt_remove_stale(r->out, id->kind);
     if (r->rank == 0 && strcmp(resume, "no")) {
         if (!strcmp(resume, "auto")) {
             found = ckpt_load_latest(r->out, id, w, st, r->resumed_from, sizeof r->resumed_from, &e);
@@ -142,12 +154,13 @@ void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr
         settings_json(r, &sj);
         buf_puts(&sj, "\n");
         snprintf(p, sizeof p, "%s/settings.json", r->out);
+        file_remove_stale_tmp(p);
         if (sj.oom) err_set(&e, ERR_RUNTIME, "%s: out of memory", p);
         else file_write_atomic(p, &(span_t){sj.s, sj.len}, 1, &e);
         buf_free(&sj);
         snprintf(p, sizeof p, "%s/metrics.jsonl", r->out);
         if (!e.kind && !(r->metrics = fopen(p, "a")))
-            err_set(&e, ERR_INPUT, "%s: cannot open metrics: %s", p, strerror(errno));
+            err_set(&e, err_kind_of_errno(errno), "%s: cannot open metrics: %s", p, strerror(errno));
     }
     run_agree(r, &e);
     if (r->rank != 0) return;
@@ -191,7 +204,7 @@ void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr
     metrics_raw(b, MET_VERSIONS, v.s ? v.s : "{}");
     options_json(&s, r->opts, r->nopt);
     metrics_raw(b, MET_SETTINGS, s.s ? s.s : "{}");
-    metrics_write(b, r->metrics);
+    metrics_line(r);
     buf_free(&v);
     buf_free(&s);
     printf("%s: %d ranks x %d threads, global batch %ld, %ld steps/epoch, %ld steps, peak lr %.3g, %s\n", r->prog,
@@ -267,7 +280,7 @@ void run_step_done(run_t *r, loader *ld, ckpt_state_t *st, int epoch, double los
     metrics_num(b, MET_DATA_WAIT_S, "%.5f", mx[0]);
     metrics_num(b, MET_COMPUTE_S, "%.5f", mx[1]);
     metrics_num(b, MET_COMM_S, "%.5f", mx[2]);
-    metrics_write(b, r->metrics);
+    metrics_line(r);
     if (r->step % r->log_every == 0 || r->step == r->total_steps) {
         printf("step %6ld/%ld  epoch %3d  loss %.4f  lr %.3g  |g| %.3f  %.1f img/s  (data %.0f ms, comm %.0f ms)\n", r->step,
                r->total_steps, epoch, loss, lr, gnorm, r->global_batch / mx[3], 1e3 * mx[0], 1e3 * mx[2]);
@@ -285,22 +298,52 @@ int run_check_replicas(run_t *r, const params_t *w) {
     return -1;
 }
 
+/* Free space a step file needs beyond its own size: room for what else the folder gets
+ * meanwhile (metrics, the file system's own blocks). */
+#define CKPT_FREE_MARGIN (64LL << 20)
+
+static void checkpoint_skipped(run_t *r, const char *reason, const char *error, long long free_b, long long need_b) {
+    buf_t *b = &r->line;
+    metrics_begin(b, MET_CHECKPOINT_SKIPPED);
+    metrics_int(b, MET_STEP, r->step);
+    metrics_str(b, MET_REASON, reason);
+    metrics_str(b, "error", error);
+    if (free_b >= 0) { metrics_int(b, "free_bytes", free_b); metrics_int(b, "need_bytes", need_b); }
+    metrics_line(r);
+}
+
 int run_checkpoint(run_t *r, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st) {
     if (r->step % r->ckpt_every && r->step != r->total_steps && !r->stop) return 0;
+    /* the last one (end of training, or a stop) must be written; the others may wait for the
+     * next interval when the disk is full or failing: training goes on */
+    int last = r->step == r->total_steps || r->stop;
     err_t e = {0};
     if (r->rank == 0) {
+        long long need = ckpt_file_bytes(id) + CKPT_FREE_MARGIN, avail = -1;
+        int short_of_space = file_free_bytes(r->out, &avail) == 0 && avail < need;
+        if (short_of_space) {
+            fprintf(stderr, "%s: warning: %s has %.1f MiB free, a checkpoint needs %.1f MiB%s\n", r->prog, r->out,
+                    avail / 1048576.0, need / 1048576.0, last ? "; writing the last one anyway" : "; skipped until the next interval");
+            if (!last) checkpoint_skipped(r, "low disk space", NULL, avail, need);
+        }
         double t0 = clock_now();
-        if (ckpt_save(r->out, id, w, st, r->keep, &e) == 0) {
+        if (short_of_space && !last) { /* skipped */ }
+        else if (ckpt_save(r->out, id, w, st, r->keep, &e) == 0) {
             buf_t *b = &r->line;
             metrics_begin(b, MET_CHECKPOINT);
             metrics_int(b, MET_STEP, r->step);
             metrics_int(b, "epoch", st->epoch);
             metrics_num(b, "seconds", "%.3f", clock_now() - t0);
-            metrics_write(b, r->metrics);
+            metrics_line(r);
+        } else if (!last) {
+            fprintf(stderr, "%s: warning: checkpoint at step %ld not written (%s); training goes on, the next one is due at "
+                    "step %ld\n", r->prog, r->step, e.msg, (r->step / r->ckpt_every + 1) * r->ckpt_every);
+            checkpoint_skipped(r, "write failed", e.msg, -1, -1);
+            err_clear(&e);
         }
     }
     if (dist_agree(MPI_COMM_WORLD, &e)) {
-        if (r->rank == 0) fprintf(stderr, "%s: %s\n", r->prog, e.msg);
+        if (r->rank == 0) fprintf(stderr, "%s: %s (the last checkpoint could not be written; older ones are kept)\n", r->prog, e.msg);
         r->exit_code = ERR_RUNTIME;
         r->end_reason = "checkpoint error";
         return -1;
@@ -321,7 +364,7 @@ void run_event(run_t *r, const char *event, const char *pairs) {
     if (r->rank != 0) return;
     metrics_begin(&r->line, event);
     if (pairs) buf_puts(&r->line, pairs);
-    metrics_write(&r->line, r->metrics);
+    metrics_line(r);
 }
 
 int run_end(run_t *r) {
@@ -332,14 +375,17 @@ int run_end(run_t *r) {
         buf_t *b = &r->line;
         metrics_begin(b, MET_RUN_END);
         metrics_int(b, MET_STEP, r->step);
-        metrics_str(b, "reason", r->end_reason);
+        metrics_str(b, MET_REASON, r->end_reason);
         /* which signal rank 0 saw: lets a job script tell Slurm's USR1 warning from a TERM */
         metrics_str(b, "signal", stop_signal == SIGUSR1 ? "SIGUSR1" : stop_signal == SIGTERM ? "SIGTERM" : NULL);
         metrics_int(b, "exit_code", r->exit_code);
         metrics_num(b, "seconds", "%.3f", clock_now() - r->t_start);
         metrics_num(b, "peak_rss_gib", "%.3f", ru.ru_maxrss / 1048576.0);
         metrics_int(b, "grad_allreduces", r->ar ? allreduce_calls(r->ar) : 0);
-        metrics_write(b, r->metrics);
+        metrics_int(b, MET_LINES_LOST, r->metrics_lost);
+        metrics_line(r);
+        if (r->metrics_lost)
+            fprintf(stderr, "%s: warning: %ld metrics lines could not be written (see above)\n", r->prog, r->metrics_lost);
         fclose(r->metrics);
         r->metrics = NULL;
     }
