@@ -26,6 +26,7 @@
 #define SEMAIM_REPORT_H
 #include <stdint.h>
 #include <stdio.h>
+#include "core/crc.h"
 #include "semaim/err.h"
 
 enum { REPORT_ANY = 0, REPORT_STRONG = 1, REPORT_WEAK = 2 };
@@ -148,9 +149,12 @@ char *report_csv(const report_t *R);
 char *report_json(const report_t *R);
 char *report_markdown(const report_t *R);
 char *report_svg(const report_t *R);
-/* Writes dir/scaling.{csv,json,md,svg}: all are written to temporary names first and renamed
- * only when all four are complete. */
+/* Writes dir/scaling.{csv,json,md,svg} with report_write_files. */
 int report_write_all(const report_t *R, const char *dir, err_t *err);
+/* Writes the n files dir/names[i] (dir made if need be): all to temporary names first, renamed
+ * over the old ones only when every one is complete (core/files.h). A NULL data[i].p means
+ * making that file ran out of memory. 0, or -1 with err (ERR_RUNTIME). */
+int report_write_files(const char *dir, const char *const *names, const span_t *data, int n, err_t *err);
 
 /* results/README.md from results/bench-*.json: each record's figures with its command, machine
  * and date, and links to the scaling reports under results/. Bad records are warned about on

@@ -13,6 +13,7 @@
 #include "core/files.h"
 #include "core/json.h"
 #include "semaim/metrics.h"
+#include "report/lines.h"
 #include "semaim/report.h"
 
 #define REPORT_KEEP_WARNINGS 200
@@ -259,17 +260,17 @@ static int start_run(file_state_t *fs, const start_t *st, const char *path, cons
     return 0;
 }
 
-int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, err_t *err) {
+const char report_line_stop[] = "stop", report_line_oom[] = "out of memory";
+
+int report_read_lines(report_t *R, const char *path, report_line_fn fn, void *ctx, err_t *err) {
     FILE *f = fopen(path, "r");
-    if (!f) { err_set(err, ERR_INPUT, "%s: cannot open: %s", path, strerror(errno)); return -1; }
-    file_state_t fs = {NULL, 0, 0, -1, NULL, 0, 0};
+    if (!f) return err_set(err, ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    long ln = 0, bad = 0;
-    int fail = 0;   /* 1: out of memory, -1: read error (err says which) */
-    int other_kind = 0;
-    while (!fail && (len = getline(&line, &cap, f)) >= 0) {
+    long ln = 0;
+    int rc = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
         ln++;
         int complete = len > 0 && line[len - 1] == '\n';
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
@@ -278,62 +279,79 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
         if (k == (size_t)len) continue;   /* a blank line carries nothing */
         json_t o;
         err_t je;
-        const char *problem = NULL;
         if (json_parse(line, (size_t)len, &o, &je)) {
-            /* the writer was killed mid-line, or the file was cut: the usual end of a crashed job */
+            /* the writer was killed mid-line, or is writing it now, or the file was cut: the usual
+             * end of a crashed job or of a run that is still going */
             report_warn(R, "%s:%ld: not JSON (%s); line skipped", path, ln,
                         complete ? je.msg : "truncated line (no newline at the end of the file)");
-            bad++;
+            R->bad_lines++;
             continue;
         }
         const char *ev = json_gets(&o, MET_EVENT);
-        if (o.type != JSON_OBJ) problem = "not a JSON object";
-        else if (!ev) problem = "no \"event\" string";
-        else if (!strcmp(ev, MET_RUN_START) && json_gets(&o, MET_KIND) && strcmp(json_gets(&o, MET_KIND), MET_KIND_PRETRAIN)) {
-            /* a fine-tuning (or other) run folder: its steps are not pretraining steps */
-            report_warn(R, "%s: a %s run, not pretraining; left out of the scaling report", path, json_gets(&o, MET_KIND));
-            json_free(&o);
-            other_kind = 1;
-            break;
-        } else if (!strcmp(ev, MET_RUN_START)) {
-            start_t st;
-            problem = parse_start(&o, &st);
-            if (!problem) {
-                if (flush_segment(R, &fs) || start_run(&fs, &st, path, name, kind_hint)) fail = 1;
-            } else {
-                /* steps after an unusable start cannot be attributed to a configuration */
-                if (flush_segment(R, &fs)) fail = 1;
-                fs.cur = -1;
-            }
-        } else if (!strcmp(ev, MET_STEP)) {
-            report_step_t s;
-            problem = parse_step(&o, &s);
-            if (!problem && fs.cur < 0) problem = "step line without a valid run_start before it";
-            if (!problem) {
-                if (push_step(&fs.seg, &fs.nseg, &fs.segcap, &s)) fail = 1;
-                else fs.runs[fs.cur].step_lines++;
-            }
-        }
-        /* other events (checkpoint, run_end, ones added later) carry nothing the report needs */
+        const char *problem = o.type != JSON_OBJ ? "not a JSON object" : !ev ? "no \"event\" string" : fn(ctx, &o, ev, ln);
         json_free(&o);
+        if (problem == report_line_stop) break;
+        if (problem == report_line_oom) { rc = err_set(err, ERR_RUNTIME, "%s: out of memory", path); break; }
         if (problem) {
             report_warn(R, "%s:%ld: %s; line skipped", path, ln, problem);
-            bad++;
+            R->bad_lines++;
         }
     }
-    if (other_kind) for (int i = 0; i < fs.n; i++) fs.runs[i].nsteps = -1;   /* none of them counts */
-    if (!fail && ferror(f)) {
-        err_set(err, ERR_INPUT, "%s: read error after line %ld: %s", path, ln, strerror(errno));
-        fail = -1;
-    }
+    if (!rc && ferror(f)) rc = err_set(err, ERR_INPUT, "%s: read error after line %ld: %s", path, ln, strerror(errno));
     free(line);
     fclose(f);
-    if (!fail && flush_segment(R, &fs)) fail = 1;
-    free(fs.seg);
-    R->bad_lines += bad;
+    return rc;
+}
+
+typedef struct {
+    report_t *R;
+    file_state_t fs;
+    const char *path, *name;
+    int kind_hint, other_kind;
+} add_ctx_t;
+
+static const char *add_line(void *arg, const json_t *o, const char *ev, long ln) {
+    add_ctx_t *c = arg;
+    file_state_t *fs = &c->fs;
+    (void)ln;
+    if (!strcmp(ev, MET_RUN_START) && json_gets(o, MET_KIND) && strcmp(json_gets(o, MET_KIND), MET_KIND_PRETRAIN)) {
+        /* a fine-tuning (or other) run folder: its steps are not pretraining steps */
+        report_warn(c->R, "%s: a %s run, not pretraining; left out of the scaling report", c->path, json_gets(o, MET_KIND));
+        c->other_kind = 1;
+        return report_line_stop;
+    }
+    if (!strcmp(ev, MET_RUN_START)) {
+        start_t st;
+        const char *problem = parse_start(o, &st);
+        if (flush_segment(c->R, fs)) return report_line_oom;
+        if (problem) {
+            fs->cur = -1;   /* steps after an unusable start cannot be attributed to a configuration */
+            return problem;
+        }
+        return start_run(fs, &st, c->path, c->name, c->kind_hint) ? report_line_oom : NULL;
+    }
+    if (!strcmp(ev, MET_STEP)) {
+        report_step_t s;
+        const char *problem = parse_step(o, &s);
+        if (!problem && fs->cur < 0) problem = "step line without a valid run_start before it";
+        if (problem) return problem;
+        if (push_step(&fs->seg, &fs->nseg, &fs->segcap, &s)) return report_line_oom;
+        fs->runs[fs->cur].step_lines++;
+    }
+    /* other events (checkpoint, monitor, run_end, ones added later) carry nothing the scaling report needs */
+    return NULL;
+}
+
+int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, err_t *err) {
+    add_ctx_t c = {R, {NULL, 0, 0, -1, NULL, 0, 0}, path, name, kind_hint, 0};
+    file_state_t *fs = &c.fs;
+    int fail = report_read_lines(R, path, add_line, &c, err) ? -1 : 0;   /* err says which */
+    if (c.other_kind) for (int i = 0; i < fs->n; i++) fs->runs[i].nsteps = -1;   /* none of them counts */
+    if (!fail && flush_segment(R, fs)) fail = err_set(err, ERR_RUNTIME, "%s: out of memory", path);
+    free(fs->seg);
     int added = 0;
-    for (int i = 0; i < fs.n; i++) {
-        report_run_t *r = &fs.runs[i];
+    for (int i = 0; i < fs->n; i++) {
+        report_run_t *r = &fs->runs[i];
         if (fail || r->nsteps <= 0) {
             if (!fail && r->nsteps == 0)
                 report_warn(R, "%s: run on %d ranks (global batch %ld) has no steady-state steps (%ld step lines, the "
@@ -343,19 +361,18 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
             continue;
         }
         if (R->nruns == R->runs_cap) {
-            int c = R->runs_cap ? 2 * R->runs_cap : 16;
-            report_run_t *g = realloc(R->runs, (size_t)c * sizeof *g);
-            if (!g) { fail = 1; run_free(r); continue; }
+            int cap = R->runs_cap ? 2 * R->runs_cap : 16;
+            report_run_t *g = realloc(R->runs, (size_t)cap * sizeof *g);
+            if (!g) { fail = err_set(err, ERR_RUNTIME, "%s: out of memory", path); run_free(r); continue; }
             R->runs = g;
-            R->runs_cap = c;
+            R->runs_cap = cap;
         }
         R->runs[R->nruns++] = *r;
         added++;
     }
-    free(fs.runs);
-    if (fail > 0) { err_set(err, ERR_RUNTIME, "%s: out of memory", path); return -1; }
-    if (fail < 0) return -1;
-    if (fs.n == 0 && !other_kind) report_warn(R, "%s: no valid run_start line; file left out", path);
+    free(fs->runs);
+    if (fail) return -1;
+    if (fs->n == 0 && !c.other_kind) report_warn(R, "%s: no valid run_start line; file left out", path);
     return added;
 }
 
