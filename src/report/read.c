@@ -80,25 +80,38 @@ void report_warn(report_t *R, const char *fmt, ...) {
 
 /* ------------------------------------------------------------------ one metrics line */
 
-/* A finite number, or -1. */
-static int get_num(const json_t *o, const char *key, double *v) {
+int report_get_num(const json_t *o, const char *key, double *v) {
     return json_getnum(o, key, v) == 0 && isfinite(*v) ? 0 : -1;
 }
 
-static int get_int(const json_t *o, const char *key, long lo, long hi, long *v) {
+int report_get_int(const json_t *o, const char *key, long lo, long hi, long *v) {
     double d;
-    if (get_num(o, key, &d) || d != floor(d) || d < lo || d > hi) return -1;
+    if (report_get_num(o, key, &d) || d != floor(d) || d < lo || d > hi) return -1;
     *v = (long)d;
     return 0;
 }
 
-/* Text from a JSON value for keys, labels and tables: strings as they are, numbers printed,
- * anything else "". */
-static void jv_text(const json_t *v, char *out, size_t n) {
+void report_jv_text(const json_t *v, char *out, size_t n) {
     if (!v) snprintf(out, n, "%s", "");
     else if (v->type == JSON_STR) snprintf(out, n, "%s", v->str);
     else if (v->type == JSON_NUM) snprintf(out, n, "%.10g", v->num);
+    else if (v->type == JSON_BOOL) snprintf(out, n, "%s", v->num != 0 ? "true" : "false");
     else snprintf(out, n, "%s", "");
+}
+
+/* The settings that describe the model, in the order people read them. */
+static const char *const model_keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads", "order", "allreduce"};
+
+void report_model_text(const json_t *settings, long params, char *out, size_t n) {
+    char val[9][128];
+    for (int k = 0; k < 9; k++) report_jv_text(json_get(settings, model_keys[k]), val[k], sizeof val[k]);
+    /* the preset and whatever overrides it (0 = the preset's) */
+    int len = snprintf(out, n, "%s", *val[0] ? val[0] : "model");
+    for (int k = 1; k < 7 && len < (int)n; k++)
+        if (*val[k] && strcmp(val[k], "0")) len += snprintf(out + len, n - len, " %s %s", model_keys[k], val[k]);
+    if (params && len < (int)n) len += snprintf(out + len, n - len, ", %.3g M params", params / 1e6);
+    if (*val[7] && len < (int)n) len += snprintf(out + len, n - len, ", %s order", val[7]);
+    if (*val[8] && len < (int)n) snprintf(out + len, n - len, ", %s all-reduce", val[8]);
 }
 
 /* Appends s to the comma-separated set *list unless it is there already. */
@@ -131,50 +144,41 @@ typedef struct {
 static const char *parse_start(const json_t *o, start_t *st) {
     long v;
     memset(st, 0, sizeof *st);
-    if (get_int(o, MET_RANKS, 1, 10000000, &v)) return "run_start without an integer \"ranks\" >= 1";
+    if (report_get_int(o, MET_RANKS, 1, 10000000, &v)) return "run_start without an integer \"ranks\" >= 1";
     st->ranks = (int)v;
-    if (get_int(o, MET_GLOBAL_BATCH, 1, 1L << 40, &st->global_batch)) return "run_start without an integer \"global_batch\" >= 1";
+    if (report_get_int(o, MET_GLOBAL_BATCH, 1, 1L << 40, &st->global_batch)) return "run_start without an integer \"global_batch\" >= 1";
     if (st->global_batch % st->ranks) return "run_start: \"global_batch\" is not a multiple of \"ranks\"";
-    if (get_int(o, MET_THREADS, 1, 1000000, &v)) return "run_start without an integer \"threads\" >= 1";
+    if (report_get_int(o, MET_THREADS, 1, 1000000, &v)) return "run_start without an integer \"threads\" >= 1";
     st->threads = (int)v;
-    if (get_int(o, MET_PARAMS, 0, 1L << 50, &st->params)) st->params = 0;
-    if (get_num(o, MET_GFLOP_PER_IMAGE, &st->gflop) || st->gflop < 0) st->gflop = 0;
-    jv_text(json_get(o, MET_NODES_HINT), st->nodes, sizeof st->nodes);
-    jv_text(json_get(o, MET_SLURM_JOB), st->job, sizeof st->job);
+    if (report_get_int(o, MET_PARAMS, 0, 1L << 50, &st->params)) st->params = 0;
+    if (report_get_num(o, MET_GFLOP_PER_IMAGE, &st->gflop) || st->gflop < 0) st->gflop = 0;
+    report_jv_text(json_get(o, MET_NODES_HINT), st->nodes, sizeof st->nodes);
+    report_jv_text(json_get(o, MET_SLURM_JOB), st->job, sizeof st->job);
     const json_t *ver = json_get(o, MET_VERSIONS);
-    jv_text(json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
-    jv_text(json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
-    jv_text(json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
+    report_jv_text(json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
+    report_jv_text(json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
+    report_jv_text(json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
     /* The settings that change the work per image or how it is done: runs that differ in any
      * of them never share a series. */
     const json_t *set = json_get(o, MET_SETTINGS);
     static const char *const keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads",
                                        "order", "allreduce", "segment", "loader-threads"};
     char val[11][128];
-    for (int k = 0; k < 11; k++) jv_text(json_get(set, keys[k]), val[k], sizeof val[k]);
+    for (int k = 0; k < 11; k++) report_jv_text(json_get(set, keys[k]), val[k], sizeof val[k]);
     snprintf(st->config, sizeof st->config,
              "params=%ld gflop=%.4f threads=%d preset=%s image=%s patch=%s width=%s depth=%s dec-depth=%s heads=%s "
              "order=%s allreduce=%s segment=%s loader-threads=%s",
              st->params, st->gflop, st->threads, val[0], val[1], val[2], val[3], val[4], val[5], val[6], val[7],
              val[8], val[9], val[10]);
-    /* The model for people: the preset and whatever overrides it (0 = the preset's). */
-    int n = snprintf(st->model, sizeof st->model, "%s", *val[0] ? val[0] : "model");
-    for (int k = 1; k < 7 && n < (int)sizeof st->model; k++)
-        if (*val[k] && strcmp(val[k], "0"))
-            n += snprintf(st->model + n, sizeof st->model - n, " %s %s", keys[k], val[k]);
-    if (st->params && n < (int)sizeof st->model)
-        n += snprintf(st->model + n, sizeof st->model - n, ", %.3g M params", st->params / 1e6);
-    if (*val[7] && n < (int)sizeof st->model) n += snprintf(st->model + n, sizeof st->model - n, ", %s order", val[7]);
-    if (*val[8] && n < (int)sizeof st->model)
-        snprintf(st->model + n, sizeof st->model - n, ", %s all-reduce", val[8]);
+    report_model_text(set, st->params, st->model, sizeof st->model);
     return NULL;
 }
 
 static const char *parse_step(const json_t *o, report_step_t *s) {
-    if (get_num(o, MET_STEP_S, &s->step_s) || !(s->step_s > 0)) return "step line without a finite \"step_s\" > 0";
-    if (get_num(o, MET_DATA_WAIT_S, &s->wait_s) || s->wait_s < 0) return "step line without a finite \"data_wait_s\" >= 0";
-    if (get_num(o, MET_COMPUTE_S, &s->compute_s) || s->compute_s < 0) return "step line without a finite \"compute_s\" >= 0";
-    if (get_num(o, MET_COMM_S, &s->comm_s) || s->comm_s < 0) return "step line without a finite \"comm_s\" >= 0";
+    if (report_get_num(o, MET_STEP_S, &s->step_s) || !(s->step_s > 0)) return "step line without a finite \"step_s\" > 0";
+    if (report_get_num(o, MET_DATA_WAIT_S, &s->wait_s) || s->wait_s < 0) return "step line without a finite \"data_wait_s\" >= 0";
+    if (report_get_num(o, MET_COMPUTE_S, &s->compute_s) || s->compute_s < 0) return "step line without a finite \"compute_s\" >= 0";
+    if (report_get_num(o, MET_COMM_S, &s->comm_s) || s->comm_s < 0) return "step line without a finite \"comm_s\" >= 0";
     return NULL;
 }
 

@@ -16,7 +16,8 @@ double svg_y(const svg_axes_t *a, double v) {
 }
 
 void svg_begin(buf_t *b, int width, int height) {
-    buf_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
+    buf_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+                  "xmlns:xlink=\"http://www.w3.org/1999/xlink\" version=\"1.1\" "
                   "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
                width, height, width, height);
     buf_printf(b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", width, height);
@@ -40,6 +41,28 @@ void svg_text(buf_t *b, double x, double y, const char *anchor, int size, const 
     buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"%s>", x, y, anchor, size, style);
     svg_escape(b, s);
     buf_puts(b, "</text>\n");
+}
+
+int svg_text_wrapped(buf_t *b, double x, double y, int size, const char *style, const char *s, int max_chars, double line_h) {
+    int lines = 0;
+    size_t n = strlen(s);
+    char line[2048];
+    for (size_t i = 0; i < n;) {
+        size_t len = n - i, cut = len;
+        if ((int)len > max_chars) {   /* the last space that keeps the line short enough, else a hard cut */
+            cut = (size_t)max_chars;
+            while (cut > 0 && s[i + cut] != ' ') cut--;
+            if (cut == 0) cut = (size_t)max_chars;
+        }
+        if (cut >= sizeof line) cut = sizeof line - 1;
+        memcpy(line, s + i, cut);
+        line[cut] = 0;
+        svg_text(b, x, y + lines * line_h, "start", size, style, line);
+        lines++;
+        i += cut;
+        while (i < n && s[i] == ' ') i++;
+    }
+    return lines;
 }
 
 void svg_fmt_value(char *out, size_t n, double v) {

@@ -19,6 +19,8 @@ void svg_end(buf_t *b);
 void svg_escape(buf_t *b, const char *s);
 /* <text> at (x, y); anchor start|middle|end; style: extra attributes (" fill=..."), or "". */
 void svg_text(buf_t *b, double x, double y, const char *anchor, int size, const char *style, const char *s);
+/* svg_text broken at spaces into lines of at most max_chars, line_h apart; returns the lines. */
+int svg_text_wrapped(buf_t *b, double x, double y, int size, const char *style, const char *s, int max_chars, double line_h);
 /* 1.2M, 35k, 12, 0.5: short tick labels. */
 void svg_fmt_value(char *out, size_t n, double v);
 /* Up to max "nice" values (1, 2 or 5 times a power of ten apart) covering lo..hi; the count. */
