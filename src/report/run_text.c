@@ -127,10 +127,14 @@ char *report_run_markdown(const report_t *R, const report_runlog_t *L, const rep
     for (int i = 0; i < L->ninv && n < (int)sizeof jobs - 80; i++)
         if (*L->inv[i].job && !strstr(jobs, L->inv[i].job)) n += snprintf(jobs + n, sizeof jobs - n, "%s%s", n ? ", " : "", L->inv[i].job);
     if (*jobs) row(&b, "Slurm jobs", jobs);
-    snprintf(text, sizeof text, "%s, %s", L->host, L->cpu);
-    row(&b, "host", text);
-    snprintf(text, sizeof text, "%s; HDF5 %s; %s", L->mpi, L->hdf5, L->openblas);
-    row(&b, "versions", text);
+    if (*L->host || *L->cpu) {
+        snprintf(text, sizeof text, "%s, %s", L->host, L->cpu);
+        row(&b, "host", text);
+    }
+    if (*L->mpi || *L->hdf5 || *L->openblas) {
+        snprintf(text, sizeof text, "%s; HDF5 %s; %s", L->mpi, L->hdf5, L->openblas);
+        row(&b, "versions", text);
+    }
 
     double *sm = smoothed_loss(L, window);
     buf_printf(&b, "\n## Loss\n\n![loss: raw and smoothed](loss.svg)\n\n");
