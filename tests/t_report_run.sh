@@ -15,33 +15,11 @@
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 rep=$PWD/bin/semaim-report train=$PWD/bin/semaim-train prep=$PWD/bin/semaim-prep fix=$PWD/build/tools/prep_fixtures
 for b in "$rep" "$train" "$prep" "$fix"; do [ -x "$b" ] || { echo "FAIL: report_run.binaries ($b not built)"; exit 1; }; done
-command -v rsvg-convert >/dev/null || { echo "FAIL: report_run.rsvg_convert (install librsvg2-bin: scripts/deps.sh)"; exit 1; }
 scratch w treprun
 
 # every SVG of a report folder: valid XML, rendered by rsvg-convert into a PNG that is not blank
 render_all() {   # $1 name, $2 report folder, $3 how many SVGs at least
-  local ok=1 n=0 f
-  for f in "$2"/*.svg; do
-    [ -f "$f" ] || continue
-    n=$((n + 1))
-    rsvg-convert "$f" -o "$f.png" 2>"$w/rsvg.err" || { ok=0; echo "    rsvg-convert $f: $(head -1 "$w/rsvg.err")"; }
-  done
-  if [ $ok = 1 ] && [ $n -ge "$3" ] && $PY - "$2" <<'PY'
-import glob, json, sys, xml.etree.ElementTree as ET
-from PIL import Image
-no_monitor = not json.load(open(sys.argv[1] + "/summary.json"))["monitor"]
-for svg in sorted(glob.glob(sys.argv[1] + "/*.svg")):
-    root = ET.parse(svg).getroot()
-    assert root.tag == "{http://www.w3.org/2000/svg}svg", svg
-    im = Image.open(svg + ".png").convert("RGB")
-    assert im.size[0] == round(float(root.get("width"))) and im.size[0] >= 300 and im.size[1] >= 200, (svg, im.size)
-    px = im.getdata()
-    ink = sum(1 for p in px if p != (255, 255, 255))
-    colour = sum(1 for p in px if max(p) - min(p) > 60)   # curves and pictures, not just grey text
-    empty = no_monitor and svg.endswith("/knn.svg")       # axes and "no data in this run" only
-    assert ink > 0.01 * len(px) and (colour > 200 or empty), (svg, ink, colour)
-PY
-  then pass "report_run.$1_svgs_render ($n files)"; else bad "report_run.$1_svgs_render ($n files)"; fi
+  if $PY tests/tools/check_report.py render "$2" "$3"; then pass "report_run.$1_svgs_render"; else bad "report_run.$1_svgs_render"; fi
 }
 
 # ---------------------------------------------------------------- 1. synthetic run, known answers
@@ -115,41 +93,8 @@ T="--data $w/data --out $w/real --image 32 --patch 4 --width 32 --depth 2 --dec-
    --warmup-steps 2 --ckpt-every 5 --log-every 100 --monitor-data $w/data --monitor-every 5 --monitor-bank 80 --monitor-queries 30"
 timeout 300 mpirun -np 2 "$train" $T --max-steps-this-run 7 >/dev/null 2>"$w/t1.err" &&
 timeout 300 mpirun -np 2 "$train" $T >/dev/null 2>"$w/t2.err" || bad "report_run.real_training ($(head -1 "$w"/t?.err))"
-# the orders check: every order panel's patches, brightest first, in exactly the order of the ranks
-cat > "$w/orders.py" <<'PY'
-import json, sys
-from PIL import Image
-d, want_n, want_S = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-j = json.load(open(f"{d}/summary.json"))
-O = j["orders"]
-assert O and len(O["images"]) == want_n and O["image"] == want_S, (O and len(O["images"]), want_n)
-S, P, G = O["image"], O["patch"], O["grid"]
-z = 1 if S >= 128 else -(-128 // S)
-panel, gap = S * z, 8
-lum = lambda p: 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]
-for i, im in enumerate(O["images"]):
-    pic = Image.open(f"{d}/order-{i}.png").convert("RGB")
-    assert pic.size == (5 * panel + 4 * gap, panel), pic.size
-    px = pic.load()
-    def block(k, p):                     # the colour of patch p in panel k: one colour over the whole block
-        x0, y0 = k * (panel + gap) + (p % G) * P * z, (p // G) * P * z
-        cols = {px[x, y] for y in range(y0, y0 + P * z) for x in range(x0, x0 + P * z)}
-        assert len(cols) == 1, (i, k, p, len(cols))
-        return cols.pop()
-    for k, name in enumerate(("semantic", "raster", "stochastic")):
-        ranks = im[name]
-        assert sorted(ranks) == list(range(G * G))
-        bright = sorted(range(G * G), key=lambda p: -lum(block(2 + k, p)))
-        assert [ranks[p] for p in bright] == list(range(G * G)), (i, name)   # brightest = predicted first
-    assert im["raster"] == list(range(G * G))
-    sim, c = im["sim"], im["center"]
-    assert c == max(range(G * G), key=lambda p: sim[p]) and im["semantic"][c] == 0, (i, c)
-    cx, cy = (c % G) * P * z, (c // G) * P * z
-    assert px[cx, cy] == (0, 255, 255) and px[panel + gap + cx, cy] == (0, 255, 255), "centre outlined"
-print(f"orders: {len(O['images'])} images of {S}x{S}, {G}x{G} patches: heat maps match the ranks")
-PY
 "$rep" run "$w/real" >"$w/real.out" 2>"$w/real.err"; rc=$?
-if [ $rc = 0 ] && grep -q "6 order pictures" "$w/real.out" && $PY "$w/orders.py" "$w/real/report" 6 32 &&
+if [ $rc = 0 ] && grep -q "6 order pictures" "$w/real.out" && $PY tests/tools/check_report.py orders "$w/real/report" 6 32 &&
    $PY - "$w/real/report" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1] + "/summary.json"))
@@ -169,7 +114,7 @@ timeout 300 mpirun -np 2 "$train" --data "$w/photos" --out "$w/p224" --image 224
   --heads 2 --batch 2 --steps 2 --warmup-steps 0 --log-every 100 >/dev/null 2>"$w/p.err" || bad "report_run.train_224 ($(head -1 "$w/p.err"))"
 "$rep" run "$w/p224" --images 4 >"$w/p.out" 2>"$w/p.err"; rc=$?
 nval=$($PY -c "import json; print(json.load(open('$w/photos/manifest.json'))['splits']['val']['images'])" 2>/dev/null)
-if [ $rc = 0 ] && [ "${nval:-0}" -ge 4 ] && $PY "$w/orders.py" "$w/p224/report" 4 224; then pass "report_run.photos_224_orders_match_ranks"
+if [ $rc = 0 ] && [ "${nval:-0}" -ge 4 ] && $PY tests/tools/check_report.py orders "$w/p224/report" 4 224; then pass "report_run.photos_224_orders_match_ranks"
 else bad "report_run.photos_224_orders_match_ranks (exit $rc, $nval val images: $(head -2 "$w/p.err"))"; fi
 render_all photos "$w/p224/report" 7
 
