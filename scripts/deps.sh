@@ -5,7 +5,7 @@ set -u
 PKGS="build-essential pkg-config openmpi-bin libopenmpi-dev libopenblas-openmp-dev
 libhdf5-dev hdf5-tools libturbojpeg0-dev libjpeg62-turbo-dev slurm-wlm munge
 python3-torch python3-torchvision python3-pil python3-numpy python3-h5py dataset-fashion-mnist iproute2 libdnnl-dev
-clang libomp-14-dev"
+clang libomp-14-dev librsvg2-bin"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

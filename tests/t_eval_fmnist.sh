@@ -3,7 +3,9 @@
 # 3000 train + 3000 val images -> JPEG -> 32x32 shards; 200 steps of SemAIM pretraining on
 # 2 ranks (fixed seed); then
 # 1. the k-NN top-1 of the pretrained encoder beats the same encoder at initialisation
-#    (same config and run seed, --at-init) by more than 3 points (it is ~8 here);
+#    (same config and run seed, --at-init) by more than 3 points (it is ~8 here); the run's
+#    k-NN monitor (cls, mean, gap at steps 0 and 200) agrees with semaim-eval at both ends,
+#    and semaim-report run draws the run and the semantic order of Fashion-MNIST images;
 # 2. the summary line and the eval.jsonl records are complete;
 # 3. k-NN from features files equals k-NN computed on the fly, on 1, 2 and 3 ranks;
 # 4. the linear probe on those files runs its epochs, logs each, and beats chance by far;
@@ -24,8 +26,10 @@ top1() { sed -n 's/^knn: top1=\([0-9.]*\) .*/\1/p' "$1"; }
 "$prep" convert --src "$w/jpeg" --out "$w/shards" --train-shards 4 --val-shards 2 --store raw --size 32 --val-size 32 \
   --val-resize 32 --threads 2 --progress none >/dev/null 2>>"$w/prep.err" || { bad "eval_fmnist.prep ($(tail -1 "$w/prep.err"))"; exit 1; }
 rm -rf "$w/jpeg"
-run 2 "$train" --data "$w/shards" --out "$w/run" --image 32 --patch 4 --width 64 --depth 4 --dec-depth 2 --heads 2 \
-  --batch 32 --steps 200 --warmup-steps 20 --base-lr 2e-2 --seed 1 --log-every 1000 >/dev/null 2>"$w/train.err" ||
+# (its own time limit: the monitor's two feature passes of 6000 images come on top)
+timeout 900 mpirun -np 2 "$train" --data "$w/shards" --out "$w/run" --image 32 --patch 4 --width 64 --depth 4 --dec-depth 2 --heads 2 \
+  --batch 32 --steps 200 --warmup-steps 20 --base-lr 2e-2 --seed 1 --log-every 1000 \
+  --monitor-data "$w/shards" --monitor-every 200 --monitor-bank 3000 --monitor-queries 3000 >/dev/null 2>"$w/train.err" ||
   { bad "eval_fmnist.pretrain ($(head -1 "$w/train.err"))"; exit 1; }
 ck=$w/run/ckpt-00000200.bin
 
@@ -67,6 +71,36 @@ for np in 1 3; do
 done
 if [ $same = 1 ]; then pass "eval_fmnist.files_and_rank_counts_agree (top1 $t on 1, 2 (on the fly) and 3 ranks)"
 else bad "eval_fmnist.files_and_rank_counts_agree ($(cat "$w"/f?.out | tr '\n' ' '))"; fi
+
+# 3b. the k-NN monitor of the run (whole bank and queries, steps 0 and 200) gives what
+#     semaim-eval gives at both ends (within two queries: other batches, float noise): every
+#     readout at step 200 (from the features files), cls at initialisation; it shows learning;
+#     and semaim-report run draws the run and the semantic order of Fashion-MNIST images
+for f in mean gap; do
+  run 2 "$ev" knn --train-features "$w/train.h5" --val-features "$w/val.h5" --feature $f > "$w/knn_$f.out" 2>/dev/null ||
+    bad "eval_fmnist.knn_feature_$f"
+done
+cp "$w/knn.out" "$w/knn_cls.out"
+if $PY - "$w" <<'PY'
+import json, re, sys
+w = sys.argv[1]
+mon = [json.loads(l) for l in open(f"{w}/run/metrics.jsonl") if '"event": "monitor"' in l]
+assert [m["step"] for m in mon] == [0, 200] and all(m["bank"] == 3000 and m["queries"] == 3000 for m in mon), mon
+top1 = lambda f: float(re.search(r"top1=([0-9.]+)", open(f).read()).group(1))
+near = lambda a, b: abs(a - b) <= 2 * 100 / 3000 + 1e-9
+for r in ("cls", "mean", "gap"):
+    end = top1(f"{w}/knn_{r}.out")
+    assert near(mon[1][f"knn_top1_{r}"], end), (r, mon[1][f"knn_top1_{r}"], end)
+    print(f"monitor {r}: {mon[0][f'knn_top1_{r}']:.2f} at init -> {mon[1][f'knn_top1_{r}']:.2f} at step 200 (semaim-eval {end:.2f})")
+assert near(mon[0]["knn_top1_cls"], top1(f"{w}/init.out")), (mon[0]["knn_top1_cls"], top1(f"{w}/init.out"))
+assert max(mon[1][f"knn_top1_{r}"] - mon[0][f"knn_top1_{r}"] for r in ("cls", "mean", "gap")) > 3, "the monitor shows learning"
+print(f"one evaluation of 3000 + 3000 images: {mon[1]['seconds']:.2f} s (features {mon[1]['features_s']:.2f} s)")
+PY
+then pass "eval_fmnist.monitor_equals_semaim_eval_and_learns"; else bad "eval_fmnist.monitor_equals_semaim_eval_and_learns"; fi
+"$PWD/bin/semaim-report" run "$w/run" >"$w/rep.out" 2>"$w/rep.err" && $PY tests/tools/check_report.py orders "$w/run/report" 6 32 &&
+  $PY tests/tools/check_report.py render "$w/run/report" 7 && pass "eval_fmnist.run_report_and_orders" ||
+  bad "eval_fmnist.run_report_and_orders ($(head -2 "$w/rep.err"))"
+[ -n "${KEEP_REPORT:-}" ] && rm -rf "$KEEP_REPORT" && cp -r "$w/run/report" "$KEEP_REPORT"
 
 # 4. linear probe on the frozen cls features
 run 2 "$ev" linprobe --train-features "$w/train.h5" --val-features "$w/val.h5" --epochs 8 --probe-batch 128 \

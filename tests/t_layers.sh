@@ -12,7 +12,7 @@ declare -A api=(
   [shards]=data [loader]=data
   [safetensors]=io [model_io]=io [checkpoint]=io [featfile]=io [metrics]=io
   [allreduce]=dist [dist]=dist
-  [eval]=eval [source]=eval
+  [eval]=eval [source]=eval [monitor]=eval
   [run]=train [train_step]=train [watchdog]=train
   [report]=report)
 level() { local i=0 r; for r in $order; do [ "$r" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }

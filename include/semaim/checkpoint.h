@@ -56,4 +56,10 @@ int ckpt_load_latest(const char *dir, const ckpt_model_t *id, params_t *w, ckpt_
                      size_t pathlen, err_t *err);
 /* Removes what killed writers left in dir: temporaries of step files of the kind. */
 void ckpt_remove_stale(const char *dir, int kind);
+/* Without knowing the model beforehand (no MPI; the collective loader of programs is
+ * source_load in source.h): builds m from a pretraining checkpoint's header (config, seed) and
+ * loads its parameters. ckpt_load_model: that file, 0 or -1 (ERR_INPUT); ..._latest: the newest
+ * that verifies in dir, with ckpt_load_latest's returns. On failure m holds nothing. */
+int ckpt_load_model(const char *path, model_t *m, ckpt_state_t *st, err_t *err);
+int ckpt_load_model_latest(const char *dir, model_t *m, ckpt_state_t *st, char *path_out, size_t pathlen, err_t *err);
 #endif

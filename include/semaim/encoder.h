@@ -9,9 +9,18 @@
 
 /* Encoder + final norm over images [B,3,H,W]; returns the normed tokens [B,T,D] (in the acts). */
 const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, int B);
-/* Evaluation features per image, each [B, D] (either output may be NULL): the cls token after
- * the final norm, and the mean of the normed patch tokens. */
-void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *cls_out, float *mean_out);
+/* Evaluation features per image, each [B, D], from one pass (any output may be NULL):
+ *   cls   the cls token after the final norm;
+ *   mean  the mean of the normed patch tokens;
+ *   gap   the authors' global pool for probes and fine-tuning: the mean of the patch tokens
+ *         BEFORE the final norm, then a LayerNorm without learned affine (eps 1e-6).
+ * In pretraining the cls row attends only to itself, so cls is usually the weakest of the
+ * three for this model family. */
+void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *cls_out, float *mean_out,
+                      float *gap_out);
+/* The permutation pass's cls-to-patch cosine similarities a_p (SPEC §1 step 2), [B][L] in the
+ * acts, valid until the next pass: what the semantic and similarity orders are made of. */
+const float *encoder_cls_similarity(model_t *m, acts_t *a, const float *images, int B);
 /* The prediction order of each image as ranks[B][L] (0 = predicted first). noise [B][L] holds
  * the u_p in [0,1) (order_noise; unused by raster). The semantic and similarity orders run
  * the permutation pass with the current weights; center_out [B] (may be NULL) receives the

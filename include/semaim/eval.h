@@ -11,6 +11,7 @@
 #include <mpi.h>
 #include "semaim/err.h"
 #include "semaim/featfile.h"
+#include "semaim/loader.h"
 #include "semaim/model.h"
 
 /* This rank's slice of split (train, val) of the shards under data, through the loader in
@@ -19,6 +20,17 @@
  * Returns 0, or -1 with a one-line reason. No MPI. */
 int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
                      err_t *err);
+/* The steps of features_compute, for a caller that evaluates again and again (the training
+ * monitor) and so keeps the loader, the rows and the arena from start-up:
+ *   features_open   the loader of a split in eval mode, this rank's slice of its first `limit`
+ *                   images (0 = all); smaller shards refused as above;
+ *   features_alloc  fs sized for that slice (all readouts and labels);
+ *   features_run    one pass over the slice into fs with an ACTS_ENCODER arena of capacity
+ *                   >= batch; allocates nothing. Each returns 0, or -1 with the reason. */
+int features_open(loader **ld, const model_t *m, const char *data, const char *split, long limit, int batch,
+                  int rank, int world, err_t *err);
+int features_alloc(featset_t *fs, const loader *ld, const model_t *m, int rank, int world, err_t *err);
+int features_run(featset_t *fs, model_t *m, acts_t *a, loader *ld, err_t *err);
 
 /* Work-unit limits of the streaming steps: rows per message/write when rank 0 writes a
  * features file (featfile_set_chunk) and queries per merge block in knn_eval (default 4M

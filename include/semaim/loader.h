@@ -24,7 +24,8 @@
  * Eval mode (train = 0): no shuffle and no randomness: rank r gets the contiguous global ids
  * [floor(r·N/world), floor((r+1)·N/world)) in order, transformed by augment_eval;
  * steps_per_epoch = ceil(ceil(N/world)/batch) on every rank and the last batches are padded
- * (batch.n < batch; padding has id −1, label −1, zero image). Nothing is dropped.
+ * (batch.n < batch; padding has id −1, label −1, zero image). Nothing is dropped. With a
+ * `limit`, N is the first `limit` images of the split. Every epoch is the same in eval mode.
  *
  * Augmentation of global sample g in epoch e uses rng_key(seed, AUG_RNG_TAG, e, g, 0): the
  * same crop and flip on any rank, world size or thread count.
@@ -67,6 +68,9 @@ typedef struct {
     int max_open;           /* open shard files kept per rank (LRU); 0 = min(shards, 512,
                                half the open-file limit) */
     int jpeg_full_scale;    /* tests: decode jpeg shards at full size (no DCT scaling) */
+    long limit;             /* eval: serve only the first `limit` images of the split (global ids
+                               0..limit-1; the shards are shuffled when written, so a random
+                               sample); 0 = all. Train mode: must be 0 */
     int start_epoch;        /* first batch returned: (start_epoch, start_step) */
     long start_step;
 } loader_config;
@@ -98,7 +102,7 @@ void loader_close(loader *L);
 
 long loader_steps_per_epoch(const loader *L);
 int loader_assignment(const loader *L);       /* LOADER_ASSIGN_SHARDS or _DEAL (train mode) */
-long loader_total_samples(const loader *L);   /* over all shards */
+long loader_total_samples(const loader *L);   /* over all shards (eval: the first `limit` of them) */
 int loader_image_height(const loader *L);     /* raw shards' image size; 0 for jpeg shards (sizes vary) */
 int loader_image_width(const loader *L);
 int loader_num_classes(const loader *L);      /* the shards' num_classes attribute, 0 if absent */

@@ -7,7 +7,7 @@
  *   run_start   once per invocation (a resumed or requeued run appends another): kind, time,
  *               ranks, threads, host, cpu, cores, nodes_hint, slurm_job_id, slurm_restart_count,
  *               resumed_from, start_step, global_batch, steps_per_epoch, total_steps, peak_lr,
- *               params, versions {mpi, hdf5, openblas}, settings {the option table}; pretraining
+ *               params, gemm, precision, versions {mpi, hdf5, openblas}, settings {the option table}; pretraining
  *               adds gflop_per_image, fine-tuning source, source_step, at_init, classes
  *   step        per optimiser step: step, epoch, loss, lr, grad_norm, images_per_s, step_s and the
  *               slowest rank's data_wait_s, compute_s, comm_s
@@ -16,6 +16,10 @@
  *               disk space": free_bytes < need_bytes; "write failed": error), the next
  *               interval tries again
  *   eval        (fine-tuning) step, epoch, top1, top5, loss, images, seconds
+ *   monitor     (pretraining with --monitor-data) the k-NN monitor of the weights after `step`
+ *               steps (0: at initialisation, before the first step): step, epoch, bank,
+ *               queries, k, temperature, classes, and per readout R of featset_kinds (cls,
+ *               mean, gap) knn_top1_R and knn_top5_R in percent; seconds (features_s + knn_s)
  *   run_end     step, reason, signal, exit_code, seconds, peak_rss_gib, grad_allreduces,
  *               metrics_lines_lost (lines the disk refused)
  * eval.jsonl: knn, linprobe, linprobe_epoch and finetune result lines. */
@@ -33,6 +37,7 @@
 #define MET_CHECKPOINT "checkpoint"
 #define MET_CHECKPOINT_SKIPPED "checkpoint_skipped"
 #define MET_EVAL "eval"
+#define MET_MONITOR "monitor"
 #define MET_RUN_END "run_end"
 
 /* run_start */
@@ -49,11 +54,41 @@
 /* checkpoint_skipped, run_end */
 #define MET_REASON "reason"
 #define MET_LINES_LOST "metrics_lines_lost"
+#define MET_GEMM "gemm"
+#define MET_PRECISION "precision"
+#define MET_TIME "time"
+#define MET_START_STEP "start_step"
+#define MET_TOTAL_STEPS "total_steps"
+#define MET_STEPS_PER_EPOCH "steps_per_epoch"
+#define MET_PEAK_LR "peak_lr"
+#define MET_RESUMED_FROM "resumed_from"
+#define MET_RESTART_COUNT "slurm_restart_count"
+#define MET_HOST "host"
+#define MET_CPU "cpu"
 /* step */
+#define MET_EPOCH "epoch"
+#define MET_LOSS "loss"
+#define MET_LR "lr"
+#define MET_GRAD_NORM "grad_norm"
+#define MET_IMAGES_PER_S "images_per_s"
 #define MET_STEP_S "step_s"
 #define MET_DATA_WAIT_S "data_wait_s"
 #define MET_COMPUTE_S "compute_s"
 #define MET_COMM_S "comm_s"
+/* monitor (and step) */
+#define MET_MON_BANK "bank"
+#define MET_MON_QUERIES "queries"
+#define MET_MON_K "k"
+#define MET_MON_TEMPERATURE "temperature"
+#define MET_MON_CLASSES "classes"
+#define MET_MON_TOP1 "knn_top1_"   /* + readout name */
+#define MET_MON_TOP5 "knn_top5_"
+#define MET_SECONDS "seconds"
+#define MET_FEATURES_S "features_s"
+#define MET_KNN_S "knn_s"
+/* run_end */
+#define MET_EXIT_CODE "exit_code"
+#define MET_PEAK_RSS_GIB "peak_rss_gib"
 
 struct buf;
 /* A line under construction: metrics_begin starts {"event": EVENT, metrics_num/_int/_str/_raw

@@ -26,7 +26,12 @@
 #define SEMAIM_REPORT_H
 #include <stdint.h>
 #include <stdio.h>
+#include "core/buf.h"
+#include "core/crc.h"
 #include "semaim/err.h"
+#include "semaim/featfile.h"
+#include "semaim/model.h"
+#include "semaim/orders.h"
 
 enum { REPORT_ANY = 0, REPORT_STRONG = 1, REPORT_WEAK = 2 };
 enum { REPORT_IV_NONE = 0, REPORT_IV_REPEATS = 1, REPORT_IV_BOOTSTRAP = 2 };
@@ -148,14 +153,129 @@ char *report_csv(const report_t *R);
 char *report_json(const report_t *R);
 char *report_markdown(const report_t *R);
 char *report_svg(const report_t *R);
-/* Writes dir/scaling.{csv,json,md,svg}: all are written to temporary names first and renamed
- * only when all four are complete. */
+/* Writes dir/scaling.{csv,json,md,svg} with report_write_files. */
 int report_write_all(const report_t *R, const char *dir, err_t *err);
+/* Writes the n files dir/names[i] (dir made if need be): all to temporary names first, renamed
+ * over the old ones only when every one is complete (core/files.h). A NULL data[i].p means
+ * making that file ran out of memory. 0, or -1 with err (ERR_RUNTIME). */
+int report_write_files(const char *dir, const char *const *names, const span_t *data, int n, err_t *err);
 
 /* results/README.md from results/bench-*.json: each record's figures with its command, machine
  * and date, and links to the scaling reports under results/. Bad records are warned about on
  * log and listed as skipped. Returns the number of records listed, or -1 with err. */
 int report_bench_readme(const char *results_dir, const char *out_path, FILE *log, err_t *err);
+
+/* ---- The run report (semaim-report run DIR): one run folder's metrics.jsonl read as one
+ * continuous run, however often it was resumed or requeued. A line for a step (or a monitor
+ * point) supersedes every line kept for that step or a later one: a requeued job that resumed
+ * from an older checkpoint repeats steps, and the newer lines are the run's. Lines that are
+ * not JSON (the cut last line of a run that is still writing, or was killed) are warned about
+ * and skipped, like every unusable line. */
+typedef struct {
+    long step;
+    double epoch, loss, lr, grad_norm, images_per_s, step_s, data_s, compute_s, comm_s;
+} report_step_line_t;
+typedef struct {
+    long step, bank, queries;
+    double epoch, top1[FEATSET_KINDS], top5[FEATSET_KINDS], seconds;   /* per readout of featset_kinds */
+} report_monitor_t;
+typedef struct {
+    long line, start_step, last_step;          /* its run_start's line; the last step it logged */
+    double time;                               /* unix time of its start (0 if not recorded) */
+    int ranks, threads, restart_count;
+    long global_batch;
+    char job[64], resumed_from[512];
+    int ended;                                 /* a run_end line follows */
+    char reason[64];
+    int exit_code;
+    double seconds, peak_rss_gib;              /* from run_end */
+    double busy_s;                             /* its step, monitor and checkpoint seconds */
+} report_invocation_t;
+typedef struct {
+    char *dir;
+    report_invocation_t *inv;
+    int ninv, invcap;
+    report_step_line_t *steps;                 /* by increasing step */
+    long nsteps, stepcap;
+    report_monitor_t *mon;                     /* by increasing step */
+    long nmon, moncap;
+    long superseded;                           /* step and monitor lines a later one replaced */
+    /* from the last run_start */
+    char kind[32], model[512], gemm[32], precision[32], host[256], cpu[256], mpi[512], hdf5[64], openblas[512];
+    long params, total_steps, steps_per_epoch;
+    double gflop_per_image, peak_lr;
+    char **set_key, **set_val;                 /* its settings, in file order */
+    int nset;
+} report_runlog_t;
+
+/* Reads DIR/metrics.jsonl (warnings go through R). 0, or -1 with err: no such file, no
+ * run_start line (ERR_INPUT), out of memory (ERR_RUNTIME). */
+int report_runlog_read(report_t *R, const char *dir, report_runlog_t *L, err_t *err);
+void report_runlog_free(report_runlog_t *L);
+/* The value of setting key in the last run_start ("" if absent). */
+const char *report_runlog_setting(const report_runlog_t *L, const char *key);
+/* Wall time: run_end's seconds of each invocation, or its busy seconds where it has no
+ * run_end (a lower bound); *complete says whether every invocation had one. */
+double report_runlog_wall(const report_runlog_t *L, int *complete);
+/* Centred moving average of x[0..n) over `window` points (clipped at the ends; odd windows
+ * centre exactly), NaNs left out of the sums. */
+void report_smooth(const double *x, long n, long window, double *out);
+/* The smoothing window of the report for n points: max(1, n/50), odd. */
+long report_smooth_window(long n);
+
+/* ---- The semantic order, drawn: for the first n images of a split (eval transform), with a
+ * model's weights, the permutation pass's cls-to-patch similarities (encoder_cls_similarity),
+ * the centre patch it picks and the prediction orders compute_order gives (semantic, raster,
+ * stochastic; the order noise of the run's seed, epoch 0). No MPI. */
+enum { REPORT_ORDERS = 3 };
+extern const order_t report_order_kinds[REPORT_ORDERS];   /* semantic, raster, stochastic */
+typedef struct {
+    int n, S, P, G, L;
+    int64_t *ids;
+    int32_t *labels;
+    uint8_t *rgb;          /* [n][S][S][3]: the model's input images, back in 8 bits */
+    float *sim;            /* [n][L] */
+    int *center;           /* [n] */
+    int *ranks;            /* [REPORT_ORDERS][n][L], 0 = predicted first */
+} report_orders_t;
+int report_orders_compute(report_orders_t *O, model_t *m, uint64_t seed, const char *data, const char *split, int n,
+                          err_t *err);
+void report_orders_free(report_orders_t *O);
+/* Geometry of a picture: panels of S·zoom pixels (zoom makes them at least 128 wide), `gap`
+ * white pixels apart; panel k starts at x = k·(panel + gap). */
+void report_orders_layout(const report_orders_t *O, int *zoom, int *panel, int *gap);
+enum { REPORT_PANEL_IMAGE = 0, REPORT_PANEL_SIM = 1, REPORT_PANEL_ORDER0 = 2, REPORT_PANELS = 5 };
+/* The picture of image i (malloc'd RGB, *w × *h): the image and the cls-similarity map (most
+ * similar brightest), both with the centre patch outlined, then each order as a heat map over
+ * the patch grid, first predicted brightest: patch p of order k has the colour
+ * report_heat_rgb(1 − rank/(L−1)). */
+uint8_t *report_orders_picture(const report_orders_t *O, int i, int *w, int *h);
+/* That picture as a PNG file's bytes appended to out; 0, or -1 (out of memory). */
+int report_orders_png(const report_orders_t *O, int i, buf_t *out);
+/* The heat colour map, t in [0, 1], black (0) through purple, red and orange to pale yellow
+ * (1): luminance grows with t. */
+void report_heat_rgb(double t, uint8_t rgb[3]);
+
+/* The run report's plots, each a self-contained SVG (NULL when out of memory): curves over
+ * steps with every restart of the run marked, smoothed with report_smooth over `window`
+ * steps where the raw curve is noisy. */
+enum { REPORT_PLOT_LOSS, REPORT_PLOT_LR, REPORT_PLOT_GRAD_NORM, REPORT_PLOT_THROUGHPUT, REPORT_PLOT_TIME_SPLIT,
+       REPORT_PLOT_KNN, REPORT_PLOTS };
+extern const char *const report_plot_names[REPORT_PLOTS];   /* file names: "loss.svg", ... */
+char *report_run_plot(const report_runlog_t *L, int plot, long window);
+/* The pictures of the orders as one SVG: a row per image (the picture's PNG embedded), column
+ * titles and a caption per image. NULL when out of memory. */
+char *report_orders_svg(const report_orders_t *O);
+
+/* The run report's text files (NULL when out of memory): report.md (the header table, the
+ * plots, the monitor's points and cost, the pictures or orders_note saying why there are none,
+ * every setting, the warnings), curves.csv (every kept step with the smoothed loss) and
+ * summary.json (the numbers, for scripts). O may be NULL. */
+char *report_run_markdown(const report_t *R, const report_runlog_t *L, const report_orders_t *O, const char *orders_note,
+                          const char *orders_source, long window);
+char *report_run_csv(const report_runlog_t *L, long window);
+char *report_run_json(const report_t *R, const report_runlog_t *L, const report_orders_t *O, const char *orders_note,
+                      const char *orders_source, long window);
 
 /* Shared by the writers: a series' name ("strong, global batch 64"), and text made safe for
  * tables and SVG (control characters and bytes that are not UTF-8 become '?'). */

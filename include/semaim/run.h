@@ -15,6 +15,7 @@
  *   run_update         gradient norm, clipping, AdamW at the schedule's lr
  *   run_step_done      the step line in metrics.jsonl and on stdout (slowest rank's times)
  *   run_check_replicas every --check-every steps
+ *   run_monitor        the k-NN monitor (pretraining): its metrics line and its part of the step line
  *   run_checkpoint     at the cadence, at the end and on a stop
  *   run_phase          where a step is, for the stall watchdog (--stall-timeout)
  *   run_end            the run_end line; returns the exit code for dist_finish
@@ -29,6 +30,8 @@
 #include "semaim/checkpoint.h"
 #include "semaim/err.h"
 #include "semaim/loader.h"
+#include "semaim/model.h"
+#include "semaim/monitor.h"
 #include "semaim/optim.h"
 #include "semaim/options.h"
 #include "semaim/watchdog.h"
@@ -54,6 +57,9 @@ typedef struct {
     double t_start;
     int stop;                  /* the ranks agreed to stop after this step */
     int signalled;             /* ... because some rank got SIGUSR1 or SIGTERM */
+    long steps_per_epoch;
+    char note[160];            /* the monitor's part of the step line ... */
+    long note_step;            /* ... measured after this step (-1: none yet) */
 } run_t;
 
 void run_init(run_t *r, int *argc, char ***argv, const char *prog, int kind);
@@ -105,6 +111,16 @@ int run_check_replicas(run_t *r, const params_t *w);
  * training goes on to retry at the next interval. The last one (end of training, or a stop)
  * is always attempted; -1 (exit 1) when it fails. */
 int run_checkpoint(run_t *r, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st);
+/* Is an evaluation of the monitor due after `step` steps (every > 0: at 0 for a run that
+ * starts from scratch, at every multiple of every, and at the last step)? A resumed run
+ * continues the curve at the next multiple: its checkpoint's step was evaluated before the
+ * checkpoint was written. */
+int run_monitor_due(const run_t *r, long every, long step);
+/* Collective: the monitor's evaluation of the weights after `step` steps — r->step (before the
+ * loop, no step in flight: printed at once) or r->step + 1 (after run_update, before
+ * run_step_done: printed as part of that step line) — as a `monitor` line in metrics.jsonl.
+ * -1 (the run ends with the error's kind) when it fails on any rank. */
+int run_monitor(run_t *r, monitor_t *mon, model_t *m, long step);
 /* Marks what the run is doing now, for the stall watchdog (train/watchdog.h): a phase of the
  * next step (data, compute, all-reduce) or of the step just done (checkpoint, evaluation). */
 void run_phase(run_t *r, watchdog_phase_t phase);

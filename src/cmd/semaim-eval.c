@@ -123,7 +123,7 @@ static void source_features(const char *cmd, const char *feature, const char *tr
                             featset_t *va, double *t0) {
     err_t e = {0};
     int from_files = trf || vaf;
-    if (strcmp(feature, "cls") && strcmp(feature, "mean")) err_set(&e, ERR_INPUT, "%s: --feature must be cls or mean", cmd);
+    if (!featset_kind_valid(feature)) err_set(&e, ERR_INPUT, "%s: --feature must be cls, mean or gap, not '%s'", cmd, feature);
     else if (from_files && (!trf || !vaf)) err_set(&e, ERR_INPUT, "%s: give both --train-features and --val-features", cmd);
     else if (from_files && (data || src->checkpoint || src->weights || src->at_init))
         err_set(&e, ERR_INPUT, "%s: features files replace --data/--checkpoint/--weights/--at-init; give one or the other",
@@ -156,14 +156,16 @@ static int cmd_knn(int argc, char **argv) {
         {"val-features", OPT_STRING, &vaf, "and: precomputed val features", 0, 0, 0},
         {"k", OPT_INT, &k, "neighbours", 1, 10000, 0},
         {"temperature", OPT_DOUBLE, &temperature, "vote weight exp(sim / T)", 1e-6, 1e6, 0},
-        {"feature", OPT_STRING, &feature, "cls (cls token after the final norm) or mean (mean patch token)", 0, 0, 0},
+        {"feature", OPT_STRING, &feature, "cls (cls token after the final norm; usually the weakest readout for this "
+                                           "model family), mean (mean normed patch token) or gap (mean patch token before "
+                                           "the norm, then LayerNorm without affine: the authors' probe readout)", 0, 0, 0},
         {"batch", OPT_INT, &batch, "images per forward pass per rank", 1, 1 << 20, 0},
         {"out", OPT_STRING, &out, "results folder: appends a line to OUT/eval.jsonl", 0, 0, 0},
     };
     int n = sizeof opts / sizeof opts[0];
     parse(opts, n, argc, argv, "knn",
           "(--checkpoint CKPT | --weights FILE) --data SHARDS [--k 20] [--temperature 0.07] "
-          "[--feature cls|mean] [--at-init] [--batch N] [--out DIR]\n"
+          "[--feature cls|mean|gap] [--at-init] [--batch N] [--out DIR]\n"
           "       semaim-eval knn --train-features F --val-features F [...]");
     source_info_t info;
     featset_t tr, va;
@@ -236,7 +238,9 @@ static int cmd_linprobe(int argc, char **argv) {
         {"data", OPT_STRING, &data, "shards folder with train/ and val/ splits", 0, 0, 0},
         {"train-features", OPT_STRING, &trf, "or: precomputed train features (semaim-eval features)", 0, 0, 0},
         {"val-features", OPT_STRING, &vaf, "and: precomputed val features", 0, 0, 0},
-        {"feature", OPT_STRING, &feature, "cls (SPEC §5) or mean", 0, 0, 0},
+        {"feature", OPT_STRING, &feature, "cls (cls token after the final norm), mean (mean normed patch token) or gap "
+                                           "(the authors' global pool: mean patch token before the norm, LayerNorm without "
+                                           "affine); cls is usually the weakest for this model family", 0, 0, 0},
         {"epochs", OPT_INT, &lc.epochs, "epochs", 1, 1000000, 0},
         {"probe-batch", OPT_INT, &lc.batch, "global batch of the probe", 1, 1 << 24, 0},
         {"base-lr", OPT_DOUBLE, &lc.base_lr, "lr = base-lr x probe-batch / 256", 0, 1e3, 0},

@@ -16,13 +16,14 @@
 #include "semaim/dist.h"
 #include "semaim/loader.h"
 #include "semaim/metrics.h"
+#include "semaim/monitor.h"
 #include "semaim/run.h"
 #include "semaim/train_step.h"
 
 typedef struct {
-    const char *preset, *order, *data, *out, *allreduce, *resume, *assign;
+    const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data;
     int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads;
-    long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run;
+    long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run, monitor_every, monitor_bank, monitor_queries;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
     long seed;
     double stall_timeout;
@@ -59,7 +60,8 @@ int main(int argc, char **argv) {
         .resume = "auto", .assign = "auto", .batch = 64, .keep = 3, .log_every = 10, .check_every = 100,
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
-        .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800};
+        .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800, .monitor_data = NULL,
+        .monitor_every = 500, .monitor_bank = 2000, .monitor_queries = 1000};
     option_t opts[] = {
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
         {"preset", OPT_STRING, &s.preset, "model preset: tiny, small, base, large", 0, 0, 0},
@@ -97,6 +99,12 @@ int main(int argc, char **argv) {
         {"loader-threads", OPT_INT, &s.loader_threads, "augmentation threads in the loader thread", 1, 256, 0},
         {"stall-timeout", OPT_DOUBLE, &s.stall_timeout,
          "abort the job (exit 1) when no step completes in this many seconds; 0 = off", 0, 1e9, 0},
+        {"monitor-data", OPT_STRING, &s.monitor_data,
+         "k-NN monitor: shards folder with train/ (bank) and val/ (queries); default none (off)", 0, 0, 0},
+        {"monitor-every", OPT_LONG, &s.monitor_every,
+         "k-NN monitor every N steps (and at step 0 and the last step); 0 = off", 0, 1e12, 0},
+        {"monitor-bank", OPT_LONG, &s.monitor_bank, "k-NN monitor: labelled bank, the first N train images", 1, 1e9, 0},
+        {"monitor-queries", OPT_LONG, &s.monitor_queries, "k-NN monitor: queries, the first N val images", 1, 1e9, 0},
     };
     int nopt = sizeof opts / sizeof opts[0];
     run_parse(&run, opts, nopt, argc, argv, 1,
@@ -148,13 +156,22 @@ int main(int argc, char **argv) {
     int *ranks = malloc(sizeof(int) * s.batch * L);
     if (!a || !noise || !ranks) err_set(&e, ERR_RUNTIME, "out of memory for activations");
     run_agree(&run, &e);
+    /* the k-NN monitor: its loaders, feature rows and arena are made here, once */
+    monitor_t *mon = NULL;
+    if (s.monitor_data && s.monitor_every > 0) {
+        monitor_cfg_t mc = {s.monitor_data, s.monitor_bank, s.monitor_queries, 20, 0.07, s.batch};
+        if (monitor_open(&mon, &mc, &m, run.rank, run.world, &e))
+            err_prefix(&e, "--monitor-data");
+    }
+    run_agree(&run, &e);
     buf_t extra = {0};
     metrics_num(&extra, MET_GFLOP_PER_IMAGE, "%.4f", semaim_flops_per_image(&m) / 1e9);
     run_start(&run, &m.w, spe, peak_lr, !strcmp(s.allreduce, "mpi"), s.segment, extra.s,
               found ? "resuming" : "from scratch");
     buf_free(&extra);
 
-    while (run.step < run.total_steps) {
+    int failed = mon && run_monitor_due(&run, s.monitor_every, run.step) && run_monitor(&run, mon, &m, run.step);
+    while (!failed && run.step < run.total_steps) {
         double t0 = clock_now(), waited = 0;
         const loader_batch *bt = NULL;
         err_t local = {0};
@@ -177,6 +194,8 @@ int main(int argc, char **argv) {
         double lr, gn;
         if (run_update(&run, &m.w, &oc, &lr, &gn)) break;
         double t4 = clock_now();
+        /* the monitor sees the weights of this step before its line is written, so that line can show it */
+        if (mon && run_monitor_due(&run, s.monitor_every, run.step + 1) && run_monitor(&run, mon, &m, run.step + 1)) break;
         run_step_done(&run, ld, &st, bt->epoch, gloss, lr, gn, &(run_times_t){t1 - t0, (t2 - t1) + (t4 - t3), t3 - t2, t4 - t0});
         if (run_check_replicas(&run, &m.w)) break;
         run_phase(&run, WATCHDOG_CHECKPOINT);
@@ -185,6 +204,7 @@ int main(int argc, char **argv) {
     int code = run_end(&run);
     if (run.rank == 0 && code == 0) printf("semaim-train: run folder %s (metrics.jsonl, settings.json, checkpoints)\n", s.out);
     loader_close(ld);
+    monitor_close(mon);
     acts_free(a);
     free(noise); free(ranks);
     model_free(&m);

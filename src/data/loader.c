@@ -27,6 +27,7 @@ struct loader {
     loader_config c;
     int S, R, threads, nslots, deal;
     shard_set set;
+    long N;           /* samples served: all of the set's, or the first `limit` in eval mode */
     shard_reader *reader;
     long steps;
     /* loader-thread state */
@@ -62,6 +63,7 @@ static long plan_build(const loader *L, int epoch, int rank, int64_t *out) {
     const shard_set *s = &L->set;
     long W = L->c.world, N = s->total;
     if (!L->c.train) {
+        N = L->N;
         long lo = slice_lo(N, rank, W), hi = slice_lo(N, rank + 1, W);
         if (out)
             for (long g = lo; g < hi; g++) out[g - lo] = g;
@@ -122,7 +124,8 @@ static long by_shard_bound(const loader *L) {
 static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
     const int B = L->c.batch, S = L->S, H = L->set.H, W = L->set.W;
     const long img_f = 3L * S * S, img_b = 3L * H * W;
-    if (L->plan_epoch != epoch) {
+    /* an eval plan is the same every epoch: built once (a monitor reads epoch after epoch) */
+    if (L->plan_epoch != epoch && (L->c.train || L->plan_epoch < 0)) {
         long n = plan_build(L, epoch, L->c.rank, NULL);
         int64_t *p = n >= 0 ? realloc(L->plan, sizeof(int64_t) * (size_t)(n > 0 ? n : 1)) : NULL;
         if (!p) return err_say(&L->err, ERR_RUNTIME, "loader: out of memory for the epoch's sample list");
@@ -293,6 +296,8 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
     if (c->interp != INTERP_PIL && c->interp != INTERP_TORCH) return err_set(err, ERR_INPUT, "loader: unknown interpolation %d", c->interp);
     if (c->threads < 0 || c->threads > 256 || c->prefetch < 0 || c->prefetch > 64 || c->max_open < 0)
         return err_set(err, ERR_INPUT, "loader: threads %d / prefetch %d / max_open %d out of range", c->threads, c->prefetch, c->max_open);
+    if (c->limit < 0 || (c->train && c->limit))
+        return err_set(err, ERR_INPUT, "loader: limit %ld (eval mode only, >= 0)", c->limit);
     if (c->eval_resize && (c->eval_resize < c->image_size || c->eval_resize > 65536))
         return err_set(err, ERR_INPUT, "loader: eval resize %d is smaller than the image size %d", c->eval_resize, c->image_size);
 
@@ -311,6 +316,8 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
     L->R = c->eval_resize ? c->eval_resize
          : L->set.H == L->S && L->set.W == L->S ? L->S : (int)(c->image_size / 0.875 + 0.5);
     long N = L->set.total, m;
+    if (!c->train && c->limit > 0 && c->limit < N) N = c->limit;
+    L->N = N;
     if (!c->train) m = (N + c->world - 1) / c->world;   /* eval: most any rank gets */
     else {
         long ms = by_shard_bound(L);
@@ -402,7 +409,7 @@ int loader_seek(loader *L, int epoch, long step, err_t *err) {
 
 long loader_steps_per_epoch(const loader *L) { return L->steps; }
 int loader_assignment(const loader *L) { return L->deal ? LOADER_ASSIGN_DEAL : LOADER_ASSIGN_SHARDS; }
-long loader_total_samples(const loader *L) { return L->set.total; }
+long loader_total_samples(const loader *L) { return L->N; }
 int loader_image_height(const loader *L) { return L->set.H; }
 int loader_image_width(const loader *L) { return L->set.W; }
 int loader_num_classes(const loader *L) { return L->set.num_classes; }

@@ -20,59 +20,67 @@ long eval_knn_chunk(int world, int k) {
     return q > 0 ? q : 1;
 }
 
-int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
-                     err_t *err) {
-    memset(fs, 0, sizeof *fs);
-    int S = m->cfg.image, D = m->d.D;
+int features_open(loader **ld, const model_t *m, const char *data, const char *split, long limit, int batch, int rank,
+                  int world, err_t *err) {
+    int S = m->cfg.image;
     loader_config lc = {.data_dir = data, .split = split, .image_size = S, .batch = batch, .seed = 0,
-                        .rank = rank, .world = world, .train = 0, .threads = 1};
-    loader *ld = NULL;
-    if (loader_open(&ld, &lc, err)) return -1;
-    int H = loader_image_height(ld), W = loader_image_width(ld);
+                        .rank = rank, .world = world, .train = 0, .threads = 1, .limit = limit};
+    *ld = NULL;
+    if (loader_open(ld, &lc, err)) return -1;
+    int H = loader_image_height(*ld), W = loader_image_width(*ld);
     if (H && (H < S || W < S)) {   /* 0: jpeg shards, resized per image like the paper's photos */
         /* upsampling small shards into a bigger model's input is never what was meant */
         err_set(err, ERR_INPUT, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input "
                  "(checkpoint of another config?)", data, split, H, W, S, S);
-        loader_close(ld);
+        loader_close(*ld);
+        *ld = NULL;
         return -1;
     }
+    return 0;
+}
+
+int features_alloc(featset_t *fs, const loader *ld, const model_t *m, int rank, int world, err_t *err) {
+    memset(fs, 0, sizeof *fs);
     long N = loader_total_samples(ld);
     fs->total = N;
     fs->lo = slice_lo(N, rank, world);
     fs->n = slice_lo(N, rank + 1, world) - fs->lo;
-    fs->dim = D;
+    fs->dim = m->d.D;
     fs->num_classes = loader_num_classes(ld);
-    size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);
-    fs->cls = malloc(sizeof(float) * rows * D);
-    fs->mean = malloc(sizeof(float) * rows * D);
-    fs->labels = malloc(sizeof(int32_t) * rows);
-    acts_t *a = acts_create(&m->cfg, batch, ACTS_ENCODER, 0);
-    int rc = -1;
-    if (!fs->cls || !fs->mean || !fs->labels || !a) {
-        err_set(err, ERR_RUNTIME, "features: out of memory for %ld images of width %d (batch %d)", fs->n, D, batch);
-        goto out;
-    }
+    if (featset_alloc(fs, fs->n, fs->dim) == 0) return 0;
+    return err_set(err, ERR_RUNTIME, "features: out of memory for %ld images of width %d", fs->n, fs->dim);
+}
+
+int features_run(featset_t *fs, model_t *m, acts_t *a, loader *ld, err_t *err) {
+    int D = m->d.D;
     long steps = loader_steps_per_epoch(ld), done = 0;
     for (long s = 0; s < steps; s++) {
         const loader_batch *b;
-        if (loader_next(ld, &b, NULL, err)) goto out;
+        if (loader_next(ld, &b, NULL, err)) return -1;
         if (b->n == 0) continue;
         for (int i = 0; i < b->n; i++)
-            if (b->ids[i] != fs->lo + done + i) {
-                err_set(err, ERR_INPUT, "features: loader returned image %lld where %ld was expected", (long long)b->ids[i],
-                         fs->lo + done + i);
-                goto out;
-            }
-        encoder_features(m, a, b->images, b->n, fs->cls + done * D, fs->mean + done * D);
+            if (b->ids[i] != fs->lo + done + i)
+                return err_set(err, ERR_INPUT, "features: loader returned image %lld where %ld was expected",
+                               (long long)b->ids[i], fs->lo + done + i);
+        encoder_features(m, a, b->images, b->n, fs->cls + done * D, fs->mean + done * D, fs->gap + done * D);
         memcpy(fs->labels + done, b->labels, sizeof(int32_t) * b->n);
         done += b->n;
     }
-    if (done != fs->n) {
-        err_set(err, ERR_INPUT, "features: %ld of %ld images of this rank's slice were returned", done, fs->n);
-        goto out;
-    }
-    rc = 0;
-out:
+    if (done != fs->n)
+        return err_set(err, ERR_INPUT, "features: %ld of %ld images of this rank's slice were returned", done, fs->n);
+    return 0;
+}
+
+int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
+                     err_t *err) {
+    memset(fs, 0, sizeof *fs);
+    loader *ld = NULL;
+    if (features_open(&ld, m, data, split, 0, batch, rank, world, err)) return -1;
+    acts_t *a = NULL;
+    int rc = features_alloc(fs, ld, m, rank, world, err);
+    if (!rc && !(a = acts_create(&m->cfg, batch, ACTS_ENCODER, 0)))
+        rc = err_set(err, ERR_RUNTIME, "features: out of memory for the activations (batch %d)", batch);
+    if (!rc) rc = features_run(fs, m, a, ld, err);
     acts_free(a);
     loader_close(ld);
     if (rc) featset_free(fs);

@@ -133,8 +133,8 @@ int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &world);
     memset(res, 0, sizeof *res);
-    const float *tr = featset_rows(train, kind), *va = featset_rows(val, kind);
-    if (!tr || !va) { err_set(err, ERR_INPUT, "unknown feature kind '%s' (cls or mean)", kind); return -1; }
+    const float *tr, *va;
+    if (featset_pair_rows(train, val, kind, &tr, &va, err)) return -1;
     if (train->dim != val->dim) {
         err_set(err, ERR_INPUT, "train features have width %d, val features %d (different models?)", train->dim, val->dim);
         return -1;

@@ -36,8 +36,8 @@ static void top5_rows(const float *logits, long n, int C, int32_t *pred5) {
 
 int linprobe_run(const featset_t *train, const featset_t *val, const char *kind, const linprobe_cfg_t *cfg,
                  MPI_Comm comm, void (*on_epoch)(const linprobe_epoch_t *, void *), void *ctx, err_t *err) {
-    const float *X = featset_rows(train, kind), *XV = featset_rows(val, kind);
-    if (!X || !XV) { err_set(err, ERR_INPUT, "unknown feature kind '%s' (cls or mean)", kind); return -1; }
+    const float *X, *XV;
+    if (featset_pair_rows(train, val, kind, &X, &XV, err)) return -1;
     if (train->dim != val->dim) {
         err_set(err, ERR_INPUT, "train features have width %d, val features %d (different models?)", train->dim, val->dim);
         return -1;

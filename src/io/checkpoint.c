@@ -162,3 +162,31 @@ int ckpt_load_latest(const char *dir, const ckpt_model_t *id, params_t *w, ckpt_
     return stepfile_load_latest(dir, ckpt_prefix(id->kind), id->kind == CKPT_FINETUNE ? "fine-tuning checkpoint" : "checkpoint",
                                 load_one, &c, path_out, pathlen, err);
 }
+
+/* Builds the model a pretraining checkpoint's header describes and loads it (the model is
+ * freed again when that fails). */
+static int load_model(const char *path, void *ctx, err_t *err) {
+    void **c = ctx;
+    model_t *m = c[0];
+    ckpt_state_t *st = c[1];
+    ckpt_model_t id;
+    if (ckpt_read_header(path, &id, st, err)) return -1;
+    if (id.kind != CKPT_PRETRAIN)
+        return err_set(err, ERR_INPUT, "%s: is a %s checkpoint; a pretraining checkpoint is needed here", path,
+                       ckpt_kind_name(id.kind));
+    if (model_init(m, &id.cfg, st->seed, err)) return err_prefix(err, "%s", path);
+    ckpt_model_t want = ckpt_pretrain(m);
+    if (ckpt_load(path, &want, &m->w, st, err) == 0) return 0;
+    model_free(m);
+    return -1;
+}
+
+int ckpt_load_model(const char *path, model_t *m, ckpt_state_t *st, err_t *err) {
+    void *c[2] = {m, st};
+    return load_model(path, c, err);
+}
+
+int ckpt_load_model_latest(const char *dir, model_t *m, ckpt_state_t *st, char *path_out, size_t pathlen, err_t *err) {
+    void *c[2] = {m, st};
+    return stepfile_load_latest(dir, ckpt_prefix(CKPT_PRETRAIN), "checkpoint", load_model, c, path_out, pathlen, err);
+}

@@ -41,35 +41,69 @@ long featfile_chunk(int D) {
     return r > 0 ? r : 1;
 }
 
+const char *const featset_kinds[FEATSET_KINDS] = {"cls", "mean", "gap"};
+
+/* The rows of readout k (featset_kinds[k]). */
+static float **rows_of(featset_t *fs, int k) { return k == 0 ? &fs->cls : k == 1 ? &fs->mean : &fs->gap; }
+
+int featset_alloc(featset_t *fs, long n, int dim) {
+    size_t rows = (size_t)(n > 0 ? n : 1);
+    int ok = 1;
+    for (int k = 0; k < FEATSET_KINDS; k++) ok = (*rows_of(fs, k) = malloc(sizeof(float) * rows * dim)) && ok;
+    fs->labels = malloc(sizeof(int32_t) * rows);
+    if (ok && fs->labels) return 0;
+    featset_free(fs);
+    return -1;
+}
+
 void featset_free(featset_t *fs) {
-    free(fs->cls); free(fs->mean); free(fs->labels);
+    free(fs->cls); free(fs->mean); free(fs->gap); free(fs->labels);
     memset(fs, 0, sizeof *fs);
 }
 
 const float *featset_rows(const featset_t *fs, const char *kind) {
-    if (!strcmp(kind, "cls")) return fs->cls;
-    if (!strcmp(kind, "mean")) return fs->mean;
+    for (int k = 0; k < FEATSET_KINDS; k++)
+        if (!strcmp(kind, featset_kinds[k])) return *rows_of((featset_t *)fs, k);
     return NULL;
 }
 
+int featset_kind_valid(const char *kind) {
+    for (int k = 0; k < FEATSET_KINDS; k++)
+        if (!strcmp(kind, featset_kinds[k])) return 1;
+    return 0;
+}
+
+int featset_pair_rows(const featset_t *train, const featset_t *val, const char *kind, const float **tr,
+                      const float **va, err_t *err) {
+    if (!featset_kind_valid(kind))
+        return err_set(err, ERR_INPUT, "unknown feature kind '%s' (cls, mean or gap)", kind);
+    *tr = featset_rows(train, kind);
+    *va = featset_rows(val, kind);
+    if (!*tr || !*va)
+        return err_set(err, ERR_INPUT, "the %s features have no /%s rows (a features file written before it existed: "
+                       "compute it again with semaim-eval features)", !*tr ? "train" : "val", kind);
+    return 0;
+}
+
 static hid_t create_file(const char *tmp, long N, int D, int num_classes, const char *split, const char *source, long step,
-                         hid_t *dc, hid_t *dm, hid_t *dl) {
+                         hid_t *dk, hid_t *dl) {
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    *dc = *dm = *dl = -1;
+    for (int k = 0; k < FEATSET_KINDS; k++) dk[k] = -1;
+    *dl = -1;
     if (f < 0) return -1;
     hsize_t d2[2] = {(hsize_t)N, (hsize_t)D}, d1[1] = {(hsize_t)N};
     hid_t s2 = H5Screate_simple(2, d2, NULL), s1 = H5Screate_simple(1, d1, NULL);
-    *dc = H5Dcreate2(f, "cls", H5T_IEEE_F32LE, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    *dm = H5Dcreate2(f, "mean", H5T_IEEE_F32LE, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int bad = 0;
+    for (int k = 0; k < FEATSET_KINDS; k++)
+        bad |= (dk[k] = H5Dcreate2(f, featset_kinds[k], H5T_IEEE_F32LE, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0;
     *dl = H5Dcreate2(f, "labels", H5T_STD_I32LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Sclose(s2); H5Sclose(s1);
-    int bad = *dc < 0 || *dm < 0 || *dl < 0 || write_attr_str(f, "format", FEATFILE_FORMAT) ||
-              write_attr_i64(f, "format_version", FEATFILE_VERSION) || write_attr_str(f, "split", split) ||
-              write_attr_i64(f, "num_classes", num_classes) || write_attr_str(f, "source", source ? source : "") ||
-              write_attr_i64(f, "step", step);
+    bad = bad || *dl < 0 || write_attr_str(f, "format", FEATFILE_FORMAT) ||
+          write_attr_i64(f, "format_version", FEATFILE_VERSION) || write_attr_str(f, "split", split) ||
+          write_attr_i64(f, "num_classes", num_classes) || write_attr_str(f, "source", source ? source : "") ||
+          write_attr_i64(f, "step", step);
     if (bad) {
-        if (*dc >= 0) H5Dclose(*dc);
-        if (*dm >= 0) H5Dclose(*dm);
+        for (int k = 0; k < FEATSET_KINDS; k++) if (dk[k] >= 0) H5Dclose(dk[k]);
         if (*dl >= 0) H5Dclose(*dl);
         H5Fclose(f);
         return -1;
@@ -94,6 +128,7 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
     int rank, world;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &world);
+    ERR_ASSERT(fs->cls && fs->mean && fs->gap, "featfile_write needs all %d readouts", FEATSET_KINDS);
     const int D = fs->dim;
     const long N = fs->total;
     /* rank 0 receives and writes one chunk of rows at a time: memory stays bounded however
@@ -101,22 +136,22 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
     long R = featfile_chunk(D);
     char tmp[4200];
     file_tmp_name(path, tmp, sizeof tmp);
-    hid_t f = -1, dc = -1, dm = -1, dl = -1;
-    float *bc = NULL, *bm = NULL;
+    hid_t f = -1, dk[FEATSET_KINDS], dl = -1;
+    float *bk[FEATSET_KINDS] = {NULL};
     int32_t *bl = NULL;
     int bad = 0;
     H5E_auto2_t efn = NULL;
     void *edata = NULL;
     if (rank == 0) {
-        bc = malloc(sizeof(float) * (size_t)R * D);
-        bm = malloc(sizeof(float) * (size_t)R * D);
-        bl = malloc(sizeof(int32_t) * (size_t)R);
+        int oom = 0;
+        for (int k = 0; k < FEATSET_KINDS; k++) oom |= !(bk[k] = malloc(sizeof(float) * (size_t)R * D));
+        oom |= !(bl = malloc(sizeof(int32_t) * (size_t)R));
         shards_hdf5_lock();
         H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        f = create_file(tmp, N, D, fs->num_classes, split, source, step, &dc, &dm, &dl);
+        f = create_file(tmp, N, D, fs->num_classes, split, source, step, dk, &dl);
         shards_hdf5_unlock();
-        if (f < 0 || !bc || !bm || !bl) {
+        if (f < 0 || oom) {
             err_set(err, ERR_RUNTIME, "%s: cannot write the features file: %s", path,
                     f < 0 ? "cannot create its temporary (disk full or I/O error?)" : "out of memory");
             bad = 1;
@@ -129,30 +164,36 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
             for (long o = 0; o < n; o += R) {
                 int c = (int)(n - o < R ? n - o : R);
                 if (rank == r && r != 0) {
-                    MPI_Send(fs->cls + o * D, c * D, MPI_FLOAT, 0, 1, comm);
-                    MPI_Send(fs->mean + o * D, c * D, MPI_FLOAT, 0, 2, comm);
-                    MPI_Send(fs->labels + o, c, MPI_INT32_T, 0, 3, comm);
+                    for (int k = 0; k < FEATSET_KINDS; k++)
+                        MPI_Send(*rows_of((featset_t *)fs, k) + o * D, c * D, MPI_FLOAT, 0, 1 + k, comm);
+                    MPI_Send(fs->labels + o, c, MPI_INT32_T, 0, 0, comm);
                 } else if (rank == 0) {
-                    const float *pc = fs->cls + o * D, *pm = fs->mean + o * D;
+                    const float *pk[FEATSET_KINDS];
                     const int32_t *pl = fs->labels + o;
+                    for (int k = 0; k < FEATSET_KINDS; k++) {
+                        pk[k] = *rows_of((featset_t *)fs, k) + o * D;
+                        if (r != 0) {
+                            MPI_Recv(bk[k], c * D, MPI_FLOAT, r, 1 + k, comm, MPI_STATUS_IGNORE);
+                            pk[k] = bk[k];
+                        }
+                    }
                     if (r != 0) {
-                        MPI_Recv(bc, c * D, MPI_FLOAT, r, 1, comm, MPI_STATUS_IGNORE);
-                        MPI_Recv(bm, c * D, MPI_FLOAT, r, 2, comm, MPI_STATUS_IGNORE);
-                        MPI_Recv(bl, c, MPI_INT32_T, r, 3, comm, MPI_STATUS_IGNORE);
-                        pc = bc; pm = bm; pl = bl;
+                        MPI_Recv(bl, c, MPI_INT32_T, r, 0, comm, MPI_STATUS_IGNORE);
+                        pl = bl;
                     }
                     shards_hdf5_lock();
                     /* after a failed write keep receiving, so no sender blocks */
-                    bad = bad || write_rows(dc, H5T_NATIVE_FLOAT, lo + o, c, (hsize_t)D, 2, pc) ||
-                          write_rows(dm, H5T_NATIVE_FLOAT, lo + o, c, (hsize_t)D, 2, pm) ||
-                          write_rows(dl, H5T_NATIVE_INT32, lo + o, c, 1, 1, pl);
+                    for (int k = 0; k < FEATSET_KINDS; k++)
+                        bad = bad || write_rows(dk[k], H5T_NATIVE_FLOAT, lo + o, c, (hsize_t)D, 2, pk[k]);
+                    bad = bad || write_rows(dl, H5T_NATIVE_INT32, lo + o, c, 1, 1, pl);
                     shards_hdf5_unlock();
                 }
             }
         }
         if (rank == 0) {
             shards_hdf5_lock();
-            H5Dclose(dc); H5Dclose(dm); H5Dclose(dl);
+            for (int k = 0; k < FEATSET_KINDS; k++) H5Dclose(dk[k]);
+            H5Dclose(dl);
             if (H5Fclose(f) < 0) bad = 1;
             shards_hdf5_unlock();
             if (bad) err_set(err, ERR_RUNTIME, "%s: cannot write the features file: HDF5 write failed (disk full or I/O error?)", path);
@@ -166,7 +207,8 @@ int featfile_write(const char *path, const featset_t *fs, const char *split, con
         shards_hdf5_unlock();
     }
     MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
-    free(bc); free(bm); free(bl);
+    for (int k = 0; k < FEATSET_KINDS; k++) free(bk[k]);
+    free(bl);
     return bad ? -1 : 0;
 }
 
@@ -245,11 +287,12 @@ int featfile_read(const char *path, featset_t *fs, int rank, int world, err_t *e
     H5Pset_file_locking(fapl, 0, 1);   /* several ranks read at once; shared file systems refuse flock */
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
-    hid_t dc = -1, dm = -1, dl = -1;
+    hid_t dk[FEATSET_KINDS], dl = -1;
+    for (int k = 0; k < FEATSET_KINDS; k++) dk[k] = -1;
     int rc = -1;
     char fmt[64];
     long long ver = 0, ncls = 0;
-    hsize_t cdim[2] = {0, 0}, mdim[2] = {0, 0}, ldim[1] = {0};
+    hsize_t kdim[FEATSET_KINDS][2] = {{0, 0}}, ldim[1] = {0};
     if (f < 0) { err_set(err, ERR_INPUT, "%s: not an HDF5 file (or unreadable)", path); goto out; }
     if (attr_str(f, "format", fmt, sizeof fmt) != 1 || strcmp(fmt, FEATFILE_FORMAT)) {
         err_set(err, ERR_INPUT, "%s: not a semaim features file (format attribute missing or wrong)", path);
@@ -264,42 +307,48 @@ int featfile_read(const char *path, featset_t *fs, int rank, int world, err_t *e
         err_set(err, ERR_INPUT, "%s: bad num_classes attribute", path);
         goto out;
     }
-    dc = open_dset(f, "cls", H5T_FLOAT, 2, cdim);
-    dm = open_dset(f, "mean", H5T_FLOAT, 2, mdim);
+    for (int k = 0; k < FEATSET_KINDS; k++) {
+        dk[k] = open_dset(f, featset_kinds[k], H5T_FLOAT, 2, kdim[k]);
+        /* /gap came later: a file without it still serves cls and mean */
+        if (dk[k] == -1 && k == 2) continue;
+        if (dk[k] < 0) {
+            if (dk[k] == -1) err_set(err, ERR_INPUT, "%s: /%s is missing", path, featset_kinds[k]);
+            else err_set(err, ERR_INPUT, "%s: /%s must be a 2-D float dataset", path, featset_kinds[k]);
+            goto out;
+        }
+        if (kdim[k][0] != kdim[0][0] || kdim[k][1] != kdim[0][1]) {
+            err_set(err, ERR_INPUT, "%s: /cls is [%llu,%llu] but /%s is [%llu,%llu]", path, (unsigned long long)kdim[0][0],
+                     (unsigned long long)kdim[0][1], featset_kinds[k], (unsigned long long)kdim[k][0],
+                     (unsigned long long)kdim[k][1]);
+            goto out;
+        }
+    }
     dl = open_dset(f, "labels", H5T_INTEGER, 1, ldim);
-    if (dc < 0 || dm < 0 || dl < 0) {
-        const char *which = dc < 0 ? "/cls" : dm < 0 ? "/mean" : "/labels";
-        int code = dc < 0 ? (int)dc : dm < 0 ? (int)dm : (int)dl;
-        const char *want = dc < 0 || dm < 0 ? "a 2-D float dataset" : "a 1-D integer dataset";
-        if (code == -1) err_set(err, ERR_INPUT, "%s: %s is missing", path, which);
-        else err_set(err, ERR_INPUT, "%s: %s must be %s", path, which, want);
+    if (dl < 0) {
+        if (dl == -1) err_set(err, ERR_INPUT, "%s: /labels is missing", path);
+        else err_set(err, ERR_INPUT, "%s: /labels must be a 1-D integer dataset", path);
         goto out;
     }
-    if (cdim[0] != mdim[0] || cdim[1] != mdim[1]) {
-        err_set(err, ERR_INPUT, "%s: /cls is [%llu,%llu] but /mean is [%llu,%llu]", path, (unsigned long long)cdim[0],
-                 (unsigned long long)cdim[1], (unsigned long long)mdim[0], (unsigned long long)mdim[1]);
-        goto out;
-    }
-    if (ldim[0] != cdim[0]) {
+    if (ldim[0] != kdim[0][0]) {
         err_set(err, ERR_INPUT, "%s: labels do not match the features: /labels has %llu entries but /cls has %llu rows",
-                 path, (unsigned long long)ldim[0], (unsigned long long)cdim[0]);
+                 path, (unsigned long long)ldim[0], (unsigned long long)kdim[0][0]);
         goto out;
     }
-    if (cdim[1] < 1 || cdim[1] > 65536) { err_set(err, ERR_INPUT, "%s: feature width %llu out of range", path, (unsigned long long)cdim[1]); goto out; }
-    long N = (long)cdim[0];
+    if (kdim[0][1] < 1 || kdim[0][1] > 65536) { err_set(err, ERR_INPUT, "%s: feature width %llu out of range", path, (unsigned long long)kdim[0][1]); goto out; }
+    long N = (long)kdim[0][0];
     fs->total = N;
-    fs->dim = (int)cdim[1];
+    fs->dim = (int)kdim[0][1];
     fs->num_classes = (int)ncls;
     fs->lo = slice_lo(N, rank, world);
     fs->n = slice_lo(N, rank + 1, world) - fs->lo;
-    size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);
-    fs->cls = malloc(sizeof(float) * rows * fs->dim);
-    fs->mean = malloc(sizeof(float) * rows * fs->dim);
-    fs->labels = malloc(sizeof(int32_t) * rows);
-    if (!fs->cls || !fs->mean || !fs->labels) { err_set(err, ERR_RUNTIME, "%s: out of memory for %ld rows", path, fs->n); goto out; }
-    if (read_rows(dc, H5T_NATIVE_FLOAT, fs->lo, fs->n, cdim[1], 2, fs->cls) ||
-        read_rows(dm, H5T_NATIVE_FLOAT, fs->lo, fs->n, cdim[1], 2, fs->mean) ||
-        read_rows(dl, H5T_NATIVE_INT32, fs->lo, fs->n, 1, 1, fs->labels)) {
+    if (featset_alloc(fs, fs->n, fs->dim)) { err_set(err, ERR_RUNTIME, "%s: out of memory for %ld rows", path, fs->n); goto out; }
+    if (dk[2] < 0) { free(fs->gap); fs->gap = NULL; }
+    for (int k = 0; k < FEATSET_KINDS; k++)
+        if (dk[k] >= 0 && read_rows(dk[k], H5T_NATIVE_FLOAT, fs->lo, fs->n, kdim[0][1], 2, *rows_of(fs, k))) {
+            err_set(err, ERR_INPUT, "%s: read failed (truncated or corrupt file?)", path);
+            goto out;
+        }
+    if (read_rows(dl, H5T_NATIVE_INT32, fs->lo, fs->n, 1, 1, fs->labels)) {
         err_set(err, ERR_INPUT, "%s: read failed (truncated or corrupt file?)", path);
         goto out;
     }
@@ -313,8 +362,7 @@ int featfile_read(const char *path, featset_t *fs, int rank, int world, err_t *e
     }
     rc = 0;
 out:
-    if (dc >= 0) H5Dclose(dc);
-    if (dm >= 0) H5Dclose(dm);
+    for (int k = 0; k < FEATSET_KINDS; k++) if (dk[k] >= 0) H5Dclose(dk[k]);
     if (dl >= 0) H5Dclose(dl);
     if (f >= 0) H5Fclose(f);
     H5Eset_auto2(H5E_DEFAULT, efn, edata);

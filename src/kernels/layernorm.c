@@ -21,8 +21,13 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         #pragma omp simd reduction(+:v)
         for (int i = 0; i < C; i++) { float d = x[i] - m; v += d * d; }
         float r = 1.0f / sqrtf(v / C + SEMAIM_LN_EPS);
-        #pragma omp simd
-        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r * w[i] + b[i];
+        if (w) {
+            #pragma omp simd
+            for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r * w[i] + b[i];
+        } else {
+            #pragma omp simd
+            for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r;
+        }
         mean[n] = m;
         rstd[n] = r;
     }
@@ -83,7 +88,7 @@ void layernorm_forward_ref(double *out, double *mean, double *rstd, const double
         for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
         v /= C;
         double r = 1.0 / sqrt(v + (double)SEMAIM_LN_EPS);
-        for (int i = 0; i < C; i++) out[n * C + i] = (x[i] - m) * r * w[i] + b[i];
+        for (int i = 0; i < C; i++) out[n * C + i] = (x[i] - m) * r * (w ? w[i] : 1.0) + (w ? b[i] : 0.0);
         mean[n] = m;
         rstd[n] = r;
     }

@@ -20,7 +20,9 @@
 
 #define SEMAIM_LN_EPS 1e-6f
 
-/* ---- LayerNorm over the last dim C of N rows (eps 1e-6); saves mean and rstd [N]. */
+/* ---- LayerNorm over the last dim C of N rows (eps 1e-6); saves mean and rstd [N]. The
+ * forward without a learned affine (weight 1, bias 0: the frozen fc_norm of the authors'
+ * global-pool readout) takes w = b = NULL. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *w, const float *b, long N, int C);
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,

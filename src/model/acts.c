@@ -41,6 +41,9 @@ static void carve_all(acts_t *a, carve_t *c) {
     size_t att = B * d.NH * d.T * d.T, DE = cfg->depth, DQ = cfg->dec_depth;
     a->patches_nat = take(c, B * L * PD);
     a->emb = take(c, B * L * D);
+    /* the global pool and its LayerNorm statistics: the classifier's head input and the gap
+     * readout of the encoder passes */
+    a->pool = take(c, B * D); a->fcn_mean = take(c, B); a->fcn_rstd = take(c, B);
     if (a->mode == ACTS_ENCODER) {
         a->h = take(c, 2 * BT * D);
         carve_enc(&a->enc[0], c, BT, D, att);
@@ -76,8 +79,7 @@ static void carve_all(acts_t *a, carve_t *c) {
     }
     if (a->mode == ACTS_FINETUNE) {
         size_t C = (size_t)a->C;
-        a->pool = take(c, B * D); a->fcn = take(c, B * D); a->dfcn = take(c, B * D); a->dpool = take(c, B * D);
-        a->fcn_mean = take(c, B); a->fcn_rstd = take(c, B);
+        a->fcn = take(c, B * D); a->dfcn = take(c, B * D); a->dpool = take(c, B * D);
         a->logits = take(c, B * C); a->dlogits = take(c, B * C);
         a->targets = take(c, B * C); a->probs = take(c, B * C);
     }

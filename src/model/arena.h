@@ -38,8 +38,11 @@ struct acts {
     /* permutation pass */
     float *sim;                  /* [B][L] cls-to-patch cosine similarity */
     void *order_scratch;         /* order_scratch_bytes(B, L) */
+    /* the global pool [B,D] (mean of the patch tokens before the final norm) and the statistics
+     * [B] of its LayerNorm (fc_norm; without affine for the gap readout): every mode */
+    float *pool, *fcn_mean, *fcn_rstd;
     /* fine-tuning classifier (ACTS_FINETUNE) */
-    float *pool, *fcn, *fcn_mean, *fcn_rstd, *logits, *dlogits, *dfcn, *dpool;   /* [B,D] / [B] / [B,C] */
+    float *fcn, *logits, *dlogits, *dfcn, *dpool;   /* [B,D] / [B,C] */
     float *targets, *probs;      /* [B,C]: the soft targets and softmax of the last forward */
 };
 

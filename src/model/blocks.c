@@ -162,3 +162,13 @@ void embed_backward(const enc_views_t *dw, float *emb, const float *dh0, const f
     }
     linear_backward(NULL, dw->patch_w, dw->patch_b, emb, patches, w->patch_w, (long)B * L, d->PD, D);
 }
+
+void pool_patch_tokens(float *out, const float *tok, int B, int T, int D) {
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int d = 0; d < D; d++) {
+            double s = 0;
+            for (int t = 1; t < T; t++) s += tok[((long)b * T + t) * D + d];
+            out[(long)b * D + d] = (float)(s / (T - 1));
+        }
+}

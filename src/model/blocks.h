@@ -35,6 +35,10 @@ void encoder_views(const params_t *w, float *base, int *k, int depth, enc_views_
  * must be in the order of perm (perm NULL: natural order); emb [B,L,D] is scratch. */
 void embed_forward(float *h0, float *emb, const float *patches, const int *perm, const enc_views_t *w,
                    const float *pos_embed, int B, const dims_t *d);
+/* The mean of the patch tokens (rows 1..T-1, cls left out) of each image: out [B,D] from tok
+ * [B,T,D], summed in double. The global pool of the fine-tuning classifier and of the mean and
+ * gap readouts. */
+void pool_patch_tokens(float *out, const float *tok, int B, int T, int D);
 /* Gradient of h0 (dh0 [B,T,D]) into the cls token and the patch embedding (no gradient to the
  * pixels); emb is scratch, patches as in the forward. */
 void embed_backward(const enc_views_t *dw, float *emb, const float *dh0, const float *patches, const enc_views_t *w,

@@ -5,7 +5,8 @@
 #include "model/blocks.h"
 #include "semaim/encoder.h"
 
-const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, int B) {
+/* Encoder + final norm; *pre (may be NULL) receives the stream before the norm [B,T,D]. */
+static const float *encoder_pass(model_t *m, acts_t *a, const float *images, int B, const float **pre) {
     acts_check(a, B, ACTS_ENCODER);
     int T = m->d.T, D = m->d.D;
     long BTD = (long)B * T * D;
@@ -20,43 +21,46 @@ const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, in
     }
     layernorm_forward(a->norm, a->norm_mean, a->norm_rstd, x, m->p.norm_w, m->p.norm_b, (long)B * T, D);
     a->holds = HOLDS_NOTHING;   /* the training-pass activations are no longer valid */
+    if (pre) *pre = x;
     return a->norm;
 }
 
-void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *cls_out, float *mean_out) {
-    const float *tok = encoder_forward_full(m, a, images, B);
+const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, int B) {
+    return encoder_pass(m, a, images, B, NULL);
+}
+
+void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *cls_out, float *mean_out,
+                      float *gap_out) {
+    const float *pre;
+    const float *tok = encoder_pass(m, a, images, B, &pre);
     int T = m->d.T, D = m->d.D;
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        const float *t = tok + (long)b * T * D;
-        if (cls_out) memcpy(cls_out + (long)b * D, t, sizeof(float) * D);
-        if (mean_out) {
-            for (int d = 0; d < D; d++) {
-                double s = 0;
-                for (int p = 1; p < T; p++) s += t[(long)p * D + d];
-                mean_out[(long)b * D + d] = (float)(s / (T - 1));
-            }
-        }
+    if (cls_out)
+        for (int b = 0; b < B; b++) memcpy(cls_out + (long)b * D, tok + (long)b * T * D, sizeof(float) * D);
+    if (mean_out) pool_patch_tokens(mean_out, tok, B, T, D);
+    if (gap_out) {
+        pool_patch_tokens(a->pool, pre, B, T, D);
+        layernorm_forward(gap_out, a->fcn_mean, a->fcn_rstd, a->pool, NULL, NULL, B, D);
     }
+}
+
+const float *encoder_cls_similarity(model_t *m, acts_t *a, const float *images, int B) {
+    const float *tok = encoder_pass(m, a, images, B, NULL);
+    int T = m->d.T, D = m->d.D, L = m->d.L;
+    float *sim = a->sim;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)B * L; r++) {
+        long b = r / L, p = r % L;
+        const float *c = tok + b * T * D, *t = tok + (b * T + 1 + p) * D;
+        double dot = 0, nc = 0, nt = 0;
+        for (int d = 0; d < D; d++) { dot += (double)c[d] * t[d]; nc += (double)c[d] * c[d]; nt += (double)t[d] * t[d]; }
+        sim[r] = (float)(dot / (fmax(sqrt(nc), 1e-12) * fmax(sqrt(nt), 1e-12)));
+    }
+    return sim;
 }
 
 void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise, int B, int *ranks,
                    int *center_out) {
     acts_check(a, B, ACTS_ENCODER);
-    float *sim = NULL;
-    if (order_uses_model(o)) {
-        const float *tok = encoder_forward_full(m, a, images, B);
-        int T = m->d.T, D = m->d.D, L = m->d.L;
-        sim = a->sim;
-        /* cosine similarity of the cls token to each patch token */
-#pragma omp parallel for schedule(static)
-        for (long r = 0; r < (long)B * L; r++) {
-            long b = r / L, p = r % L;
-            const float *c = tok + b * T * D, *t = tok + (b * T + 1 + p) * D;
-            double dot = 0, nc = 0, nt = 0;
-            for (int d = 0; d < D; d++) { dot += (double)c[d] * t[d]; nc += (double)c[d] * c[d]; nt += (double)t[d] * t[d]; }
-            sim[r] = (float)(dot / (fmax(sqrt(nc), 1e-12) * fmax(sqrt(nt), 1e-12)));
-        }
-    }
+    const float *sim = order_uses_model(o) ? encoder_cls_similarity(m, a, images, B) : NULL;
     order_from_scores(o, m->d.G, sim, noise, B, ranks, center_out, a->order_scratch);
 }

@@ -124,14 +124,7 @@ double ft_forward(ft_model_t *f, const float *images, const int32_t *labels, int
     for (int i = 0; i < f->cfg.depth; i++)
         enc_block_forward(a->h + (i + 1) * BTD, &a->enc[i], a->h + i * BTD, &f->p.e.blk[i], B, T, D, f->d.NH, ATTN_FULL,
                           dp_of(f, i, 0), dp_of(f, i, 1));
-    const float *hL = a->h + (long)f->cfg.depth * BTD;
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int d = 0; d < D; d++) {
-            double s = 0;
-            for (int t = 1; t < T; t++) s += hL[((long)b * T + t) * D + d];
-            a->pool[(long)b * D + d] = (float)(s / (T - 1));
-        }
+    pool_patch_tokens(a->pool, a->h + (long)f->cfg.depth * BTD, B, T, D);
     layernorm_forward(a->fcn, a->fcn_mean, a->fcn_rstd, a->pool, f->p.fcn_w, f->p.fcn_b, B, D);
     linear_forward(a->logits, a->fcn, f->p.head_w, f->p.head_b, B, D, C);
     a->Bcur = B;

@@ -13,6 +13,7 @@
 #include "core/files.h"
 #include "core/json.h"
 #include "semaim/metrics.h"
+#include "report/lines.h"
 #include "semaim/report.h"
 
 #define REPORT_KEEP_WARNINGS 200
@@ -79,25 +80,38 @@ void report_warn(report_t *R, const char *fmt, ...) {
 
 /* ------------------------------------------------------------------ one metrics line */
 
-/* A finite number, or -1. */
-static int get_num(const json_t *o, const char *key, double *v) {
+int report_get_num(const json_t *o, const char *key, double *v) {
     return json_getnum(o, key, v) == 0 && isfinite(*v) ? 0 : -1;
 }
 
-static int get_int(const json_t *o, const char *key, long lo, long hi, long *v) {
+int report_get_int(const json_t *o, const char *key, long lo, long hi, long *v) {
     double d;
-    if (get_num(o, key, &d) || d != floor(d) || d < lo || d > hi) return -1;
+    if (report_get_num(o, key, &d) || d != floor(d) || d < lo || d > hi) return -1;
     *v = (long)d;
     return 0;
 }
 
-/* Text from a JSON value for keys, labels and tables: strings as they are, numbers printed,
- * anything else "". */
-static void jv_text(const json_t *v, char *out, size_t n) {
+void report_jv_text(const json_t *v, char *out, size_t n) {
     if (!v) snprintf(out, n, "%s", "");
     else if (v->type == JSON_STR) snprintf(out, n, "%s", v->str);
     else if (v->type == JSON_NUM) snprintf(out, n, "%.10g", v->num);
+    else if (v->type == JSON_BOOL) snprintf(out, n, "%s", v->num != 0 ? "true" : "false");
     else snprintf(out, n, "%s", "");
+}
+
+/* The settings that describe the model, in the order people read them. */
+static const char *const model_keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads", "order", "allreduce"};
+
+void report_model_text(const json_t *settings, long params, char *out, size_t n) {
+    char val[9][128];
+    for (int k = 0; k < 9; k++) report_jv_text(json_get(settings, model_keys[k]), val[k], sizeof val[k]);
+    /* the preset and whatever overrides it (0 = the preset's) */
+    int len = snprintf(out, n, "%s", *val[0] ? val[0] : "model");
+    for (int k = 1; k < 7 && len < (int)n; k++)
+        if (*val[k] && strcmp(val[k], "0")) len += snprintf(out + len, n - len, " %s %s", model_keys[k], val[k]);
+    if (params && len < (int)n) len += snprintf(out + len, n - len, ", %.3g M params", params / 1e6);
+    if (*val[7] && len < (int)n) len += snprintf(out + len, n - len, ", %s order", val[7]);
+    if (*val[8] && len < (int)n) snprintf(out + len, n - len, ", %s all-reduce", val[8]);
 }
 
 /* Appends s to the comma-separated set *list unless it is there already. */
@@ -130,50 +144,41 @@ typedef struct {
 static const char *parse_start(const json_t *o, start_t *st) {
     long v;
     memset(st, 0, sizeof *st);
-    if (get_int(o, MET_RANKS, 1, 10000000, &v)) return "run_start without an integer \"ranks\" >= 1";
+    if (report_get_int(o, MET_RANKS, 1, 10000000, &v)) return "run_start without an integer \"ranks\" >= 1";
     st->ranks = (int)v;
-    if (get_int(o, MET_GLOBAL_BATCH, 1, 1L << 40, &st->global_batch)) return "run_start without an integer \"global_batch\" >= 1";
+    if (report_get_int(o, MET_GLOBAL_BATCH, 1, 1L << 40, &st->global_batch)) return "run_start without an integer \"global_batch\" >= 1";
     if (st->global_batch % st->ranks) return "run_start: \"global_batch\" is not a multiple of \"ranks\"";
-    if (get_int(o, MET_THREADS, 1, 1000000, &v)) return "run_start without an integer \"threads\" >= 1";
+    if (report_get_int(o, MET_THREADS, 1, 1000000, &v)) return "run_start without an integer \"threads\" >= 1";
     st->threads = (int)v;
-    if (get_int(o, MET_PARAMS, 0, 1L << 50, &st->params)) st->params = 0;
-    if (get_num(o, MET_GFLOP_PER_IMAGE, &st->gflop) || st->gflop < 0) st->gflop = 0;
-    jv_text(json_get(o, MET_NODES_HINT), st->nodes, sizeof st->nodes);
-    jv_text(json_get(o, MET_SLURM_JOB), st->job, sizeof st->job);
+    if (report_get_int(o, MET_PARAMS, 0, 1L << 50, &st->params)) st->params = 0;
+    if (report_get_num(o, MET_GFLOP_PER_IMAGE, &st->gflop) || st->gflop < 0) st->gflop = 0;
+    report_jv_text(json_get(o, MET_NODES_HINT), st->nodes, sizeof st->nodes);
+    report_jv_text(json_get(o, MET_SLURM_JOB), st->job, sizeof st->job);
     const json_t *ver = json_get(o, MET_VERSIONS);
-    jv_text(json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
-    jv_text(json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
-    jv_text(json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
+    report_jv_text(json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
+    report_jv_text(json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
+    report_jv_text(json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
     /* The settings that change the work per image or how it is done: runs that differ in any
      * of them never share a series. */
     const json_t *set = json_get(o, MET_SETTINGS);
     static const char *const keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads",
                                        "order", "allreduce", "segment", "loader-threads"};
     char val[11][128];
-    for (int k = 0; k < 11; k++) jv_text(json_get(set, keys[k]), val[k], sizeof val[k]);
+    for (int k = 0; k < 11; k++) report_jv_text(json_get(set, keys[k]), val[k], sizeof val[k]);
     snprintf(st->config, sizeof st->config,
              "params=%ld gflop=%.4f threads=%d preset=%s image=%s patch=%s width=%s depth=%s dec-depth=%s heads=%s "
              "order=%s allreduce=%s segment=%s loader-threads=%s",
              st->params, st->gflop, st->threads, val[0], val[1], val[2], val[3], val[4], val[5], val[6], val[7],
              val[8], val[9], val[10]);
-    /* The model for people: the preset and whatever overrides it (0 = the preset's). */
-    int n = snprintf(st->model, sizeof st->model, "%s", *val[0] ? val[0] : "model");
-    for (int k = 1; k < 7 && n < (int)sizeof st->model; k++)
-        if (*val[k] && strcmp(val[k], "0"))
-            n += snprintf(st->model + n, sizeof st->model - n, " %s %s", keys[k], val[k]);
-    if (st->params && n < (int)sizeof st->model)
-        n += snprintf(st->model + n, sizeof st->model - n, ", %.3g M params", st->params / 1e6);
-    if (*val[7] && n < (int)sizeof st->model) n += snprintf(st->model + n, sizeof st->model - n, ", %s order", val[7]);
-    if (*val[8] && n < (int)sizeof st->model)
-        snprintf(st->model + n, sizeof st->model - n, ", %s all-reduce", val[8]);
+    report_model_text(set, st->params, st->model, sizeof st->model);
     return NULL;
 }
 
 static const char *parse_step(const json_t *o, report_step_t *s) {
-    if (get_num(o, MET_STEP_S, &s->step_s) || !(s->step_s > 0)) return "step line without a finite \"step_s\" > 0";
-    if (get_num(o, MET_DATA_WAIT_S, &s->wait_s) || s->wait_s < 0) return "step line without a finite \"data_wait_s\" >= 0";
-    if (get_num(o, MET_COMPUTE_S, &s->compute_s) || s->compute_s < 0) return "step line without a finite \"compute_s\" >= 0";
-    if (get_num(o, MET_COMM_S, &s->comm_s) || s->comm_s < 0) return "step line without a finite \"comm_s\" >= 0";
+    if (report_get_num(o, MET_STEP_S, &s->step_s) || !(s->step_s > 0)) return "step line without a finite \"step_s\" > 0";
+    if (report_get_num(o, MET_DATA_WAIT_S, &s->wait_s) || s->wait_s < 0) return "step line without a finite \"data_wait_s\" >= 0";
+    if (report_get_num(o, MET_COMPUTE_S, &s->compute_s) || s->compute_s < 0) return "step line without a finite \"compute_s\" >= 0";
+    if (report_get_num(o, MET_COMM_S, &s->comm_s) || s->comm_s < 0) return "step line without a finite \"comm_s\" >= 0";
     return NULL;
 }
 
@@ -259,17 +264,17 @@ static int start_run(file_state_t *fs, const start_t *st, const char *path, cons
     return 0;
 }
 
-int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, err_t *err) {
+const char report_line_stop[] = "stop", report_line_oom[] = "out of memory";
+
+int report_read_lines(report_t *R, const char *path, report_line_fn fn, void *ctx, err_t *err) {
     FILE *f = fopen(path, "r");
-    if (!f) { err_set(err, ERR_INPUT, "%s: cannot open: %s", path, strerror(errno)); return -1; }
-    file_state_t fs = {NULL, 0, 0, -1, NULL, 0, 0};
+    if (!f) return err_set(err, ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    long ln = 0, bad = 0;
-    int fail = 0;   /* 1: out of memory, -1: read error (err says which) */
-    int other_kind = 0;
-    while (!fail && (len = getline(&line, &cap, f)) >= 0) {
+    long ln = 0;
+    int rc = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
         ln++;
         int complete = len > 0 && line[len - 1] == '\n';
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
@@ -278,62 +283,79 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
         if (k == (size_t)len) continue;   /* a blank line carries nothing */
         json_t o;
         err_t je;
-        const char *problem = NULL;
         if (json_parse(line, (size_t)len, &o, &je)) {
-            /* the writer was killed mid-line, or the file was cut: the usual end of a crashed job */
+            /* the writer was killed mid-line, or is writing it now, or the file was cut: the usual
+             * end of a crashed job or of a run that is still going */
             report_warn(R, "%s:%ld: not JSON (%s); line skipped", path, ln,
                         complete ? je.msg : "truncated line (no newline at the end of the file)");
-            bad++;
+            R->bad_lines++;
             continue;
         }
         const char *ev = json_gets(&o, MET_EVENT);
-        if (o.type != JSON_OBJ) problem = "not a JSON object";
-        else if (!ev) problem = "no \"event\" string";
-        else if (!strcmp(ev, MET_RUN_START) && json_gets(&o, MET_KIND) && strcmp(json_gets(&o, MET_KIND), MET_KIND_PRETRAIN)) {
-            /* a fine-tuning (or other) run folder: its steps are not pretraining steps */
-            report_warn(R, "%s: a %s run, not pretraining; left out of the scaling report", path, json_gets(&o, MET_KIND));
-            json_free(&o);
-            other_kind = 1;
-            break;
-        } else if (!strcmp(ev, MET_RUN_START)) {
-            start_t st;
-            problem = parse_start(&o, &st);
-            if (!problem) {
-                if (flush_segment(R, &fs) || start_run(&fs, &st, path, name, kind_hint)) fail = 1;
-            } else {
-                /* steps after an unusable start cannot be attributed to a configuration */
-                if (flush_segment(R, &fs)) fail = 1;
-                fs.cur = -1;
-            }
-        } else if (!strcmp(ev, MET_STEP)) {
-            report_step_t s;
-            problem = parse_step(&o, &s);
-            if (!problem && fs.cur < 0) problem = "step line without a valid run_start before it";
-            if (!problem) {
-                if (push_step(&fs.seg, &fs.nseg, &fs.segcap, &s)) fail = 1;
-                else fs.runs[fs.cur].step_lines++;
-            }
-        }
-        /* other events (checkpoint, run_end, ones added later) carry nothing the report needs */
+        const char *problem = o.type != JSON_OBJ ? "not a JSON object" : !ev ? "no \"event\" string" : fn(ctx, &o, ev, ln);
         json_free(&o);
+        if (problem == report_line_stop) break;
+        if (problem == report_line_oom) { rc = err_set(err, ERR_RUNTIME, "%s: out of memory", path); break; }
         if (problem) {
             report_warn(R, "%s:%ld: %s; line skipped", path, ln, problem);
-            bad++;
+            R->bad_lines++;
         }
     }
-    if (other_kind) for (int i = 0; i < fs.n; i++) fs.runs[i].nsteps = -1;   /* none of them counts */
-    if (!fail && ferror(f)) {
-        err_set(err, ERR_INPUT, "%s: read error after line %ld: %s", path, ln, strerror(errno));
-        fail = -1;
-    }
+    if (!rc && ferror(f)) rc = err_set(err, ERR_INPUT, "%s: read error after line %ld: %s", path, ln, strerror(errno));
     free(line);
     fclose(f);
-    if (!fail && flush_segment(R, &fs)) fail = 1;
-    free(fs.seg);
-    R->bad_lines += bad;
+    return rc;
+}
+
+typedef struct {
+    report_t *R;
+    file_state_t fs;
+    const char *path, *name;
+    int kind_hint, other_kind;
+} add_ctx_t;
+
+static const char *add_line(void *arg, const json_t *o, const char *ev, long ln) {
+    add_ctx_t *c = arg;
+    file_state_t *fs = &c->fs;
+    (void)ln;
+    if (!strcmp(ev, MET_RUN_START) && json_gets(o, MET_KIND) && strcmp(json_gets(o, MET_KIND), MET_KIND_PRETRAIN)) {
+        /* a fine-tuning (or other) run folder: its steps are not pretraining steps */
+        report_warn(c->R, "%s: a %s run, not pretraining; left out of the scaling report", c->path, json_gets(o, MET_KIND));
+        c->other_kind = 1;
+        return report_line_stop;
+    }
+    if (!strcmp(ev, MET_RUN_START)) {
+        start_t st;
+        const char *problem = parse_start(o, &st);
+        if (flush_segment(c->R, fs)) return report_line_oom;
+        if (problem) {
+            fs->cur = -1;   /* steps after an unusable start cannot be attributed to a configuration */
+            return problem;
+        }
+        return start_run(fs, &st, c->path, c->name, c->kind_hint) ? report_line_oom : NULL;
+    }
+    if (!strcmp(ev, MET_STEP)) {
+        report_step_t s;
+        const char *problem = parse_step(o, &s);
+        if (!problem && fs->cur < 0) problem = "step line without a valid run_start before it";
+        if (problem) return problem;
+        if (push_step(&fs->seg, &fs->nseg, &fs->segcap, &s)) return report_line_oom;
+        fs->runs[fs->cur].step_lines++;
+    }
+    /* other events (checkpoint, monitor, run_end, ones added later) carry nothing the scaling report needs */
+    return NULL;
+}
+
+int report_add_metrics(report_t *R, const char *path, const char *name, int kind_hint, err_t *err) {
+    add_ctx_t c = {R, {NULL, 0, 0, -1, NULL, 0, 0}, path, name, kind_hint, 0};
+    file_state_t *fs = &c.fs;
+    int fail = report_read_lines(R, path, add_line, &c, err) ? -1 : 0;   /* err says which */
+    if (c.other_kind) for (int i = 0; i < fs->n; i++) fs->runs[i].nsteps = -1;   /* none of them counts */
+    if (!fail && flush_segment(R, fs)) fail = err_set(err, ERR_RUNTIME, "%s: out of memory", path);
+    free(fs->seg);
     int added = 0;
-    for (int i = 0; i < fs.n; i++) {
-        report_run_t *r = &fs.runs[i];
+    for (int i = 0; i < fs->n; i++) {
+        report_run_t *r = &fs->runs[i];
         if (fail || r->nsteps <= 0) {
             if (!fail && r->nsteps == 0)
                 report_warn(R, "%s: run on %d ranks (global batch %ld) has no steady-state steps (%ld step lines, the "
@@ -343,19 +365,18 @@ int report_add_metrics(report_t *R, const char *path, const char *name, int kind
             continue;
         }
         if (R->nruns == R->runs_cap) {
-            int c = R->runs_cap ? 2 * R->runs_cap : 16;
-            report_run_t *g = realloc(R->runs, (size_t)c * sizeof *g);
-            if (!g) { fail = 1; run_free(r); continue; }
+            int cap = R->runs_cap ? 2 * R->runs_cap : 16;
+            report_run_t *g = realloc(R->runs, (size_t)cap * sizeof *g);
+            if (!g) { fail = err_set(err, ERR_RUNTIME, "%s: out of memory", path); run_free(r); continue; }
             R->runs = g;
-            R->runs_cap = c;
+            R->runs_cap = cap;
         }
         R->runs[R->nruns++] = *r;
         added++;
     }
-    free(fs.runs);
-    if (fail > 0) { err_set(err, ERR_RUNTIME, "%s: out of memory", path); return -1; }
-    if (fail < 0) return -1;
-    if (fs.n == 0 && !other_kind) report_warn(R, "%s: no valid run_start line; file left out", path);
+    free(fs->runs);
+    if (fail) return -1;
+    if (fs->n == 0 && !c.other_kind) report_warn(R, "%s: no valid run_start line; file left out", path);
     return added;
 }
 

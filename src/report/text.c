@@ -1,7 +1,9 @@
 /* Text the report writers share: strings made safe for tables and SVG, and series names. */
 #include <stdio.h>
 #include <string.h>
+#include <math.h>
 #include "core/json.h"
+#include "report/text.h"
 #include "semaim/report.h"
 
 void report_clean_text(const char *s, char *out, size_t n) {
@@ -32,4 +34,23 @@ void report_series_label(const report_t *R, int s, char *out, size_t n) {
         }
     if (same > 1) snprintf(out, n, "%s (%d)", base, index);
     else snprintf(out, n, "%s", base);
+}
+
+void report_md_text(buf_t *b, const char *s) {
+    char c[2048];
+    report_clean_text(s, c, sizeof c);
+    for (const char *p = c; *p; p++) {
+        if (strchr("|*_`<>[]\\", *p)) buf_add(b, "\\", 1);
+        buf_add(b, p, 1);
+    }
+}
+
+void report_num(buf_t *b, double x) {
+    if (isfinite(x)) buf_printf(b, "%.10g", x);
+    else buf_puts(b, "null");
+}
+
+void report_jkey(buf_t *b, const char *k) {
+    json_str(b, k);
+    buf_add(b, ": ", 2);
 }

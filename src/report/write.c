@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "report/text.h"
 #include "semaim/report.h"
 
 static const char *const kind_name[] = {"any", "strong", "weak"};
@@ -51,10 +52,6 @@ static void csv_field(buf_t *b, const char *s) {
     buf_add(b, "\"", 1);
 }
 
-static void num(buf_t *b, double x) {
-    if (isfinite(x)) buf_printf(b, "%.10g", x);
-    else buf_puts(b, "null");
-}
 
 char *report_csv(const report_t *R) {
     buf_t b = {0};
@@ -74,17 +71,17 @@ char *report_csv(const report_t *R) {
             point_union(R, P, 0, text, sizeof text);
             csv_field(&b, text);
             buf_printf(&b, ",%d,%ld,%ld,%d,%ld,", r0->threads, r0->global_batch, r0->batch, P->nruns, P->steps);
-            num(&b, P->throughput); buf_add(&b, ",", 1);
-            num(&b, P->lo); buf_add(&b, ",", 1);
-            num(&b, P->hi); buf_add(&b, ",", 1);
+            report_num(&b, P->throughput); buf_add(&b, ",", 1);
+            report_num(&b, P->lo); buf_add(&b, ",", 1);
+            report_num(&b, P->hi); buf_add(&b, ",", 1);
             csv_field(&b, iv_name[P->interval]); buf_add(&b, ",", 1);
-            num(&b, P->throughput / P->ranks); buf_add(&b, ",", 1);
-            num(&b, P->step_s); buf_add(&b, ",", 1);
-            num(&b, P->wait_s); buf_add(&b, ",", 1);
-            num(&b, P->compute_s); buf_add(&b, ",", 1);
-            num(&b, P->comm_s); buf_add(&b, ",", 1);
-            num(&b, P->speedup); buf_add(&b, ",", 1);
-            num(&b, P->efficiency); buf_add(&b, ",", 1);
+            report_num(&b, P->throughput / P->ranks); buf_add(&b, ",", 1);
+            report_num(&b, P->step_s); buf_add(&b, ",", 1);
+            report_num(&b, P->wait_s); buf_add(&b, ",", 1);
+            report_num(&b, P->compute_s); buf_add(&b, ",", 1);
+            report_num(&b, P->comm_s); buf_add(&b, ",", 1);
+            report_num(&b, P->speedup); buf_add(&b, ",", 1);
+            report_num(&b, P->efficiency); buf_add(&b, ",", 1);
             point_union(R, P, 1, text, sizeof text);
             csv_field(&b, text);
             buf_add(&b, ",", 1);
@@ -104,7 +101,6 @@ char *report_csv(const report_t *R) {
 
 /* ------------------------------------------------------------------ JSON */
 
-static void jkey(buf_t *b, const char *k) { json_str(b, k); buf_add(b, ": ", 2); }
 
 static void jlist(buf_t *b, const char *commas) {
     buf_add(b, "[", 1);
@@ -135,64 +131,64 @@ char *report_json(const report_t *R) {
     char warm[256], text[4096];
     method_text(R, warm, sizeof warm);
     buf_puts(&b, "{\n");
-    jkey(&b, "name"); json_str(&b, R->name); buf_puts(&b, ",\n");
-    jkey(&b, "created"); json_str(&b, R->created); buf_puts(&b, ",\n");
-    jkey(&b, "command"); json_str(&b, R->command); buf_puts(&b, ",\n");
-    jkey(&b, "runs_dir"); json_str(&b, R->runs_dir); buf_puts(&b, ",\n");
-    jkey(&b, "method"); buf_puts(&b, "{");
-    jkey(&b, "warmup"); json_str(&b, warm); buf_puts(&b, ", ");
-    jkey(&b, "throughput"); json_str(&b, "global batch / median steady-state step seconds (each step the slowest rank's)");
+    report_jkey(&b, "name"); json_str(&b, R->name); buf_puts(&b, ",\n");
+    report_jkey(&b, "created"); json_str(&b, R->created); buf_puts(&b, ",\n");
+    report_jkey(&b, "command"); json_str(&b, R->command); buf_puts(&b, ",\n");
+    report_jkey(&b, "runs_dir"); json_str(&b, R->runs_dir); buf_puts(&b, ",\n");
+    report_jkey(&b, "method"); buf_puts(&b, "{");
+    report_jkey(&b, "warmup"); json_str(&b, warm); buf_puts(&b, ", ");
+    report_jkey(&b, "throughput"); json_str(&b, "global batch / median steady-state step seconds (each step the slowest rank's)");
     buf_puts(&b, ", ");
-    jkey(&b, "repeats"); json_str(&b, "runs of a series with the same rank count; the point takes the median of their median step times");
+    report_jkey(&b, "repeats"); json_str(&b, "runs of a series with the same rank count; the point takes the median of their median step times");
     buf_puts(&b, ", ");
-    jkey(&b, "interval"); buf_printf(&b, "\"min-max of the repeats' throughputs; a lone run: percentile bootstrap 95%% of "
+    report_jkey(&b, "interval"); buf_printf(&b, "\"min-max of the repeats' throughputs; a lone run: percentile bootstrap 95%% of "
                                               "its median step time, %d resamples\", ", R->opt.bootstrap);
-    jkey(&b, "strong_efficiency"); json_str(&b, "X(N) / ((N/N0) * X(N0))"); buf_puts(&b, ", ");
-    jkey(&b, "weak_efficiency"); json_str(&b, "t(N0) / t(N)"); buf_puts(&b, ", ");
-    jkey(&b, "speedup"); json_str(&b, "X(N) / X(N0)"); buf_puts(&b, "},\n");
+    report_jkey(&b, "strong_efficiency"); json_str(&b, "X(N) / ((N/N0) * X(N0))"); buf_puts(&b, ", ");
+    report_jkey(&b, "weak_efficiency"); json_str(&b, "t(N0) / t(N)"); buf_puts(&b, ", ");
+    report_jkey(&b, "speedup"); json_str(&b, "X(N) / X(N0)"); buf_puts(&b, "},\n");
 
-    jkey(&b, "runs"); buf_puts(&b, "[\n");
+    report_jkey(&b, "runs"); buf_puts(&b, "[\n");
     for (int i = 0; i < R->nruns; i++) {
         const report_run_t *r = &R->runs[i];
         buf_puts(&b, i ? ",\n  {" : "  {");
-        jkey(&b, "name"); json_str(&b, r->name); buf_puts(&b, ", ");
-        jkey(&b, "metrics"); json_str(&b, r->path); buf_puts(&b, ", ");
-        jkey(&b, "folder_kind"); json_str(&b, kind_name[r->kind_hint]); buf_puts(&b, ", ");
+        report_jkey(&b, "name"); json_str(&b, r->name); buf_puts(&b, ", ");
+        report_jkey(&b, "metrics"); json_str(&b, r->path); buf_puts(&b, ", ");
+        report_jkey(&b, "folder_kind"); json_str(&b, kind_name[r->kind_hint]); buf_puts(&b, ", ");
         buf_printf(&b, "\"ranks\": %d, \"threads\": %d, ", r->ranks, r->threads);
-        jkey(&b, "nodes"); jlist(&b, r->nodes); buf_puts(&b, ", ");
+        report_jkey(&b, "nodes"); jlist(&b, r->nodes); buf_puts(&b, ", ");
         buf_printf(&b, "\"global_batch\": %ld, \"batch_per_rank\": %ld, \"params\": %ld, \"gflop_per_image\": ",
                         r->global_batch, r->batch, r->params);
-        num(&b, r->gflop_per_image); buf_puts(&b, ", ");
-        jkey(&b, "model"); json_str(&b, r->model); buf_puts(&b, ", ");
-        jkey(&b, "config"); json_str(&b, r->config); buf_puts(&b, ", ");
-        jkey(&b, "slurm_job_ids"); jlist(&b, r->slurm_jobs); buf_puts(&b, ", ");
+        report_num(&b, r->gflop_per_image); buf_puts(&b, ", ");
+        report_jkey(&b, "model"); json_str(&b, r->model); buf_puts(&b, ", ");
+        report_jkey(&b, "config"); json_str(&b, r->config); buf_puts(&b, ", ");
+        report_jkey(&b, "slurm_job_ids"); jlist(&b, r->slurm_jobs); buf_puts(&b, ", ");
         buf_printf(&b, "\"invocations\": %d, \"step_lines\": %ld, \"steady_steps\": %ld, \"step_s\": ", r->invocations,
                         r->step_lines, r->nsteps);
-        num(&b, r->step_s); buf_puts(&b, ", \"data_wait_s\": ");
-        num(&b, r->wait_s); buf_puts(&b, ", \"compute_s\": ");
-        num(&b, r->compute_s); buf_puts(&b, ", \"comm_s\": ");
-        num(&b, r->comm_s); buf_puts(&b, ", \"throughput\": ");
-        num(&b, r->throughput); buf_puts(&b, ", \"per_rank_throughput\": ");
-        num(&b, r->throughput / r->ranks); buf_puts(&b, ", ");
-        jkey(&b, "versions"); buf_puts(&b, "{");
-        jkey(&b, "mpi"); json_str(&b, r->version_mpi); buf_puts(&b, ", ");
-        jkey(&b, "hdf5"); json_str(&b, r->version_hdf5); buf_puts(&b, ", ");
-        jkey(&b, "openblas"); json_str(&b, r->version_openblas);
+        report_num(&b, r->step_s); buf_puts(&b, ", \"data_wait_s\": ");
+        report_num(&b, r->wait_s); buf_puts(&b, ", \"compute_s\": ");
+        report_num(&b, r->compute_s); buf_puts(&b, ", \"comm_s\": ");
+        report_num(&b, r->comm_s); buf_puts(&b, ", \"throughput\": ");
+        report_num(&b, r->throughput); buf_puts(&b, ", \"per_rank_throughput\": ");
+        report_num(&b, r->throughput / r->ranks); buf_puts(&b, ", ");
+        report_jkey(&b, "versions"); buf_puts(&b, "{");
+        report_jkey(&b, "mpi"); json_str(&b, r->version_mpi); buf_puts(&b, ", ");
+        report_jkey(&b, "hdf5"); json_str(&b, r->version_hdf5); buf_puts(&b, ", ");
+        report_jkey(&b, "openblas"); json_str(&b, r->version_openblas);
         buf_printf(&b, "}, \"in_series\": %d}", R->in_series ? R->in_series[i] : 0);
     }
     buf_puts(&b, "\n],\n");
 
-    jkey(&b, "series"); buf_puts(&b, "[\n");
+    report_jkey(&b, "series"); buf_puts(&b, "[\n");
     for (int s = 0; s < R->nseries; s++) {
         const report_series_t *S = &R->series[s];
         char label[256];
         report_series_label(R, s, label, sizeof label);
         buf_puts(&b, s ? ",\n  {" : "  {");
-        jkey(&b, "label"); json_str(&b, label); buf_puts(&b, ", ");
-        jkey(&b, "kind"); json_str(&b, kind_name[S->kind]); buf_puts(&b, ", ");
-        jkey(&b, "grouped_by"); json_str(&b, S->inferred ? "batches" : "folder name"); buf_puts(&b, ", ");
+        report_jkey(&b, "label"); json_str(&b, label); buf_puts(&b, ", ");
+        report_jkey(&b, "kind"); json_str(&b, kind_name[S->kind]); buf_puts(&b, ", ");
+        report_jkey(&b, "grouped_by"); json_str(&b, S->inferred ? "batches" : "folder name"); buf_puts(&b, ", ");
         buf_printf(&b, "\"%s\": %ld, ", S->kind == REPORT_STRONG ? "global_batch" : "batch_per_rank", S->batch_key);
-        jkey(&b, "model"); json_str(&b, R->runs[S->run0].model); buf_puts(&b, ", ");
+        report_jkey(&b, "model"); json_str(&b, R->runs[S->run0].model); buf_puts(&b, ", ");
         buf_printf(&b, "\"threads\": %d, \"baseline_ranks\": %d, \"points\": [", R->runs[S->run0].threads,
                         S->points[0].ranks);
         for (int p = 0; p < S->npoints; p++) {
@@ -201,22 +197,22 @@ char *report_json(const report_t *R) {
             buf_puts(&b, p ? ",\n    {" : "\n    {");
             buf_printf(&b, "\"ranks\": %d, \"global_batch\": %ld, \"batch_per_rank\": %ld, \"repeats\": %d, "
                                 "\"steady_steps\": %ld, \"throughput\": ", P->ranks, r0->global_batch, r0->batch, P->nruns, P->steps);
-            num(&b, P->throughput); buf_puts(&b, ", \"interval\": {\"lo\": ");
-            num(&b, P->lo); buf_puts(&b, ", \"hi\": ");
-            num(&b, P->hi); buf_puts(&b, ", \"kind\": ");
+            report_num(&b, P->throughput); buf_puts(&b, ", \"interval\": {\"lo\": ");
+            report_num(&b, P->lo); buf_puts(&b, ", \"hi\": ");
+            report_num(&b, P->hi); buf_puts(&b, ", \"kind\": ");
             json_str(&b, iv_name[P->interval]); buf_puts(&b, "}, \"per_rank_throughput\": ");
-            num(&b, P->throughput / P->ranks); buf_puts(&b, ", \"step_s\": ");
-            num(&b, P->step_s); buf_puts(&b, ", \"data_wait_s\": ");
-            num(&b, P->wait_s); buf_puts(&b, ", \"compute_s\": ");
-            num(&b, P->compute_s); buf_puts(&b, ", \"comm_s\": ");
-            num(&b, P->comm_s); buf_puts(&b, ", \"speedup\": ");
-            num(&b, P->speedup); buf_puts(&b, ", \"efficiency\": ");
-            num(&b, P->efficiency); buf_puts(&b, ", ");
+            report_num(&b, P->throughput / P->ranks); buf_puts(&b, ", \"step_s\": ");
+            report_num(&b, P->step_s); buf_puts(&b, ", \"data_wait_s\": ");
+            report_num(&b, P->wait_s); buf_puts(&b, ", \"compute_s\": ");
+            report_num(&b, P->compute_s); buf_puts(&b, ", \"comm_s\": ");
+            report_num(&b, P->comm_s); buf_puts(&b, ", \"speedup\": ");
+            report_num(&b, P->speedup); buf_puts(&b, ", \"efficiency\": ");
+            report_num(&b, P->efficiency); buf_puts(&b, ", ");
             point_union(R, P, 0, text, sizeof text);
-            jkey(&b, "nodes"); jlist(&b, text); buf_puts(&b, ", ");
+            report_jkey(&b, "nodes"); jlist(&b, text); buf_puts(&b, ", ");
             point_union(R, P, 1, text, sizeof text);
-            jkey(&b, "slurm_job_ids"); jlist(&b, text); buf_puts(&b, ", ");
-            jkey(&b, "runs"); buf_puts(&b, "[");
+            report_jkey(&b, "slurm_job_ids"); jlist(&b, text); buf_puts(&b, ", ");
+            report_jkey(&b, "runs"); buf_puts(&b, "[");
             for (int i = 0; i < P->nruns; i++) {
                 if (i) buf_puts(&b, ", ");
                 json_str(&b, R->runs[P->runs[i]].name);
@@ -228,28 +224,28 @@ char *report_json(const report_t *R) {
     buf_puts(&b, "\n],\n");
 
     const report_proj_t *J = &R->proj;
-    jkey(&b, "projection");
+    report_jkey(&b, "projection");
     if (!J->have) buf_puts(&b, "null");
     else {
         buf_puts(&b, "{");
-        jkey(&b, "label"); json_str(&b, "model, not a measurement"); buf_puts(&b, ", ");
-        jkey(&b, "allreduce_formula"); json_str(&b, formula_ar); buf_puts(&b, ", ");
-        jkey(&b, "efficiency_formula"); json_str(&b, formula_eff); buf_puts(&b, ", ");
-        jkey(&b, "assumes"); json_str(&b, "fixed per-rank batch (weak scaling), one fp32 gradient all-reduce per step "
+        report_jkey(&b, "label"); json_str(&b, "model, not a measurement"); buf_puts(&b, ", ");
+        report_jkey(&b, "allreduce_formula"); json_str(&b, formula_ar); buf_puts(&b, ", ");
+        report_jkey(&b, "efficiency_formula"); json_str(&b, formula_eff); buf_puts(&b, ", ");
+        report_jkey(&b, "assumes"); json_str(&b, "fixed per-rank batch (weak scaling), one fp32 gradient all-reduce per step "
                                                "after the backward pass, no overlap, data loading hidden, each rank's link "
                                                "at the given bandwidth");
         buf_puts(&b, ", ");
-        jkey(&b, "benchmark"); json_str(&b, J->source);
+        report_jkey(&b, "benchmark"); json_str(&b, J->source);
         buf_printf(&b, ", \"benchmark_ranks\": %d, \"benchmark_points\": %d, \"alpha_s\": ", J->bench_ranks, J->npts);
-        num(&b, J->alpha); buf_puts(&b, ", \"beta_bytes_per_s\": ");
-        num(&b, J->beta); buf_puts(&b, ", \"fit_max_rel_err\": ");
-        num(&b, J->fit_max_rel_err); buf_puts(&b, ", \"latency_s\": ");
-        num(&b, J->latency); buf_printf(&b, ", \"latency_given\": %s, ", J->latency_given ? "true" : "false");
-        jkey(&b, "reference_run"); json_str(&b, R->runs[J->ref_run].name);
+        report_num(&b, J->alpha); buf_puts(&b, ", \"beta_bytes_per_s\": ");
+        report_num(&b, J->beta); buf_puts(&b, ", \"fit_max_rel_err\": ");
+        report_num(&b, J->fit_max_rel_err); buf_puts(&b, ", \"latency_s\": ");
+        report_num(&b, J->latency); buf_printf(&b, ", \"latency_given\": %s, ", J->latency_given ? "true" : "false");
+        report_jkey(&b, "reference_run"); json_str(&b, R->runs[J->ref_run].name);
         buf_puts(&b, ", \"t_compute_s\": ");
-        num(&b, J->t_compute);
+        report_num(&b, J->t_compute);
         buf_printf(&b, ", \"batch_per_rank\": %ld, \"grad_bytes\": ", J->batch);
-        num(&b, J->grad_bytes);
+        report_num(&b, J->grad_bytes);
         buf_puts(&b, ", \"ranks\": [");
         for (int k = 0; k < J->nranks; k++) buf_printf(&b, "%s%d", k ? ", " : "", J->ranks[k]);
         buf_puts(&b, "], \"rows\": [");
@@ -257,17 +253,17 @@ char *report_json(const report_t *R) {
             buf_puts(&b, w ? ",\n    {" : "\n    {");
             if (w < J->nbw) {
                 buf_printf(&b, "\"bandwidth_gbit_s\": %.10g, \"beta_bytes_per_s\": ", J->gbit[w]);
-                num(&b, J->gbit[w] * 1e9 / 8);
+                report_num(&b, J->gbit[w] * 1e9 / 8);
             } else {
                 buf_puts(&b, "\"bandwidth_gbit_s\": null, \"measured_beta\": true, \"beta_bytes_per_s\": ");
-                num(&b, J->beta);
+                report_num(&b, J->beta);
             }
             const char *names[3] = {"efficiency", "throughput", "allreduce_s"};
             for (int q = 0; q < 3; q++) {
                 buf_printf(&b, ", \"%s\": [", names[q]);
                 for (int k = 0; k < J->nranks; k++) {
                     if (k) buf_puts(&b, ", ");
-                    num(&b, q == 0 ? J->eff[w][k] : q == 1 ? J->tput[w][k] : J->t_ar[w][k]);
+                    report_num(&b, q == 0 ? J->eff[w][k] : q == 1 ? J->tput[w][k] : J->t_ar[w][k]);
                 }
                 buf_puts(&b, "]");
             }
@@ -276,7 +272,7 @@ char *report_json(const report_t *R) {
         buf_puts(&b, "]}");
     }
     buf_puts(&b, ",\n");
-    jkey(&b, "projection_note"); json_str(&b, J->note); buf_puts(&b, ",\n");
+    report_jkey(&b, "projection_note"); json_str(&b, J->note); buf_puts(&b, ",\n");
     buf_printf(&b, "\"skipped_lines\": %ld, \"warnings_total\": %d, \"warnings\": [", R->bad_lines, R->nwarn_total);
     for (int i = 0; i < R->nwarn; i++) {
         buf_puts(&b, i ? ",\n  " : "\n  ");
@@ -289,14 +285,6 @@ char *report_json(const report_t *R) {
 
 /* ------------------------------------------------------------------ Markdown */
 
-static void md_text(buf_t *b, const char *s) {
-    char c[2048];
-    report_clean_text(s, c, sizeof c);
-    for (const char *p = c; *p; p++) {
-        if (strchr("|*_`<>[]\\", *p)) buf_add(b, "\\", 1);
-        buf_add(b, p, 1);
-    }
-}
 
 static void md_scaling_table(buf_t *b, const report_t *R, int kind) {
     int any = 0;
@@ -307,9 +295,9 @@ static void md_scaling_table(buf_t *b, const report_t *R, int kind) {
         char label[256], text[4096];
         report_series_label(R, s, label, sizeof label);
         buf_puts(b, "**");
-        md_text(b, label);
+        report_md_text(b, label);
         buf_puts(b, "** — ");
-        md_text(b, R->runs[S->run0].model);
+        report_md_text(b, R->runs[S->run0].model);
         buf_printf(b, ", %d thread%s per rank; grouped by %s; N0 = %d.\n\n", R->runs[S->run0].threads,
                         R->runs[S->run0].threads == 1 ? "" : "s", S->inferred ? "equal batches" : "folder name",
                         S->points[0].ranks);
@@ -321,13 +309,13 @@ static void md_scaling_table(buf_t *b, const report_t *R, int kind) {
             const report_run_t *r0 = &R->runs[P->runs[0]];
             buf_printf(b, "| %d | ", P->ranks);
             point_union(R, P, 0, text, sizeof text);
-            md_text(b, *text ? text : "?");
+            report_md_text(b, *text ? text : "?");
             buf_printf(b, " | %ld | %ld | %d | %ld | %.1f | ", r0->global_batch, r0->batch, P->nruns, P->steps, P->throughput);
             if (P->interval == REPORT_IV_NONE) buf_puts(b, "—");
             else buf_printf(b, "%.1f – %.1f%s", P->lo, P->hi, P->interval == REPORT_IV_REPEATS ? " (repeats)" : " (bootstrap)");
             buf_printf(b, " | %.1f | %.3f | %.3f | ", P->throughput / P->ranks, P->speedup, P->efficiency);
             point_union(R, P, 1, text, sizeof text);
-            md_text(b, *text ? text : "—");
+            report_md_text(b, *text ? text : "—");
             buf_puts(b, " |\n");
         }
         buf_puts(b, "\n");
@@ -340,7 +328,7 @@ char *report_markdown(const report_t *R) {
     char warm[256], text[4096];
     method_text(R, warm, sizeof warm);
     buf_puts(&b, "# Scaling report: ");
-    md_text(&b, R->name);
+    report_md_text(&b, R->name);
     buf_printf(&b, "\n\nMade %s by `", R->created);
     report_clean_text(R->command, text, sizeof text);
     for (char *p = text; *p; p++) if (*p == '`') *p = '\'';
@@ -379,7 +367,7 @@ char *report_markdown(const report_t *R) {
             const report_point_t *P = &R->series[s].points[p];
             double parts = P->wait_s + P->compute_s + P->comm_s;
             buf_puts(&b, "| ");
-            md_text(&b, label);
+            report_md_text(&b, label);
             buf_printf(&b, " | %d | %.2f | %.2f | %.2f | %.2f | %.1f %% |\n", P->ranks, 1e3 * P->step_s, 1e3 * P->wait_s,
                             1e3 * P->compute_s, 1e3 * P->comm_s, parts > 0 ? 100 * P->comm_s / parts : 0);
         }
@@ -391,14 +379,14 @@ char *report_markdown(const report_t *R) {
     for (int i = 0; i < R->nruns; i++) {
         const report_run_t *r = &R->runs[i];
         buf_puts(&b, "| ");
-        md_text(&b, r->name);
+        report_md_text(&b, r->name);
         buf_printf(&b, " | %d | ", r->ranks);
-        md_text(&b, *r->nodes ? r->nodes : "?");
+        report_md_text(&b, *r->nodes ? r->nodes : "?");
         buf_printf(&b, " | %d | %ld | %ld | %d | %ld/%ld | %.1f | ", r->threads, r->global_batch, r->batch,
                         r->invocations, r->nsteps, r->step_lines, r->throughput);
-        md_text(&b, *r->slurm_jobs ? r->slurm_jobs : "—");
+        report_md_text(&b, *r->slurm_jobs ? r->slurm_jobs : "—");
         buf_puts(&b, " | ");
-        md_text(&b, r->model);
+        report_md_text(&b, r->model);
         buf_printf(&b, " | %d |\n", R->in_series ? R->in_series[i] : 0);
     }
     buf_puts(&b, "\nLibrary versions:\n\n| MPI | HDF5 | OpenBLAS | runs |\n| --- | --- | --- | ---: |\n");
@@ -414,11 +402,11 @@ char *report_markdown(const report_t *R) {
         }
         if (seen) continue;
         buf_puts(&b, "| ");
-        md_text(&b, *r->version_mpi ? r->version_mpi : "?");
+        report_md_text(&b, *r->version_mpi ? r->version_mpi : "?");
         buf_puts(&b, " | ");
-        md_text(&b, *r->version_hdf5 ? r->version_hdf5 : "?");
+        report_md_text(&b, *r->version_hdf5 ? r->version_hdf5 : "?");
         buf_puts(&b, " | ");
-        md_text(&b, *r->version_openblas ? r->version_openblas : "?");
+        report_md_text(&b, *r->version_openblas ? r->version_openblas : "?");
         buf_printf(&b, " | %d |\n", count);
     }
 
@@ -426,7 +414,7 @@ char *report_markdown(const report_t *R) {
     buf_puts(&b, "\n## Projection beyond this machine (a model, not a measurement)\n\n");
     if (!J->have) {
         buf_puts(&b, "Not made: ");
-        md_text(&b, *J->note ? J->note : "no all-reduce benchmark");
+        report_md_text(&b, *J->note ? J->note : "no all-reduce benchmark");
         buf_puts(&b, ".\n");
     } else {
         const report_run_t *r = &R->runs[J->ref_run];
@@ -474,7 +462,7 @@ char *report_markdown(const report_t *R) {
                         R->bad_lines, R->bad_lines == 1 ? "" : "s");
         for (int i = 0; i < R->nwarn; i++) {
             buf_puts(&b, "- ");
-            md_text(&b, R->warn[i]);
+            report_md_text(&b, R->warn[i]);
             buf_puts(&b, "\n");
         }
         if (R->nwarn < R->nwarn_total) buf_printf(&b, "- … %d more (see scaling.json's count)\n", R->nwarn_total - R->nwarn);

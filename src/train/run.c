@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "kernels/gemm.h"
 #include "semaim/dist.h"
 #include "semaim/metrics.h"
 #include "semaim/run.h"
@@ -49,6 +50,7 @@ void run_init(run_t *r, int *argc, char ***argv, const char *prog, int kind) {
     r->kind = kind;
     r->end_reason = "done";
     r->t_start = clock_now();
+    r->note_step = -1;
 }
 
 void run_agree(run_t *r, err_t *e) { dist_agree_or_exit(MPI_COMM_WORLD, r->prog, e); }
@@ -144,6 +146,7 @@ static void cpu_name(char *cpu, size_t n) {
 void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr, int use_mpi_allreduce,
                long segment, const char *extra, const char *banner) {
     err_t e = {0};
+    r->steps_per_epoch = steps_per_epoch;
     r->ar = allreduce_create(MPI_COMM_WORLD, w->nparams, segment, use_mpi_allreduce);
     if (!r->ar) dist_finish(1);   /* allreduce_create reported the reason on every rank */
     if (watchdog_start(r->stall_timeout, r->prog)) err_set(&e, ERR_RUNTIME, "cannot start the stall watchdog");
@@ -177,24 +180,27 @@ void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr
     cpu_name(cpu, sizeof cpu);
     const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT"), *nodes = getenv("SLURM_JOB_NUM_NODES");
     buf_t *b = &r->line, v = {0}, s = {0};
+    const gemm_config_t *gc = gemm_global_config();   /* what the GEMMs of this run use */
     metrics_begin(b, MET_RUN_START);
     metrics_str(b, MET_KIND, r->kind == CKPT_FINETUNE ? MET_KIND_FINETUNE : MET_KIND_PRETRAIN);
-    metrics_num(b, "time", "%.3f", (double)time(NULL));
+    metrics_num(b, MET_TIME, "%.3f", (double)time(NULL));
     metrics_int(b, MET_RANKS, r->world);
     metrics_int(b, MET_THREADS, omp_get_max_threads());
-    metrics_str(b, "host", host);
-    metrics_str(b, "cpu", cpu);
+    metrics_str(b, MET_HOST, host);
+    metrics_str(b, MET_CPU, cpu);
     metrics_int(b, "cores", sysconf(_SC_NPROCESSORS_ONLN));
     metrics_str(b, MET_NODES_HINT, nodes ? nodes : "1");
     metrics_str(b, MET_SLURM_JOB, job);
-    metrics_raw(b, "slurm_restart_count", restart && *restart && strspn(restart, "0123456789") == strlen(restart) ? restart : "0");
-    metrics_str(b, "resumed_from", r->resumed_from[0] ? r->resumed_from : NULL);
-    metrics_int(b, "start_step", r->start_step);
+    metrics_raw(b, MET_RESTART_COUNT, restart && *restart && strspn(restart, "0123456789") == strlen(restart) ? restart : "0");
+    metrics_str(b, MET_RESUMED_FROM, r->resumed_from[0] ? r->resumed_from : NULL);
+    metrics_int(b, MET_START_STEP, r->start_step);
     metrics_int(b, MET_GLOBAL_BATCH, r->global_batch);
-    metrics_int(b, "steps_per_epoch", steps_per_epoch);
-    metrics_int(b, "total_steps", r->total_steps);
-    metrics_num(b, "peak_lr", "%.9g", peak_lr);
+    metrics_int(b, MET_STEPS_PER_EPOCH, steps_per_epoch);
+    metrics_int(b, MET_TOTAL_STEPS, r->total_steps);
+    metrics_num(b, MET_PEAK_LR, "%.9g", peak_lr);
     metrics_int(b, MET_PARAMS, w->nparams);
+    metrics_str(b, MET_GEMM, gemm_backend_name(gc->backend));
+    metrics_str(b, MET_PRECISION, gc->emulated_bf16 ? "bf16 (emulated)" : gemm_precision_name(gc->precision));
     if (extra) buf_puts(b, extra);
     buf_puts(&v, "{");
     json_str(&v, "mpi"); buf_puts(&v, ": "); json_str(&v, mpiv);
@@ -271,21 +277,76 @@ void run_step_done(run_t *r, loader *ld, ckpt_state_t *st, int epoch, double los
     buf_t *b = &r->line;
     metrics_begin(b, MET_STEP);
     metrics_int(b, MET_STEP, r->step);
-    metrics_int(b, "epoch", epoch);
-    metrics_num(b, "loss", "%.7g", loss);
-    metrics_num(b, "lr", "%.7g", lr);
-    metrics_num(b, "grad_norm", "%.7g", gnorm);
-    metrics_num(b, "images_per_s", "%.3f", r->global_batch / mx[3]);
+    metrics_int(b, MET_EPOCH, epoch);
+    metrics_num(b, MET_LOSS, "%.7g", loss);
+    metrics_num(b, MET_LR, "%.7g", lr);
+    metrics_num(b, MET_GRAD_NORM, "%.7g", gnorm);
+    metrics_num(b, MET_IMAGES_PER_S, "%.3f", r->global_batch / mx[3]);
     metrics_num(b, MET_STEP_S, "%.5f", mx[3]);
     metrics_num(b, MET_DATA_WAIT_S, "%.5f", mx[0]);
     metrics_num(b, MET_COMPUTE_S, "%.5f", mx[1]);
     metrics_num(b, MET_COMM_S, "%.5f", mx[2]);
     metrics_line(r);
+    /* a fresh monitor result is always shown: in the step line, or alone when there is none */
+    const char *note = r->note_step == r->step ? r->note : "";
     if (r->step % r->log_every == 0 || r->step == r->total_steps) {
-        printf("step %6ld/%ld  epoch %3d  loss %.4f  lr %.3g  |g| %.3f  %.1f img/s  (data %.0f ms, comm %.0f ms)\n", r->step,
-               r->total_steps, epoch, loss, lr, gnorm, r->global_batch / mx[3], 1e3 * mx[0], 1e3 * mx[2]);
+        printf("step %6ld/%ld  epoch %3d  loss %.4f  lr %.3g  |g| %.3f  %.1f img/s  (data %.0f ms, comm %.0f ms)%s\n", r->step,
+               r->total_steps, epoch, loss, lr, gnorm, r->global_batch / mx[3], 1e3 * mx[0], 1e3 * mx[2], note);
+        fflush(stdout);
+    } else if (*note) {
+        printf("step %6ld/%ld%s\n", r->step, r->total_steps, note);
         fflush(stdout);
     }
+}
+
+int run_monitor_due(const run_t *r, long every, long step) {
+    if (every <= 0) return 0;
+    if (step == r->start_step && step > 0) return 0;   /* evaluated before that checkpoint was written */
+    return step % every == 0 || step == r->total_steps;
+}
+
+int run_monitor(run_t *r, monitor_t *mon, model_t *m, long step) {
+    watchdog_phase(step, WATCHDOG_EVAL);   /* the evaluation belongs to the step it measures */
+    monitor_result_t res;
+    err_t e;
+    if (monitor_eval(mon, m, MPI_COMM_WORLD, &res, &e)) {
+        if (r->rank == 0) fprintf(stderr, "%s: monitor: %s\n", r->prog, e.msg);
+        r->exit_code = e.kind;
+        r->end_reason = "monitor error";
+        return -1;
+    }
+    double fk[2] = {res.features_s, res.knn_s}, mk[2];   /* the slowest rank's */
+    MPI_Reduce(fk, mk, 2, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (r->rank != 0) return 0;
+    buf_t *b = &r->line;
+    char key[64];
+    metrics_begin(b, MET_MONITOR);
+    metrics_int(b, MET_STEP, step);
+    metrics_num(b, MET_EPOCH, "%.4f", r->steps_per_epoch > 0 ? (double)step / r->steps_per_epoch : 0.0);
+    metrics_int(b, MET_MON_BANK, res.bank);
+    metrics_int(b, MET_MON_QUERIES, res.queries);
+    metrics_int(b, MET_MON_K, res.k);
+    metrics_int(b, MET_MON_CLASSES, res.num_classes);
+    for (int k = 0; k < FEATSET_KINDS; k++) {
+        snprintf(key, sizeof key, MET_MON_TOP1 "%s", featset_kinds[k]);
+        metrics_num(b, key, "%.4f", res.top1[k]);
+        snprintf(key, sizeof key, MET_MON_TOP5 "%s", featset_kinds[k]);
+        metrics_num(b, key, "%.4f", res.top5[k]);
+    }
+    metrics_num(b, MET_FEATURES_S, "%.3f", mk[0]);
+    metrics_num(b, MET_KNN_S, "%.3f", mk[1]);
+    metrics_num(b, MET_SECONDS, "%.3f", mk[0] + mk[1]);
+    metrics_line(r);
+    int n = snprintf(r->note, sizeof r->note, "  k-NN");
+    for (int k = 0; k < FEATSET_KINDS && n < (int)sizeof r->note; k++)
+        n += snprintf(r->note + n, sizeof r->note - n, " %s %.1f", featset_kinds[k], res.top1[k]);
+    r->note_step = step;
+    if (step == r->step) {   /* no step line follows for this step */
+        printf("step %6ld/%ld%s  (bank %ld, queries %ld, %.1f s)\n", step, r->total_steps, r->note, res.bank, res.queries,
+               mk[0] + mk[1]);
+        fflush(stdout);
+    }
+    return 0;
 }
 
 int run_check_replicas(run_t *r, const params_t *w) {
@@ -332,8 +393,8 @@ int run_checkpoint(run_t *r, const ckpt_model_t *id, const params_t *w, const ck
             buf_t *b = &r->line;
             metrics_begin(b, MET_CHECKPOINT);
             metrics_int(b, MET_STEP, r->step);
-            metrics_int(b, "epoch", st->epoch);
-            metrics_num(b, "seconds", "%.3f", clock_now() - t0);
+            metrics_int(b, MET_EPOCH, st->epoch);
+            metrics_num(b, MET_SECONDS, "%.3f", clock_now() - t0);
             metrics_line(r);
         } else if (!last) {
             fprintf(stderr, "%s: warning: checkpoint at step %ld not written (%s); training goes on, the next one is due at "
@@ -378,9 +439,9 @@ int run_end(run_t *r) {
         metrics_str(b, MET_REASON, r->end_reason);
         /* which signal rank 0 saw: lets a job script tell Slurm's USR1 warning from a TERM */
         metrics_str(b, "signal", stop_signal == SIGUSR1 ? "SIGUSR1" : stop_signal == SIGTERM ? "SIGTERM" : NULL);
-        metrics_int(b, "exit_code", r->exit_code);
-        metrics_num(b, "seconds", "%.3f", clock_now() - r->t_start);
-        metrics_num(b, "peak_rss_gib", "%.3f", ru.ru_maxrss / 1048576.0);
+        metrics_int(b, MET_EXIT_CODE, r->exit_code);
+        metrics_num(b, MET_SECONDS, "%.3f", clock_now() - r->t_start);
+        metrics_num(b, MET_PEAK_RSS_GIB, "%.3f", ru.ru_maxrss / 1048576.0);
         metrics_int(b, "grad_allreduces", r->ar ? allreduce_calls(r->ar) : 0);
         metrics_int(b, MET_LINES_LOST, r->metrics_lost);
         metrics_line(r);

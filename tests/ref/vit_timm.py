@@ -5,8 +5,9 @@ Written from timm's public structure (no timm import; the package is not install
 
 Used by tests/t_eval_export.sh:
   vit_timm.py check --weights W.safetensors --shards DIR --features F.h5 [--split val] [--heads N]
-      load W strictly, compute the cls token after the final norm and the mean of the normed
-      patch tokens of every image of the split in float64, compare with the C features file
+      load W strictly, compute the cls token after the final norm, the mean of the normed
+      patch tokens and the global pool (mean patch token before the norm, LayerNorm without
+      affine) of every image of the split in float64, compare with the C features file
   vit_timm.py write --out W.safetensors --image 32 --patch 8 --width 64 --depth 2 --heads 2
       a randomly initialised model (learned pos_embed, non-trivial norms, a classifier head)
       written by PyTorch through tests/ref/safetensors_io.py, without metadata
@@ -97,12 +98,15 @@ class VisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x):
+    def forward_prenorm(self, x):
         x = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         for b in self.blocks:
             x = b(x)
-        return self.norm(x)
+        return x
+
+    def forward_features(self, x):
+        return self.norm(self.forward_prenorm(x))
 
 
 def config_of(tensors, meta, heads=None):
@@ -159,16 +163,19 @@ def cmd_check(a):
         raise SystemExit(f"shards hold {imgs.shape[1]}x{imgs.shape[2]} images; this check needs {S}x{S}")
     x = torch.from_numpy(((imgs / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2).copy())
     with torch.no_grad():
-        tok = torch.cat([model.forward_features(x[i:i + 64]) for i in range(0, len(x), 64)]).numpy()
+        pre = torch.cat([model.forward_prenorm(x[i:i + 64]) for i in range(0, len(x), 64)])
+        tok = model.norm(pre).numpy()
+        # the authors' global pool: mean patch token before the norm, a LayerNorm without affine
+        gap_ref = torch.nn.functional.layer_norm(pre[:, 1:].mean(dim=1), (pre.shape[2],), eps=1e-6).numpy()
     cls_ref, mean_ref = tok[:, 0], tok[:, 1:].mean(axis=1)
     with h5py.File(a.features, "r") as h:
-        cls_c, mean_c, lab_c = h["cls"][:], h["mean"][:], h["labels"][:]
+        cls_c, mean_c, gap_c, lab_c = h["cls"][:], h["mean"][:], h["gap"][:], h["labels"][:]
     ok &= report(cls_c.shape == cls_ref.shape and np.array_equal(lab_c, labs), f"{a.name}.rows_and_labels",
                  f"C {cls_c.shape}, reference {cls_ref.shape}")
     if cls_c.shape == cls_ref.shape:
-        e1, e2 = rel_err(cls_c, cls_ref), rel_err(mean_c, mean_ref)
-        ok &= report(e1 <= a.tol and e2 <= a.tol, f"{a.name}.features_match",
-                     f"max rel diff cls {e1:.2e}, mean {e2:.2e} (tolerance {a.tol:g}), {len(cls_c)} images")
+        e1, e2, e3 = rel_err(cls_c, cls_ref), rel_err(mean_c, mean_ref), rel_err(gap_c, gap_ref)
+        ok &= report(e1 <= a.tol and e2 <= a.tol and e3 <= a.tol, f"{a.name}.features_match",
+                     f"max rel diff cls {e1:.2e}, mean {e2:.2e}, gap {e3:.2e} (tolerance {a.tol:g}), {len(cls_c)} images")
     return ok
 
 

@@ -104,6 +104,48 @@ static void test_partition(const char *dir, int world, int train, int assign, in
     test_end();
 }
 
+/* Eval mode with a limit serves the first `limit` ids of the split, split over the ranks as
+ * without one, the same every epoch; train mode refuses a limit. */
+static void test_eval_limit(const char *dir) {
+    test_begin("loader_eval_limit_first_ids");
+    const long limits[3] = {37, NTOT + 5, 1};
+    for (int li = 0; li < 3; li++)
+        for (int world = 1; world <= 3; world += 2) {
+            long want = limits[li] < NTOT ? limits[li] : NTOT;
+            for (int r = 0; r < world; r++) {
+                loader_config c = base_config(dir);
+                c.train = 0; c.eval_resize = 20; c.world = world; c.rank = r; c.limit = limits[li];
+                loader *L;
+                const char *e = lopen(&L, &c);
+                CHECK(!e, "open: %s", e ? e : "");
+                if (e) continue;
+                CHECK(loader_total_samples(L) == want, "limit %ld: %ld samples, want %ld", limits[li],
+                      loader_total_samples(L), want);
+                long lo = r * want / world, hi = (r + 1) * want / world;
+                for (int ep = 0; ep < 3; ep++) {
+                    long next = lo;
+                    for (long s = 0; s < loader_steps_per_epoch(L); s++) {
+                        const loader_batch *b;
+                        double waited;
+                        if ((e = lnext(L, &b, &waited))) { CHECK(0, "%s", e); break; }
+                        for (int i = 0; i < b->n; i++, next++)
+                            CHECK(b->ids[i] == next && b->labels[i] == fx_label(next), "limit %ld rank %d epoch %d: id %ld, "
+                                  "want %ld", limits[li], r, ep, (long)b->ids[i], next);
+                    }
+                    CHECK(next == hi, "limit %ld rank %d/%d epoch %d ended at %ld, want %ld", limits[li], r, world, ep, next, hi);
+                }
+                loader_close(L);
+            }
+        }
+    loader_config c = base_config(dir);
+    c.limit = 10;
+    loader *L;
+    const char *e = lopen(&L, &c);
+    CHECK(e && strstr(e, "eval mode only"), "train mode with a limit: %s", e ? e : "opened");
+    if (!e) loader_close(L);
+    test_end();
+}
+
 /* Train-mode images are exactly augment_train of the stored image with the sample's key. */
 static void test_train_pixels(const char *dir, int world, int rank, int threads, int max_open, const char *name) {
     test_begin(name);
@@ -525,6 +567,7 @@ int main(void) {
     /* dealt: this rank reads from all 5 non-empty shards through 2 open files (LRU evictions) */
     test_train_pixels(good, 2, 1, 2, 2, "loader_train_pixels_world2_threads2_two_open_files");
     test_eval_pixels(good);
+    test_eval_limit(good);
     test_determinism_resume(good);
     test_world_independent(good);
     test_prefetch();

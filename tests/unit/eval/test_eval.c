@@ -301,6 +301,10 @@ static void test_knn(void) {
     CHECK(knn_eval(&tr, &va, "mean", 20, 0.07, MPI_COMM_WORLD, &r7, &err_v) == 0 && r7.top1 == res.top1 &&
               r7.top5 == res.top5, "chunked merge: top1 %.2f vs %.2f", r7.top1, res.top1);
     eval_set_chunks(0, 0);
+    CHECK(knn_eval(&tr, &va, "gap", 20, 0.07, MPI_COMM_WORLD, &r7, &err_v) == -1 && strstr(err, "no /gap rows"),
+          "a set without gap rows: %s", err);
+    CHECK(knn_eval(&tr, &va, "avg", 20, 0.07, MPI_COMM_WORLD, &r7, &err_v) == -1 && strstr(err, "cls, mean or gap"),
+          "an unknown kind: %s", err);
     test_end();
 
     test_begin("linprobe_separable_set");
@@ -332,6 +336,8 @@ static void test_knn(void) {
     test_end();
 
     test_begin("features_file_round_trip_and_slices");
+    tr.gap = malloc(sizeof(float) * 300 * D);
+    for (long i = 0; i < 300 * D; i++) tr.gap[i] = -0.5f * tr.cls[i] + 0.25f;
     eval_set_chunks(13, 0);   /* written in chunks of 13 rows */
     CHECK(featfile_write(tmp("f.h5"), &tr, "train", "ckpt-x.bin", 42, MPI_COMM_WORLD, &err_v) == 0, "write: %s", err);
     eval_set_chunks(0, 0);
@@ -341,37 +347,47 @@ static void test_knn(void) {
     CHECK(s0.total == 300 && s0.lo == 0 && s0.n == 150 && s1.lo == 150 && s1.n == 150 && s0.dim == D && s0.num_classes == 6,
           "slices");
     CHECK(!memcmp(s1.cls, tr.cls + 150 * D, sizeof(float) * 150 * D) && !memcmp(s1.mean, tr.mean + 150 * D, sizeof(float) * 150 * D) &&
-              !memcmp(s1.labels, tr.labels + 150, 4 * 150) && !memcmp(s0.cls, tr.cls, sizeof(float) * 150 * D),
+              !memcmp(s1.labels, tr.labels + 150, 4 * 150) && !memcmp(s0.cls, tr.cls, sizeof(float) * 150 * D) &&
+              !memcmp(s0.gap, tr.gap, sizeof(float) * 150 * D) && !memcmp(s1.gap, tr.gap + 150 * D, sizeof(float) * 150 * D),
           "rows");
     featset_free(&s0); featset_free(&s1);
-    /* a file whose /labels has fewer entries than rows */
-    hid_t f = H5Fcreate(tmp("bad.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hsize_t d2[2] = {4, 3}, d1[1] = {3};
-    float z[12] = {0};
-    int32_t zl[3] = {0};
-    hid_t sp2 = H5Screate_simple(2, d2, NULL), sp1 = H5Screate_simple(1, d1, NULL), ss = H5Screate(H5S_SCALAR);
-    hid_t st = H5Tcopy(H5T_C_S1);
-    H5Tset_size(st, 16);
-    hid_t at = H5Acreate2(f, "format", st, ss, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(at, st, "semaim features");
-    H5Aclose(at);
-    long long one = 1;
-    at = H5Acreate2(f, "format_version", H5T_STD_I64LE, ss, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(at, H5T_NATIVE_LLONG, &one);
-    H5Aclose(at);
-    const char *names[2] = {"cls", "mean"};
-    for (int i = 0; i < 2; i++) {
-        hid_t ds = H5Dcreate2(f, names[i], H5T_IEEE_F32LE, sp2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, z);
+    /* files as written before /gap existed: one whose /labels has fewer entries than rows, one
+     * that is fine and still serves cls and mean */
+    for (int nl = 3; nl <= 4; nl++) {
+        hid_t f = H5Fcreate(tmp(nl == 3 ? "bad.h5" : "old.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hsize_t d2[2] = {4, 3}, d1[1] = {(hsize_t)nl};
+        float z[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+        int32_t zl[4] = {0, 1, 0, 1};
+        hid_t sp2 = H5Screate_simple(2, d2, NULL), sp1 = H5Screate_simple(1, d1, NULL), ss = H5Screate(H5S_SCALAR);
+        hid_t st = H5Tcopy(H5T_C_S1);
+        H5Tset_size(st, 16);
+        hid_t at = H5Acreate2(f, "format", st, ss, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(at, st, "semaim features");
+        H5Aclose(at);
+        long long one = 1;
+        at = H5Acreate2(f, "format_version", H5T_STD_I64LE, ss, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(at, H5T_NATIVE_LLONG, &one);
+        H5Aclose(at);
+        const char *names[2] = {"cls", "mean"};
+        for (int i = 0; i < 2; i++) {
+            hid_t ds = H5Dcreate2(f, names[i], H5T_IEEE_F32LE, sp2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, z);
+            H5Dclose(ds);
+        }
+        hid_t ds = H5Dcreate2(f, "labels", H5T_STD_I32LE, sp1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, zl);
         H5Dclose(ds);
+        H5Sclose(sp2); H5Sclose(sp1); H5Sclose(ss); H5Tclose(st); H5Fclose(f);
     }
-    hid_t ds = H5Dcreate2(f, "labels", H5T_STD_I32LE, sp1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, zl);
-    H5Dclose(ds);
-    H5Sclose(sp2); H5Sclose(sp1); H5Sclose(ss); H5Tclose(st); H5Fclose(f);
     CHECK(featfile_read(tmp("bad.h5"), &s0, 0, 1, &err_v) == -1 &&
               strstr(err, "labels do not match the features: /labels has 3 entries but /cls has 4 rows") &&
               strstr(err, "bad.h5"), "%s", err);
+    CHECK(featfile_read(tmp("old.h5"), &s0, 0, 1, &err_v) == 0 && s0.gap == NULL && s0.total == 4 && s0.mean[11] == 11,
+          "a file without /gap still reads: %s", err);
+    CHECK(knn_eval(&s0, &s0, "mean", 3, 0.07, MPI_COMM_WORLD, &res, &err_v) == 0, "its mean rows serve k-NN: %s", err);
+    CHECK(knn_eval(&s0, &s0, "gap", 3, 0.07, MPI_COMM_WORLD, &res, &err_v) == -1 && strstr(err, "compute it again"),
+          "gap asked of an old file: %s", err);
+    featset_free(&s0);
     CHECK(featfile_read(tmp("a.st"), &s0, 0, 1, &err_v) == -1 && strstr(err, "not an HDF5 file"), "%s", err);
     test_end();
     featset_free(&tr);

@@ -313,6 +313,18 @@ static void fast_layernorm(void) {
         layernorm_forward_ref(outd, meand, rstdd, xd, wd, bd, N, C);
         double eo = err_fd(out, outd, n), em = err_fd(mean, meand, N), er = err_fd(rstd, rstdd, N);
         CHECK(eo < FWD_TOL && em < FWD_TOL && er < FWD_TOL, "N=%ld C=%d fwd err out %.3g mean %.3g rstd %.3g", N, C, eo, em, er);
+        // without affine: the same as weight 1, bias 0, in both twins
+        float *one = falloc(C), *zero = falloc(C), *out1 = falloc(n), *out0 = falloc(n);
+        double *one_d = dalloc(C), *zero_d = dalloc(C), *out1d = dalloc(n), *out0d = dalloc(n);
+        for (int i = 0; i < C; i++) { one[i] = 1.0f; one_d[i] = 1.0; }
+        layernorm_forward(out1, mean, rstd, x, one, zero, N, C);
+        layernorm_forward(out0, mean, rstd, x, NULL, NULL, N, C);
+        layernorm_forward_ref(out1d, meand, rstdd, xd, one_d, zero_d, N, C);
+        layernorm_forward_ref(out0d, meand, rstdd, xd, NULL, NULL, N, C);
+        CHECK(!memcmp(out1, out0, sizeof(float) * n) && !memcmp(out1d, out0d, sizeof(double) * n) &&
+                  err_fd(out0, out0d, n) < FWD_TOL,
+              "N=%ld C=%d no-affine forward differs from weight 1 / bias 0 (err %.3g)", N, C, err_fd(out0, out0d, n));
+        free(one); free(zero); free(out1); free(out0); free(one_d); free(zero_d); free(out1d); free(out0d);
         // backward from non-zero starting gradients
         float *dx = falloc(n), *dw = falloc(C), *db = falloc(C);
         fill_normal_f(dx, n, 1); fill_normal_f(dw, C, 1); fill_normal_f(db, C, 1);

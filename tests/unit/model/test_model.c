@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "semaim/encoder.h"
+#include "semaim/finetune.h"
 #include "semaim/model.h"
 #include "semaim/train_step.h"
 #include "semaim/optim.h"
@@ -263,14 +264,17 @@ static void test_features(void) {
     model_t m;
     model_init(&m, &c, 5, &err_v);
     int B = 3, H = c.image, D = m.d.D, T = m.d.T;
+    /* a final norm that is not the identity, so mean (after it) and gap (before it) differ */
+    for (int d = 0; d < D; d++) { m.p.norm_w[d] = 0.5f + 0.05f * d; m.p.norm_b[d] = 0.1f * (d % 3); }
     acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
     float *img = malloc(sizeof(float) * B * 3 * H * H);
-    float cls[3 * 16], mean[3 * 16], cls1[16], mean1[16];
+    float cls[3 * 16], mean[3 * 16], gap[3 * 16], cls1[16], mean1[16], gap1[16];
     random_images(img, B * 3 * H * H, 11);
-    encoder_features(&m, a, img, B, cls, mean);
-    encoder_features(&m, a, img + 2 * 3 * H * H, 1, cls1, mean1);
+    encoder_features(&m, a, img, B, cls, mean, gap);
+    encoder_features(&m, a, img + 2 * 3 * H * H, 1, cls1, mean1, gap1);
     CHECK(rel_err(cls1, cls + 2 * D, D) < 1e-5, "cls of image 2 alone vs in batch: %g", rel_err(cls1, cls + 2 * D, D));
     CHECK(rel_err(mean1, mean + 2 * D, D) < 1e-5, "mean of image 2 alone vs in batch");
+    CHECK(rel_err(gap1, gap + 2 * D, D) < 1e-5, "gap of image 2 alone vs in batch");
     const float *tok = encoder_forward_full(&m, a, img, 1);
     double mx = 0;
     CHECK(rel_err(tok, cls, D) < 1e-5, "cls feature is the normed cls token");
@@ -280,6 +284,22 @@ static void test_features(void) {
         mx = fmax(mx, fabs(s / (T - 1) - mean[d]));
     }
     CHECK(mx < 1e-4, "mean feature is the mean of normed patch tokens (%g)", mx);
+    /* gap, independently: the fine-tuning classifier pools the same encoder's patch tokens
+     * before the norm and applies fc_norm (1/0 at init); with an identity head its logits are
+     * that LayerNorm's output */
+    ft_model_t f;
+    CHECK(ft_init(&f, &m.cfg, D, B, 1.0, 1, &err_v) == 0 && ft_load_encoder(&f, &m, &err_v) == 0, "classifier");
+    memset(f.p.head_w, 0, sizeof(float) * D * D);
+    for (int d = 0; d < D; d++) f.p.head_w[d * D + d] = 1.0f;
+    ft_forward(&f, img, NULL, B, 0, 0);
+    const float *lg = ft_logits(&f);
+    double mean_row = 0, var_row = 0;
+    for (int d = 0; d < D; d++) { mean_row += gap[d] / D; var_row += (double)gap[d] * gap[d] / D; }
+    CHECK(rel_err(lg, gap, B * D) < 1e-5, "gap = LayerNorm without affine of the mean pre-norm patch token: %g",
+          rel_err(lg, gap, B * D));
+    CHECK(fabs(mean_row) < 1e-5 && fabs(var_row - 1) < 1e-3, "gap rows are normalised (mean %g, var %g)", mean_row, var_row);
+    CHECK(rel_err(gap, mean, D) > 1e-2, "gap does not depend on the final norm, mean does");
+    ft_free(&f);
     free(img);
     acts_free(a);
     model_free(&m);
@@ -374,7 +394,7 @@ static void test_backward_needs_forward(void) {
     CHECK(aborts_with(do_backward, &m, a, want), "after a permutation pass: backward did not abort");
     float cls[2 * 16];
     semaim_forward(&m, a, img, ranks, B);
-    encoder_features(&m, a, img, B, cls, NULL);
+    encoder_features(&m, a, img, B, cls, NULL, NULL);
     CHECK(aborts_with(do_backward, &m, a, want), "after a feature pass: backward did not abort");
     semaim_forward(&m, a, img, ranks, B);
     params_zero_grad(&m.w);

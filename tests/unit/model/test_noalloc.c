@@ -127,8 +127,8 @@ int main(void) {
         float loss = train_step(&m, a, (order_t)o, img, noise, B, ranks, NULL);
         double gn = grad_norm(m.w.grads, m.w.nparams);
         optim_update(&m.w, &oc, 1e-3, o + 1, gn);
-        float cls[3 * 32];
-        encoder_features(&m, a, img, B, cls, NULL);
+        float cls[3 * 32], mean[3 * 32], gap[3 * 32];
+        encoder_features(&m, a, img, B, cls, mean, gap);
         CHECK(allocs == before, "order %s: %ld allocations during a step", order_name((order_t)o), allocs - before);
         CHECK(loss > 0, "loss computed");
     }
