@@ -138,8 +138,6 @@ verdict metrics_open_fails "metrics.jsonl (cannot be opened)" "exit 1 at start, 
 
 # ---------------------------------------------------------------- semaim-prep
 "$fix" suite "$w/src" >/dev/null || bad "faults.prep_fixtures"
-P="convert --src $w/src --out $w/sh --train-shards 3 --val-shards 2 --size 16 --val-size 16 --val-resize 18 --progress none"
-"$prep" $P >/dev/null 2>&1 && cp -r "$w/sh" "$w/sh.good" || bad "faults.prep_first_run"
 prep_case() {   # name what op path errno [extra env]: a forced rerun meets the fault
   local name=$1 what=$2 op=$3 path=$4 er=$5; shift 5
   inject FAULT_OP=$op FAULT_PATH=$path FAULT_ERRNO=$er "$@" -- "$prep" $P --force
@@ -148,6 +146,13 @@ prep_case() {   # name what op path errno [extra env]: a forced rerun meets the 
              for f in '$w'/sh.good/train/*.h5; do cmp -s \"\$f\" '$w/sh/train/'\"\$(basename \"\$f\")\" || exit 1; done" &&
     no_tmp "$w/sh" || bad "faults.prep_${name}_left_a_temporary"
 }
+# the default store (jpeg) through every writer of the converter, then the raw store's shards
+prep_first() {   # store flags...: a good conversion kept as sh.good
+  rm -rf "$w/sh" "$w/sh.good"
+  P="convert --src $w/src --out $w/sh --train-shards 3 --val-shards 2 --progress none $*"
+  "$prep" $P >/dev/null 2>&1 && cp -r "$w/sh" "$w/sh.good" || bad "faults.prep_first_run ($*)"
+}
+prep_first --store jpeg --max-side 32
 prep_case shard_write_enospc "a shard (HDF5 data)" write train-00001-of-00003.h5 ENOSPC
 prep_case shard_create_eio "a shard (every open for writing fails)" open train-00001-of-00003.h5 EIO FAULT_COUNT=0
 prep_case shard_fsync_eio "a shard (fsync)" fsync train-00001-of-00003.h5 EIO
@@ -159,6 +164,9 @@ prep_case manifest_rename_eio "manifest.json (rename)" rename manifest.json EIO
 # after the failed manifest: `semaim-prep manifest` writes it from the records, verify passes
 "$prep" manifest "$w/sh" >/dev/null 2>&1 && "$prep" verify "$w/sh" >/dev/null 2>&1 &&
   pass "faults.prep_manifest_rebuilt_after_failure" || bad "faults.prep_manifest_rebuilt_after_failure"
+prep_first --store raw --size 16 --val-size 16 --val-resize 18
+prep_case raw_shard_write_enospc "a raw shard (HDF5 data)" write train-00001-of-00003.h5 ENOSPC
+prep_case raw_shard_rename_eio "a raw shard (rename into place)" rename train-00001-of-00003.h5 EIO
 
 # ---------------------------------------------------------------- features files, exports
 ck=$w/ref/ckpt-00000008.bin
@@ -191,5 +199,17 @@ for c in "write scaling.md ENOSPC 1" "rename scaling. EIO 3"; do
   inject FAULT_OP=$1 FAULT_PATH=$2 FAULT_ERRNO=$3 FAULT_NTH=$4 -- "$rep" $R
   verdict "report_$1_$3" "scaling report (semaim-report: four files)" "exit 1, one error line; the old four files, none of the new" \
     bash -c "[ $rc = 1 ] && grep -q '^semaim-report: .*scaling' '$w/err'" && same_report || bad "faults.report_$1_mixed_old_and_new"
+done
+
+# ---------------------------------------------------------------- run reports
+RR="run $w/ref --out $w/rrep --images 2"
+"$rep" $RR >/dev/null 2>&1 && cp -r "$w/rrep" "$w/rrep.good" || bad "faults.run_report_first_run"
+same_run_report() { diff -r "$w/rrep.good" "$w/rrep" >/dev/null && no_tmp "$w/rrep" && ! ls -A "$w/rrep" | grep -q '\.old$'; }
+for c in "write report.md ENOSPC 1" "rename .svg EIO 2" "fsync .png EIO 1"; do
+  set -- $c
+  inject FAULT_OP=$1 FAULT_PATH=$2 FAULT_ERRNO=$3 FAULT_NTH=$4 -- "$rep" $RR
+  verdict "run_report_$1_$3" "run report (semaim-report run: report.md, SVGs, PNGs, CSV, JSON)" \
+    "exit 1, one error line; the old report's files, none of the new" \
+    bash -c "[ $rc = 1 ] && [ $nerr = 1 ]" && same_run_report || bad "faults.run_report_$1_mixed_old_and_new"
 done
 finish

@@ -1,8 +1,10 @@
-/* semaim-report's reader of metrics.jsonl (src/report/read.c: report_add_metrics) and what
- * the report then does with the runs it accepted: the series, statistics and the four
- * outputs (CSV, JSON, Markdown, SVG), all in memory. The input is the metrics file of one
- * run folder; the first byte picks the folder name (strong-, weak- or neither). Beyond not
- * crashing: the JSON report parses. */
+/* semaim-report's readers of metrics.jsonl and what the reports then do with what they
+ * accepted, all in memory: the scaling report (src/report/read.c: report_add_metrics; the
+ * series, statistics and the four outputs CSV, JSON, Markdown, SVG) and the run report
+ * (src/report/runlog.c: report_runlog_read; every plot, report.md, curves.csv, summary.json,
+ * without the pictures, which need a checkpoint). The input is the metrics file of one run
+ * folder; the first byte picks the folder name (strong-, weak- or neither). Beyond not
+ * crashing: both JSON outputs parse. */
 #include "core/json.h"
 #include "semaim/report.h"
 #include "fuzz.h"
@@ -30,6 +32,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
         if (t[1]) json_free(&v);
         for (int i = 0; i < 4; i++) free(t[i]);
     }
+    report_free(R);
+    R = report_new(&o);
+    if (!R) return 0;
+    report_runlog_t L;
+    if (report_runlog_read(R, dir, &L, &e) == 0) {
+        long window = report_smooth_window(L.nsteps);
+        for (int p = 0; p < REPORT_PLOTS; p++) free(report_run_plot(&L, p, window));
+        free(report_run_markdown(R, &L, NULL, "fuzz: no pictures", "", window));
+        free(report_run_csv(&L, window));
+        char *j = report_run_json(R, &L, NULL, "fuzz: no pictures", "", window);
+        json_t v;
+        FUZZ_CHECK(!j || json_parse(j, strlen(j), &v, &e) == 0, "summary.json does not parse: %s", e.msg);
+        if (j) json_free(&v);
+        free(j);
+        report_runlog_free(&L);
+    } else FUZZ_CHECK(e.msg[0], "a refusal without a reason");
     report_free(R);
     return 0;
 }

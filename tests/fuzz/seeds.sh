@@ -13,7 +13,7 @@ PY=/usr/bin/python3
 w=$(mktemp -d "${TMPDIR:-/tmp}/fuzzseeds.XXXXXX") || exit 1
 trap 'rm -rf "$w"' EXIT
 die() { echo "seeds: $*" >&2; exit 1; }
-for t in json options safetensors checkpoint metrics manifest jpeg featfile shards; do mkdir -p "$out/fuzz_$t"; done
+for t in json options safetensors checkpoint metrics manifest jpeg loader_jpeg featfile shards; do mkdir -p "$out/fuzz_$t"; done
 # seed NAME TARGET PREFIX FILE: PREFIX (printf escapes) then FILE's bytes
 seed() { { printf "$3"; cat "$4"; } >"$out/fuzz_$2/$1"; }
 
@@ -67,7 +67,7 @@ EOF
 
 # semaim-prep: the fixture tree's JPEGs and a conversion's plan, record and manifest
 build/tools/prep_fixtures suite "$w/src" >/dev/null || die "prep_fixtures failed"
-bin/semaim-prep convert --src "$w/src" --out "$w/shards" --train-shards 1 --val-shards 1 --size 16 \
+bin/semaim-prep convert --src "$w/src" --out "$w/shards" --train-shards 1 --val-shards 1 --store raw --size 16 \
   --val-size 16 --val-resize 18 --progress none >/dev/null 2>"$w/err" || die "semaim-prep: $(head -1 "$w/err")"
 { cat "$w/shards/.prep/plan.json"; printf '\0'; cat "$w/shards/.prep/train-00000-of-00001.json"; printf '\0'
   cat "$w/shards/manifest.json"; printf '\0'; } >"$out/fuzz_manifest/convert"
@@ -79,7 +79,11 @@ while IFS= read -r -d '' f; do
   [ $((k % 3)) = 0 ] && seed "fixture-$k-full" jpeg '\040\020\003' "$f"
 done < <(find "$w/src" -type f -print0 | sort -z)
 for kind in rgb420 rgb444 gray prog cmyk ycck cmykplain; do
-  build/tools/prep_fixtures jpeg "$w/$kind.jpg" 24 17 "$kind" 85 1 >/dev/null && seed "$kind" jpeg '\030\020\000' "$w/$kind.jpg"
+  build/tools/prep_fixtures jpeg "$w/$kind.jpg" 24 17 "$kind" 85 1 >/dev/null && seed "$kind" jpeg '\030\020\000' "$w/$kind.jpg" &&
+  # the loader's decoder: train at 16 (sizes from the header), eval at 8 (R 12), full-scale train
+  seed "$kind-train" loader_jpeg '\000\017\001\000\000\000' "$w/$kind.jpg" &&
+  seed "$kind-eval" loader_jpeg '\001\007\004\000\000\000' "$w/$kind.jpg" &&
+  seed "$kind-full" loader_jpeg '\002\017\007\000\000\000' "$w/$kind.jpg"
 done
 
 # the generated-file targets read their input as choices: mostly "natural" files, some random
