@@ -9,8 +9,8 @@
 # Seeded: KILL_SEED (default 15; printed), KILL_ROUNDS (default 12) reproduce a failure.
 . "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-train=$PWD/bin/semaim-train check_ckpt=$PWD/build/tools/ckpt_check
-for b in "$train" "$check_ckpt"; do [ -x "$b" ] || { echo "FAIL: kill9.binaries ($b not built)"; exit 1; }; done
+train=$PWD/bin/semaim-train check_ckpt=$PWD/build/tools/ckpt_check shim=$PWD/build/fault/libfault.so
+for b in "$train" "$check_ckpt" "$shim"; do [ -x "$b" ] || { echo "FAIL: kill9.binaries ($b not built)"; exit 1; }; done
 seed=${KILL_SEED:-15} rounds=${KILL_ROUNDS:-12} bound=${KILL_EXIT_BOUND:-30}
 RANDOM=$seed
 echo "kill9: seed $seed, $rounds rounds (KILL_SEED=$seed KILL_ROUNDS=$rounds reproduces)"
@@ -20,9 +20,13 @@ STEPS=120
 R="--data $w/data --image 32 --patch 4 --width 64 --depth 2 --dec-depth 2 --heads 2 --batch 4 --steps $STEPS --ckpt-every 2
    --warmup-steps 5 --base-lr 1e-3 --log-every 1000 --check-every 10 --stall-timeout 60"
 final=$(printf 'ckpt-%08d.bin' $STEPS)
+# A slow disk for the step files (tests/fault/fault.c): every fsync of a checkpoint's
+# temporary takes KILL_SLOW_FSYNC_MS more, so "during a checkpoint write" is a window the
+# kill can hit on any machine, not a race against a fast disk. Results do not depend on it.
+slow=(env LD_PRELOAD="$shim" FAULT_OP=fsync FAULT_PATH=/.ckpt- FAULT_COUNT=0 FAULT_SLOW_MS="${KILL_SLOW_FSYNC_MS:-100}")
 
 t0=$(date +%s.%N)
-timeout 300 mpirun -np 2 "$train" $R --out "$w/ref" >"$w/ref.out" 2>&1 || { bad "kill9.reference_run ($(tail -1 "$w/ref.out"))"; exit 1; }
+"${slow[@]}" timeout 300 mpirun -np 2 "$train" $R --out "$w/ref" >"$w/ref.out" 2>&1 || { bad "kill9.reference_run ($(tail -1 "$w/ref.out"))"; exit 1; }
 span=$($PY -c "import sys; print(max(1.0, float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
 echo "kill9: the uninterrupted run takes ${span}s"
 
@@ -47,7 +51,7 @@ while [ $round -lt "$rounds" ]; do
   before=$(newest "$run")
   # a subshell around timeout around mpirun: its exit status comes back as a number, not as
   # bash's "Killed" notice; the ranks are mpirun's children
-  ( timeout 300 mpirun -np 2 "$train" $R --out "$run" >"$w/r$round.out" 2>&1; exit $? ) 2>/dev/null &
+  ( "${slow[@]}" timeout 300 mpirun -np 2 "$train" $R --out "$run" >"$w/r$round.out" 2>&1; exit $? ) 2>/dev/null &
   guard=$!
   mp=""
   for _ in $(seq 1 200); do to=$(pgrep -P $guard -x timeout) && mp=$(pgrep -P "$to" -x mpirun) && break; mp=""; sleep 0.01; done
@@ -111,7 +115,7 @@ EOF
 done
 # finish the run without kills, then the result
 before=$(newest "$run")
-timeout 300 mpirun -np 2 "$train" $R --out "$run" >"$w/last.out" 2>&1 || bad "kill9.final_resume ($(tail -1 "$w/last.out"))"
+"${slow[@]}" timeout 300 mpirun -np 2 "$train" $R --out "$run" >"$w/last.out" 2>&1 || bad "kill9.final_resume ($(tail -1 "$w/last.out"))"
 resumed_ok "$w/last.out" "$before" "the last launch"
 check "kill9.no_temporaries_left_after_the_last_resume" bash -c "! compgen -G '$run/.ckpt-*.tmp.*' >/dev/null"
 record kill summary seed="$seed" rounds="$round" kills="$kills" hung="$hung" worst_seconds_to_exit="$worst" \

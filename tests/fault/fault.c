@@ -12,6 +12,8 @@
  *   FAULT_LOG     a file that gets one line per injected fault ("fault: write #3 ENOSPC
  *                 PATH"), so a test can tell the fault happened
  *   FAULT_FREE_BYTES  statvfs/fstatvfs report this many bytes available (any path)
+ *   FAULT_SLOW_MS the counted calls do not fail but take this many milliseconds more (a
+ *                 slow disk): holds a write open long enough for a test to act during it
  *
  * Counted: open/open64/openat/openat64/creat/fopen/fopen64/freopen for writing (O_WRONLY,
  * O_RDWR, O_CREAT, O_TRUNC, O_APPEND; mode w, a or +), write/pwrite/pwrite64/writev/pwritev
@@ -31,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { OP_NONE, OP_OPEN, OP_WRITE, OP_FSYNC, OP_RENAME };
@@ -39,6 +42,7 @@ static int op = -1, err_no = ENOSPC, partial;
 static long nth = 1, count = 1;
 static const char *want_path, *log_path;
 static long long free_bytes = -1;
+static long slow_ms;
 static atomic_long seen, partial_armed;
 
 #define REAL(ret, name, ...) \
@@ -57,6 +61,7 @@ static void setup(void) {
     if ((s = getenv("FAULT_COUNT")) && *s) count = atol(s);
     if ((s = getenv("FAULT_PARTIAL")) && *s) partial = atoi(s);
     if ((s = getenv("FAULT_FREE_BYTES")) && *s) free_bytes = atoll(s);
+    if ((s = getenv("FAULT_SLOW_MS")) && *s) slow_ms = atol(s);
     if (e && !strcmp(e, "EIO")) err_no = EIO;
     else if (e && !strcmp(e, "EDQUOT")) err_no = EDQUOT;
     else if (e && !strcmp(e, "EROFS")) err_no = EROFS;
@@ -116,6 +121,11 @@ static int hit(int o, const char *a, const char *b, const char *how) {
     if (op != o || !matches(a, b)) return 0;
     long k = atomic_fetch_add(&seen, 1) + 1;
     if (k < nth || (count > 0 && k >= nth + count)) return 0;
+    if (slow_ms > 0) {
+        struct timespec t = {slow_ms / 1000, (slow_ms % 1000) * 1000000L};
+        while (nanosleep(&t, &t) && errno == EINTR) {}
+        return 0;
+    }
     note(o, k, a, how);
     errno = err_no;
     return 1;
