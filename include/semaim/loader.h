@@ -68,6 +68,10 @@ typedef struct {
     int max_open;           /* open shard files kept per rank (LRU); 0 = min(shards, 512,
                                half the open-file limit) */
     int jpeg_full_scale;    /* tests: decode jpeg shards at full size (no DCT scaling) */
+    int no_upsample;        /* refuse raw shards smaller than S (ERR_INPUT): upsampling small
+                               shards into a bigger model's input is never what a checkpoint of
+                               another config meant. jpeg shards are resized per image, as the
+                               paper's photos, and always pass */
     long limit;             /* eval: serve only the first `limit` images of the split (global ids
                                0..limit-1; the shards are shuffled when written, so a random
                                sample); 0 = all. Train mode: must be 0 */

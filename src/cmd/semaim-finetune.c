@@ -96,14 +96,11 @@ int main(int argc, char **argv) {
     loader *ld = NULL;
     loader_config lc = {.data_dir = data, .split = "train", .image_size = pm.cfg.image, .batch = batch,
                         .seed = (uint64_t)ft_seed, .rank = run.rank, .world = run.world, .train = 1,
-                        .threads = loader_threads};
+                        .threads = loader_threads, .no_upsample = 1};
     loader_open(&ld, &lc, &e);
     run_agree(&run, &e);
     int C = classes ? classes : loader_num_classes(ld);
-    if (loader_image_height(ld) && (loader_image_height(ld) < pm.cfg.image || loader_image_width(ld) < pm.cfg.image))
-        err_set(&e, ERR_INPUT, "%s: shards hold %dx%d images, smaller than the model's %dx%d input (checkpoint of another "
-                "config?)", data, loader_image_height(ld), loader_image_width(ld), pm.cfg.image, pm.cfg.image);
-    else if (C < 1) err_set(&e, ERR_INPUT, "finetune: the shards do not say how many classes there are: give --classes");
+    if (C < 1) err_set(&e, ERR_INPUT, "finetune: the shards do not say how many classes there are: give --classes");
     else if (classes && loader_num_classes(ld) && classes != loader_num_classes(ld))
         err_set(&e, ERR_INPUT, "finetune: --classes %d disagrees with the shards' num_classes %d", classes,
                 loader_num_classes(ld));

@@ -312,6 +312,12 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
     L->nslots = c->prefetch >= 2 ? c->prefetch : 2;
     L->plan_epoch = -1;
     if (shards_scan(&L->set, c->data_dir, c->split, err)) { loader_close(L); return -1; }
+    if (c->no_upsample && L->set.H && (L->set.H < L->S || L->set.W < L->S)) {
+        err_set(err, ERR_INPUT, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input (checkpoint of "
+                "another config?)", c->data_dir, c->split, L->set.H, L->set.W, L->S, L->S);
+        loader_close(L);
+        return -1;
+    }
     /* shards already centre-cropped to S (data_prep's val split) pass through unchanged */
     L->R = c->eval_resize ? c->eval_resize
          : L->set.H == L->S && L->set.W == L->S ? L->S : (int)(c->image_size / 0.875 + 0.5);

@@ -24,19 +24,9 @@ int features_open(loader **ld, const model_t *m, const char *data, const char *s
                   int world, err_t *err) {
     int S = m->cfg.image;
     loader_config lc = {.data_dir = data, .split = split, .image_size = S, .batch = batch, .seed = 0,
-                        .rank = rank, .world = world, .train = 0, .threads = 1, .limit = limit};
+                        .rank = rank, .world = world, .train = 0, .threads = 1, .limit = limit, .no_upsample = 1};
     *ld = NULL;
-    if (loader_open(ld, &lc, err)) return -1;
-    int H = loader_image_height(*ld), W = loader_image_width(*ld);
-    if (H && (H < S || W < S)) {   /* 0: jpeg shards, resized per image like the paper's photos */
-        /* upsampling small shards into a bigger model's input is never what was meant */
-        err_set(err, ERR_INPUT, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input "
-                 "(checkpoint of another config?)", data, split, H, W, S, S);
-        loader_close(*ld);
-        *ld = NULL;
-        return -1;
-    }
-    return 0;
+    return loader_open(ld, &lc, err);
 }
 
 int features_alloc(featset_t *fs, const loader *ld, const model_t *m, int rank, int world, err_t *err) {

@@ -21,15 +21,9 @@ int report_orders_compute(report_orders_t *O, model_t *m, uint64_t seed, const c
     memset(O, 0, sizeof *O);
     int S = m->cfg.image;
     loader_config lc = {.data_dir = data, .split = split, .image_size = S, .batch = n, .rank = 0, .world = 1,
-                        .train = 0, .threads = 1, .limit = n};
+                        .train = 0, .threads = 1, .limit = n, .no_upsample = 1};
     loader *ld = NULL;
     if (loader_open(&ld, &lc, err)) return -1;
-    if (loader_image_height(ld) < S || loader_image_width(ld) < S) {
-        err_set(err, ERR_INPUT, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input", data, split,
-                loader_image_height(ld), loader_image_width(ld), S, S);
-        loader_close(ld);
-        return -1;
-    }
     const loader_batch *b;
     if (loader_next(ld, &b, NULL, err)) { loader_close(ld); return -1; }
     n = b->n;   /* the split may hold fewer */
