@@ -142,11 +142,11 @@ int main(int argc, char **argv) {
         run_agree(&run, &e);
     }
 
-    acts_t *a = acts_create(&cfg, s.batch, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&cfg, s.batch, ACTS_PRETRAIN, 0, &e);
     int L = m.d.L;
     float *noise = malloc(sizeof(float) * s.batch * L);
     int *ranks = malloc(sizeof(int) * s.batch * L);
-    if (!a || !noise || !ranks) err_set(&e, ERR_RUNTIME, "out of memory for activations");
+    if (a && (!noise || !ranks)) err_set(&e, ERR_RUNTIME, "out of memory for activations");
     run_agree(&run, &e);
     buf_t extra = {0};
     metrics_num(&extra, MET_GFLOP_PER_IMAGE, "%.4f", semaim_flops_per_image(&m) / 1e9);

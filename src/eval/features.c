@@ -46,10 +46,14 @@ int features_compute(featset_t *fs, model_t *m, const char *data, const char *sp
     fs->cls = malloc(sizeof(float) * rows * D);
     fs->mean = malloc(sizeof(float) * rows * D);
     fs->labels = malloc(sizeof(int32_t) * rows);
-    acts_t *a = acts_create(&m->cfg, batch, ACTS_ENCODER, 0);
     int rc = -1;
-    if (!fs->cls || !fs->mean || !fs->labels || !a) {
+    acts_t *a = NULL;
+    if (!fs->cls || !fs->mean || !fs->labels) {
         err_set(err, ERR_RUNTIME, "features: out of memory for %ld images of width %d (batch %d)", fs->n, D, batch);
+        goto out;
+    }
+    if (!(a = acts_create(&m->cfg, batch, ACTS_ENCODER, 0, err))) {
+        err_prefix(err, "features");
         goto out;
     }
     long steps = loader_steps_per_epoch(ld), done = 0;

@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
 
     model_t m;
     if (model_init(&m, &c, (uint64_t)seed, &err_v)) die(err);
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
     if (!a) die("out of memory");
     int L = m.d.L, H = c.image;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
