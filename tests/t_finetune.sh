@@ -34,9 +34,12 @@ for d, kind, steps in ((pre, "pretrain", 4), (ft, "finetune", 6)):
     assert end["event"] == "run_end" and end["grad_allreduces"] == steps == sum(e["event"] == "step" for e in ev), (d, end)
 b = open(f"{ft}/ft-00000006.bin", "rb").read()
 magic, version, hb = struct.unpack_from("<8sII", b, 0)
-kind, classes = struct.unpack_from("<II", b, 88)
+kind, precision, backend, classes = struct.unpack_from("<HBBI", b, 88)
 nparams = struct.unpack_from("<q", b, 40)[0]
 assert (magic, version, hb, kind, classes) == (b"SEMAIMCK", 2, 104, 1, 10), (magic, version, hb, kind, classes)
+# the compute that wrote it: fp32 (the default) on the backend --gemm auto resolved to
+s = json.load(open(f"{ft}/settings.json"))
+assert precision == 1 and backend == {"openblas": 1, "onednn": 2}[s["gemm"]] and s["precision"] == "fp32", (precision, backend, s)
 assert len(b) == 104 + 12 * nparams, "one file: header, parameters and both moments of the one buffer"
 assert struct.unpack_from("<I", b, 100)[0] == zlib.crc32(b[:100]), "header CRC"
 PY
