@@ -70,6 +70,15 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, long n) {
     }
 }
 
+void gelu_backward_inplace(float *d, const float *x, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) {
+        float g;
+        const float cdf = normal_cdf(x[i], &g);
+        d[i] *= cdf + x[i] * (float)INV_SQRT2PI * g;
+    }
+}
+
 /* Φ(x) = ½·erfc(−x/√2): the same function as ½(1 + erf(x/√2)) without its cancellation for
  * x << 0, so the reference stays accurate relative to the tiny left-tail values. */
 void gelu_forward_ref(double *out, const double *inp, long n) {

@@ -8,8 +8,8 @@ static long ld(long x) { return x > 0 ? x : 1; }
 static gemm_shape_t fwd_shape(long N, int C, int OC, int acc) {
     return (gemm_shape_t){0, 1, N, OC, C, ld(C), ld(C), ld(OC), 1.0f, acc ? 1.0f : 0.0f};   // out (+)= inp·Wᵀ
 }
-static gemm_shape_t dinp_shape(long N, int C, int OC) {
-    return (gemm_shape_t){0, 0, N, C, OC, ld(OC), ld(C), ld(C), 1.0f, 1.0f};   // dinp += dout·W
+static gemm_shape_t dinp_shape(long N, int C, int OC, int set) {
+    return (gemm_shape_t){0, 0, N, C, OC, ld(OC), ld(C), ld(C), 1.0f, set ? 0.0f : 1.0f};   // dinp (+)= dout·W
 }
 static gemm_shape_t dw_shape(long N, int C, int OC) {
     return (gemm_shape_t){1, 0, OC, C, N, ld(OC), ld(C), ld(C), 1.0f, 1.0f};   // dW += doutᵀ·inp
@@ -21,10 +21,11 @@ int linear_plan(lin_plan_t *p, const gemm_config_t *cfg, long N, int C, int OC, 
     p->accumulate = (flags & LIN_ACCUMULATE) != 0;
     p->bf16 = cfg->precision == GEMM_PREC_BF16;
     const unsigned in = p->bf16 ? GEMM_PLAN_BF16_IN : 0;
-    const gemm_shape_t f = fwd_shape(N, C, OC, p->accumulate), d = dinp_shape(N, C, OC), w = dw_shape(N, C, OC);
+    const gemm_shape_t f = fwd_shape(N, C, OC, p->accumulate), d = dinp_shape(N, C, OC, (flags & LIN_DINP_SET) != 0),
+                       w = dw_shape(N, C, OC);
     if (gemm_plan_create(&p->fwd, cfg, &f, in, e) ||
         ((flags & LIN_BACKWARD) && gemm_plan_create(&p->dw, cfg, &w, in, e)) ||
-        ((flags & LIN_BACKWARD) && (flags & LIN_DINP) && gemm_plan_create(&p->dinp, cfg, &d, in, e))) {
+        ((flags & LIN_BACKWARD) && (flags & (LIN_DINP | LIN_DINP_SET)) && gemm_plan_create(&p->dinp, cfg, &d, in, e))) {
         linear_plan_free(p);
         return err_prefix(e, "linear %ldx%d->%d", N, C, OC);
     }
@@ -108,7 +109,7 @@ void linear_backward(float *dinp, float *dW, float *dbias, const float *dout, co
     }
     if (C <= 0) return;
     void *scr = workspace_slot(ws, 0);
-    if (dinp) gemm_run(p->dinp, g, W, dinp, scr);   // dinp[N,C] += dout[N,OC] · W[OC,C]
+    if (dinp) gemm_run(p->dinp, g, W, dinp, scr);   // dinp[N,C] (+)= dout[N,OC] · W[OC,C]
     if (dW) gemm_run(p->dw, g, inp, dW, scr);       // dW[OC,C] += doutᵀ · inp
 }
 
@@ -131,21 +132,6 @@ void bias_store(gemm_in_t *out, int bf16, const float *x, const float *bias, lon
             bf16_from_f32(o + c0, t, nc);
         }
     }
-}
-
-size_t workspace_bytes(size_t slot0, size_t slotn, int nslots) {
-    slot0 = (slot0 + 63) / 64 * 64;
-    slotn = (slotn + 63) / 64 * 64;
-    return (slot0 ? slot0 : 64) + (size_t)(nslots > 1 ? nslots - 1 : 0) * slotn;
-}
-
-void workspace_init(workspace_t *w, void *mem, size_t slot0, size_t slotn, int nslots) {
-    memset(w, 0, sizeof *w);
-    w->base = mem;
-    w->slot0 = (slot0 + 63) / 64 * 64;
-    w->slotn = (slotn + 63) / 64 * 64;
-    w->nslots = nslots;
-    if (!w->slot0) w->slot0 = 64;
 }
 
 void bias_store_ref(double *out, const double *x, const double *bias, long N, int C) {

@@ -44,6 +44,9 @@ typedef struct {
 size_t workspace_bytes(size_t slot0, size_t slotn, int nslots);
 /* mem: workspace_bytes(...) bytes, 64-byte aligned. */
 void workspace_init(workspace_t *w, void *mem, size_t slot0, size_t slotn, int nslots);
+/* A workspace of its own for the current thread count (tests, benchmarks): the memory to
+ * free, or NULL when out of memory. No bf16 staging. */
+void *workspace_alloc(workspace_t *w, size_t slot0, size_t slotn);
 static inline void *workspace_slot(const workspace_t *w, int t) {
     return t == 0 ? (void *)w->base : (void *)(w->base + w->slot0 + (size_t)(t - 1) * w->slotn);
 }
@@ -72,6 +75,7 @@ typedef struct {
 #define LIN_ACCUMULATE 1u
 #define LIN_BACKWARD 2u   /* plan dW += doutᵀ·inp */
 #define LIN_DINP 4u       /* and dinp += dout·W */
+#define LIN_DINP_SET 8u   /* dinp = dout·W instead: the GEMM writes it (no zeroing pass, no read of it) */
 int linear_plan(lin_plan_t *p, const gemm_config_t *cfg, long N, int C, int OC, unsigned flags, err_t *e);
 void linear_plan_free(lin_plan_t *p);
 /* Bytes of slot-0 scratch its GEMMs need. */
@@ -79,7 +83,8 @@ size_t linear_plan_scratch(const lin_plan_t *p);
 /* With LIN_ACCUMULATE bias and res may each be NULL (not both); without, both must be. */
 void linear_forward(float *out, const gemm_in_t *inp, const gemm_in_t *W, const float *bias, const float *res,
                     long N, int C, int OC, const lin_plan_t *p, const workspace_t *ws);
-/* In bf16 runs dout is rounded into ws->stage_h in the pass that sums dbias. */
+/* dW and dbias accumulate; dinp too unless the plan is LIN_DINP_SET. In bf16 runs dout is
+ * rounded into ws->stage_h in the pass that sums dbias. */
 void linear_backward(float *dinp, float *dW, float *dbias, const float *dout, const gemm_in_t *inp,
                      const gemm_in_t *W, long N, int C, int OC, const lin_plan_t *p, const workspace_t *ws);
 /* out[n,c] = x[n,c] + bias[c] in the activation type: the epilogue of a GEMM whose output the
@@ -92,6 +97,9 @@ void bias_store(gemm_in_t *out, int bf16, const float *x, const float *bias, lon
  * kept for backward), out = GELU(x), float or bf16_t. Backward takes that x. */
 void bias_gelu_forward(gemm_in_t *out, int bf16, float *x, const float *bias, long N, int C);
 void gelu_backward(float *dinp, const float *dout, const float *inp, long n);
+/* d = d ⊙ GELU'(x): the gradient of the GELU output turned, where it lies, into that of its
+ * input (what gelu_backward adds to a zeroed dinp, without the zeroing and the second array). */
+void gelu_backward_inplace(float *d, const float *x, long n);
 
 /* ---- Multi-head attention of Tq = Tk = T tokens. q, k, v rows have strides sq and skv (elements),
  * so q/k/v can be views into a fused qkv buffer [B,T,3D] (sq = skv = 3D) or separate [B,T,D]

@@ -31,7 +31,7 @@ static void carve_enc(enc_saved_t *s, carve_t *c, size_t BT, size_t D, size_t at
 
 /* The widest rows × outputs of a planned backward: the bf16 staging of linear backward. */
 static size_t stage_elems(const plans_t *p) {
-    const lin_plan_t *l[] = {&p->patch, &p->qkv, &p->proj, &p->fc1, &p->fc2, &p->q, &p->head2, &p->cls};
+    const lin_plan_t *l[] = {&p->patch, &p->qkv, &p->proj, &p->fc1, &p->fc2, &p->q, &p->v, &p->head2, &p->cls};
     size_t m = 0;
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++)
         if (l[i]->dw && (size_t)l[i]->N * l[i]->OC > m) m = (size_t)l[i]->N * l[i]->OC;
@@ -40,7 +40,7 @@ static size_t stage_elems(const plans_t *p) {
 
 /* Slot-0 and per-thread scratch of the GEMMs and attention kernels. */
 static void ws_sizes(const plans_t *p, size_t *slot0, size_t *slotn) {
-    const lin_plan_t *l[] = {&p->patch, &p->qkv, &p->proj, &p->fc1, &p->fc2, &p->q, &p->head2, &p->cls};
+    const lin_plan_t *l[] = {&p->patch, &p->qkv, &p->proj, &p->fc1, &p->fc2, &p->q, &p->v, &p->head2, &p->cls};
     const att_plan_t *t[] = {&p->full, &p->enc, &p->dec};
     size_t s0 = 0, sn = 0;
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++)
@@ -72,7 +72,7 @@ static void carve_all(acts_t *a, carve_t *c) {
         for (size_t i = 0; i < DE; i++) carve_enc(&a->enc[i], c, BT, D, att, es);
         a->dres_h = take(c, BT * D);
         a->dD1 = take(c, BT * D); a->dD2 = take(c, BT * D);
-        a->d3D = take(c, BT * 3 * D); a->dF1 = take(c, BT * F); a->dF2 = take(c, BT * F);
+        a->d3D = take(c, BT * 3 * D); a->dF1 = take(c, BT * F);
         a->stage = a->bf16 ? a->d3D : NULL;
         bf16_t *sh = a->bf16 ? take_bytes(c, stage_elems(&a->pl), sizeof(bf16_t)) : NULL;
         if (c->base) a->ws.stage_h = sh;
@@ -118,7 +118,7 @@ static int make_plans(acts_t *a, err_t *e) {
     const dims_t d = cfg_dims(cfg);
     const long N = (long)a->B * d.T, D = d.D;
     const int train = a->mode != ACTS_ENCODER;
-    const unsigned bw = train ? LIN_BACKWARD | LIN_DINP : 0;
+    const unsigned bw = train ? LIN_BACKWARD | LIN_DINP_SET : 0;
     plans_t *p = &a->pl;
     if (linear_plan(&p->patch, g, (long)a->B * d.L, d.PD, (int)D, LIN_ACCUMULATE | (train ? LIN_BACKWARD : 0), e) ||
         linear_plan(&p->qkv, g, N, (int)D, (int)(3 * D), bw, e) ||
@@ -131,6 +131,7 @@ static int make_plans(acts_t *a, err_t *e) {
         (attention_plan(&p->enc, g, d.T, d.NH, d.hd, 3 * d.D, 3 * d.D, ATTN_CAUSAL, 1, e) ||
          attention_plan(&p->dec, g, d.T, d.NH, d.hd, d.D, d.D, ATTN_CAUSAL_STRICT, 1, e) ||
          linear_plan(&p->q, g, N, (int)D, (int)D, bw, e) ||
+         linear_plan(&p->v, g, N, (int)D, (int)D, LIN_BACKWARD | LIN_DINP, e) ||
          linear_plan(&p->head2, g, N, (int)(4 * D), d.PD, LIN_ACCUMULATE | bw, e)))
         return -1;
     if (a->mode == ACTS_FINETUNE &&
@@ -141,7 +142,7 @@ static int make_plans(acts_t *a, err_t *e) {
 }
 
 static void free_plans(plans_t *p) {
-    lin_plan_t *l[] = {&p->patch, &p->qkv, &p->proj, &p->fc1, &p->fc2, &p->q, &p->head2, &p->cls};
+    lin_plan_t *l[] = {&p->patch, &p->qkv, &p->proj, &p->fc1, &p->fc2, &p->q, &p->v, &p->head2, &p->cls};
     att_plan_t *t[] = {&p->full, &p->enc, &p->dec};
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++) linear_plan_free(l[i]);
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) attention_plan_free(t[i]);

@@ -18,10 +18,11 @@ typedef struct {
 } dec_saved_t;
 
 /* The GEMM plans of an arena: one per distinct layer shape of the passes it serves, made with
- * the arena for its capacity, so no pass creates one. */
+ * the arena for its capacity, so no pass creates one. Their dinp GEMMs write the gradient
+ * (LIN_DINP_SET) except the decoder's v, whose input gradient adds to k's. */
 typedef struct {
     lin_plan_t patch, qkv, proj, fc1, fc2;   /* encoder blocks (fc1 also the head's fc1) */
-    lin_plan_t q, head2;                     /* decoder q, k, v; prediction head fc2 (ACTS_PRETRAIN) */
+    lin_plan_t q, v, head2;                  /* decoder q and k, v (its dinp adds to k's); prediction head fc2 (ACTS_PRETRAIN) */
     lin_plan_t cls;                          /* the classifier head (ACTS_FINETUNE) */
     att_plan_t full;                         /* forward-only full attention of encoder passes */
     att_plan_t enc, dec;                     /* the training pass: encoder (causal; fine-tuning: full), decoder */
@@ -56,7 +57,7 @@ struct acts {
     float *head_fc1, *pred;
     gemm_in_t *head_gelu;
     /* backward scratch */
-    float *dres_h, *dres_g, *dD1, *dD2, *d3D, *dF1, *dF2, *dpred;
+    float *dres_h, *dres_g, *dD1, *dD2, *d3D, *dF1, *dpred;
     /* permutation pass */
     float *sim;                  /* [B][L] cls-to-patch cosine similarity */
     void *order_scratch;         /* order_scratch_bytes(B, L) */

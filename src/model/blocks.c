@@ -4,7 +4,10 @@
 #include "model/blocks.h"
 #include "kernels/ops.h"
 
-static void zero(float *x, long n) { memset(x, 0, sizeof(float) * (size_t)n); }
+static void zero(float *x, long n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i += 1 << 16) memset(x + i, 0, sizeof(float) * (size_t)(n - i < (1 << 16) ? n - i : 1 << 16));
+}
 
 /* y = scale[b]·y + x per sample (rows of TD floats): a drop-path branch joining the residual
  * (the plain residual rides on the branch's GEMM, residual_linear). */
@@ -59,12 +62,11 @@ static void mlp_backward(float *dres, const float *dbranch, float *dln2_w, float
                          const float *fc1_w, const float *fc2_w, const pass_t *ps, long N) {
     acts_t *a = ps->a;
     const int D = ps->d.D;
-    zero(a->dF1, N * 4 * D);
+    /* the dinp GEMMs write their outputs (LIN_DINP_SET plans) and GELU's backward works in
+     * place: no zeroing passes, one [N,4D] buffer */
     linear_backward(a->dF1, dfc2_w, dfc2_b, dbranch, gelu, pass_w(ps, fc2_w), N, 4 * D, D, &a->pl.fc2, &a->ws);
-    zero(a->dF2, N * 4 * D);
-    gelu_backward(a->dF2, a->dF1, fc1, N * 4 * D);
-    zero(a->dD1, N * D);
-    linear_backward(a->dD1, dfc1_w, dfc1_b, a->dF2, ln2, pass_w(ps, fc1_w), N, D, 4 * D, &a->pl.fc1, &a->ws);
+    gelu_backward_inplace(a->dF1, fc1, N * 4 * D);
+    linear_backward(a->dD1, dfc1_w, dfc1_b, a->dF1, ln2, pass_w(ps, fc1_w), N, D, 4 * D, &a->pl.fc1, &a->ws);
     layernorm_backward(dres, dln2_w, dln2_b, a->dD1, mid, ln2_w, mean, rstd, N, D);
 }
 
@@ -93,12 +95,10 @@ void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s
                  s->ln2_rstd, s->fc1, s->gelu, s->mid, w->ln2_w, w->fc1_w, w->fc2_w, ps, N);
     dbr = dres;
     if (dp_attn) { scale_rows(a->dD2, dres, dp_attn, N, T, D); dbr = a->dD2; }
-    zero(a->dD1, N * D);
     linear_backward(a->dD1, dw->proj_w, dw->proj_b, dbr, s->atty, pass_w(ps, w->proj_w), N, D, D, &a->pl.proj, &a->ws);
-    zero(a->d3D, N * 3 * D);
+    zero(a->d3D, N * 3 * D);   /* attention adds into dK, dV from every query block */
     attention_backward(a->d3D, a->d3D + D, a->d3D + 2 * D, a->dD1, s->att, s->qkv, pass_at(ps, s->qkv, D),
                        pass_at(ps, s->qkv, 2 * D), B, ap, &a->ws);
-    zero(a->dD2, N * D);
     linear_backward(a->dD2, dw->qkv_w, dw->qkv_b, a->d3D, s->ln1, pass_w(ps, w->qkv_w), N, D, 3 * D, &a->pl.qkv, &a->ws);
     layernorm_backward(dres, dw->ln1_w, dw->ln1_b, a->dD2, in, w->ln1_w, s->ln1_mean, s->ln1_rstd, N, D);
 }
@@ -127,17 +127,15 @@ void dec_block_backward(float *dres, float *dres_h, const dec_block_t *dw, const
     const long N = (long)B * ps->d.T;
     mlp_backward(dres, dres, dw->ln2_w, dw->ln2_b, dw->fc1_w, dw->fc1_b, dw->fc2_w, dw->fc2_b, s->ln2, s->ln2_mean,
                  s->ln2_rstd, s->fc1, s->gelu, s->mid, w->ln2_w, w->fc1_w, w->fc2_w, ps, N);
-    zero(a->dD1, N * D);
     linear_backward(a->dD1, dw->proj_w, dw->proj_b, dres, s->atty, pass_w(ps, w->proj_w), N, D, D, &a->pl.proj, &a->ws);
     float *dq = a->d3D, *dk = a->d3D + N * D, *dv = a->d3D + 2 * N * D;
     zero(a->d3D, N * 3 * D);
     attention_backward(dq, dk, dv, a->dD1, s->att, s->q, s->k, s->v, B, &a->pl.dec, &a->ws);
-    zero(a->dD2, N * D);
     linear_backward(a->dD2, dw->q_w, dw->q_b, dq, s->lng, pass_w(ps, w->q_w), N, D, D, &a->pl.q, &a->ws);
     layernorm_backward(dres, dw->ln1_w, dw->ln1_b, a->dD2, in, w->ln1_w, s->lng_mean, s->lng_rstd, N, D);
-    zero(a->dD2, N * D);
+    /* k and v both feed lnh: k's GEMM writes the gradient, v's adds to it */
     linear_backward(a->dD2, dw->k_w, dw->k_b, dk, s->lnh, pass_w(ps, w->k_w), N, D, D, &a->pl.q, &a->ws);
-    linear_backward(a->dD2, dw->v_w, dw->v_b, dv, s->lnh, pass_w(ps, w->v_w), N, D, D, &a->pl.q, &a->ws);
+    linear_backward(a->dD2, dw->v_w, dw->v_b, dv, s->lnh, pass_w(ps, w->v_w), N, D, D, &a->pl.v, &a->ws);
     layernorm_backward(dres_h, dw->ln1_w, dw->ln1_b, a->dD2, h, w->ln1_w, s->lnh_mean, s->lnh_rstd, N, D);
 }
 

@@ -168,7 +168,6 @@ void ft_backward(ft_model_t *f) {
         for (int b = 0; b < B; b++) n += f->labels[b] >= 0 && f->labels[b] < C;
         if (n) softce_backward(a->dlogits, a->probs, a->targets, B, C, (float)B / n);
     }
-    memset(a->dfcn, 0, sizeof(float) * (size_t)B * D);
     linear_backward(a->dfcn, f->g.head_w, f->g.head_b, a->dlogits, a->fcn, pass_w(&ps, f->p.head_w), B, D, C, &a->pl.cls,
                     &a->ws);
     memset(a->dpool, 0, sizeof(float) * (size_t)B * D);

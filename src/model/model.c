@@ -67,13 +67,10 @@ void semaim_backward(model_t *m, acts_t *a) {
     for (long b = 0; b < B; b++)
         mse_backward(a->dpred + (b * T + 1) * PD, a->pred + (b * T + 1) * PD, a->target + b * L * PD,
                      (long)L * PD, 1.0f / B);
-    memset(a->dF1, 0, sizeof(float) * BT * 4 * D);
     linear_backward(a->dF1, m->g.head2_w, m->g.head2_b, a->dpred, a->head_gelu, pass_w(&ps, m->p.head2_w), BT, 4 * D, PD,
                     &a->pl.head2, &a->ws);
-    memset(a->dF2, 0, sizeof(float) * BT * 4 * D);
-    gelu_backward(a->dF2, a->dF1, a->head_fc1, BT * 4 * D);
-    memset(a->dD1, 0, sizeof(float) * BTD);
-    linear_backward(a->dD1, m->g.head1_w, m->g.head1_b, a->dF2, a->norm, pass_w(&ps, m->p.head1_w), BT, D, 4 * D,
+    gelu_backward_inplace(a->dF1, a->head_fc1, BT * 4 * D);
+    linear_backward(a->dD1, m->g.head1_w, m->g.head1_b, a->dF1, a->norm, pass_w(&ps, m->p.head1_w), BT, D, 4 * D,
                     &a->pl.fc1, &a->ws);
     memset(a->dres_g, 0, sizeof(float) * BTD);
     layernorm_backward(a->dres_g, m->g.norm_w, m->g.norm_b, a->dD1, a->g + (long)m->cfg.dec_depth * BTD,

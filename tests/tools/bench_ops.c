@@ -28,12 +28,10 @@ static void need(int rc, const err_t *e) {
     if (rc) { fprintf(stderr, "bench_ops: %s\n", e->msg); exit(2); }
 }
 
-/* A workspace for every thread with slots of the given sizes. */
+/* A workspace for every thread (workspace_alloc), or the test ends. */
 static void *make_ws(workspace_t *ws, size_t slot0, size_t slotn) {
-    const int nt = omp_get_max_threads();
-    void *m = aligned_alloc(64, workspace_bytes(slot0, slotn, nt));
+    void *m = workspace_alloc(ws, slot0, slotn);
     if (!m) { fprintf(stderr, "bench_ops: out of memory\n"); exit(2); }
-    workspace_init(ws, m, slot0, slotn, nt);
     return m;
 }
 

@@ -69,11 +69,10 @@ static void *xscratch(size_t n) {
     if (!p) { fprintf(stderr, "test_gemm: out of memory\n"); exit(2); }
     return p;
 }
-/* A workspace of the given slot sizes for every thread; returns the memory to free. */
+/* A workspace for every thread (workspace_alloc), or the test ends. */
 static void *make_ws(workspace_t *ws, size_t slot0, size_t slotn) {
-    const int nt = omp_get_max_threads();
-    void *m = xscratch(workspace_bytes(slot0, slotn, nt));
-    workspace_init(ws, m, slot0, slotn, nt);
+    void *m = workspace_alloc(ws, slot0, slotn);
+    if (!m) { fprintf(stderr, "test_gemm: out of memory\n"); exit(2); }
     return m;
 }
 static uint32_t bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }

@@ -146,8 +146,7 @@ static void check_config(const char *name, const gemm_config_t *cfg) {
         if (ap[mode].thread_bytes > sn) sn = ap[mode].thread_bytes;
     }
     workspace_t ws;
-    void *wsm = aligned_alloc(64, workspace_bytes(s0 > sn ? s0 : sn, sn, nt));
-    workspace_init(&ws, wsm, s0 > sn ? s0 : sn, sn, nt);
+    void *wsm = workspace_alloc(&ws, s0 > sn ? s0 : sn, sn);
     ws.stage_h = bf16 ? malloc(BT * 4 * D * sizeof(bf16_t)) : NULL;
     char *x = malloc(BT * 4 * D * es), *W = malloc(4 * D * 4 * D * es), *qkv = malloc(BT * 3 * D * es),
          *att = malloc((long)Bt * NH * T * T * es), *ah = malloc(BT * D * es);

@@ -27,12 +27,10 @@ static const char *tagged(const char *base) {
     snprintf(buf, sizeof buf, "%s%s", base, gemm_tag);
     return buf;
 }
-/* A workspace of the given slot sizes for every thread; returns the memory to free. */
+/* A workspace for every thread (workspace_alloc), or the test ends. */
 static void *ws_make(workspace_t *ws, size_t slot0, size_t slotn) {
-    const int nt = omp_get_max_threads();
-    void *m = aligned_alloc(64, workspace_bytes(slot0, slotn, nt));
+    void *m = workspace_alloc(ws, slot0, slotn);
     if (!m) { fprintf(stderr, "test_ops: out of memory\n"); exit(2); }
-    workspace_init(ws, m, slot0, slotn, nt);
     return m;
 }
 static void plan_or_die(int rc, const err_t *e) {
@@ -404,13 +402,14 @@ static void fast_linear(void) {
     const struct { long N; int C, OC; } cfg[] = {{1, 1, 1}, {7, 12, 5}, {197, 64, 48}, {65, 192, 576}};
     err_t e = {0};
     for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++)
-        for (int variant = 0; variant < 3; variant++) {   // no bias; bias; bias and a residual
-            const int withbias = variant > 0, withres = variant == 2;
+        for (int variant = 0; variant < 4; variant++) {   // no bias; bias; bias and a residual; bias, dinp written
+            const int withbias = variant > 0, withres = variant == 2, set = variant == 3;
             const long N = cfg[t].N;
             const int C = cfg[t].C, OC = cfg[t].OC;
             const long ni = N * C, nw = (long)OC * C, no = N * OC;
             lin_plan_t p;
-            plan_or_die(linear_plan(&p, &cur, N, C, OC, (withbias ? LIN_ACCUMULATE : 0) | LIN_BACKWARD | LIN_DINP, &e), &e);
+            plan_or_die(linear_plan(&p, &cur, N, C, OC, (withbias ? LIN_ACCUMULATE : 0) | LIN_BACKWARD | (set ? LIN_DINP_SET : LIN_DINP), &e),
+                        &e);
             workspace_t ws;
             void *wsm = ws_make(&ws, linear_plan_scratch(&p), 0);
             float *x = falloc(ni), *W = falloc(nw), *bias = withbias ? falloc(OC) : NULL, *dy = falloc(no), *out = falloc(no),
@@ -427,16 +426,20 @@ static void fast_linear(void) {
             CHECK(eo < FWD_TOL, "N=%ld C=%d OC=%d bias=%d res=%d fwd err %.3g", N, C, OC, withbias, withres, eo);
             float *dx = falloc(ni), *dW = falloc(nw), *db = falloc(OC);
             fill_normal_f(dx, ni, 1); fill_normal_f(dW, nw, 1); fill_normal_f(db, OC, 1);
+            // a LIN_DINP_SET plan must write dinp without reading it: NaN there survives an
+            // accumulation (or an element left unwritten) and fails the comparison below
+            if (set) for (long i = 0; i < ni; i++) dx[i] = NAN;
             float *dx0 = copy_f(dx, ni), *dW0 = copy_f(dW, nw), *db0 = copy_f(db, OC);
             double *dxd = dalloc(ni), *dWd = dalloc(nw), *dbd = dalloc(OC);
             // the first layer of a network passes dinp = NULL
             float *dxp = (t & 1) ? NULL : dx;
             linear_backward(dxp, dW, bias ? db : NULL, dy, x, W, N, C, OC, &p, &ws);
             linear_backward_ref(dxd, dWd, dbd, dyd, xd, Wd, N, C, OC);
-            double e1 = dxp ? err_acc(dx, dx0, dxd, ni) : 0, e2 = err_acc(dW, dW0, dWd, nw),
+            double e1 = !dxp ? 0 : set ? err_fd(dx, dxd, ni) : err_acc(dx, dx0, dxd, ni), e2 = err_acc(dW, dW0, dWd, nw),
                    e3 = bias ? err_acc(db, db0, dbd, OC) : 0;
-            CHECK(e1 < BWD_TOL && e2 < BWD_TOL && e3 < BWD_TOL, "N=%ld C=%d OC=%d bias=%d bwd err dinp %.3g dW %.3g db %.3g",
-                  N, C, OC, withbias, e1, e2, e3);
+            CHECK(e1 < BWD_TOL && e2 < BWD_TOL && e3 < BWD_TOL,
+                  "N=%ld C=%d OC=%d bias=%d dinp_set=%d bwd err dinp %.3g dW %.3g db %.3g", N, C, OC, withbias, set, e1, e2,
+                  e3);
             if (!dxp) CHECK(memcmp(dx, dx0, ni * sizeof(float)) == 0, "dinp touched although NULL was passed");
             if (!bias) CHECK(memcmp(db, db0, OC * sizeof(float)) == 0, "dbias touched although NULL was passed");
             linear_plan_free(&p);
@@ -508,6 +511,12 @@ static void fast_gelu(void) {
             bias_gelu_forward_ref(outd, xd, bd, N, C);
             gelu_backward(dx, dy, x, n);
             gelu_backward_ref(dxd, dyd, xd, n);
+            // in place: dy ⊙ GELU'(x), exactly what gelu_backward adds to zeros
+            float *din = copy_f(dy, n), *dz = falloc(n);
+            gelu_backward_inplace(din, x, n);
+            gelu_backward(dz, dy, x, n);
+            CHECK(!memcmp(din, dz, n * sizeof(float)), "N=%ld C=%d: gelu_backward_inplace differs from gelu_backward", N, C);
+            free(din); free(dz);
             double e1 = err_fd(out, outd, n), e2 = err_acc(dx, dx0, dxd, n), e3 = err_fd(x, xd, n);
             CHECK(e1 < FWD_TOL && e3 < 1e-7, "N=%ld C=%d bias=%d fwd err %.3g, kept pre-activation err %.3g", N, C, withbias, e1, e3);
             CHECK(e2 < BWD_TOL, "N=%ld C=%d bias=%d bwd err %.3g", N, C, withbias, e2);
