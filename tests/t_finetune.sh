@@ -11,9 +11,7 @@ train=$PWD/bin/semaim-train ft=$PWD/bin/semaim-finetune ev=$PWD/bin/semaim-eval 
 for b in "$train" "$ft" "$ev" "$rep"; do [ -x "$b" ] || { echo "FAIL: finetune.binaries ($b not built)"; exit 1; }; done
 scratch w tft
 run() { local np=$1; shift; timeout 300 mpirun -np "$np" "$@"; }
-$PY tests/tools/make_shards.py "$w/data" --counts 20,19 --size 32 >/dev/null &&
-$PY tests/tools/make_shards.py "$w/data" --counts 10,9 --size 32 --split val --seed 1 >/dev/null ||
-  { bad "finetune.make_shards"; exit 1; }
+small_shards "$w/data"
 M="--image 32 --patch 8 --width 64 --depth 2 --dec-depth 1 --heads 2"
 run 2 "$train" --data "$w/data" $M --batch 4 --steps 4 --warmup-steps 1 --log-every 100 --out "$w/pre" >/dev/null 2>"$w/pre.err" ||
   { bad "finetune.pretrain ($(head -1 "$w/pre.err"))"; exit 1; }

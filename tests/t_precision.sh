@@ -16,9 +16,7 @@ train=$PWD/bin/semaim-train ft=$PWD/bin/semaim-finetune ev=$PWD/bin/semaim-eval
 for b in "$train" "$ft" "$ev"; do [ -x "$b" ] || { echo "FAIL: precision.binaries ($b not built)"; exit 1; }; done
 scratch w tprec
 run() { local np=$1; shift; timeout 300 mpirun -np "$np" "$@"; }
-$PY tests/tools/make_shards.py "$w/data" --counts 20,19 --size 32 >/dev/null &&
-$PY tests/tools/make_shards.py "$w/data" --counts 10,9 --size 32 --split val --seed 1 >/dev/null ||
-  { bad "precision.make_shards"; exit 1; }
+small_shards "$w/data"
 M="--data $w/data --image 32 --patch 8 --width 64 --depth 2 --dec-depth 2 --heads 2 --batch 4 --warmup-steps 2 --base-lr 1e-2 --log-every 1000"
 onednn=0; grep -q '^onednn=1' build/gemm.cfg 2>/dev/null && onednn=1
 # does this CPU run bf16 natively? (the trainer's own verdict)
