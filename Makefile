@@ -10,7 +10,10 @@ BLASDIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-serial 2>/dev/null)
 HDF5_LIBS   := $(shell pkg-config --libs hdf5-serial 2>/dev/null || echo -lhdf5)
 CFLAGS  ?= $(OPT) $(ARCH) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -Isrc -Idata_prep $(HDF5_CFLAGS)
+# -fno-trapping-math: nothing here reads floating-point exception flags, and without it GCC
+# keeps every loop with a float select scalar (GELU's Φ, vexp's clamp, softmax's maximum: GELU
+# was 5× slower). Results are unchanged: it only lets the compiler if-convert.
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fno-trapping-math -fopenmp -Iinclude -Isrc -Idata_prep $(HDF5_CFLAGS)
 LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(HDF5_LIBS) -lturbojpeg -ljpeg -lz -lm -lpthread
 LDFLAGS += -fopenmp
 

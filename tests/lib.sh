@@ -5,6 +5,8 @@
 #   scratch VAR PREFIX [PARENT] VAR=a new folder under PARENT (default $TMPDIR), removed at exit
 #   at_exit                     define it for more cleanup; it runs before the folders go
 #   finish                      exit with the verdict (0 when nothing failed), as `exit $fail`
+#   small_shards DIR            train (20 + 19 images) and val (10 + 9) shards of 32×32 images in
+#                               DIR, 10 classes (tests/tools/make_shards.py); fails the test if not
 #   usr1_after RUNDIR N OUT CMD...  runs CMD (an mpirun) in the background with its output in
 #                               OUT, sends it SIGUSR1 once RUNDIR/metrics.jsonl has N step
 #                               lines, and waits (killed after 120 s); $? is its exit status
@@ -59,6 +61,11 @@ record_bad_input() {   # NAME EXIT STDERR-FILE [PROGRAM]
   local msg
   msg=$(grep -v -e '^ *$' -e ': note: ' -e '^\[' -e '^--------' "$3" 2>/dev/null | head -n 1)
   record bad_input "$1" exit="$2" message="$msg" ${4:+program="$4"}
+}
+small_shards() {
+  $PY tests/tools/make_shards.py "$1" --counts 20,19 --size 32 >/dev/null &&
+  $PY tests/tools/make_shards.py "$1" --counts 10,9 --size 32 --split val --seed 1 >/dev/null ||
+    { echo "FAIL: make_shards ($1)"; exit 1; }
 }
 _lib_scratch=()
 scratch() {

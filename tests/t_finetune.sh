@@ -11,9 +11,7 @@ train=$PWD/bin/semaim-train ft=$PWD/bin/semaim-finetune ev=$PWD/bin/semaim-eval 
 for b in "$train" "$ft" "$ev" "$rep"; do [ -x "$b" ] || { echo "FAIL: finetune.binaries ($b not built)"; exit 1; }; done
 scratch w tft
 run() { local np=$1; shift; timeout 300 mpirun -np "$np" "$@"; }
-$PY tests/tools/make_shards.py "$w/data" --counts 20,19 --size 32 >/dev/null &&
-$PY tests/tools/make_shards.py "$w/data" --counts 10,9 --size 32 --split val --seed 1 >/dev/null ||
-  { bad "finetune.make_shards"; exit 1; }
+small_shards "$w/data"
 M="--image 32 --patch 8 --width 64 --depth 2 --dec-depth 1 --heads 2"
 run 2 "$train" --data "$w/data" $M --batch 4 --steps 4 --warmup-steps 1 --log-every 100 --out "$w/pre" >/dev/null 2>"$w/pre.err" ||
   { bad "finetune.pretrain ($(head -1 "$w/pre.err"))"; exit 1; }
@@ -34,9 +32,12 @@ for d, kind, steps in ((pre, "pretrain", 4), (ft, "finetune", 6)):
     assert end["event"] == "run_end" and end["grad_allreduces"] == steps == sum(e["event"] == "step" for e in ev), (d, end)
 b = open(f"{ft}/ft-00000006.bin", "rb").read()
 magic, version, hb = struct.unpack_from("<8sII", b, 0)
-kind, classes = struct.unpack_from("<II", b, 88)
+kind, precision, backend, classes = struct.unpack_from("<HBBI", b, 88)
 nparams = struct.unpack_from("<q", b, 40)[0]
 assert (magic, version, hb, kind, classes) == (b"SEMAIMCK", 2, 104, 1, 10), (magic, version, hb, kind, classes)
+# the compute that wrote it: fp32 (the default) on the backend --gemm auto resolved to
+s = json.load(open(f"{ft}/settings.json"))
+assert precision == 1 and backend == {"openblas": 1, "onednn": 2}[s["gemm"]] and s["precision"] == "fp32", (precision, backend, s)
 assert len(b) == 104 + 12 * nparams, "one file: header, parameters and both moments of the one buffer"
 assert struct.unpack_from("<I", b, 100)[0] == zlib.crc32(b[:100]), "header CRC"
 PY

@@ -8,6 +8,7 @@
 order="core kernels model data io dist eval train report cmd"
 declare -A api=(
   [err]=core [options]=core [rng]=core
+  [compute]=kernels
   [config]=model [params]=model [acts]=model [orders]=model [model]=model [encoder]=model [finetune]=model [optim]=model
   [shards]=data [loader]=data
   [safetensors]=io [model_io]=io [checkpoint]=io [featfile]=io [metrics]=io

@@ -3,8 +3,10 @@
 # 1. the reference's own self-checks (finite differences, masks, target, schedule);
 # 2. the comparison's self-test: float32 dumps of the reference pass, planted errors fail;
 # 3. build/tools/parity_dump (built by `make`, never here) dumps several configs, and
-#    compare_parity.py recomputes each in float64 and compares (SPEC §1.2, §2, §3, §4).
-# PARITY_DUMP=path overrides the driver (e.g. the ASan build, or make_fake_dump.py).
+#    compare_parity.py recomputes each in float64 and compares (SPEC §1.2, §2, §3, §4) — in
+#    fp32 on every GEMM backend the build has (OpenBLAS; oneDNN unless built GEMM=openblas).
+# PARITY_DUMP=path overrides the driver (e.g. the ASan build, or make_fake_dump.py), and
+# PARITY_GEMM the backends (default: openblas, and onednn when build/gemm.cfg says it is in).
 . "$(dirname "$0")/lib.sh"
 driver=${PARITY_DUMP:-build/tools/parity_dump}
 scratch tmp parity
@@ -28,9 +30,11 @@ configs=(
   "center_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order center --seed 6"
 )
 common="--image 32 --width 64 --heads 2 --batch 3 --steps 10 --lr 1e-3 --warmup 3 --clip 0.5"
+backends=${PARITY_GEMM:-openblas$(grep -q '^onednn=1' build/gemm.cfg 2>/dev/null && echo ' onednn')}
 args=()
+for gemm in $backends; do
 for c in "${configs[@]}"; do
-  label=${c%%|*}; flags=${c#*|}
+  label=${c%%|*}_$gemm; flags="${c#*|} --gemm $gemm"
   out=$tmp/$label
   mkdir -p "$out"
   # shellcheck disable=SC2086  # flags are word lists on purpose
@@ -48,11 +52,12 @@ for c in "${configs[@]}"; do
   while [ $# -ge 2 ]; do
     case $1 in
       --patch) exp+=",patch=$2" ;; --depth) exp+=",depth=$2" ;; --dec-depth) exp+=",dec_depth=$2" ;;
-      --order) exp+=",order=$2" ;; --seed) exp+=",seed=$2" ;;
+      --order) exp+=",order=$2" ;; --seed) exp+=",seed=$2" ;; --gemm) exp+=",gemm=$2" ;;
     esac
     shift 2
   done
   args+=(--expect "$exp" "$out")
+done
 done
 if [ ${#args[@]} -gt 0 ]; then
   "$PY" tests/ref/compare_parity.py "${args[@]}" || rc=1

@@ -5,6 +5,7 @@
 #define SEMAIM_DIST_H
 #include <stdint.h>
 #include <mpi.h>
+#include "semaim/compute.h"
 #include "semaim/err.h"
 
 /* Every rank passes its own outcome in e (kind ERR_NONE = fine). 0 when all are fine;
@@ -16,6 +17,9 @@ int dist_agree(MPI_Comm comm, err_t *e);
 void dist_agree_or_exit(MPI_Comm comm, const char *prog, err_t *e);
 /* Ends the program on every rank with code (flushes, MPI_Finalize, exit). */
 void dist_finish(int code) __attribute__((noreturn));
+/* gemm_setup (compute.h) on every rank, then: the same resolved choice everywhere, or -1 on
+ * every rank (ERR_INPUT: the first failing rank's reason, or which ranks resolved what). */
+int dist_compute_setup(MPI_Comm comm, const char *gemm, const char *precision, gemm_config_t *out, err_t *e);
 /* MPI_Bcast of n floats from rank 0, in pieces small enough for MPI's int counts. */
 int dist_bcast_floats(MPI_Comm comm, float *buf, long n);
 

@@ -7,7 +7,9 @@
  *   run_start   once per invocation (a resumed or requeued run appends another): kind, time,
  *               ranks, threads, host, cpu, cores, nodes_hint, slurm_job_id, slurm_restart_count,
  *               resumed_from, start_step, global_batch, steps_per_epoch, total_steps, peak_lr,
- *               params, gemm, precision, versions {mpi, hdf5, openblas}, settings {the option table}; pretraining
+ *               params, gemm, precision, onednn_isa, resumed_compute (what the step file resumed
+ *               from was written with, when that differs from this run's: "openblas fp32"),
+ *               versions {mpi, hdf5, openblas, onednn}, settings {the option table}; pretraining
  *               adds gflop_per_image, fine-tuning source, source_step, at_init, classes
  *   step        per optimiser step: step, epoch, loss, lr, grad_norm, images_per_s, step_s and the
  *               slowest rank's data_wait_s, compute_s, comm_s
@@ -49,13 +51,15 @@
 #define MET_GLOBAL_BATCH "global_batch"
 #define MET_PARAMS "params"
 #define MET_GFLOP_PER_IMAGE "gflop_per_image"
+#define MET_GEMM "gemm"                   /* the backend: openblas, onednn */
+#define MET_PRECISION "precision"         /* fp32, bf16, bf16-emulated */
+#define MET_ONEDNN_ISA "onednn_isa"       /* what oneDNN dispatches to here ("none" without it) */
+#define MET_RESUMED_COMPUTE "resumed_compute"
 #define MET_VERSIONS "versions"
 #define MET_SETTINGS "settings"
 /* checkpoint_skipped, run_end */
 #define MET_REASON "reason"
 #define MET_LINES_LOST "metrics_lines_lost"
-#define MET_GEMM "gemm"
-#define MET_PRECISION "precision"
 #define MET_TIME "time"
 #define MET_START_STEP "start_step"
 #define MET_TOTAL_STEPS "total_steps"

@@ -22,7 +22,8 @@ double grad_norm(const float *g, long n);
 /* Scales g so its norm is at most max_norm (like torch clip_grad_norm_: coef = max/(norm+1e-6)). */
 void clip_grad(float *g, long n, double norm, double max_norm);
 /* One AdamW step over every tensor of w at lr × the tensor's lr_scale, weight decay where the
- * table says; t is the 1-based step count for bias correction. */
+ * table says; t is the 1-based step count for bias correction. Refreshes w->half (bf16 runs)
+ * in the same loop. */
 void adamw_step(params_t *w, double lr, const optim_cfg_t *o, long t);
 /* A step after the gradient all-reduce: clip to o->clip at the gradient norm gnorm (from
  * grad_norm), then AdamW at lr. */

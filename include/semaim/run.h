@@ -5,6 +5,8 @@
  *   run_init           MPI, rank/world, SIGUSR1/SIGTERM handlers (installed before anything
  *                      else, so a stop request during start-up is honoured at the first step)
  *   run_parse          the option table: --help, bad flags (exit 2)
+ *   run_compute        --gemm and --precision: resolved alike on every rank, made the process's
+ *                      choice (before the model and its arena are built), written back
  *   run_open_folder    the run folder (rank 0 creates it, all agree)
  *   run_resume         the newest valid step file of the run's kind (or a given one, or none),
  *                      read by rank 0 and broadcast, checked against seed, ranks and batch
@@ -48,6 +50,7 @@ typedef struct {
     buf_t line;                /* the metrics line being built */
     allreduce_t *ar;
     char resumed_from[4200];   /* the step file resumed from ("" for none) */
+    char resumed_compute[64];  /* what it was written with, when not this run's compute ("" else) */
     long start_step, step, total_steps, steps_this_run, max_steps_this_run;
     long global_batch, log_every, check_every, ckpt_every;
     int keep;
@@ -72,11 +75,18 @@ void run_parse(run_t *r, option_t *opts, int n, int argc, char **argv, int first
 /* Agrees on e across ranks; on an error rank 0 prints "<prog>: <message>" and every rank exits
  * with its kind. Returns only when every rank is fine. */
 void run_agree(run_t *r, err_t *e);
+/* The compute choice from the --gemm / --precision values (dist_compute_setup; a bad or
+ * unsupported one ends the run with exit 2), made the process's choice; *gemm and *precision
+ * then name what was resolved ("onednn", "bf16"), so settings.json records that. */
+void run_compute(run_t *r, const char **gemm, const char **precision);
 void run_open_folder(run_t *r, const char *out);
 /* resume: "auto" (the newest step file of the run's kind in the folder that verifies), "no",
- * or a path. Rank 0 reads; every rank then holds the same params, moments and *st. A file
- * written with another seed (named seed_flag), rank count or batch is refused (exit 2).
- * Returns 1 if resumed. */
+ * or a path. Rank 0 reads; every rank then holds the same params, moments and *st (and the
+ * bf16 copy of params, in bf16 runs). A file written with another seed (named seed_flag),
+ * rank count or batch is refused (exit 2). One written with another precision or GEMM backend
+ * is resumed (the weights and moments are f32 whatever the precision), with a note on stdout
+ * and resumed_compute in run_start: the continuation is then not bit-identical to a run that
+ * kept its compute. Returns 1 if resumed. */
 int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w, ckpt_state_t *st,
                const char *seed_flag);
 /* Writes settings.json, opens metrics.jsonl and writes run_start with the common fields and

@@ -39,6 +39,14 @@ static void parse(option_t *opts, int n, int argc, char **argv, const char *cmd,
     cli_parse_or_exit(PROG, opts, n, argc, argv, 2, syn);
 }
 
+/* --gemm / --precision of the subcommands that run the encoder (bad or unsupported: exit 2). */
+static void compute(const char *gemm, const char *precision) {
+    err_t e = {0};
+    gemm_config_t c;
+    dist_compute_setup(MPI_COMM_WORLD, gemm, precision, &c, &e);
+    agree(&e);
+}
+
 static void load(const source_t *src, model_t *m, source_info_t *info, int need_decoder) {
     err_t e;
     source_load(src, PROG, m, info, need_decoder, &e);
@@ -61,6 +69,8 @@ static void result_begin(buf_t *b, const char *event, const source_info_t *info,
     metrics_str(b, "source", info->desc);
     metrics_int(b, "step", src->at_init ? 0 : info->step);
     metrics_raw(b, "at_init", src->at_init ? "true" : "false");
+    metrics_str(b, MET_GEMM, gemm_backend_name(gemm_global_config()->backend));
+    metrics_str(b, MET_PRECISION, gemm_precision_name(gemm_global_config()));
 }
 
 /* Appends the line to DIR/eval.jsonl (rank 0; a failure is reported, the result stands). */
@@ -85,7 +95,7 @@ static void get_features(featset_t *fs, model_t *m, const char *data, const char
 
 static int cmd_features(int argc, char **argv) {
     source_t src = {0};
-    const char *data = NULL, *split = "val", *out = NULL;
+    const char *data = NULL, *split = "val", *out = NULL, *gemm = "auto", *precision = "fp32";
     int batch = 64;
     option_t opts[] = {
         SOURCE_OPTIONS(src),
@@ -93,12 +103,14 @@ static int cmd_features(int argc, char **argv) {
         {"split", OPT_STRING, &split, "train or val", 0, 0, 0},
         {"out", OPT_STRING, &out, "features file to write (HDF5) [required]", 0, 0, 0},
         {"batch", OPT_INT, &batch, "images per forward pass per rank", 1, 1 << 20, 0},
+        COMPUTE_OPTIONS(gemm, precision),
     };
     int n = sizeof opts / sizeof opts[0];
     parse(opts, n, argc, argv, "features", "(--checkpoint CKPT | --weights FILE) --data SHARDS --out FILE.h5 [--split val]");
     err_t e = {0};
     if (!data || !out) err_set(&e, ERR_INPUT, "features: --data and --out are required");
     agree(&e);
+    compute(gemm, precision);
     model_t m;
     source_info_t info;
     load(&src, &m, &info, 0);
@@ -119,8 +131,8 @@ static int cmd_features(int argc, char **argv) {
 /* knn and linprobe: checks the source flags, then takes train and val features from files or
  * from the encoder, which is freed afterwards. *t0 is when feature work began (after loading). */
 static void source_features(const char *cmd, const char *feature, const char *trf, const char *vaf, const char *data,
-                            const source_t *src, const char *out, int batch, source_info_t *info, featset_t *tr,
-                            featset_t *va, double *t0) {
+                            const source_t *src, const char *out, int batch, const char *gemm, const char *precision,
+                            source_info_t *info, featset_t *tr, featset_t *va, double *t0) {
     err_t e = {0};
     int from_files = trf || vaf;
     if (!featset_kind_valid(feature)) err_set(&e, ERR_INPUT, "%s: --feature must be cls, mean or gap, not '%s'", cmd, feature);
@@ -131,6 +143,7 @@ static void source_features(const char *cmd, const char *feature, const char *tr
     else if (!from_files && !data)
         err_set(&e, ERR_INPUT, "%s: --data is required (or --train-features and --val-features)", cmd);
     agree(&e);
+    compute(gemm, precision);   /* checked even when features come from files */
     ensure_dir(out);
     model_t m = {0};
     *info = (source_info_t){.step = -1};
@@ -146,7 +159,7 @@ static void source_features(const char *cmd, const char *feature, const char *tr
 
 static int cmd_knn(int argc, char **argv) {
     source_t src = {0};
-    const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL;
+    const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL, *gemm = "auto", *precision = "fp32";
     int k = 20, batch = 64;
     double temperature = 0.07;
     option_t opts[] = {
@@ -161,6 +174,7 @@ static int cmd_knn(int argc, char **argv) {
                                            "the norm, then LayerNorm without affine: the authors' probe readout)", 0, 0, 0},
         {"batch", OPT_INT, &batch, "images per forward pass per rank", 1, 1 << 20, 0},
         {"out", OPT_STRING, &out, "results folder: appends a line to OUT/eval.jsonl", 0, 0, 0},
+        COMPUTE_OPTIONS(gemm, precision),
     };
     int n = sizeof opts / sizeof opts[0];
     parse(opts, n, argc, argv, "knn",
@@ -170,7 +184,7 @@ static int cmd_knn(int argc, char **argv) {
     source_info_t info;
     featset_t tr, va;
     double t0;
-    source_features("knn", feature, trf, vaf, data, &src, out, batch, &info, &tr, &va, &t0);
+    source_features("knn", feature, trf, vaf, data, &src, out, batch, gemm, precision, &info, &tr, &va, &t0);
     double t1 = clock_now();
     knn_result_t r;
     err_t e = {0};
@@ -229,7 +243,7 @@ static void lp_epoch(const linprobe_epoch_t *ep, void *arg) {
 
 static int cmd_linprobe(int argc, char **argv) {
     source_t src = {0};
-    const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL;
+    const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL, *gemm = "auto", *precision = "fp32";
     int batch = 64;
     long seed = 0;
     linprobe_cfg_t lc = {90, 256, 0.1, 0.9, 0.0, 10, 0};
@@ -250,6 +264,7 @@ static int cmd_linprobe(int argc, char **argv) {
         {"probe-seed", OPT_LONG, &seed, "seed of the probe's init and batch order", 0, 9.2e18, 0},
         {"batch", OPT_INT, &batch, "images per forward pass per rank (features)", 1, 1 << 20, 0},
         {"out", OPT_STRING, &out, "results folder: appends lines to OUT/eval.jsonl", 0, 0, 0},
+        COMPUTE_OPTIONS(gemm, precision),
     };
     int n = sizeof opts / sizeof opts[0];
     parse(opts, n, argc, argv, "linprobe",
@@ -259,7 +274,7 @@ static int cmd_linprobe(int argc, char **argv) {
     source_info_t info;
     featset_t tr, va;
     double t0;
-    source_features("linprobe", feature, trf, vaf, data, &src, out, batch, &info, &tr, &va, &t0);
+    source_features("linprobe", feature, trf, vaf, data, &src, out, batch, gemm, precision, &info, &tr, &va, &t0);
     double t1 = clock_now();
     lp_ctx_t ctx = {out, feature, lc.epochs, {0}};
     err_t e = {0};

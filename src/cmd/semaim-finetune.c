@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
     run_t run;
     run_init(&run, &argc, &argv, prog_name(argv[0]), CKPT_FINETUNE);
     source_t src = {0};
-    const char *data = NULL, *out = "runs/finetune", *resume = "auto", *allred = "ring";
+    const char *data = NULL, *out = "runs/finetune", *resume = "auto", *allred = "ring", *gemm = "auto", *precision = "fp32";
     int batch = 64, classes = 0, keep = 3, log_every = 10, check_every = 100, loader_threads = 1, eval_every = 1;
     long epochs = 100, steps = 0, warmup_steps = -1, ckpt_every = 1000, max_steps_this_run = 0, ft_seed = 0;
     double base_lr = 5e-4, min_lr = 1e-6, warmup_epochs = 20, weight_decay = 0.05, layer_decay = 0.65, drop_path = 0.1,
@@ -75,6 +75,7 @@ int main(int argc, char **argv) {
         {"stall-timeout", OPT_DOUBLE, &stall_timeout,
          "abort the job (exit 1) when no step (evaluation and checkpoint included) completes in this many seconds; 0 = off",
          0, 1e9, 0},
+        COMPUTE_OPTIONS(gemm, precision),
     };
     int nopt = sizeof opts / sizeof opts[0];
     char synopsis[512];
@@ -86,6 +87,7 @@ int main(int argc, char **argv) {
     if (!data) err_set(&e, ERR_INPUT, "finetune: --data is required");
     else if (strcmp(allred, "ring") && strcmp(allred, "mpi")) err_set(&e, ERR_INPUT, "finetune: --allreduce must be ring or mpi");
     run_agree(&run, &e);
+    run_compute(&run, &gemm, &precision);   /* before the models: bf16 ones keep bf16 weights */
     run_open_folder(&run, out);
 
     /* the encoder, the data, the classifier */

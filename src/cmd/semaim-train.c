@@ -21,7 +21,7 @@
 #include "semaim/train_step.h"
 
 typedef struct {
-    const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data;
+    const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data, *gemm, *precision;
     int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads;
     long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run, monitor_every, monitor_bank, monitor_queries;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     run_init(&run, &argc, &argv, "semaim-train", CKPT_PRETRAIN);
     settings_t s = {
         .preset = "tiny", .order = "semantic", .data = NULL, .out = "runs/semaim", .allreduce = "ring",
-        .resume = "auto", .assign = "auto", .batch = 64, .keep = 3, .log_every = 10, .check_every = 100,
+        .resume = "auto", .assign = "auto", .gemm = "auto", .precision = "fp32", .batch = 64, .keep = 3, .log_every = 10, .check_every = 100,
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
         .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800, .monitor_data = NULL,
@@ -105,6 +105,7 @@ int main(int argc, char **argv) {
          "k-NN monitor every N steps (and at step 0 and the last step); 0 = off", 0, 1e12, 0},
         {"monitor-bank", OPT_LONG, &s.monitor_bank, "k-NN monitor: labelled bank, the first N train images", 1, 1e9, 0},
         {"monitor-queries", OPT_LONG, &s.monitor_queries, "k-NN monitor: queries, the first N val images", 1, 1e9, 0},
+        COMPUTE_OPTIONS(s.gemm, s.precision),
     };
     int nopt = sizeof opts / sizeof opts[0];
     run_parse(&run, opts, nopt, argc, argv, 1,
@@ -120,6 +121,7 @@ int main(int argc, char **argv) {
     int assign = LOADER_ASSIGN_AUTO;
     resolve(&s, &cfg, &order, &assign, &e);
     run_agree(&run, &e);
+    run_compute(&run, &s.gemm, &s.precision);   /* before the model: a bf16 model keeps bf16 weights */
     run_open_folder(&run, s.out);
 
     /* model (same seed on every rank → same init; resume overrides it), data */
@@ -150,11 +152,11 @@ int main(int argc, char **argv) {
         run_agree(&run, &e);
     }
 
-    acts_t *a = acts_create(&cfg, s.batch, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&cfg, s.batch, ACTS_PRETRAIN, 0, &e);
     int L = m.d.L;
     float *noise = malloc(sizeof(float) * s.batch * L);
     int *ranks = malloc(sizeof(int) * s.batch * L);
-    if (!a || !noise || !ranks) err_set(&e, ERR_RUNTIME, "out of memory for activations");
+    if (a && (!noise || !ranks)) err_set(&e, ERR_RUNTIME, "out of memory for activations");
     run_agree(&run, &e);
     /* the k-NN monitor: its loaders, feature rows and arena are made here, once */
     monitor_t *mon = NULL;

@@ -68,8 +68,10 @@ int features_compute(featset_t *fs, model_t *m, const char *data, const char *sp
     if (features_open(&ld, m, data, split, 0, batch, rank, world, err)) return -1;
     acts_t *a = NULL;
     int rc = features_alloc(fs, ld, m, rank, world, err);
-    if (!rc && !(a = acts_create(&m->cfg, batch, ACTS_ENCODER, 0)))
-        rc = err_set(err, ERR_RUNTIME, "features: out of memory for the activations (batch %d)", batch);
+    if (!rc && !(a = acts_create(&m->cfg, batch, ACTS_ENCODER, 0, err))) {
+        err_prefix(err, "features");
+        rc = -1;
+    }
     if (!rc) rc = features_run(fs, m, a, ld, err);
     acts_free(a);
     loader_close(ld);

@@ -38,9 +38,10 @@ int monitor_open(monitor_t **out, const monitor_cfg_t *c, const model_t *m, int 
             monitor_close(mon);
             return -1;
         }
-    if (!(mon->a = acts_create(&m->cfg, c->batch, ACTS_ENCODER, 0))) {
+    if (!(mon->a = acts_create(&m->cfg, c->batch, ACTS_ENCODER, 0, err))) {
         monitor_close(mon);
-        return err_set(err, ERR_RUNTIME, "monitor: out of memory for the activations (batch %d)", c->batch);
+        err_prefix(err, "monitor");
+        return -1;
     }
     *out = mon;
     return 0;

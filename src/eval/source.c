@@ -70,6 +70,7 @@ int source_load(const source_t *src, const char *prog, model_t *m, source_info_t
         if (dist_agree(comm, err)) goto out;
         dist_bcast_floats(comm, m->w.params, m->w.nparams);
         dist_bcast_floats(comm, m->pos_embed, (long)m->d.T * m->d.D);
+        params_sync_half(&m->w);
     }
 out:
     if (opened) st_close(&sf);

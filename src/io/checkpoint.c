@@ -13,10 +13,15 @@ typedef struct {
     int32_t cfg[6];           /* image, patch, width, depth, dec_depth, heads */
     int64_t nparams;
     ckpt_state_t st;
-    uint32_t kind, classes;   /* version 1 had uint64 payload_bytes here (always 12·nparams) */
+    uint16_t kind;            /* version 1 had uint64 payload_bytes from here (always 12·nparams) */
+    uint8_t precision, backend;   /* CKPT_PREC_*, CKPT_GEMM_* (0: not recorded; kind was a u32) */
+    uint32_t classes;
     uint32_t payload_crc, header_crc;   /* header_crc covers everything before it */
 } ckpt_header_t;
 _Static_assert(sizeof(ckpt_header_t) == 104, "the header layout is part of the file format");
+_Static_assert(offsetof(ckpt_header_t, kind) == 88 && offsetof(ckpt_header_t, precision) == 90 &&
+               offsetof(ckpt_header_t, backend) == 91 && offsetof(ckpt_header_t, classes) == 92,
+               "the header layout is part of the file format");
 
 /* Version 1 of fine-tuning checkpoints, read for runs started before the formats became one. */
 typedef struct {
@@ -31,6 +36,20 @@ typedef struct {
 } ft1_header_t;
 
 const char *ckpt_prefix(int kind) { return kind == CKPT_FINETUNE ? "ft-" : "ckpt-"; }
+
+void ckpt_compute_codes(const gemm_config_t *c, int *precision, int *backend) {
+    *precision = c->precision == GEMM_PREC_BF16 ? (c->emulated_bf16 ? CKPT_PREC_BF16_EMULATED : CKPT_PREC_BF16)
+                 : c->precision == GEMM_PREC_FP32 ? CKPT_PREC_FP32 : 0;
+    *backend = c->backend == GEMM_BACKEND_ONEDNN ? CKPT_GEMM_ONEDNN : c->backend == GEMM_BACKEND_OPENBLAS ? CKPT_GEMM_OPENBLAS : 0;
+}
+
+const char *ckpt_compute_name(int precision, int backend) {
+    static char buf[64];
+    static const char *p[] = {"?", "fp32", "bf16", "bf16-emulated"}, *b[] = {"?", "openblas", "onednn"};
+    if (!precision && !backend) return "not recorded";
+    snprintf(buf, sizeof buf, "%s %s", (unsigned)backend < 3 ? b[backend] : "?", (unsigned)precision < 4 ? p[precision] : "?");
+    return buf;
+}
 const char *ckpt_kind_name(int kind) { return kind == CKPT_FINETUNE ? "fine-tuning" : "pretraining"; }
 
 static void cfg_pack(const semaim_config_t *c, int32_t *o) {
@@ -54,7 +73,8 @@ int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const 
     h.version = CKPT_VERSION; h.header_bytes = sizeof h;
     cfg_pack(&id->cfg, h.cfg);
     h.nparams = w->nparams; h.st = *st;
-    h.kind = (uint32_t)id->kind; h.classes = (uint32_t)id->classes;
+    h.kind = (uint16_t)id->kind; h.classes = (uint32_t)id->classes;
+    h.precision = (uint8_t)id->precision; h.backend = (uint8_t)id->backend;
     span_t s[4];
     s[0] = (span_t){&h, sizeof h};
     payload(w, s + 1);
@@ -81,7 +101,7 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
         else if (h->header_crc != crc32_bytes(h, offsetof(ft1_header_t, header_crc)))
             err_set(err, ERR_INPUT, "%s: header CRC mismatch (corrupt)", path);
         else {
-            *id = (ckpt_model_t){CKPT_FINETUNE, cfg_unpack(h->cfg), h->classes, (long)(h->n_enc + h->nhead)};
+            *id = (ckpt_model_t){CKPT_FINETUNE, cfg_unpack(h->cfg), h->classes, (long)(h->n_enc + h->nhead), 0, 0};
             *st = h->st;
             *crc = h->payload_crc;
             fseek(f, (long)sizeof *h, SEEK_SET);
@@ -97,7 +117,7 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
         ckpt_header_t *h = &u.h;
         int v1 = h->version == 1;   /* v1: pretraining, and kind/classes hold the payload size */
         *id = (ckpt_model_t){v1 ? CKPT_PRETRAIN : (int)h->kind, cfg_unpack(h->cfg), v1 ? 0 : (int)h->classes,
-                             (long)h->nparams};
+                             (long)h->nparams, v1 ? 0 : h->precision, v1 ? 0 : h->backend};
         *st = h->st;
         *crc = h->payload_crc;
         fseek(f, (long)sizeof *h, SEEK_SET);

@@ -1,11 +1,16 @@
 /* Multi-head softmax attention with the three position masks of ops.h.
  * Query rows go in blocks of ATT_BLK; a block only multiplies against keys 0..last key of its
  * final row, so the causal modes do about half the GEMM work of the full mode. The GEMMs run
- * on strided views (lda = row stride), so a fused qkv buffer needs no repacking. They go
- * through the process-wide GEMM context (kernels/gemm.h) from inside our parallel regions,
- * so each runs on its calling thread; their plans are prepared before the region opens. */
+ * on strided views (lda = row stride), so a fused qkv buffer needs no repacking. They run the
+ * plans of an att_plan_t from inside our parallel regions, each on its calling thread with its
+ * thread's slot of the workspace.
+ * Softmax is fused into the forward block loop: the scores of a block are turned into
+ * probabilities where they lie (fp32: in att itself; bf16: in the thread's f32 scratch, then
+ * rounded into att), and the P·V product follows while the block is in cache. */
 #include <math.h>
-#include "kernels/gemm.h"
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
 #include "kernels/ops.h"
 #include "kernels/vmath.h"
 
@@ -22,144 +27,200 @@ static inline int att_rows(int T) {
 }
 
 /* Query block blk: first row, rows, and keys its GEMMs multiply against. */
-static inline void att_block(int T, int mode, int blk, int *i0, int *m, int *nk) {
-    const int rows = att_rows(T);
-    *i0 = blk * rows;
-    *m = T - *i0 < rows ? T - *i0 : rows;
-    *nk = attn_last_key(mode, *i0 + *m - 1, T) + 1;
+static inline void att_block(const att_plan_t *p, int blk, int *i0, int *m, int *nk) {
+    *i0 = blk * p->rows;
+    *m = p->T - *i0 < p->rows ? p->T - *i0 : p->rows;
+    *nk = attn_last_key(p->mode, *i0 + *m - 1, p->T) + 1;
 }
 
-/* The six GEMMs of one query block (forward: 0 scores, 1 P·V; backward: 2 dV, 3 dP, 4 dQ, 5 dK). */
-static gemm_shape_t att_shape(int g, int m, int nk, int T, int D, int hd, int sq, int skv, float scale) {
+static size_t align64(size_t x) { return (x + 63) / 64 * 64; }
+
+/* The six GEMMs of one query block (forward: 0 scores, 1 P·V; backward: 2 dV, 3 dP, 4 dQ, 5 dK).
+ * fp32: the scores go straight into att, O into out, and dO is read from dout (row stride D).
+ * bf16: O goes to the thread's scratch (row stride hd) and is rounded from there, and dO is
+ * read from its bf16 copy there (row stride hd). */
+static gemm_shape_t att_shape(const att_plan_t *p, int g, int m, int nk) {
+    const int T = p->T, hd = p->hd, sq = p->sq, skv = p->skv;
+    const long ldo = p->bf16 ? hd : (long)p->NH * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
     switch (g) {
     case 0: return (gemm_shape_t){0, 1, m, nk, hd, sq, skv, T, scale, 0.0f};     // A = scale·Q·Kᵀ
-    case 1: return (gemm_shape_t){0, 0, m, hd, nk, T, skv, D, 1.0f, 0.0f};       // O = P·V
-    case 2: return (gemm_shape_t){1, 0, nk, hd, m, T, D, skv, 1.0f, 1.0f};       // dV += Pᵀ·dO
-    case 3: return (gemm_shape_t){0, 1, m, nk, hd, D, skv, nk, 1.0f, 0.0f};      // dP = dO·Vᵀ
+    case 1: return (gemm_shape_t){0, 0, m, hd, nk, T, skv, ldo, 1.0f, 0.0f};     // O = P·V
+    case 2: return (gemm_shape_t){1, 0, nk, hd, m, T, ldo, skv, 1.0f, 1.0f};     // dV += Pᵀ·dO
+    case 3: return (gemm_shape_t){0, 1, m, nk, hd, ldo, skv, nk, 1.0f, 0.0f};    // dP = dO·Vᵀ
     case 4: return (gemm_shape_t){0, 0, m, hd, nk, nk, skv, sq, scale, 1.0f};    // dQ += scale·dS·K
     default: return (gemm_shape_t){1, 0, nk, hd, m, nk, sq, skv, scale, 1.0f};   // dK += scale·dSᵀ·Q
     }
 }
 
-/* Plans for GEMMs g0..g1 of every block; inner: the kernel runs them in a parallel region. */
-static void att_prepare(int g0, int g1, int T, int NH, int hd, int sq, int skv, int mode, int inner) {
-    const int rows = att_rows(T), nblk = (T + rows - 1) / rows;
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int blk = 0; blk < nblk; blk++) {
+/* The kernel's own per-thread scratch (bytes), forward and backward. */
+static size_t fwd_bytes(const att_plan_t *p) {
+    return p->bf16 ? align64((size_t)p->rows * p->T * 4) + align64((size_t)p->rows * p->hd * 4) : 0;
+}
+static size_t bwd_bytes(const att_plan_t *p) {
+    if (!p->bf16) return align64((size_t)p->rows * p->T * 4);   // dS
+    return align64((size_t)p->T * p->hd * 2) + align64((size_t)p->rows * p->T * 4) + align64((size_t)p->rows * p->T * 2) +
+           align64((size_t)p->T * 4);   // dO, dP, dS in bf16, one row of P in f32
+}
+
+int attention_plan(att_plan_t *p, const gemm_config_t *cfg, int T, int NH, int hd, int sq, int skv, int mode,
+                   int backward, err_t *e) {
+    memset(p, 0, sizeof *p);
+    *p = (att_plan_t){.T = T, .NH = NH, .hd = hd, .sq = sq, .skv = skv, .mode = mode, .backward = backward,
+                      .bf16 = cfg->precision == GEMM_PREC_BF16};
+    if (T <= 0 || NH <= 0 || hd <= 0) return 0;
+    p->rows = att_rows(T);
+    p->nblk = (T + p->rows - 1) / p->rows;
+    p->g = calloc((size_t)p->nblk * 6, sizeof *p->g);
+    if (!p->g) return err_set(e, ERR_RUNTIME, "attention: out of memory for its plans");
+    const unsigned fl = GEMM_PLAN_INNER | (p->bf16 ? GEMM_PLAN_BF16_IN : 0);
+    size_t gs = 0;
+    for (int blk = 0; blk < p->nblk; blk++) {
         int i0, m, nk;
-        att_block(T, mode, blk, &i0, &m, &nk);
-        for (int g = g0; g <= g1; g++) {
-            gemm_shape_t s = att_shape(g, m, nk, T, NH * hd, hd, sq, skv, scale);
-            gemm_prepare(&s, inner);
+        att_block(p, blk, &i0, &m, &nk);
+        for (int g = 0; g <= (backward ? 5 : 1); g++) {
+            const gemm_shape_t s = att_shape(p, g, m, nk);
+            if (gemm_plan_create(&p->g[blk * 6 + g], cfg, &s, fl, e)) {
+                attention_plan_free(p);
+                return err_prefix(e, "attention T=%d heads=%d hd=%d", T, NH, hd);
+            }
+            if (gemm_plan_scratch_bytes(p->g[blk * 6 + g]) > gs) gs = gemm_plan_scratch_bytes(p->g[blk * 6 + g]);
         }
+    }
+    const size_t fb = fwd_bytes(p), bb = backward ? bwd_bytes(p) : 0;
+    p->kernel_bytes = fb > bb ? fb : bb;
+    p->thread_bytes = align64(p->kernel_bytes) + align64(gs);
+    return 0;
+}
+
+void attention_plan_free(att_plan_t *p) {
+    if (p->g)
+        for (int i = 0; i < p->nblk * 6; i++) gemm_plan_free(p->g[i]);
+    free(p->g);
+    p->g = NULL;
+}
+
+/* Softmax of m score rows of block row i0.. (row stride T) in place; masked entries become 0
+ * up to column T (the P·V GEMM reads them up to nk, backward too). */
+static void softmax_rows(float *A, int m, int i0, int T, int mode) {
+    for (int r = 0; r < m; r++) {
+        float *row = A + (long)r * T;
+        const int last = attn_last_key(mode, i0 + r, T);
+        float mx = row[0];
+        #pragma omp simd reduction(max:mx)
+        for (int j = 1; j <= last; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+        #pragma omp simd reduction(+:sum)
+        for (int j = 0; j <= last; j++) {
+            float e = vexp_nonpos(row[j] - mx);
+            row[j] = e;
+            sum += e;
+        }
+        const float inv = 1.0f / sum;
+        #pragma omp simd
+        for (int j = 0; j <= last; j++) row[j] *= inv;
+        for (int j = last + 1; j < T; j++) row[j] = 0.0f;
     }
 }
 
-void attention_prepare(int B, int T, int NH, int hd, int sq, int skv, int mode) {
-    if (B <= 0 || T <= 0 || NH <= 0 || hd <= 0) return;
-    const int rows = att_rows(T), nblk = (T + rows - 1) / rows;
-    att_prepare(0, 1, T, NH, hd, sq, skv, mode, (long)B * NH * nblk > 1);
-    att_prepare(2, 5, T, NH, hd, sq, skv, mode, (long)B * NH > 1);
-}
+/* Element e of a gemm_in_t array (byte arithmetic: the element size is the run's). */
+static inline const char *at(const void *base, int bf16, long e) { return (const char *)base + e * (bf16 ? 2 : 4); }
 
-long attention_scratch_floats(int B, int T, int NH, int hd) {
-    (void)hd;
-    return (long)B * NH * att_rows(T) * T;   // one dS block per (b, head): independent of thread count
-}
-
-void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                       int sq, int skv, int B, int T, int NH, int hd, int mode) {
-    if (B <= 0 || T <= 0 || NH <= 0 || hd <= 0) return;
-    const int D = NH * hd, rows = att_rows(T), nblk = (T + rows - 1) / rows;
-    const float scale = 1.0f / sqrtf((float)hd);
+void attention_forward(gemm_in_t *out, gemm_in_t *att, const gemm_in_t *q, const gemm_in_t *k, const gemm_in_t *v,
+                       int B, const att_plan_t *p, const workspace_t *ws) {
+    if (B <= 0 || p->T <= 0 || p->NH <= 0 || p->hd <= 0) return;
+    const int T = p->T, NH = p->NH, hd = p->hd, D = NH * hd, sq = p->sq, skv = p->skv, nblk = p->nblk, h16 = p->bf16;
     const long ntask = (long)B * NH * nblk;
+    ERR_ASSERT(omp_get_max_threads() <= ws->nslots, "attention: a team of %d threads, a workspace for %d",
+               omp_get_max_threads(), ws->nslots);
     // Blocks of one head are independent in the forward pass, so they are the unit of work.
-    // With a single task the region is inactive and the GEMMs may use the threads themselves.
-    att_prepare(0, 1, T, NH, hd, sq, skv, mode, ntask > 1);
     #pragma omp parallel for schedule(dynamic) if (ntask > 1)
     for (long task = 0; task < ntask; task++) {
         const long pair = task / nblk;
-        const int b = (int)(pair / NH), h = (int)(pair % NH);
+        const int b = (int)(pair / NH), h = (int)(pair % NH), blk = (int)(task % nblk);
         int i0, m, nk;
-        att_block(T, mode, (int)(task % nblk), &i0, &m, &nk);
-        const float *Q = q + (long)b * T * sq + (long)h * hd + (long)i0 * sq;
-        const float *K = k + (long)b * T * skv + (long)h * hd;
-        const float *V = v + (long)b * T * skv + (long)h * hd;
-        float *A = att + pair * T * T + (long)i0 * T;
-        float *O = out + (long)b * T * D + (long)h * hd + (long)i0 * D;
-        const gemm_shape_t g0 = att_shape(0, m, nk, T, D, hd, sq, skv, scale);
-        gemm_f32(&g0, Q, K, A);
-        for (int r = 0; r < m; r++) {
-            float *row = A + (long)r * T;
-            const int last = attn_last_key(mode, i0 + r, T);
-            float mx = row[0];
-            #pragma omp simd reduction(max:mx)
-            for (int j = 1; j <= last; j++) mx = row[j] > mx ? row[j] : mx;
-            float sum = 0.0f;
-            #pragma omp simd reduction(+:sum)
-            for (int j = 0; j <= last; j++) {
-                float e = vexp_nonpos(row[j] - mx);
-                row[j] = e;
-                sum += e;
-            }
-            const float inv = 1.0f / sum;
-            #pragma omp simd
-            for (int j = 0; j <= last; j++) row[j] *= inv;
-            // masked entries are exactly 0: the P·V GEMM below reads them up to nk, backward too
-            for (int j = last + 1; j < T; j++) row[j] = 0.0f;
+        att_block(p, blk, &i0, &m, &nk);
+        char *slot = workspace_slot(ws, omp_get_thread_num());
+        void *gscr = slot + align64(p->kernel_bytes);
+        const void *Q = at(q, h16, (long)b * T * sq + (long)h * hd + (long)i0 * sq);
+        const void *K = at(k, h16, (long)b * T * skv + (long)h * hd);
+        const void *V = at(v, h16, (long)b * T * skv + (long)h * hd);
+        gemm_plan_t *const *G = p->g + blk * 6;
+        const long arow = pair * T * T + (long)i0 * T, orow = (long)b * T * D + (long)h * hd + (long)i0 * D;
+        if (!h16) {
+            float *A = (float *)att + arow;
+            gemm_run(G[0], Q, K, A, gscr);
+            softmax_rows(A, m, i0, T, p->mode);
+            gemm_run(G[1], A, V, (float *)out + orow, gscr);
+        } else {
+            float *S = (float *)slot, *O = (float *)(slot + align64((size_t)p->rows * T * 4));
+            bf16_t *P = (bf16_t *)att + arow, *o = (bf16_t *)out + orow;
+            gemm_run(G[0], Q, K, S, gscr);
+            softmax_rows(S, m, i0, T, p->mode);
+            for (int r = 0; r < m; r++) bf16_from_f32(P + (long)r * T, S + (long)r * T, T);
+            gemm_run(G[1], P, V, O, gscr);
+            for (int r = 0; r < m; r++) bf16_from_f32(o + (long)r * D, O + (long)r * hd, hd);
         }
-        const gemm_shape_t g1 = att_shape(1, m, nk, T, D, hd, sq, skv, scale);
-        gemm_f32(&g1, A, V, O);
     }
 }
 
-void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                        const float *att, const float *q, const float *k, const float *v,
-                        int sq, int skv, int B, int T, int NH, int hd, int mode) {
-    if (B <= 0 || T <= 0 || NH <= 0 || hd <= 0 || (!dq && !dk && !dv)) return;
-    const int D = NH * hd, rows = att_rows(T), nblk = (T + rows - 1) / rows;
-    const float scale = 1.0f / sqrtf((float)hd);
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const gemm_in_t *att,
+                        const gemm_in_t *q, const gemm_in_t *k, const gemm_in_t *v, int B, const att_plan_t *p,
+                        const workspace_t *ws) {
+    if (B <= 0 || p->T <= 0 || p->NH <= 0 || p->hd <= 0 || (!dq && !dk && !dv)) return;
+    ERR_ASSERT(p->backward, "attention backward with forward-only plans");
+    ERR_ASSERT(omp_get_max_threads() <= ws->nslots, "attention: a team of %d threads, a workspace for %d",
+               omp_get_max_threads(), ws->nslots);
+    const int T = p->T, NH = p->NH, hd = p->hd, D = NH * hd, sq = p->sq, skv = p->skv, rows = p->rows, h16 = p->bf16;
     const long npair = (long)B * NH;
     // dK and dV of a head collect from every query block, so a whole head is one task.
-    att_prepare(2, 5, T, NH, hd, sq, skv, mode, npair > 1);
     #pragma omp parallel for schedule(dynamic) if (npair > 1)
     for (long pair = 0; pair < npair; pair++) {
         const int b = (int)(pair / NH), h = (int)(pair % NH);
         const long qoff = (long)b * T * sq + (long)h * hd, kvoff = (long)b * T * skv + (long)h * hd;
-        const float *K = k + kvoff, *V = v + kvoff;
-        float *dS = scratch + pair * rows * T;
-        for (int blk = 0; blk < nblk; blk++) {
+        const long doff = (long)b * T * D + (long)h * hd;
+        const void *K = at(k, h16, kvoff), *V = at(v, h16, kvoff);
+        char *slot = workspace_slot(ws, omp_get_thread_num());
+        void *gscr = slot + align64(p->kernel_bytes);
+        float *dP;                       // dP, then dS in place (f32)
+        bf16_t *dOh = NULL, *dSh = NULL;
+        float *prow = NULL;
+        if (h16) {   // this head's dO in bf16, once for all its blocks
+            dOh = (bf16_t *)slot;
+            dP = (float *)(slot + align64((size_t)T * hd * 2));
+            dSh = (bf16_t *)((char *)dP + align64((size_t)rows * T * 4));
+            prow = (float *)((char *)dSh + align64((size_t)rows * T * 2));
+            for (int t = 0; t < T; t++) bf16_from_f32(dOh + (long)t * hd, dout + doff + (long)t * D, hd);
+        } else {
+            dP = (float *)slot;
+        }
+        for (int blk = 0; blk < p->nblk; blk++) {
             int i0, m, nk;
-            att_block(T, mode, blk, &i0, &m, &nk);
-            const float *P = att + pair * T * T + (long)i0 * T;
-            const float *dO = dout + (long)b * T * D + (long)h * hd + (long)i0 * D;
-            if (dv) {   // dV[0:nk] += Pᵀ·dO
-                const gemm_shape_t g2 = att_shape(2, m, nk, T, D, hd, sq, skv, scale);
-                gemm_f32(&g2, P, dO, dv + kvoff);
-            }
+            att_block(p, blk, &i0, &m, &nk);
+            gemm_plan_t *const *G = p->g + blk * 6;
+            const void *P = at(att, h16, pair * T * T + (long)i0 * T);
+            const void *dO = h16 ? (const void *)(dOh + (long)i0 * hd) : (const void *)(dout + doff + (long)i0 * D);
+            if (dv) gemm_run(G[2], P, dO, dv + kvoff, gscr);   // dV[0:nk] += Pᵀ·dO
             if (!dq && !dk) continue;
             // dP = dO·Vᵀ, then the softmax Jacobian in place: dS = P ⊙ (dP − rowsum(P ⊙ dP))
-            const gemm_shape_t g3 = att_shape(3, m, nk, T, D, hd, sq, skv, scale);
-            gemm_f32(&g3, dO, V, dS);
+            gemm_run(G[3], dO, V, dP, gscr);
             for (int r = 0; r < m; r++) {
-                const float *p = P + (long)r * T;
-                float *ds = dS + (long)r * nk;
-                const int last = attn_last_key(mode, i0 + r, T);
+                const int last = attn_last_key(p->mode, i0 + r, T);
+                const float *pr;
+                if (h16) { bf16_to_f32(prow, (const bf16_t *)P + (long)r * T, last + 1); pr = prow; }
+                else pr = (const float *)P + (long)r * T;
+                float *ds = dP + (long)r * nk;
                 float dot = 0.0f;
                 #pragma omp simd reduction(+:dot)
-                for (int j = 0; j <= last; j++) dot += p[j] * ds[j];
+                for (int j = 0; j <= last; j++) dot += pr[j] * ds[j];
                 #pragma omp simd
-                for (int j = 0; j <= last; j++) ds[j] = p[j] * (ds[j] - dot);
+                for (int j = 0; j <= last; j++) ds[j] = pr[j] * (ds[j] - dot);
                 for (int j = last + 1; j < nk; j++) ds[j] = 0.0f;
+                if (h16) bf16_from_f32(dSh + (long)r * nk, ds, nk);
             }
-            if (dq) {   // dQ[block] += scale · dS·K[0:nk]
-                const gemm_shape_t g4 = att_shape(4, m, nk, T, D, hd, sq, skv, scale);
-                gemm_f32(&g4, dS, K, dq + qoff + (long)i0 * sq);
-            }
-            if (dk) {   // dK[0:nk] += scale · dSᵀ·Q[block]
-                const gemm_shape_t g5 = att_shape(5, m, nk, T, D, hd, sq, skv, scale);
-                gemm_f32(&g5, dS, q + qoff + (long)i0 * sq, dk + kvoff);
-            }
+            const void *dS = h16 ? (const void *)dSh : (const void *)dP;
+            if (dq) gemm_run(G[4], dS, K, dq + qoff + (long)i0 * sq, gscr);   // dQ[block] += scale · dS·K[0:nk]
+            if (dk) gemm_run(G[5], dS, at(q, h16, qoff + (long)i0 * sq), dk + kvoff, gscr);   // dK[0:nk] += scale · dSᵀ·Q[block]
         }
     }
 }

@@ -34,11 +34,30 @@ static inline float normal_cdf(float x, float *g) {
     return z < 0.5f ? small : big;
 }
 
-void gelu_forward(float *out, const float *inp, long n) {
-    #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++) {
-        float g;
-        out[i] = inp[i] * normal_cdf(inp[i], &g);
+#define GELU_CHUNK 256   // floats rounded to bf16 at once (stays in L1)
+
+/* Fused with the bias of the GEMM before it: that GEMM writes x without a bias, and this one
+ * pass adds it, keeps x for backward and writes the activation the next GEMM reads — instead
+ * of a bias preload pass, a GEMM that reads it back, and a GELU pass. */
+void bias_gelu_forward(gemm_in_t *out, int bf16, float *x, const float *bias, long N, int C) {
+    #pragma omp parallel for schedule(static)
+    for (long n = 0; n < N; n++) {
+        float *xr = x + n * C;
+        for (int c0 = 0; c0 < C; c0 += GELU_CHUNK) {
+            const int nc = C - c0 < GELU_CHUNK ? C - c0 : GELU_CHUNK;
+            float *xc = xr + c0, t[GELU_CHUNK];
+            float *o = bf16 ? t : (float *)out + n * C + c0;
+            if (bias) {
+                #pragma omp simd
+                for (int i = 0; i < nc; i++) xc[i] += bias[c0 + i];
+            }
+            #pragma omp simd
+            for (int i = 0; i < nc; i++) {
+                float g;
+                o[i] = xc[i] * normal_cdf(xc[i], &g);
+            }
+            if (bf16) bf16_from_f32((bf16_t *)out + n * C + c0, t, nc);
+        }
     }
 }
 
@@ -51,10 +70,28 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, long n) {
     }
 }
 
+void gelu_backward_inplace(float *d, const float *x, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) {
+        float g;
+        const float cdf = normal_cdf(x[i], &g);
+        d[i] *= cdf + x[i] * (float)INV_SQRT2PI * g;
+    }
+}
+
 /* Φ(x) = ½·erfc(−x/√2): the same function as ½(1 + erf(x/√2)) without its cancellation for
  * x << 0, so the reference stays accurate relative to the tiny left-tail values. */
 void gelu_forward_ref(double *out, const double *inp, long n) {
     for (long i = 0; i < n; i++) out[i] = 0.5 * inp[i] * erfc(-inp[i] * INV_SQRT2);
+}
+
+void bias_gelu_forward_ref(double *out, double *x, const double *bias, long N, int C) {
+    for (long n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            double *xi = &x[n * C + c];
+            if (bias) *xi += bias[c];
+            gelu_forward_ref(&out[n * C + c], xi, 1);
+        }
 }
 
 void gelu_backward_ref(double *dinp, const double *dout, const double *inp, long n) {

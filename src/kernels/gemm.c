@@ -1,10 +1,11 @@
-/* The GEMM layer (see gemm.h): selection, plans, input conversion, the double reference and
- * the process-wide context that linear_* and attention_* go through. */
+/* The GEMM layer (see gemm.h and semaim/compute.h): selection, the process's choice, plans,
+ * input conversion, timing and the double reference. */
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <omp.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -16,28 +17,32 @@
 const char *gemm_backend_name(gemm_backend_t b) {
     return b == GEMM_BACKEND_OPENBLAS ? "openblas" : b == GEMM_BACKEND_ONEDNN ? "onednn" : "auto";
 }
-const char *gemm_precision_name(gemm_precision_t p) {
-    return p == GEMM_PREC_FP32 ? "fp32" : p == GEMM_PREC_BF16 ? "bf16" : "auto";
+const char *gemm_precision_name(const gemm_config_t *c) {
+    if (c->precision == GEMM_PREC_BF16) return c->emulated_bf16 ? "bf16-emulated" : "bf16";
+    return c->precision == GEMM_PREC_FP32 ? "fp32" : "auto";
 }
 const char *gemm_config_name(const gemm_config_t *c) {
-    if (c->precision == GEMM_PREC_BF16)
-        return c->emulated_bf16 ? "openblas bf16 (emulated)" : c->backend == GEMM_BACKEND_ONEDNN ? "onednn bf16" : "openblas bf16";
-    return c->backend == GEMM_BACKEND_ONEDNN ? "onednn fp32" : "openblas fp32";
+    static const char *names[3][4] = {{"auto auto", "auto fp32", "auto bf16", "auto bf16-emulated"},
+                                      {"openblas auto", "openblas fp32", "openblas bf16", "openblas bf16-emulated"},
+                                      {"onednn auto", "onednn fp32", "onednn bf16", "onednn bf16-emulated"}};
+    const int b = (unsigned)c->backend < 3 ? (int)c->backend : 0;
+    const int p = c->precision == GEMM_PREC_BF16 && c->emulated_bf16 ? 3 : (unsigned)c->precision < 3 ? (int)c->precision : 0;
+    return names[b][p];
 }
 
-int gemm_parse_backend(const char *s, gemm_backend_t *out, char *err, size_t n) {
+int gemm_parse_backend(const char *s, gemm_backend_t *out, err_t *e) {
     static const char *names[] = {"auto", "openblas", "onednn"};
     for (int i = 0; i < 3; i++)
         if (s && strcmp(s, names[i]) == 0) { *out = (gemm_backend_t)i; return 0; }
-    snprintf(err, n, "unknown GEMM backend '%s' (auto, openblas or onednn)", s ? s : "");
-    return -1;
+    return err_set(e, ERR_INPUT, "--gemm: unknown GEMM backend '%s' (auto, openblas or onednn)", s ? s : "");
 }
-int gemm_parse_precision(const char *s, gemm_precision_t *out, char *err, size_t n) {
+int gemm_parse_precision(const char *s, gemm_precision_t *out, int *emulated, err_t *e) {
     static const char *names[] = {"auto", "fp32", "bf16"};
+    *emulated = 0;
     for (int i = 0; i < 3; i++)
         if (s && strcmp(s, names[i]) == 0) { *out = (gemm_precision_t)i; return 0; }
-    snprintf(err, n, "unknown precision '%s' (auto, fp32 or bf16)", s ? s : "");
-    return -1;
+    if (s && strcmp(s, "bf16-emulated") == 0) { *out = GEMM_PREC_BF16; *emulated = 1; return 0; }
+    return err_set(e, ERR_INPUT, "--precision: unknown precision '%s' (fp32, bf16, auto or bf16-emulated)", s ? s : "");
 }
 
 int gemm_onednn_built(void) {
@@ -82,6 +87,8 @@ const char *gemm_onednn_isa(void) {
     }
 }
 
+const char *gemm_onednn_version(void) { return gemm_onednn_version_string(); }
+
 int gemm_onednn_has_bf16(void) {
     const unsigned isa = gemm_onednn_isa_bits();
     return gemm_onednn_built() && (isa & GEMM_ISA_AVX512_CORE_BF16) == GEMM_ISA_AVX512_CORE_BF16;
@@ -90,31 +97,29 @@ int gemm_onednn_has_bf16(void) {
 /* Why bf16 cannot run on oneDNN here, or NULL when it can. */
 static const char *bf16_refusal(char *buf, size_t n) {
     if (!gemm_onednn_built()) {
-        snprintf(buf, n, "precision bf16 needs the oneDNN backend, and this build has none (GEMM=openblas): use fp32");
+        snprintf(buf, n, "precision bf16 needs the oneDNN backend, and this build has none (GEMM=openblas): use fp32 (--precision fp32)");
         return buf;
     }
     if (!gemm_cpu_has_bf16()) {
-        snprintf(buf, n, "precision bf16 needs a CPU with AVX512_BF16 or AMX-BF16; this one has neither (oneDNN ISA %s): use fp32",
+        snprintf(buf, n, "precision bf16 needs a CPU with AVX512_BF16 or AMX-BF16; this one has neither (oneDNN ISA %s): use fp32 (--precision fp32)",
                  gemm_onednn_isa());
         return buf;
     }
     if (!gemm_onednn_has_bf16()) {
         // oneDNN would emulate bf16 on plain AVX-512 at a fraction of the fp32 speed
-        snprintf(buf, n, "precision bf16: oneDNN is capped at ISA %s here (ONEDNN_MAX_CPU_ISA?), which has no bf16 instructions: use fp32",
+        snprintf(buf, n, "precision bf16: oneDNN is capped at ISA %s here (ONEDNN_MAX_CPU_ISA?), which has no bf16 instructions: use fp32 (--precision fp32)",
                  gemm_onednn_isa());
         return buf;
     }
     return NULL;
 }
 
-int gemm_select(gemm_config_t *out, gemm_backend_t backend, gemm_precision_t precision, unsigned flags,
-                char *err, size_t n) {
+int gemm_select(gemm_config_t *out, gemm_backend_t backend, gemm_precision_t precision, unsigned flags, err_t *e) {
     char why[256];
     gemm_config_t c = {GEMM_BACKEND_OPENBLAS, GEMM_PREC_FP32, 0};
-    if (backend == GEMM_BACKEND_ONEDNN && !gemm_onednn_built()) {
-        snprintf(err, n, "GEMM backend onednn was requested, but this build has no oneDNN (install libdnnl-dev and rebuild with GEMM=auto or onednn)");
-        return -1;
-    }
+    if (backend == GEMM_BACKEND_ONEDNN && !gemm_onednn_built())
+        return err_set(e, ERR_INPUT, "GEMM backend onednn was requested, but this build has no oneDNN (install libdnnl-dev "
+                       "and rebuild with GEMM=auto or onednn)");
     c.backend = backend == GEMM_BACKEND_AUTO ? (gemm_onednn_built() ? GEMM_BACKEND_ONEDNN : GEMM_BACKEND_OPENBLAS) : backend;
     if (precision == GEMM_PREC_FP32) { *out = c; return 0; }
     const int native_ok = c.backend == GEMM_BACKEND_ONEDNN && !bf16_refusal(why, sizeof why);
@@ -126,34 +131,45 @@ int gemm_select(gemm_config_t *out, gemm_backend_t backend, gemm_precision_t pre
     c.precision = GEMM_PREC_BF16;
     if (native_ok) { *out = c; return 0; }
     if (flags & GEMM_ALLOW_EMULATED_BF16) {
-        if (backend == GEMM_BACKEND_ONEDNN) {
-            snprintf(err, n, "emulated bf16 runs on OpenBLAS, not on the onednn backend that was requested");
-            return -1;
-        }
+        if (backend == GEMM_BACKEND_ONEDNN)
+            return err_set(e, ERR_INPUT, "emulated bf16 runs on OpenBLAS, not on the onednn backend that was requested");
         c.backend = GEMM_BACKEND_OPENBLAS;
         c.emulated_bf16 = 1;
         *out = c;
         return 0;
     }
     if (c.backend == GEMM_BACKEND_OPENBLAS && gemm_onednn_built())
-        snprintf(err, n, "precision bf16 runs on the oneDNN backend, not on openblas: use backend onednn or auto, or precision fp32");
-    else
-        snprintf(err, n, "%s", bf16_refusal(why, sizeof why));
-    return -1;
+        return err_set(e, ERR_INPUT, "precision bf16 runs on the oneDNN backend, not on openblas: use --gemm onednn or auto, "
+                       "or --precision fp32");
+    return err_set(e, ERR_INPUT, "%s", bf16_refusal(why, sizeof why));
+}
+
+int gemm_setup(const char *backend, const char *precision, gemm_config_t *out, err_t *e) {
+    gemm_backend_t b = GEMM_BACKEND_AUTO;
+    gemm_precision_t p = GEMM_PREC_AUTO;
+    int emulated = 0;
+    if (gemm_parse_backend(backend, &b, e) || gemm_parse_precision(precision, &p, &emulated, e)) return -1;
+    if (emulated) {   // asked for by name: emulated even where bf16 instructions exist
+        if (b == GEMM_BACKEND_ONEDNN)
+            return err_set(e, ERR_INPUT, "--precision bf16-emulated runs on OpenBLAS: use --gemm openblas or auto");
+        *out = (gemm_config_t){GEMM_BACKEND_OPENBLAS, GEMM_PREC_BF16, 1};
+    } else if (gemm_select(out, b, p, 0, e)) {
+        return -1;
+    }
+    return gemm_global_init(out, e);
 }
 
 /* ------------------------------------------------------------------ plans */
 
 static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
 
-int gemm_plan_create(gemm_plan_t **plan, const gemm_config_t *cfg, const gemm_shape_t *s, unsigned flags,
-                     char *err, size_t n) {
+int gemm_plan_create(gemm_plan_t **plan, const gemm_config_t *cfg, const gemm_shape_t *s, unsigned flags, err_t *e) {
     assert(cfg->backend != GEMM_BACKEND_AUTO && cfg->precision != GEMM_PREC_AUTO);
     assert(s->M >= 0 && s->N >= 0 && s->K >= 0 && (s->beta == 0.0f || s->beta == 1.0f));
     const int bf16_in = (flags & GEMM_PLAN_BF16_IN) != 0;
     assert(!bf16_in || cfg->precision == GEMM_PREC_BF16);
     gemm_plan_t *p = calloc(1, sizeof *p);
-    if (!p) { snprintf(err, n, "gemm: out of memory"); return -1; }
+    if (!p) return err_set(e, ERR_RUNTIME, "gemm: out of memory");
     p->s = *s;
     p->cfg = *cfg;
     p->flags = flags;
@@ -177,9 +193,12 @@ int gemm_plan_create(gemm_plan_t **plan, const gemm_config_t *cfg, const gemm_sh
     snprintf(p->impl_name, sizeof p->impl_name, "%s", empty ? "empty" : "cblas_sgemm");
     if (!empty && cfg->backend == GEMM_BACKEND_ONEDNN) {
         const int threads = (flags & GEMM_PLAN_INNER) ? 1 : omp_get_max_threads();
-        if (gemm_onednn_create(p, threads, err, n) == 0) p->onednn = 1;
+        if (gemm_onednn_create(p, threads, e) == 0) p->onednn = 1;
         else if (p->core.bf16) { free(p); return -1; }
-        else snprintf(p->impl_name, sizeof p->impl_name, "cblas_sgemm (oneDNN fallback)");   // fp32 always has OpenBLAS
+        else {   // fp32 always has OpenBLAS
+            err_clear(e);
+            snprintf(p->impl_name, sizeof p->impl_name, "cblas_sgemm (oneDNN fallback)");
+        }
     }
     size_t off = align64(p->backend_scratch);
     if (p->conv && !empty) {
@@ -193,6 +212,9 @@ int gemm_plan_create(gemm_plan_t **plan, const gemm_config_t *cfg, const gemm_sh
 
 size_t gemm_plan_scratch_bytes(const gemm_plan_t *p) { return p->scratch_bytes; }
 const char *gemm_plan_impl(const gemm_plan_t *p) { return p->impl_name; }
+const gemm_shape_t *gemm_plan_shape(const gemm_plan_t *p) { return &p->s; }
+int gemm_plan_bf16_in(const gemm_plan_t *p) { return (p->flags & GEMM_PLAN_BF16_IN) != 0; }
+double gemm_plan_flops(const gemm_plan_t *p) { return 2.0 * p->s.M * p->s.N * p->s.K; }
 
 void gemm_plan_free(gemm_plan_t *p) {
     if (!p) return;
@@ -220,7 +242,15 @@ static void run_empty(const gemm_shape_t *s, float *C) {
     for (long i = 0; i < s->M; i++) memset(C + i * s->ldc, 0, sizeof(float) * (size_t)s->N);   // the empty sum
 }
 
-void gemm_run(const gemm_plan_t *p, const void *A, const void *B, float *C, void *scratch) {
+static struct { int on; long long outer_ns, inner_ns, runs; double flop; } timing;
+
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void run_plan(const gemm_plan_t *p, const void *A, const void *B, float *C, void *scratch) {
     const gemm_shape_t *s = &p->s;
     assert(p->scratch_bytes == 0 || (scratch && ((uintptr_t)scratch & 63) == 0));
     if (s->M == 0 || s->N == 0 || s->K == 0) { run_empty(s, C); return; }
@@ -233,6 +263,28 @@ void gemm_run(const gemm_plan_t *p, const void *A, const void *B, float *C, void
     }
     if (p->onednn) gemm_onednn_run(p, A, B, C, scratch);
     else gemm_openblas_run(&p->core, A, B, C);
+}
+
+void gemm_run(const gemm_plan_t *p, const void *A, const void *B, float *C, void *scratch) {
+    if (!__atomic_load_n(&timing.on, __ATOMIC_RELAXED)) { run_plan(p, A, B, C, scratch); return; }
+    const long long t0 = now_ns();
+    run_plan(p, A, B, C, scratch);
+    const long long dt = now_ns() - t0;
+    __atomic_add_fetch(omp_in_parallel() ? &timing.inner_ns : &timing.outer_ns, dt, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&timing.runs, 1, __ATOMIC_RELAXED);
+    #pragma omp atomic
+    timing.flop += gemm_plan_flops(p);
+}
+
+void gemm_timing(int on) {
+    timing.outer_ns = timing.inner_ns = timing.runs = 0;
+    timing.flop = 0;
+    __atomic_store_n(&timing.on, on, __ATOMIC_RELAXED);
+}
+
+gemm_timing_t gemm_timing_read(void) {
+    gemm_timing_t t = {timing.outer_ns * 1e-9, timing.inner_ns * 1e-9, timing.flop, timing.runs};
+    return t;
 }
 
 /* ------------------------------------------------------------------ reference */
@@ -255,201 +307,18 @@ void gemm_ref(const gemm_shape_t *s, int round_bf16, const float *A, const float
         }
 }
 
-/* ------------------------------------------------------------------ the process-wide context */
+/* ------------------------------------------------------------------ the process's choice */
 
-typedef struct { gemm_shape_t s; int inner; gemm_plan_t *plan; } entry_t;
-static struct {
-    int ready;
-    gemm_config_t cfg;
-    entry_t *tab;            // open addressing, capacity a power of two, at most half full
-    long cap, used;
-    void **slot;             // per-thread scratch: slot 0 fits every plan, the others the inner ones
-    size_t slot0_bytes, slotn_bytes;
-    int nslots;
-    long misses, fallbacks;
-} G;
+static gemm_config_t global_cfg = {GEMM_BACKEND_OPENBLAS, GEMM_PREC_FP32, 0};
 
-static int same_shape(const gemm_shape_t *a, const gemm_shape_t *b) {
-    return a->transa == b->transa && a->transb == b->transb && a->M == b->M && a->N == b->N && a->K == b->K &&
-           a->lda == b->lda && a->ldb == b->ldb && a->ldc == b->ldc && a->alpha == b->alpha && a->beta == b->beta;
-}
-static uint64_t hash_shape(const gemm_shape_t *s, int inner) {
-    uint32_t ab, bb;
-    memcpy(&ab, &s->alpha, 4);
-    memcpy(&bb, &s->beta, 4);
-    const uint64_t v[] = {(uint64_t)s->transa, (uint64_t)s->transb, (uint64_t)s->M, (uint64_t)s->N, (uint64_t)s->K,
-                          (uint64_t)s->lda, (uint64_t)s->ldb, (uint64_t)s->ldc, ab, bb, (uint64_t)inner};
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) { h ^= v[i]; h *= 0x100000001b3ULL; h ^= h >> 29; }
-    return h;
-}
-static entry_t *find(const gemm_shape_t *s, int inner) {
-    if (!G.cap) return NULL;
-    for (uint64_t i = hash_shape(s, inner) & (G.cap - 1);; i = (i + 1) & (G.cap - 1)) {
-        entry_t *e = &G.tab[i];
-        if (!e->plan) return e;   // the empty slot where it would go
-        if (e->inner == inner && same_shape(&e->s, s)) return e;
-    }
-}
-
-static void free_cache(void) {
-    for (long i = 0; i < G.cap; i++) gemm_plan_free(G.tab[i].plan);
-    free(G.tab);
-    for (int i = 0; i < G.nslots; i++) free(G.slot[i]);
-    free(G.slot);
-    G.tab = NULL; G.cap = G.used = 0;
-    G.slot = NULL; G.nslots = 0; G.slot0_bytes = G.slotn_bytes = 0;
-}
-
-static void *xaligned(size_t n) {
-    void *p = aligned_alloc(64, align64(n ? n : 64));
-    if (!p) { fprintf(stderr, "gemm: out of memory (%zu bytes of scratch)\n", n); abort(); }
-    return p;
-}
-
-/* Grows the per-thread scratch to fit plan p; the team size is the current OpenMP default. */
-static void fit_slots(const gemm_plan_t *p, int inner) {
-    const int want = omp_get_max_threads();
-    if (want != G.nslots) {   // a new thread count: plans made for the old one cannot serve it
-        free_cache();
-        G.slot = calloc((size_t)want, sizeof *G.slot);
-        if (!G.slot) { fprintf(stderr, "gemm: out of memory\n"); abort(); }
-        G.nslots = want;
-    }
-    if (!p) return;
-    if (p->scratch_bytes > G.slot0_bytes) {
-        free(G.slot[0]);
-        G.slot[0] = xaligned(p->scratch_bytes);
-        G.slot0_bytes = p->scratch_bytes;
-    }
-    if (inner && p->scratch_bytes > G.slotn_bytes) {
-        for (int i = 1; i < G.nslots; i++) { free(G.slot[i]); G.slot[i] = xaligned(p->scratch_bytes); }
-        G.slotn_bytes = p->scratch_bytes;
-    }
-}
-
-static gemm_plan_t *create_cached(const gemm_shape_t *s, int inner) {
+int gemm_global_init(const gemm_config_t *cfg, err_t *e) {
     assert(!omp_in_parallel());
-    fit_slots(NULL, inner);
-    if (2 * (G.used + 1) > G.cap) {   // rehash into twice the room
-        entry_t *old = G.tab;
-        long oldcap = G.cap;
-        G.cap = oldcap ? 2 * oldcap : 64;
-        G.tab = calloc((size_t)G.cap, sizeof *G.tab);
-        if (!G.tab) { fprintf(stderr, "gemm: out of memory\n"); abort(); }
-        for (long i = 0; i < oldcap; i++)
-            if (old[i].plan) *find(&old[i].s, old[i].inner) = old[i];
-        free(old);
-    }
-    entry_t *e = find(s, inner);
-    if (e->plan) return e->plan;
-    char err[256];
-    gemm_plan_t *p;
-    if (gemm_plan_create(&p, &G.cfg, s, inner ? GEMM_PLAN_INNER : 0, err, sizeof err) != 0) {
-        fprintf(stderr, "gemm: %s\n", err);   // only bf16 gets here, after gemm_select said it can run
-        abort();
-    }
-    if (strstr(p->impl_name, "fallback")) G.fallbacks++;
-    e->s = *s; e->inner = inner; e->plan = p;
-    G.used++;
-    fit_slots(p, inner);
-    return p;
-}
-
-int gemm_global_init(const gemm_config_t *cfg, char *err, size_t n) {
-    assert(!omp_in_parallel());
-    if (cfg->backend == GEMM_BACKEND_AUTO || cfg->precision == GEMM_PREC_AUTO) {
-        snprintf(err, n, "gemm: the configuration is not resolved (call gemm_select first)");
-        return -1;
-    }
-    if (cfg->backend == GEMM_BACKEND_ONEDNN && !gemm_onednn_built()) {
-        snprintf(err, n, "GEMM backend onednn: this build has no oneDNN");
-        return -1;
-    }
-    free_cache();
-    G.cfg = *cfg;
-    G.misses = G.fallbacks = 0;
-    __atomic_store_n(&G.ready, 1, __ATOMIC_RELEASE);
+    if (cfg->backend == GEMM_BACKEND_AUTO || cfg->precision == GEMM_PREC_AUTO)
+        return err_set(e, ERR_INPUT, "gemm: the configuration is not resolved (call gemm_select first)");
+    if (cfg->backend == GEMM_BACKEND_ONEDNN && !gemm_onednn_built())
+        return err_set(e, ERR_INPUT, "GEMM backend onednn: this build has no oneDNN");
+    global_cfg = *cfg;
     return 0;
 }
 
-/* First use without gemm_global_init: the environment decides (the programs' --gemm and
- * --precision flags will call gemm_global_init instead). */
-static void ensure_global(void) {
-    if (__atomic_load_n(&G.ready, __ATOMIC_ACQUIRE)) return;
-    #pragma omp critical(semaim_gemm_init)
-    if (!G.ready) {
-        const char *bs = getenv("SEMAIM_GEMM"), *ps = getenv("SEMAIM_PRECISION");
-        // asking for bf16 alone means the backend that has it
-        gemm_backend_t b = ps && *ps && strcmp(ps, "fp32") ? GEMM_BACKEND_AUTO : GEMM_BACKEND_OPENBLAS;
-        gemm_precision_t pr = GEMM_PREC_FP32;
-        gemm_config_t c;
-        char err[256];
-        if ((bs && *bs && gemm_parse_backend(bs, &b, err, sizeof err)) ||
-            (ps && *ps && gemm_parse_precision(ps, &pr, err, sizeof err)) || gemm_select(&c, b, pr, 0, err, sizeof err)) {
-            fprintf(stderr, "semaim: SEMAIM_GEMM/SEMAIM_PRECISION: %s\n", err);
-            exit(2);
-        }
-        G.cfg = c;
-        __atomic_store_n(&G.ready, 1, __ATOMIC_RELEASE);
-    }
-}
-
-const gemm_config_t *gemm_global_config(void) {
-    ensure_global();
-    return &G.cfg;
-}
-
-void gemm_global_free(void) {
-    assert(!omp_in_parallel());
-    free_cache();
-    __atomic_store_n(&G.ready, 0, __ATOMIC_RELEASE);
-}
-
-static int plain_openblas(void) { return G.cfg.backend == GEMM_BACKEND_OPENBLAS && G.cfg.precision == GEMM_PREC_FP32; }
-
-void gemm_prepare(const gemm_shape_t *s, int inner) {
-    ensure_global();
-    if (plain_openblas() || omp_in_parallel()) return;   // plans are made outside regions only
-    // a team of one is an inactive region: its GEMMs look up the outer plan
-    inner = inner && omp_get_max_threads() > 1;
-    const entry_t *e = G.nslots == omp_get_max_threads() ? find(s, inner) : NULL;
-    if (!e || !e->plan) create_cached(s, inner);
-}
-
-void gemm_f32(const gemm_shape_t *s, const float *A, const float *B, float *C) {
-    ensure_global();
-    if (plain_openblas()) {   // exactly the cblas_sgemm call the kernels made before this layer
-        if (s->M == 0 || s->N == 0 || s->K == 0) { run_empty(s, C); return; }
-        gemm_core_t core = {*s, 0};
-        gemm_openblas_run(&core, A, B, C);
-        return;
-    }
-    const int inner = omp_in_parallel();
-    gemm_plan_t *p = NULL;
-    if (inner) {
-        entry_t *e = find(s, 1);
-        if (e && e->plan && omp_get_thread_num() < G.nslots) p = e->plan;
-        if (!p) {
-            __atomic_add_fetch(&G.misses, 1, __ATOMIC_RELAXED);
-            if (G.cfg.precision == GEMM_PREC_BF16) {
-                fprintf(stderr, "gemm: a bf16 GEMM %ldx%ldx%ld inside a parallel region has no prepared plan\n", s->M, s->N, s->K);
-                abort();
-            }
-            gemm_core_t core = {*s, 0};
-            gemm_openblas_run(&core, A, B, C);
-            return;
-        }
-    } else {
-        if (G.nslots != omp_get_max_threads()) fit_slots(NULL, 0);
-        entry_t *e = find(s, 0);
-        p = e && e->plan ? e->plan : create_cached(s, 0);
-    }
-    gemm_run(p, A, B, C, G.slot[inner ? omp_get_thread_num() : 0]);
-}
-
-gemm_stats_t gemm_global_stats(void) {
-    size_t bytes = G.slot0_bytes + (G.nslots > 1 ? (size_t)(G.nslots - 1) * G.slotn_bytes : 0);
-    gemm_stats_t st = {G.used, G.misses, G.fallbacks, bytes};
-    return st;
-}
+const gemm_config_t *gemm_global_config(void) { return &global_cfg; }

@@ -34,10 +34,11 @@ void gemm_openblas_run(const gemm_core_t *c, const float *A, const float *B, flo
 /* oneDNN (stubs returning "not built" without SEMAIM_HAVE_ONEDNN). create: threads is the
  * thread count the primitive is built for (1 for inner plans); sets p->impl,
  * p->backend_scratch and p->impl_name. */
-int gemm_onednn_create(gemm_plan_t *p, int threads, char *err, size_t n);
+int gemm_onednn_create(gemm_plan_t *p, int threads, err_t *e);
 void gemm_onednn_run(const gemm_plan_t *p, const void *A, const void *B, float *C, void *scratch);
 void gemm_onednn_destroy(gemm_plan_t *p);
 unsigned gemm_onednn_isa_bits(void);   // dnnl_cpu_isa_t value, 0 when not built
+const char *gemm_onednn_version_string(void);   // "2.6.3", or "none"
 #define GEMM_ISA_AVX512_CORE_BF16 0xe7u  // oneDNN's bits for it: a superset means bf16 kernels
 
 #endif

@@ -36,6 +36,13 @@ static const char *status_name(dnnl_status_t s) {
 
 unsigned gemm_onednn_isa_bits(void) { return (unsigned)dnnl_get_effective_cpu_isa(); }
 
+const char *gemm_onednn_version_string(void) {
+    static char v[32];
+    const dnnl_version_t *d = dnnl_version();
+    snprintf(v, sizeof v, "%d.%d.%d", d->major, d->minor, d->patch);
+    return v;
+}
+
 static void destroy_state(onednn_state_t *st, int nslots) {
     if (!st) return;
     if (st->mem)
@@ -50,13 +57,13 @@ static void destroy_state(onednn_state_t *st, int nslots) {
     free(st);
 }
 
-int gemm_onednn_create(gemm_plan_t *p, int threads, char *err, size_t n) {
+int gemm_onednn_create(gemm_plan_t *p, int threads, err_t *e) {
     const gemm_shape_t *s = &p->core.s;
     const dnnl_data_type_t in = p->core.bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_status_t rc = dnnl_success;
     const char *what = "engine";
     if (!engine) rc = dnnl_engine_create(&engine, dnnl_cpu, 0);
-    if (rc != dnnl_success) { snprintf(err, n, "oneDNN: cannot create the CPU engine (%s)", status_name(rc)); return -1; }
+    if (rc != dnnl_success) return err_set(e, ERR_RUNTIME, "oneDNN: cannot create the CPU engine (%s)", status_name(rc));
 
     dnnl_memory_desc_t a, b, c;
     const dnnl_dims_t da = {s->M, s->K}, db = {s->K, s->N}, dc = {s->M, s->N};
@@ -67,7 +74,7 @@ int gemm_onednn_create(gemm_plan_t *p, int threads, char *err, size_t n) {
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     onednn_state_t *st = calloc(1, sizeof *st);
-    if (!st) { snprintf(err, n, "oneDNN: out of memory"); return -1; }
+    if (!st) return err_set(e, ERR_RUNTIME, "oneDNN: out of memory");
     const int saved_threads = omp_get_max_threads();
 #define TRY(call, name) do { what = name; rc = (call); if (rc != dnnl_success) goto fail; } while (0)
     TRY(dnnl_memory_desc_init_by_strides(&a, 2, da, in, sa), "memory descriptor of A");
@@ -116,8 +123,8 @@ int gemm_onednn_create(gemm_plan_t *p, int threads, char *err, size_t n) {
     p->impl = st;
     return 0;
 fail:
-    snprintf(err, n, "oneDNN: cannot create the %s of a %s %ldx%ldx%ld matmul (%s)", what, p->core.bf16 ? "bf16" : "f32",
-             s->M, s->N, s->K, status_name(rc));
+    err_set(e, ERR_RUNTIME, "oneDNN: cannot create the %s of a %s %ldx%ldx%ld matmul (%s)", what,
+            p->core.bf16 ? "bf16" : "f32", s->M, s->N, s->K, status_name(rc));
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (po) dnnl_post_ops_destroy(po);
@@ -154,10 +161,10 @@ void gemm_onednn_destroy(gemm_plan_t *p) {
 #else /* no oneDNN in this build: gemm_select never picks it */
 
 unsigned gemm_onednn_isa_bits(void) { return 0; }
-int gemm_onednn_create(gemm_plan_t *p, int threads, char *err, size_t n) {
+const char *gemm_onednn_version_string(void) { return "none"; }
+int gemm_onednn_create(gemm_plan_t *p, int threads, err_t *e) {
     (void)p; (void)threads;
-    snprintf(err, n, "this build has no oneDNN (built with GEMM=openblas)");
-    return -1;
+    return err_set(e, ERR_RUNTIME, "this build has no oneDNN (built with GEMM=openblas)");
 }
 void gemm_onednn_run(const gemm_plan_t *p, const void *A, const void *B, float *C, void *scratch) {
     (void)p; (void)A; (void)B; (void)C; (void)scratch;

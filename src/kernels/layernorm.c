@@ -1,4 +1,7 @@
-/* LayerNorm over the last dimension (biased variance, eps SEMAIM_LN_EPS), as torch.nn.LayerNorm. */
+/* LayerNorm over the last dimension (biased variance, eps SEMAIM_LN_EPS), as torch.nn.LayerNorm.
+ * The forward writes its output in the type of the GEMM that reads it: in bf16 runs each row
+ * is computed in f32 a chunk at a time and rounded from L1, so no separate conversion pass
+ * ever reads the output again. */
 #include <math.h>
 #include "kernels/ops.h"
 
@@ -6,12 +9,13 @@
  * need no atomics, no per-thread buffers and come out identical for any thread count. */
 #define LN_COLS 32
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+#define LN_CHUNK 256   // floats of a row rounded to bf16 at once (stays in L1)
+
+void layernorm_forward(gemm_in_t *out, int bf16, float *mean, float *rstd, const float *inp,
                        const float *w, const float *b, long N, int C) {
     #pragma omp parallel for schedule(static)
     for (long n = 0; n < N; n++) {
         const float *x = inp + n * C;
-        float *o = out + n * C;
         float s = 0.0f;
         #pragma omp simd reduction(+:s)
         for (int i = 0; i < C; i++) s += x[i];
@@ -21,12 +25,29 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         #pragma omp simd reduction(+:v)
         for (int i = 0; i < C; i++) { float d = x[i] - m; v += d * d; }
         float r = 1.0f / sqrtf(v / C + SEMAIM_LN_EPS);
-        if (w) {
-            #pragma omp simd
-            for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r * w[i] + b[i];
+        if (!bf16) {
+            float *o = (float *)out + n * C;
+            if (w) {
+                #pragma omp simd
+                for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r * w[i] + b[i];
+            } else {
+                #pragma omp simd
+                for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r;
+            }
         } else {
-            #pragma omp simd
-            for (int i = 0; i < C; i++) o[i] = (x[i] - m) * r;
+            bf16_t *o = (bf16_t *)out + n * C;
+            float t[LN_CHUNK];
+            for (int c0 = 0; c0 < C; c0 += LN_CHUNK) {
+                const int nc = C - c0 < LN_CHUNK ? C - c0 : LN_CHUNK;
+                if (w) {
+                    #pragma omp simd
+                    for (int i = 0; i < nc; i++) t[i] = (x[c0 + i] - m) * r * w[c0 + i] + b[c0 + i];
+                } else {
+                    #pragma omp simd
+                    for (int i = 0; i < nc; i++) t[i] = (x[c0 + i] - m) * r;
+                }
+                bf16_from_f32(o + c0, t, nc);
+            }
         }
         mean[n] = m;
         rstd[n] = r;

@@ -8,10 +8,10 @@ long pixel_target_scratch_floats(int B, int H, int W, int P) {
     return (long)B * 3 * H * W + 2 * (long)B * L;
 }
 
-void pixel_target(float *target, float *scratch, const float *img, int B, int H, int W, int P) {
+void pixel_target(float *target, float *scratch, const float *img, const int *perm, int B, int H, int W, int P) {
     const long L = (long)(H / P) * (W / P), N = (long)B * L;
     float *blurred = scratch, *mean = scratch + (long)B * 3 * H * W, *rstd = mean + N;
     blur9_forward(blurred, img, B, 3, H, W);
-    patchify(target, blurred, B, H, W, P, PATCH_PPC);
+    patchify(target, 0, blurred, perm, B, H, W, P, PATCH_PPC);
     patchnorm_forward(target, mean, rstd, target, N, 3 * P * P);   // in place is safe
 }

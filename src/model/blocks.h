@@ -4,43 +4,60 @@
  * accumulate into dw. The decoder backward also accumulates into dres_h, the gradient of the
  * encoder stream it attended to. Drop-path (stochastic depth, fine-tuning): per-sample scales
  * [B] on the attention and MLP branches (0 = dropped, 1/(1-p) = kept), x = x + dp[b]·branch(x);
- * NULL means 1 and takes exactly the plain path. Backward must get the scales the forward got. */
+ * NULL means 1 and takes exactly the plain path. Backward must get the scales the forward got.
+ * Fused: a residual add rides on the GEMM of its branch (the residual and the bias preloaded,
+ * the GEMM adding to them), the bias of fc1 on GELU, the bias of q/k/v on their rounding. */
 #ifndef SEMAIM_BLOCKS_H
 #define SEMAIM_BLOCKS_H
 #include "model/arena.h"
 #include "semaim/model.h"
 
+/* What a pass computes with besides its buffers: the arena (plans, workspace, precision, the
+ * sizes) and the weights as the GEMMs read them — the views point into params (f32 masters),
+ * and in bf16 runs the GEMMs read the same offset of the bf16 copy. */
 typedef struct {
-    float *dD1, *dD2, *d3D, *dF1, *dF2, *att_scratch;   /* [B,T,D] ×2, [B,T,3D], [B,T,4D] ×2 */
-} block_scratch_t;
-static inline block_scratch_t block_scratch(const acts_t *a) {
-    block_scratch_t s = {a->dD1, a->dD2, a->d3D, a->dF1, a->dF2, a->att_scratch};
-    return s;
+    acts_t *a;
+    dims_t d;
+    int h;                  /* the arena is bf16 */
+    const float *wf;        /* params: what the views point into */
+    const bf16_t *wh;       /* its bf16 copy, or NULL */
+} pass_t;
+static inline pass_t pass_of(acts_t *a, const params_t *w) {
+    ERR_ASSERT(a->bf16 == (w->half != NULL), "a %s arena with a model built for %s (build both after gemm_global_init)",
+               a->bf16 ? "bf16" : "fp32", w->half ? "bf16" : "fp32");
+    pass_t p = {a, cfg_dims(&a->cfg), a->bf16, w->params, (const bf16_t *)w->half};
+    return p;
+}
+/* The GEMM operand of the weight a view points at. */
+static inline const gemm_in_t *pass_w(const pass_t *ps, const float *view) {
+    return ps->wh ? (const gemm_in_t *)(ps->wh + (view - ps->wf)) : (const gemm_in_t *)view;
+}
+/* Element e of an activation array of the pass's type. */
+static inline gemm_in_t *pass_at(const pass_t *ps, gemm_in_t *base, long e) {
+    return (char *)base + e * (ps->h ? 2 : 4);
 }
 
-void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w,
-                       int B, int T, int D, int NH, int mode, const float *dp_attn, const float *dp_mlp);
-void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in,
-                        const enc_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH, int mode,
-                        const float *dp_attn, const float *dp_mlp);
+/* ap: the attention plans of the block's mask (plans_t). B images (a backward: all of the
+ * arena's). */
+void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w, const pass_t *ps,
+                       const att_plan_t *ap, int B, const float *dp_attn, const float *dp_mlp);
+void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in, const enc_block_t *w,
+                        const pass_t *ps, const att_plan_t *ap, int B, const float *dp_attn, const float *dp_mlp);
 void dec_block_forward(float *out, const dec_saved_t *s, const float *in, const float *h, const dec_block_t *w,
-                       int B, int T, int D, int NH, int mode);
+                       const pass_t *ps, int B);
 void dec_block_backward(float *dres, float *dres_h, const dec_block_t *dw, const dec_saved_t *s, const float *in,
-                        const float *h, const dec_block_t *w, const block_scratch_t *sc, int B, int T, int D, int NH,
-                        int mode);
+                        const float *h, const dec_block_t *w, const pass_t *ps, int B);
 
 /* Views of the encoder tensors at table entries *k.. of a buffer laid out like w (advances *k). */
 void encoder_views(const params_t *w, float *base, int *k, int depth, enc_views_t *v);
-/* h0 rows of B images: cls + pos0, then embed(patch) + pos of that patch. patches [B,L,PD]
- * must be in the order of perm (perm NULL: natural order); emb [B,L,D] is scratch. */
-void embed_forward(float *h0, float *emb, const float *patches, const int *perm, const enc_views_t *w,
-                   const float *pos_embed, int B, const dims_t *d);
+/* h0 rows of B images: cls + pos0, then embed(patch) + pos of that patch. The arena's patches
+ * [B,L,PD] must be in the order of perm (perm NULL: natural order); its emb [B,L,D] is scratch. */
+void embed_forward(float *h0, const int *perm, const enc_views_t *w, const float *pos_embed, const pass_t *ps, int B);
 /* The mean of the patch tokens (rows 1..T-1, cls left out) of each image: out [B,D] from tok
  * [B,T,D], summed in double. The global pool of the fine-tuning classifier and of the mean and
  * gap readouts. */
 void pool_patch_tokens(float *out, const float *tok, int B, int T, int D);
 /* Gradient of h0 (dh0 [B,T,D]) into the cls token and the patch embedding (no gradient to the
- * pixels); emb is scratch, patches as in the forward. */
-void embed_backward(const enc_views_t *dw, float *emb, const float *dh0, const float *patches, const enc_views_t *w,
-                    int B, const dims_t *d);
+ * pixels); patches as in the forward. */
+void embed_backward(const enc_views_t *dw, const float *dh0, const enc_views_t *w, const pass_t *ps, int B);
 #endif

@@ -10,19 +10,21 @@ static const float *encoder_pass(model_t *m, acts_t *a, const float *images, int
     acts_check(a, B, ACTS_ENCODER);
     int T = m->d.T, D = m->d.D;
     long BTD = (long)B * T * D;
-    patchify(a->patches_nat, images, B, m->cfg.image, m->cfg.image, m->cfg.patch, PATCH_CPP);
+    pass_t ps = pass_of(a, &m->w);
+    patchify(a->patches, a->bf16, images, NULL, B, m->cfg.image, m->cfg.image, m->cfg.patch, PATCH_CPP);
     /* Nothing is kept for backward: block 0's buffers serve every block, and the stream
      * ping-pongs between the first two snapshots. */
     float *x = a->h, *y = a->h + BTD;
-    embed_forward(x, a->emb, a->patches_nat, NULL, &m->p.e, m->pos_embed, B, &m->d);
+    embed_forward(x, NULL, &m->p.e, m->pos_embed, &ps, B);
     for (int i = 0; i < m->cfg.depth; i++) {
-        enc_block_forward(y, &a->enc[0], x, &m->p.e.blk[i], B, T, D, m->d.NH, ATTN_FULL, NULL, NULL);
+        enc_block_forward(y, &a->enc[0], x, &m->p.e.blk[i], &ps, &a->pl.full, B, NULL, NULL);
         float *t = x; x = y; y = t;
     }
-    layernorm_forward(a->norm, a->norm_mean, a->norm_rstd, x, m->p.norm_w, m->p.norm_b, (long)B * T, D);
+    /* f32 whatever the precision: features and the semantic order read it, not a GEMM */
+    layernorm_forward(a->tok, 0, a->norm_mean, a->norm_rstd, x, m->p.norm_w, m->p.norm_b, (long)B * T, D);
     a->holds = HOLDS_NOTHING;   /* the training-pass activations are no longer valid */
     if (pre) *pre = x;
-    return a->norm;
+    return a->tok;
 }
 
 const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, int B) {
@@ -39,7 +41,7 @@ void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *
     if (mean_out) pool_patch_tokens(mean_out, tok, B, T, D);
     if (gap_out) {
         pool_patch_tokens(a->pool, pre, B, T, D);
-        layernorm_forward(gap_out, a->fcn_mean, a->fcn_rstd, a->pool, NULL, NULL, B, D);
+        layernorm_forward(gap_out, 0, a->fcn_mean, a->fcn_rstd, a->pool, NULL, NULL, B, D);
     }
 }
 

@@ -60,10 +60,14 @@ int ft_init(ft_model_t *f, const semaim_config_t *cfg, int C, int B, double laye
     f->g.e.blk = calloc((size_t)c.depth, sizeof(enc_block_t));
     f->pos_embed = malloc(sizeof(float) * (size_t)f->d.T * f->d.D);
     f->dp = malloc(sizeof(float) * (size_t)c.depth * 2 * B);
-    f->a = acts_create(&c, B, ACTS_FINETUNE, C);
-    if (!f->p.e.blk || !f->g.e.blk || !f->pos_embed || !f->dp || !f->a) {
+    if (!f->p.e.blk || !f->g.e.blk || !f->pos_embed || !f->dp) {
         ft_free(f);
         return err_set(err, ERR_RUNTIME, "fine-tune: out of memory (batch %d, %d classes)", B, C);
+    }
+    f->a = acts_create(&c, B, ACTS_FINETUNE, C, err);
+    if (!f->a) {
+        ft_free(f);
+        return err_prefix(err, "fine-tune (batch %d, %d classes)", B, C);
     }
     views(f, f->w.params, &f->p);
     views(f, f->w.grads, &f->g);
@@ -90,6 +94,7 @@ int ft_load_encoder(ft_model_t *f, const model_t *src, err_t *err) {
         ERR_ASSERT(s->numel == t->numel, "encoder tensor %s differs in size", t->name);
         memcpy(f->w.params + t->offset, src->w.params + s->offset, sizeof(float) * (size_t)t->numel);
     }
+    params_sync_half(&f->w);
     memcpy(f->pos_embed, src->pos_embed, sizeof(float) * (size_t)f->d.T * f->d.D);
     return 0;
 }
@@ -118,15 +123,16 @@ double ft_forward(ft_model_t *f, const float *images, const int32_t *labels, int
     acts_check(a, B, ACTS_FINETUNE);
     int T = f->d.T, D = f->d.D, C = f->C, S = f->cfg.image;
     long BTD = (long)B * T * D;
+    pass_t ps = pass_of(a, &f->w);
     if (!train) f->dp_on = 0;
-    patchify(a->patches_nat, images, B, S, S, f->cfg.patch, PATCH_CPP);
-    embed_forward(a->h, a->emb, a->patches_nat, NULL, &f->p.e, f->pos_embed, B, &f->d);
+    patchify(a->patches, a->bf16, images, NULL, B, S, S, f->cfg.patch, PATCH_CPP);
+    embed_forward(a->h, NULL, &f->p.e, f->pos_embed, &ps, B);
     for (int i = 0; i < f->cfg.depth; i++)
-        enc_block_forward(a->h + (i + 1) * BTD, &a->enc[i], a->h + i * BTD, &f->p.e.blk[i], B, T, D, f->d.NH, ATTN_FULL,
+        enc_block_forward(a->h + (i + 1) * BTD, &a->enc[i], a->h + i * BTD, &f->p.e.blk[i], &ps, &a->pl.enc, B,
                           dp_of(f, i, 0), dp_of(f, i, 1));
     pool_patch_tokens(a->pool, a->h + (long)f->cfg.depth * BTD, B, T, D);
-    layernorm_forward(a->fcn, a->fcn_mean, a->fcn_rstd, a->pool, f->p.fcn_w, f->p.fcn_b, B, D);
-    linear_forward(a->logits, a->fcn, f->p.head_w, f->p.head_b, B, D, C);
+    layernorm_forward(a->fcn, a->bf16, a->fcn_mean, a->fcn_rstd, a->pool, f->p.fcn_w, f->p.fcn_b, B, D);
+    linear_forward(a->logits, a->fcn, pass_w(&ps, f->p.head_w), f->p.head_b, NULL, B, D, C, &a->pl.cls, &a->ws);
     a->Bcur = B;
     a->holds = HOLDS_FINETUNE_FWD;
     f->labels = labels;
@@ -148,14 +154,15 @@ void ft_backward(ft_model_t *f) {
     ERR_ASSERT(a->holds == HOLDS_FINETUNE_FWD, "ft_backward without a fine-tuning forward (ft_forward) first");
     int B = a->Bcur, T = f->d.T, D = f->d.D, C = f->C;
     long BTD = (long)B * T * D;
+    pass_t ps = pass_of(a, &f->w);
     memset(a->dlogits, 0, sizeof(float) * (size_t)B * C);
     if (f->labels) {
         int n = 0;
         for (int b = 0; b < B; b++) n += f->labels[b] >= 0 && f->labels[b] < C;
         if (n) softce_backward(a->dlogits, a->probs, a->targets, B, C, (float)B / n);
     }
-    memset(a->dfcn, 0, sizeof(float) * (size_t)B * D);
-    linear_backward(a->dfcn, f->g.head_w, f->g.head_b, a->dlogits, a->fcn, f->p.head_w, B, D, C);
+    linear_backward(a->dfcn, f->g.head_w, f->g.head_b, a->dlogits, a->fcn, pass_w(&ps, f->p.head_w), B, D, C, &a->pl.cls,
+                    &a->ws);
     memset(a->dpool, 0, sizeof(float) * (size_t)B * D);
     layernorm_backward(a->dpool, f->g.fcn_w, f->g.fcn_b, a->dfcn, a->pool, f->p.fcn_w, a->fcn_mean, a->fcn_rstd, B, D);
     float *dres = a->dres_h;
@@ -165,9 +172,8 @@ void ft_backward(ft_model_t *f) {
         long b = r / T, t = r % T;
         for (int d = 0; d < D; d++) dres[r * D + d] = t == 0 ? 0.0f : a->dpool[b * D + d] * inv;
     }
-    block_scratch_t sc = block_scratch(a);
     for (int i = f->cfg.depth - 1; i >= 0; i--)
-        enc_block_backward(dres, &f->g.e.blk[i], &a->enc[i], a->h + i * BTD, &f->p.e.blk[i], &sc, B, T, D, f->d.NH,
-                           ATTN_FULL, dp_of(f, i, 0), dp_of(f, i, 1));
-    embed_backward(&f->g.e, a->emb, dres, a->patches_nat, &f->p.e, B, &f->d);
+        enc_block_backward(dres, &f->g.e.blk[i], &a->enc[i], a->h + i * BTD, &f->p.e.blk[i], &ps, &a->pl.enc, B,
+                           dp_of(f, i, 0), dp_of(f, i, 1));
+    embed_backward(&f->g.e, dres, &f->p.e, &ps, B);
 }

@@ -13,28 +13,19 @@
 #include "model/blocks.h"
 #include "model/table.h"
 
-/* Gathers rows of src [B,L,C] into dst in the order perm. */
-static void gather_rows(float *dst, const float *src, const int *perm, int B, int L, int C) {
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)B * L; r++) {
-        long b = r / L;
-        memcpy(dst + r * C, src + (b * L + perm[r]) * (long)C, sizeof(float) * C);
-    }
-}
-
 float semaim_forward(model_t *m, acts_t *a, const float *images, const int *ranks, int B) {
-    int L = m->d.L, T = m->d.T, D = m->d.D, NH = m->d.NH, P = m->cfg.patch, PD = m->d.PD;
+    int L = m->d.L, T = m->d.T, D = m->d.D, P = m->cfg.patch, PD = m->d.PD;
     long BT = (long)B * T, BTD = BT * D;
     acts_check(a, B, ACTS_PRETRAIN);
+    pass_t ps = pass_of(a, &m->w);
     /* ranks → perm: position k of image b holds the patch of rank k. */
     for (long b = 0; b < B; b++)
         for (int p = 0; p < L; p++) a->perm[b * L + ranks[b * L + p]] = p;
-    patchify(a->patches_nat, images, B, m->cfg.image, m->cfg.image, P, PATCH_CPP);
-    gather_rows(a->patches, a->patches_nat, a->perm, B, L, PD);
-    pixel_target(a->target_nat, a->target_scratch, images, B, m->cfg.image, m->cfg.image, P);
-    gather_rows(a->target, a->target_nat, a->perm, B, L, PD);
+    /* patches and targets straight into prediction order */
+    patchify(a->patches, a->bf16, images, a->perm, B, m->cfg.image, m->cfg.image, P, PATCH_CPP);
+    pixel_target(a->target, a->target_scratch, images, a->perm, B, m->cfg.image, m->cfg.image, P);
 
-    embed_forward(a->h, a->emb, a->patches, a->perm, &m->p.e, m->pos_embed, B, &m->d);
+    embed_forward(a->h, a->perm, &m->p.e, m->pos_embed, &ps, B);
     float *g0 = a->g;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < BT; r++) {
@@ -43,19 +34,17 @@ float semaim_forward(model_t *m, acts_t *a, const float *images, const int *rank
         memcpy(g0 + r * D, m->pos_embed + (long)row * D, sizeof(float) * D);
     }
     for (int i = 0; i < m->cfg.depth; i++) {
-        enc_block_forward(a->h + (i + 1) * BTD, &a->enc[i], a->h + i * BTD, &m->p.e.blk[i], B, T, D, NH, ATTN_CAUSAL,
-                          NULL, NULL);
+        enc_block_forward(a->h + (i + 1) * BTD, &a->enc[i], a->h + i * BTD, &m->p.e.blk[i], &ps, &a->pl.enc, B, NULL, NULL);
         if ((i + 1) % m->interleave == 0) {
             int j = i / m->interleave;
-            dec_block_forward(a->g + (j + 1) * BTD, &a->dec[j], a->g + j * BTD, a->h + (i + 1) * BTD,
-                              &m->p.dec[j], B, T, D, NH, ATTN_CAUSAL_STRICT);
+            dec_block_forward(a->g + (j + 1) * BTD, &a->dec[j], a->g + j * BTD, a->h + (i + 1) * BTD, &m->p.dec[j], &ps, B);
         }
     }
     const float *gL = a->g + (long)m->cfg.dec_depth * BTD;
-    layernorm_forward(a->norm, a->norm_mean, a->norm_rstd, gL, m->p.norm_w, m->p.norm_b, BT, D);
-    linear_forward(a->head_fc1, a->norm, m->p.head1_w, m->p.head1_b, BT, D, 4 * D);
-    gelu_forward(a->head_gelu, a->head_fc1, BT * 4 * D);
-    linear_forward(a->pred, a->head_gelu, m->p.head2_w, m->p.head2_b, BT, 4 * D, PD);
+    layernorm_forward(a->norm, a->bf16, a->norm_mean, a->norm_rstd, gL, m->p.norm_w, m->p.norm_b, BT, D);
+    linear_forward(a->head_fc1, a->norm, pass_w(&ps, m->p.head1_w), NULL, NULL, BT, D, 4 * D, &a->pl.fc1, &a->ws);
+    bias_gelu_forward(a->head_gelu, a->bf16, a->head_fc1, m->p.head1_b, BT, 4 * D);
+    linear_forward(a->pred, a->head_gelu, pass_w(&ps, m->p.head2_w), m->p.head2_b, NULL, BT, 4 * D, PD, &a->pl.head2, &a->ws);
     /* The cls row of each image predicts nothing. */
     double loss = 0;
     for (long b = 0; b < B; b++)
@@ -71,19 +60,18 @@ void semaim_backward(model_t *m, acts_t *a) {
     ERR_ASSERT(a->holds == HOLDS_PRETRAIN_FWD,
                "semaim_backward without a training forward: call semaim_forward first (a permutation or feature "
                "pass since then overwrote its activations)");
-    int B = a->Bcur, L = m->d.L, T = m->d.T, D = m->d.D, NH = m->d.NH, PD = m->d.PD;
+    int B = a->Bcur, L = m->d.L, T = m->d.T, D = m->d.D, PD = m->d.PD;
     long BT = (long)B * T, BTD = BT * D;
-    block_scratch_t sc = block_scratch(a);
+    pass_t ps = pass_of(a, &m->w);
     memset(a->dpred, 0, sizeof(float) * BT * PD);
     for (long b = 0; b < B; b++)
         mse_backward(a->dpred + (b * T + 1) * PD, a->pred + (b * T + 1) * PD, a->target + b * L * PD,
                      (long)L * PD, 1.0f / B);
-    memset(a->dF1, 0, sizeof(float) * BT * 4 * D);
-    linear_backward(a->dF1, m->g.head2_w, m->g.head2_b, a->dpred, a->head_gelu, m->p.head2_w, BT, 4 * D, PD);
-    memset(a->dF2, 0, sizeof(float) * BT * 4 * D);
-    gelu_backward(a->dF2, a->dF1, a->head_fc1, BT * 4 * D);
-    memset(a->dD1, 0, sizeof(float) * BTD);
-    linear_backward(a->dD1, m->g.head1_w, m->g.head1_b, a->dF2, a->norm, m->p.head1_w, BT, D, 4 * D);
+    linear_backward(a->dF1, m->g.head2_w, m->g.head2_b, a->dpred, a->head_gelu, pass_w(&ps, m->p.head2_w), BT, 4 * D, PD,
+                    &a->pl.head2, &a->ws);
+    gelu_backward_inplace(a->dF1, a->head_fc1, BT * 4 * D);
+    linear_backward(a->dD1, m->g.head1_w, m->g.head1_b, a->dF1, a->norm, pass_w(&ps, m->p.head1_w), BT, D, 4 * D,
+                    &a->pl.fc1, &a->ws);
     memset(a->dres_g, 0, sizeof(float) * BTD);
     layernorm_backward(a->dres_g, m->g.norm_w, m->g.norm_b, a->dD1, a->g + (long)m->cfg.dec_depth * BTD,
                        m->p.norm_w, a->norm_mean, a->norm_rstd, BT, D);
@@ -95,12 +83,12 @@ void semaim_backward(model_t *m, acts_t *a) {
         if ((i + 1) % m->interleave == 0) {
             int j = i / m->interleave;
             dec_block_backward(a->dres_g, a->dres_h, &m->g.dec[j], &a->dec[j], a->g + j * BTD, a->h + (i + 1) * BTD,
-                               &m->p.dec[j], &sc, B, T, D, NH, ATTN_CAUSAL_STRICT);
+                               &m->p.dec[j], &ps, B);
         }
-        enc_block_backward(a->dres_h, &m->g.e.blk[i], &a->enc[i], a->h + i * BTD, &m->p.e.blk[i], &sc, B, T, D, NH,
-                           ATTN_CAUSAL, NULL, NULL);
+        enc_block_backward(a->dres_h, &m->g.e.blk[i], &a->enc[i], a->h + i * BTD, &m->p.e.blk[i], &ps, &a->pl.enc, B,
+                           NULL, NULL);
     }
-    embed_backward(&m->g.e, a->emb, a->dres_h, a->patches, &m->p.e, B, &m->d);
+    embed_backward(&m->g.e, a->dres_h, &m->p.e, &ps, B);
 }
 
 /* ------------------------------------------------------------------ the table and its views */

@@ -1,4 +1,5 @@
 #include <math.h>
+#include "kernels/gemm.h"
 #include "semaim/optim.h"
 
 optim_cfg_t optim_defaults(void) {
@@ -44,12 +45,19 @@ void adamw_step(params_t *w, double lr, const optim_cfg_t *o, long t) {
         float decay = ti->decay ? (float)(1.0 - lrk * o->weight_decay) : 1.0f;
         float *p = w->params + ti->offset, *g = w->grads + ti->offset;
         float *mm = w->m + ti->offset, *vv = w->v + ti->offset;
-#pragma omp parallel for schedule(static) if (ti->numel > 16384)
-        for (long i = 0; i < ti->numel; i++) {
-            float gi = g[i];
-            mm[i] = b1 * mm[i] + (1 - b1) * gi;
-            vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
-            p[i] = p[i] * decay - step * mm[i] / (sqrtf(vv[i]) * rbc2 + eps);
+        bf16_t *h = w->half ? w->half + ti->offset : NULL;
+        /* chunks: the bf16 copy of the weights is rounded from a chunk just updated, in cache */
+        const long chunk = 4096, n = ti->numel;
+#pragma omp parallel for schedule(static) if (n > 16384)
+        for (long c0 = 0; c0 < n; c0 += chunk) {
+            const long c1 = n - c0 < chunk ? n : c0 + chunk;
+            for (long i = c0; i < c1; i++) {
+                float gi = g[i];
+                mm[i] = b1 * mm[i] + (1 - b1) * gi;
+                vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
+                p[i] = p[i] * decay - step * mm[i] / (sqrtf(vv[i]) * rbc2 + eps);
+            }
+            if (h) bf16_from_f32(h + c0, p + c0, c1 - c0);
         }
     }
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels/gemm.h"
 #include "model/table.h"
 #include "semaim/rng.h"
 
@@ -89,6 +90,10 @@ int params_build(params_t *w, void (*list)(table_t *t, const void *ctx), const v
     w->m = alloc_floats(w->nparams);
     w->v = alloc_floats(w->nparams);
     if (!w->params || !w->grads || !w->m || !w->v) goto oom;
+    if (gemm_global_config()->precision == GEMM_PREC_BF16) {
+        w->half = aligned_alloc(64, (sizeof(bf16_t) * (size_t)(w->nparams > 0 ? w->nparams : 1) + 63) / 64 * 64);
+        if (!w->half) goto oom;
+    }
     size_t bytes = sizeof(float) * (size_t)w->nparams;
     memset(w->grads, 0, bytes); memset(w->m, 0, bytes); memset(w->v, 0, bytes);
     for (int i = 0; i < w->ntensors; i++) {
@@ -109,6 +114,7 @@ int params_build(params_t *w, void (*list)(table_t *t, const void *ctx), const v
         }
     }
     free(t.init);
+    params_sync_half(w);
     return 0;
 oom:
     free(t.init);
@@ -117,11 +123,19 @@ oom:
 }
 
 void params_free(params_t *w) {
-    free(w->info); free(w->params); free(w->grads); free(w->m); free(w->v);
+    free(w->info); free(w->params); free(w->grads); free(w->m); free(w->v); free(w->half);
     memset(w, 0, sizeof *w);
 }
 
 void params_zero_grad(params_t *w) { memset(w->grads, 0, sizeof(float) * (size_t)w->nparams); }
+
+void params_sync_half(params_t *w) {
+    if (!w->half) return;
+    const long chunk = 1L << 16;
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < w->nparams; i += chunk)
+        bf16_from_f32(w->half + i, w->params + i, w->nparams - i < chunk ? w->nparams - i : chunk);
+}
 
 const param_info_t *params_find(const params_t *w, const char *name) {
     for (int i = 0; i < w->ntensors; i++)

@@ -36,9 +36,10 @@ int report_orders_compute(report_orders_t *O, model_t *m, uint64_t seed, const c
     O->center = malloc(sizeof(int) * n);
     O->ranks = malloc(sizeof(int) * REPORT_ORDERS * n * L);
     float *noise = malloc(sizeof(float) * n * L);
-    acts_t *a = acts_create(&m->cfg, n, ACTS_ENCODER, 0);
+    acts_t *a = acts_create(&m->cfg, n, ACTS_ENCODER, 0, err);
     int rc = -1;
-    if (!O->ids || !O->labels || !O->rgb || !O->sim || !O->center || !O->ranks || !noise || !a) {
+    if (!a) { err_prefix(err, "orders"); goto out; }
+    if (!O->ids || !O->labels || !O->rgb || !O->sim || !O->center || !O->ranks || !noise) {
         err_set(err, ERR_RUNTIME, "orders: out of memory for %d images", n);
         goto out;
     }

@@ -55,6 +55,15 @@ void run_init(run_t *r, int *argc, char ***argv, const char *prog, int kind) {
 
 void run_agree(run_t *r, err_t *e) { dist_agree_or_exit(MPI_COMM_WORLD, r->prog, e); }
 
+void run_compute(run_t *r, const char **gemm, const char **precision) {
+    err_t e = {0};
+    gemm_config_t c;
+    dist_compute_setup(MPI_COMM_WORLD, *gemm, *precision, &c, &e);
+    run_agree(r, &e);
+    *gemm = gemm_backend_name(c.backend);
+    *precision = gemm_precision_name(&c);
+}
+
 void cli_parse_or_exit(const char *prog, option_t *opts, int n, int argc, char **argv, int first, const char *synopsis) {
     err_t e = {0};
     int rank, rc = options_parse(opts, n, argc, argv, first, &e);
@@ -103,6 +112,17 @@ int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w
                     "%d ranks, batch %d (pass --resume no to start over)", r->resumed_from, seed_flag,
                     (unsigned long long)st->seed, st->world, st->batch, seed_flag, (unsigned long long)want.seed,
                     want.world, want.batch);
+        ckpt_model_t was;
+        err_t he = {0};
+        r->resumed_compute[0] = 0;
+        if (found && !e.kind && ckpt_read_header(r->resumed_from, &was, NULL, &he) == 0 && was.precision &&
+            (was.precision != id->precision || was.backend != id->backend)) {
+            snprintf(r->resumed_compute, sizeof r->resumed_compute, "%s", ckpt_compute_name(was.precision, was.backend));
+            printf("%s: note: %s was written with %s; continuing with %s (allowed: weights and moments are f32; the run "
+                   "is not bit-identical to one that kept %s)\n", r->prog, r->resumed_from, r->resumed_compute,
+                   ckpt_compute_name(id->precision, id->backend), r->resumed_compute);
+            fflush(stdout);
+        }
     }
     run_agree(r, &e);
     MPI_Bcast(&found, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -112,17 +132,23 @@ int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w
         dist_bcast_floats(MPI_COMM_WORLD, w->params, w->nparams);
         dist_bcast_floats(MPI_COMM_WORLD, w->m, w->nparams);
         dist_bcast_floats(MPI_COMM_WORLD, w->v, w->nparams);
+        params_sync_half(w);
     } else r->resumed_from[0] = 0;
     r->start_step = r->step = st->step;
     return found;
 }
 
-/* The settings as JSON: the run's kind, then the option table. */
+/* The settings as JSON: the run's kind and oneDNN's ISA, then the option table (with the
+ * resolved --gemm and --precision). */
 static void settings_json(const run_t *r, buf_t *b) {
     buf_puts(b, "{");
     json_str(b, MET_KIND);
     buf_puts(b, ": ");
     json_str(b, r->kind == CKPT_FINETUNE ? MET_KIND_FINETUNE : MET_KIND_PRETRAIN);
+    buf_puts(b, ", ");
+    json_str(b, MET_ONEDNN_ISA);
+    buf_puts(b, ": ");
+    json_str(b, gemm_onednn_isa());
     buf_t o = {0};
     options_json(&o, r->opts, r->nopt);
     if (o.s && o.len > 2) { buf_puts(b, ", "); buf_add(b, o.s + 1, o.len - 1); }   /* the table's pairs */
@@ -200,12 +226,15 @@ void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr
     metrics_num(b, MET_PEAK_LR, "%.9g", peak_lr);
     metrics_int(b, MET_PARAMS, w->nparams);
     metrics_str(b, MET_GEMM, gemm_backend_name(gc->backend));
-    metrics_str(b, MET_PRECISION, gc->emulated_bf16 ? "bf16 (emulated)" : gemm_precision_name(gc->precision));
+    metrics_str(b, MET_PRECISION, gemm_precision_name(gc));
+    metrics_str(b, MET_ONEDNN_ISA, gemm_onednn_isa());
+    metrics_str(b, MET_RESUMED_COMPUTE, r->resumed_compute[0] ? r->resumed_compute : NULL);
     if (extra) buf_puts(b, extra);
     buf_puts(&v, "{");
     json_str(&v, "mpi"); buf_puts(&v, ": "); json_str(&v, mpiv);
     buf_puts(&v, ", "); json_str(&v, "hdf5"); buf_puts(&v, ": "); json_str(&v, h5);
     buf_puts(&v, ", "); json_str(&v, "openblas"); buf_puts(&v, ": "); json_str(&v, openblas_get_config());
+    buf_puts(&v, ", "); json_str(&v, "onednn"); buf_puts(&v, ": "); json_str(&v, gemm_onednn_version());
     buf_puts(&v, "}");
     metrics_raw(b, MET_VERSIONS, v.s ? v.s : "{}");
     options_json(&s, r->opts, r->nopt);
@@ -213,8 +242,9 @@ void run_start(run_t *r, const params_t *w, long steps_per_epoch, double peak_lr
     metrics_line(r);
     buf_free(&v);
     buf_free(&s);
-    printf("%s: %d ranks x %d threads, global batch %ld, %ld steps/epoch, %ld steps, peak lr %.3g, %s\n", r->prog,
-           r->world, omp_get_max_threads(), r->global_batch, steps_per_epoch, r->total_steps, peak_lr, banner);
+    printf("%s: %d ranks x %d threads, global batch %ld, %ld steps/epoch, %ld steps, peak lr %.3g, %s, %s\n", r->prog,
+           r->world, omp_get_max_threads(), r->global_batch, steps_per_epoch, r->total_steps, peak_lr,
+           gemm_config_name(gc), banner);
     if (r->resumed_from[0]) printf("%s: resumed from %s at step %ld\n", r->prog, r->resumed_from, r->start_step);
     fflush(stdout);
 }

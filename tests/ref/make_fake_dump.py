@@ -109,7 +109,8 @@ def make_dump(out, a, dtype=torch.float32, bug="none"):
     sem_ranks = ref.ranks_from_scores(s)
     ranks = order_ranks(a.order, sim, noise, sem_ranks, G)
     config = dict(cfg, batch=B, order=a.order, seed=a.seed, steps=a.steps, lr=a.lr, warmup_iters=a.warmup,
-                  total_iters=a.steps, weight_decay=0.05, beta1=0.9, beta2=0.95, eps=1e-8, clip=a.clip)
+                  total_iters=a.steps, weight_decay=0.05, beta1=0.9, beta2=0.95, eps=1e-8, clip=a.clip,
+                  gemm=getattr(a, "gemm", None) or "openblas")
     hp = {k: config[k] for k in ("lr", "warmup_iters", "total_iters", "weight_decay", "beta1", "beta2", "eps", "clip")}
     if bug == "no_clip":
         hp["clip"] = 1e30
@@ -135,6 +136,7 @@ def parser():
                       ("lr", float), ("clip", float)):
         ap.add_argument("--" + flag, type=typ)
     ap.add_argument("--order", choices=cp.ORDERS)
+    ap.add_argument("--gemm", default="openblas", help="recorded only: the C driver's GEMM backend")
     ap.add_argument("--out")
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--bug", choices=BUGS, default="none")

@@ -69,9 +69,9 @@ static gemm_shape_t att_shape(int g, int m, int nk, int s) {
 static struct { float *A, *B, *C, *C2; bf16_t *Ah, *Bh; void **scr; int nt; size_t scr_bytes; } buf;
 
 static void make_plan(gemm_plan_t **p, const config_t *c, const gemm_shape_t *s, unsigned fl) {
-    char err[256];
-    if (gemm_plan_create(p, &c->cfg, s, fl | (c->bf16_in ? GEMM_PLAN_BF16_IN : 0), err, sizeof err)) {
-        fprintf(stderr, "bench_gemm: %s: %s\n", c->name, err);
+    err_t e = {0};
+    if (gemm_plan_create(p, &c->cfg, s, fl | (c->bf16_in ? GEMM_PLAN_BF16_IN : 0), &e)) {
+        fprintf(stderr, "bench_gemm: %s: %s\n", c->name, e.msg);
         exit(1);
     }
     if (gemm_plan_scratch_bytes(*p) > buf.scr_bytes) {
@@ -172,11 +172,12 @@ int main(int argc, char **argv) {
     // the configurations this machine runs natively
     config_t cfgs[4];
     int nc = 0;
-    char err[256];
+    err_t ev = {0};
+    const char *err = ev.msg;
     gemm_config_t g;
-    if (!gemm_select(&g, GEMM_BACKEND_OPENBLAS, GEMM_PREC_FP32, 0, err, sizeof err)) cfgs[nc++] = (config_t){"openblas_fp32", g, 0};
-    if (!gemm_select(&g, GEMM_BACKEND_ONEDNN, GEMM_PREC_FP32, 0, err, sizeof err)) cfgs[nc++] = (config_t){"onednn_fp32", g, 0};
-    if (!gemm_select(&g, GEMM_BACKEND_ONEDNN, GEMM_PREC_BF16, 0, err, sizeof err)) {
+    if (!gemm_select(&g, GEMM_BACKEND_OPENBLAS, GEMM_PREC_FP32, 0, &ev)) cfgs[nc++] = (config_t){"openblas_fp32", g, 0};
+    if (!gemm_select(&g, GEMM_BACKEND_ONEDNN, GEMM_PREC_FP32, 0, &ev)) cfgs[nc++] = (config_t){"onednn_fp32", g, 0};
+    if (!gemm_select(&g, GEMM_BACKEND_ONEDNN, GEMM_PREC_BF16, 0, &ev)) {
         cfgs[nc++] = (config_t){"onednn_bf16", g, 1};
         cfgs[nc++] = (config_t){"onednn_bf16_from_f32", g, 0};
     } else {

@@ -1,13 +1,15 @@
 /* Writes everything the PyTorch parity check (tests/ref/compare_parity.py) needs: the initial
  * weights, the inputs and orders, the loss and gradients at init, and a short AdamW
  * trajectory with clipping and the schedule. The format is documented at the top of
- * tests/ref/make_fake_dump.py. */
+ * tests/ref/make_fake_dump.py. --gemm picks the backend; the precision is fp32 (the reference
+ * is float64). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "semaim/compute.h"
 #include "semaim/encoder.h"
 #include "semaim/model.h"
 #include "semaim/train_step.h"
@@ -22,12 +24,12 @@ int main(int argc, char **argv) {
     int B = 3, steps = 10, warmup = 3;
     long seed = 1;
     double lr = 1e-3, clip = 0.5;
-    const char *out = NULL, *order_s = "raster";
+    const char *out = NULL, *order_s = "raster", *gemm = "openblas";
     static struct option opts[] = {
         {"image", 1, 0, 'i'}, {"patch", 1, 0, 'p'}, {"width", 1, 0, 'w'}, {"depth", 1, 0, 'd'},
         {"dec-depth", 1, 0, 'q'}, {"heads", 1, 0, 'h'}, {"batch", 1, 0, 'b'}, {"order", 1, 0, 'o'},
         {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
-        {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {0, 0, 0, 0}};
+        {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -45,12 +47,15 @@ int main(int argc, char **argv) {
         case 'u': warmup = atoi(optarg); break;
         case 'c': clip = atof(optarg); break;
         case 'O': out = optarg; break;
+        case 'g': gemm = optarg; break;
         default: die("unknown option");
         }
     }
     err_t err_v = {0}; char *err = err_v.msg;
     char path[4096];
     if (!out) die("--out DIR is required");
+    gemm_config_t gc;
+    if (gemm_setup(gemm, "fp32", &gc, &err_v)) die(err);
     if (config_validate(&c, B, &err_v)) die(err);
     order_t order;
     if (order_parse(order_s, &order)) die("unknown --order");
@@ -58,7 +63,7 @@ int main(int argc, char **argv) {
 
     model_t m;
     if (model_init(&m, &c, (uint64_t)seed, &err_v)) die(err);
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
     if (!a) die("out of memory");
     int L = m.d.L, H = c.image;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
@@ -115,9 +120,10 @@ int main(int argc, char **argv) {
     fprintf(cf,
             "{\"image\": %d, \"patch\": %d, \"width\": %d, \"depth\": %d, \"dec_depth\": %d, \"heads\": %d, "
             "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
-            "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g}\n",
+            "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g, "
+            "\"gemm\": \"%s\"}\n",
             c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
-            steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip);
+            steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend));
     fclose(cf);
     free(img); free(noise); free(ranks); free(sem); free(center);
     acts_free(a);

@@ -1,8 +1,12 @@
-/* Layer kernels (include/semaim/ops.h):
- *  1. every double reference backward against central finite differences of L = Σ out·R,
- *  2. every fast float kernel against its reference, forward and (accumulating) backward,
+/* Layer kernels (src/kernels/ops.h):
+ *  1. every double reference backward against central finite differences of L = Σ out·R
+ *     (the fused bias + GELU too),
+ *  2. every fast float kernel against its reference, forward and (accumulating) backward, in
+ *     fp32 on every GEMM backend the build has (OpenBLAS, then oneDNN); the activations that
+ *     kernels write in bf16 (LayerNorm, bias + GELU, bias_store, patchify) against the same
+ *     reference within one bf16 rounding (test_gemm.c runs the GEMM kernels in bf16),
  *  3. blur: separable == direct 2-D, zero-padding borders against the closed form,
- *  4. patchify element orders on an image whose values encode (b, c, y, x).
+ *  4. patchify element orders (natural and permuted) on an image whose values encode (b, c, y, x).
  * The losses (mse, soft-target cross-entropy) go through 1 and 2 as well. */
 #include <math.h>
 #include <stdint.h>
@@ -14,12 +18,36 @@
 #include "kernels/ops.h"
 #include "check.h"
 
-/* Which GEMM backend the GEMM-using kernels run on, appended to their test names. */
+/* Which GEMM backend the GEMM-using kernels run on (their plans are made for it), appended to
+ * their test names. */
 static const char *gemm_tag = "";
+static gemm_config_t cur = {GEMM_BACKEND_OPENBLAS, GEMM_PREC_FP32, 0};
 static const char *tagged(const char *base) {
     static char buf[96];
     snprintf(buf, sizeof buf, "%s%s", base, gemm_tag);
     return buf;
+}
+/* A workspace for every thread (workspace_alloc), or the test ends. */
+static void *ws_make(workspace_t *ws, size_t slot0, size_t slotn) {
+    void *m = workspace_alloc(ws, slot0, slotn);
+    if (!m) { fprintf(stderr, "test_ops: out of memory\n"); exit(2); }
+    return m;
+}
+static void plan_or_die(int rc, const err_t *e) {
+    if (rc) { fprintf(stderr, "test_ops: plan: %s\n", e->msg); exit(2); }
+}
+/* Unit roundoff of bf16: an f32 rounded to bf16 is x(1+δ), |δ| ≤ 2^-8. */
+#define UB16 (1.0 / 256.0)
+/* max over entries of |bf16(got) − ref| / (UB16·|ref| + tol·max|ref|): ≤ 1 passes — one rounding
+ * of each value on top of the f32 kernel's own error. */
+static double bf16_ratio(const bf16_t *got, const double *ref, long n, double tol) {
+    double mb = 0, w = 0;
+    for (long i = 0; i < n; i++) mb = fmax(mb, fabs(ref[i]));
+    for (long i = 0; i < n; i++) {
+        const double e = fabs((double)bf16_to_f32_one(got[i]) - ref[i]) / (UB16 * fabs(ref[i]) + tol * mb + 1e-30);
+        if (!(e <= w)) w = e;
+    }
+    return w;
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -167,6 +195,32 @@ static void gradcheck_gelu(void) {
     test_end();
 }
 
+/* The fused bias + GELU: gradients with respect to the pre-activation and to the bias (the
+ * bias gradient of the model is the column sum of the pre-activation's). */
+typedef struct { long N; int C; double *x0, *bias, *x, *R, *out; } bgelu_ctx;
+static double bgelu_obj(void *p) {
+    bgelu_ctx *c = p;
+    memcpy(c->x, c->x0, sizeof(double) * c->N * c->C);
+    bias_gelu_forward_ref(c->out, c->x, c->bias, c->N, c->C);
+    return dot_d(c->out, c->R, c->N * c->C);
+}
+static void gradcheck_bias_gelu(void) {
+    test_begin("gradcheck_bias_gelu");
+    bgelu_ctx c = {.N = 4, .C = 5};
+    long n = c.N * c.C;
+    c.x0 = dalloc(n); c.bias = dalloc(c.C); c.x = dalloc(n); c.R = dalloc(n); c.out = dalloc(n);
+    fill_normal_d(c.x0, n, 1.5); fill_normal_d(c.bias, c.C, 1); fill_normal_d(c.R, n, 1);
+    bgelu_obj(&c);   // c.x = x0 + bias, the pre-activation backward takes
+    double *dx = dalloc(n), *db = dalloc(c.C);
+    gelu_backward_ref(dx, c.R, c.x, n);
+    for (long i = 0; i < n; i++) db[i % c.C] += dx[i];
+    double e1 = fd_err(bgelu_obj, &c, c.x0, n, dx), e2 = fd_err(bgelu_obj, &c, c.bias, c.C, db);
+    CHECK(e1 < FD_TOL, "dx fd rel err %.3g", e1);
+    CHECK(e2 < FD_TOL, "dbias fd rel err %.3g", e2);
+    free(c.x0); free(c.bias); free(c.x); free(c.R); free(c.out); free(dx); free(db);
+    test_end();
+}
+
 typedef struct {
     int B, T, NH, hd, mode, sq, skv;
     const double *q, *k, *v;
@@ -309,7 +363,7 @@ static void fast_layernorm(void) {
         for (long i = 0; i < n; i++) x[i] += 0.5f;   // non-zero mean
         double *xd = to_d(x, n), *wd = to_d(w, C), *bd = to_d(b, C), *dyd = to_d(dy, n),
                *outd = dalloc(n), *meand = dalloc(N), *rstdd = dalloc(N);
-        layernorm_forward(out, mean, rstd, x, w, b, N, C);
+        layernorm_forward(out, 0, mean, rstd, x, w, b, N, C);
         layernorm_forward_ref(outd, meand, rstdd, xd, wd, bd, N, C);
         double eo = err_fd(out, outd, n), em = err_fd(mean, meand, N), er = err_fd(rstd, rstdd, N);
         CHECK(eo < FWD_TOL && em < FWD_TOL && er < FWD_TOL, "N=%ld C=%d fwd err out %.3g mean %.3g rstd %.3g", N, C, eo, em, er);
@@ -317,14 +371,22 @@ static void fast_layernorm(void) {
         float *one = falloc(C), *zero = falloc(C), *out1 = falloc(n), *out0 = falloc(n);
         double *one_d = dalloc(C), *zero_d = dalloc(C), *out1d = dalloc(n), *out0d = dalloc(n);
         for (int i = 0; i < C; i++) { one[i] = 1.0f; one_d[i] = 1.0; }
-        layernorm_forward(out1, mean, rstd, x, one, zero, N, C);
-        layernorm_forward(out0, mean, rstd, x, NULL, NULL, N, C);
+        layernorm_forward(out1, 0, mean, rstd, x, one, zero, N, C);
+        layernorm_forward(out0, 0, mean, rstd, x, NULL, NULL, N, C);
         layernorm_forward_ref(out1d, meand, rstdd, xd, one_d, zero_d, N, C);
         layernorm_forward_ref(out0d, meand, rstdd, xd, NULL, NULL, N, C);
         CHECK(!memcmp(out1, out0, sizeof(float) * n) && !memcmp(out1d, out0d, sizeof(double) * n) &&
                   err_fd(out0, out0d, n) < FWD_TOL,
               "N=%ld C=%d no-affine forward differs from weight 1 / bias 0 (err %.3g)", N, C, err_fd(out0, out0d, n));
         free(one); free(zero); free(out1); free(out0); free(one_d); free(zero_d); free(out1d); free(out0d);
+        // bf16 output (a GEMM reads it): the f32 result rounded once; the statistics the same
+        bf16_t *oh = xcalloc(n, sizeof(bf16_t));
+        float *mean2 = falloc(N), *rstd2 = falloc(N);
+        layernorm_forward(oh, 1, mean2, rstd2, x, w, b, N, C);
+        const double rh = bf16_ratio(oh, outd, n, FWD_TOL);
+        CHECK(rh <= 1 && !memcmp(mean, mean2, N * sizeof(float)) && !memcmp(rstd, rstd2, N * sizeof(float)),
+              "N=%ld C=%d bf16 output error %.3g of one rounding, or its statistics differ", N, C, rh);
+        free(oh); free(mean2); free(rstd2);
         // backward from non-zero starting gradients
         float *dx = falloc(n), *dw = falloc(C), *db = falloc(C);
         fill_normal_f(dx, n, 1); fill_normal_f(dw, C, 1); fill_normal_f(db, C, 1);
@@ -350,60 +412,134 @@ static void fast_layernorm(void) {
 static void fast_linear(void) {
     test_begin(tagged("fast_linear"));
     const struct { long N; int C, OC; } cfg[] = {{1, 1, 1}, {7, 12, 5}, {197, 64, 48}, {65, 192, 576}};
+    err_t e = {0};
     for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++)
-        for (int withbias = 0; withbias < 2; withbias++) {
+        for (int variant = 0; variant < 4; variant++) {   // no bias; bias; bias and a residual; bias, dinp written
+            const int withbias = variant > 0, withres = variant == 2, set = variant == 3;
             const long N = cfg[t].N;
             const int C = cfg[t].C, OC = cfg[t].OC;
             const long ni = N * C, nw = (long)OC * C, no = N * OC;
-            float *x = falloc(ni), *W = falloc(nw), *bias = withbias ? falloc(OC) : NULL, *dy = falloc(no), *out = falloc(no);
+            lin_plan_t p;
+            plan_or_die(linear_plan(&p, &cur, N, C, OC, (withbias ? LIN_ACCUMULATE : 0) | LIN_BACKWARD | (set ? LIN_DINP_SET : LIN_DINP), &e),
+                        &e);
+            workspace_t ws;
+            void *wsm = ws_make(&ws, linear_plan_scratch(&p), 0);
+            float *x = falloc(ni), *W = falloc(nw), *bias = withbias ? falloc(OC) : NULL, *dy = falloc(no), *out = falloc(no),
+                  *res = withres ? falloc(no) : NULL;
             fill_normal_f(x, ni, 1); fill_normal_f(W, nw, 0.1f); fill_normal_f(dy, no, 1);
             if (bias) fill_normal_f(bias, OC, 1);
+            if (res) fill_normal_f(res, no, 1);
             fill_normal_f(out, no, 100);   // forward must overwrite, not accumulate
             double *xd = to_d(x, ni), *Wd = to_d(W, nw), *bd = bias ? to_d(bias, OC) : NULL, *dyd = to_d(dy, no), *outd = dalloc(no);
-            linear_forward(out, x, W, bias, N, C, OC);
+            linear_forward(out, x, W, bias, res, N, C, OC, &p, &ws);
             linear_forward_ref(outd, xd, Wd, bd, N, C, OC);
+            if (res) for (long i = 0; i < no; i++) outd[i] += res[i];
             double eo = err_fd(out, outd, no);
-            CHECK(eo < FWD_TOL, "N=%ld C=%d OC=%d bias=%d fwd err %.3g", N, C, OC, withbias, eo);
+            CHECK(eo < FWD_TOL, "N=%ld C=%d OC=%d bias=%d res=%d fwd err %.3g", N, C, OC, withbias, withres, eo);
             float *dx = falloc(ni), *dW = falloc(nw), *db = falloc(OC);
             fill_normal_f(dx, ni, 1); fill_normal_f(dW, nw, 1); fill_normal_f(db, OC, 1);
+            // a LIN_DINP_SET plan must write dinp without reading it: NaN there survives an
+            // accumulation (or an element left unwritten) and fails the comparison below
+            if (set) for (long i = 0; i < ni; i++) dx[i] = NAN;
             float *dx0 = copy_f(dx, ni), *dW0 = copy_f(dW, nw), *db0 = copy_f(db, OC);
             double *dxd = dalloc(ni), *dWd = dalloc(nw), *dbd = dalloc(OC);
             // the first layer of a network passes dinp = NULL
             float *dxp = (t & 1) ? NULL : dx;
-            linear_backward(dxp, dW, bias ? db : NULL, dy, x, W, N, C, OC);
+            linear_backward(dxp, dW, bias ? db : NULL, dy, x, W, N, C, OC, &p, &ws);
             linear_backward_ref(dxd, dWd, dbd, dyd, xd, Wd, N, C, OC);
-            double e1 = dxp ? err_acc(dx, dx0, dxd, ni) : 0, e2 = err_acc(dW, dW0, dWd, nw),
+            double e1 = !dxp ? 0 : set ? err_fd(dx, dxd, ni) : err_acc(dx, dx0, dxd, ni), e2 = err_acc(dW, dW0, dWd, nw),
                    e3 = bias ? err_acc(db, db0, dbd, OC) : 0;
-            CHECK(e1 < BWD_TOL && e2 < BWD_TOL && e3 < BWD_TOL, "N=%ld C=%d OC=%d bias=%d bwd err dinp %.3g dW %.3g db %.3g",
-                  N, C, OC, withbias, e1, e2, e3);
+            CHECK(e1 < BWD_TOL && e2 < BWD_TOL && e3 < BWD_TOL,
+                  "N=%ld C=%d OC=%d bias=%d dinp_set=%d bwd err dinp %.3g dW %.3g db %.3g", N, C, OC, withbias, set, e1, e2,
+                  e3);
             if (!dxp) CHECK(memcmp(dx, dx0, ni * sizeof(float)) == 0, "dinp touched although NULL was passed");
             if (!bias) CHECK(memcmp(db, db0, OC * sizeof(float)) == 0, "dbias touched although NULL was passed");
-            free(x); free(W); free(bias); free(dy); free(out); free(xd); free(Wd); free(bd); free(dyd); free(outd);
+            linear_plan_free(&p);
+            free(wsm);
+            free(x); free(W); free(bias); free(res); free(dy); free(out); free(xd); free(Wd); free(bd); free(dyd); free(outd);
             free(dx); free(dW); free(db); free(dx0); free(dW0); free(db0); free(dxd); free(dWd); free(dbd);
         }
+    test_end();
+
+    // a forward of fewer rows than planned (the last batch of an evaluation): those rows are right
+    test_begin(tagged("linear_fewer_rows_than_planned"));
+    {
+        const long NP = 50, N = 37;
+        const int C = 24, OC = 40;
+        lin_plan_t p;
+        plan_or_die(linear_plan(&p, &cur, NP, C, OC, LIN_ACCUMULATE, &e), &e);
+        workspace_t ws;
+        void *wsm = ws_make(&ws, linear_plan_scratch(&p), 0);
+        float *x = falloc(NP * C), *W = falloc((long)OC * C), *bias = falloc(OC), *out = falloc(NP * OC);
+        fill_normal_f(x, N * C, 1); fill_normal_f(W, (long)OC * C, 0.2f); fill_normal_f(bias, OC, 1);
+        double *xd = to_d(x, N * C), *Wd = to_d(W, (long)OC * C), *bd = to_d(bias, OC), *outd = dalloc(N * OC);
+        linear_forward(out, x, W, bias, NULL, N, C, OC, &p, &ws);
+        linear_forward_ref(outd, xd, Wd, bd, N, C, OC);
+        CHECK(err_fd(out, outd, N * OC) < FWD_TOL, "rows of a partial batch: err %.3g", err_fd(out, outd, N * OC));
+        linear_plan_free(&p);
+        free(wsm); free(x); free(W); free(bias); free(out); free(xd); free(Wd); free(bd); free(outd);
+    }
+    test_end();
+}
+
+/* The epilogue that writes q/k/v: out = x + bias, f32 (in place) and bf16. */
+static void fast_bias_store(void) {
+    test_begin("fast_bias_store");
+    const struct { long N; int C; } cfg[] = {{1, 1}, {7, 300}, {197, 576}};
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const long N = cfg[t].N, n = N * cfg[t].C;
+        const int C = cfg[t].C;
+        float *x = falloc(n), *b = falloc(C);
+        fill_normal_f(x, n, 1); fill_normal_f(b, C, 1);
+        double *xd = to_d(x, n), *bd = to_d(b, C), *ref = dalloc(n);
+        bias_store_ref(ref, xd, bd, N, C);
+        bf16_t *oh = xcalloc(n, sizeof(bf16_t));
+        bias_store(oh, 1, x, b, N, C);
+        const double rh = bf16_ratio(oh, ref, n, 1e-7);
+        bias_store(x, 0, x, b, N, C);   // in place
+        const double ef = err_fd(x, ref, n);
+        CHECK(ef < 1e-7 && rh <= 1, "N=%ld C=%d f32 err %.3g, bf16 error %.3g of one rounding", N, C, ef, rh);
+        free(x); free(b); free(xd); free(bd); free(ref); free(oh);
+    }
     test_end();
 }
 
 static void fast_gelu(void) {
-    test_begin("fast_gelu");
-    const long sizes[] = {1, 4099};
-    for (int t = 0; t < 2; t++) {
-        const long n = sizes[t];
-        float *x = falloc(n), *dy = falloc(n), *out = falloc(n), *dx = falloc(n);
-        for (long i = 0; i < n; i++) x[i] = (float)(-8 + 16 * urand());
-        x[0] = n > 1 ? 0.0f : -0.3f;
-        fill_normal_f(dy, n, 1); fill_normal_f(dx, n, 1);
-        float *dx0 = copy_f(dx, n);
-        double *xd = to_d(x, n), *dyd = to_d(dy, n), *outd = dalloc(n), *dxd = dalloc(n);
-        gelu_forward(out, x, n);
-        gelu_forward_ref(outd, xd, n);
-        gelu_backward(dx, dy, x, n);
-        gelu_backward_ref(dxd, dyd, xd, n);
-        double e1 = err_fd(out, outd, n), e2 = err_acc(dx, dx0, dxd, n);
-        CHECK(e1 < FWD_TOL, "n=%ld fwd err %.3g", n, e1);
-        CHECK(e2 < BWD_TOL, "n=%ld bwd err %.3g", n, e2);
-        free(x); free(dy); free(out); free(dx); free(dx0); free(xd); free(dyd); free(outd); free(dxd);
-    }
+    test_begin("fast_bias_gelu");
+    // rows × columns (the chunked path crosses 256), with and without a bias, f32 and bf16 out
+    const struct { long N; int C; } sizes[] = {{1, 1}, {1, 4099}, {13, 768}};
+    for (int t = 0; t < 3; t++)
+        for (int withbias = 0; withbias < 2; withbias++) {
+            const long N = sizes[t].N, n = N * sizes[t].C;
+            const int C = sizes[t].C;
+            float *x = falloc(n), *bias = withbias ? falloc(C) : NULL, *dy = falloc(n), *out = falloc(n), *dx = falloc(n);
+            for (long i = 0; i < n; i++) x[i] = (float)(-8 + 16 * urand());
+            x[0] = n > 1 ? 0.0f : -0.3f;
+            if (bias) fill_normal_f(bias, C, 1);
+            fill_normal_f(dy, n, 1); fill_normal_f(dx, n, 1);
+            float *dx0 = copy_f(dx, n), *x2 = copy_f(x, n);
+            double *xd = to_d(x, n), *bd = bias ? to_d(bias, C) : NULL, *dyd = to_d(dy, n), *outd = dalloc(n), *dxd = dalloc(n);
+            bias_gelu_forward(out, 0, x, bias, N, C);
+            bias_gelu_forward_ref(outd, xd, bd, N, C);
+            gelu_backward(dx, dy, x, n);
+            gelu_backward_ref(dxd, dyd, xd, n);
+            // in place: dy ⊙ GELU'(x), exactly what gelu_backward adds to zeros
+            float *din = copy_f(dy, n), *dz = falloc(n);
+            gelu_backward_inplace(din, x, n);
+            gelu_backward(dz, dy, x, n);
+            CHECK(!memcmp(din, dz, n * sizeof(float)), "N=%ld C=%d: gelu_backward_inplace differs from gelu_backward", N, C);
+            free(din); free(dz);
+            double e1 = err_fd(out, outd, n), e2 = err_acc(dx, dx0, dxd, n), e3 = err_fd(x, xd, n);
+            CHECK(e1 < FWD_TOL && e3 < 1e-7, "N=%ld C=%d bias=%d fwd err %.3g, kept pre-activation err %.3g", N, C, withbias, e1, e3);
+            CHECK(e2 < BWD_TOL, "N=%ld C=%d bias=%d bwd err %.3g", N, C, withbias, e2);
+            bf16_t *oh = xcalloc(n, sizeof(bf16_t));
+            bias_gelu_forward(oh, 1, x2, bias, N, C);
+            const double rh = bf16_ratio(oh, outd, n, FWD_TOL);
+            CHECK(rh <= 1 && !memcmp(x, x2, n * sizeof(float)), "N=%ld C=%d bias=%d bf16 error %.3g of one rounding", N, C,
+                  withbias, rh);
+            free(x); free(x2); free(bias); free(dy); free(out); free(dx); free(dx0); free(xd); free(bd); free(dyd); free(outd);
+            free(dxd); free(oh);
+        }
     test_end();
 
     // Element by element over a dense grid (both sides of the Φ branch at |x| = 1/√2 and the
@@ -413,7 +549,7 @@ static void fast_gelu(void) {
     float *x = falloc(n), *out = falloc(n), *one = falloc(n), *dx = falloc(n);
     double *xd = dalloc(n), *outd = dalloc(n), *oned = dalloc(n), *dxd = dalloc(n);
     for (long i = 0; i < n; i++) { x[i] = (float)(-10 + 20.0 * i / (n - 1)); xd[i] = x[i]; one[i] = 1; oned[i] = 1; }
-    gelu_forward(out, x, n);
+    bias_gelu_forward(out, 0, x, NULL, 1, n);
     gelu_forward_ref(outd, xd, n);
     gelu_backward(dx, one, x, n);
     gelu_backward_ref(dxd, oned, xd, n);
@@ -455,12 +591,16 @@ static void attention_case(int B, int T, int NH, int hd, int mode, int lay, int 
     const double *qd = qbd, *kd = (lay == LAY_FUSED ? qbd : kbd) + koff,
                  *vd = (lay == LAY_FUSED ? qbd : lay == LAY_SEPARATE ? vbd : kbd) + voff;
 
-    // exact-size allocations so ASan sees any overrun of att, out or scratch
+    // exact-size allocations so ASan sees any overrun of att, out or the workspace
+    att_plan_t p;
+    err_t e = {0};
+    plan_or_die(attention_plan(&p, &cur, T, NH, hd, sq, skv, mode, 1, &e), &e);
+    workspace_t ws;
+    void *scratch = ws_make(&ws, p.thread_bytes, p.thread_bytes);
     float *out = malloc(nout * sizeof(float)), *att = malloc(natt * sizeof(float));
-    float *scratch = malloc((attention_scratch_floats(B, T, NH, hd) > 0 ? attention_scratch_floats(B, T, NH, hd) : 1) * sizeof(float));
     for (long i = 0; i < natt; i++) att[i] = NAN;   // every entry must be written
     double *outd = dalloc(nout), *attd = dalloc(natt);
-    attention_forward(out, att, q, k, v, sq, skv, B, T, NH, hd, mode);
+    attention_forward(out, att, q, k, v, B, &p, &ws);
     attention_forward_ref(outd, attd, qd, kd, vd, sq, skv, B, T, NH, hd, mode);
     double eo = err_fd(out, outd, nout), ea = err_fd(att, attd, natt);
     CHECK(eo < FWD_TOL && ea < FWD_TOL, "B=%d T=%d NH=%d hd=%d %s %s fwd err out %.3g att %.3g",
@@ -493,8 +633,7 @@ static void attention_case(int B, int T, int NH, int hd, int mode, int lay, int 
     float *dq = dqb, *dk = (lay == LAY_FUSED ? dqb : dkb) + koff, *dv = (lay == LAY_FUSED ? dqb : lay == LAY_SEPARATE ? dvb : dkb) + voff;
     double *dqd = dqbd, *dkd = (lay == LAY_FUSED ? dqbd : dkbd) + koff,
            *dvd = (lay == LAY_FUSED ? dqbd : lay == LAY_SEPARATE ? dvbd : dkbd) + voff;
-    attention_backward(which & 1 ? dq : NULL, which & 2 ? dk : NULL, which & 4 ? dv : NULL, scratch, dy, att,
-                       q, k, v, sq, skv, B, T, NH, hd, mode);
+    attention_backward(which & 1 ? dq : NULL, which & 2 ? dk : NULL, which & 4 ? dv : NULL, dy, att, q, k, v, B, &p, &ws);
     attention_backward_ref(which & 1 ? dqd : NULL, which & 2 ? dkd : NULL, which & 4 ? dvd : NULL, dyd, attd,
                            qd, kd, vd, sq, skv, B, T, NH, hd, mode);
     // the whole gradient buffers are compared, so untouched columns (NULL grads, the other
@@ -506,6 +645,7 @@ static void attention_case(int B, int T, int NH, int hd, int mode, int lay, int 
     const double gmax = fmax(max_abs_d(dqbd, nqbuf), fmax(dkbd ? max_abs_d(dkbd, nkvbuf) : 0, dvbd ? max_abs_d(dvbd, nkvbuf) : 0));
     CHECK(gmax > 1e-3, "reference gradient is zero: the comparison would prove nothing");
 
+    attention_plan_free(&p);
     free(qb); free(kb); free(vb); free(qbd); free(kbd); free(vbd); free(out); free(att); free(scratch);
     free(outd); free(attd); free(dy); free(dyd); free(dqb); free(dkb); free(dvb); free(dqb0); free(dkb0); free(dvb0);
     free(dqbd); free(dkbd); free(dvbd);
@@ -539,7 +679,14 @@ static void attention_masks_small(void) {
         {1, 0, 0, 1, 0, 0, 0.5f, 0.5f, 0}};
     const float want_out[3][3] = {{37, 37, 37}, {1, 5.5f, 37}, {1, 1, 5.5f}};
     for (int mode = 0; mode < 3; mode++) {
-        attention_forward(out, att, q, k, v, 1, 1, 1, T, 1, 1, mode);
+        att_plan_t p;
+        err_t e = {0};
+        plan_or_die(attention_plan(&p, &cur, T, 1, 1, 1, 1, mode, 0, &e), &e);
+        workspace_t ws;
+        void *wsm = ws_make(&ws, p.thread_bytes, p.thread_bytes);
+        attention_forward(out, att, q, k, v, 1, &p, &ws);
+        attention_plan_free(&p);
+        free(wsm);
         for (int i = 0; i < 9; i++)
             CHECK(fabsf(att[i] - want[mode][i]) < 1e-6f && (want[mode][i] != 0 || att[i] == 0.0f),
                   "%s att[%d] = %g want %g", mode_name[mode], i, att[i], want[mode][i]);
@@ -692,8 +839,8 @@ static void test_patchify(void) {
             for (int y = 0; y < H; y++)
                 for (int x = 0; x < W; x++)
                     img[((b * 3 + c) * H + y) * W + x] = (float)(b * 1000000 + c * 10000 + y * 100 + x);
-    patchify(cpp, img, B, H, W, P, PATCH_CPP);
-    patchify(ppc, img, B, H, W, P, PATCH_PPC);
+    patchify(cpp, 0, img, NULL, B, H, W, P, PATCH_CPP);
+    patchify(ppc, 0, img, NULL, B, H, W, P, PATCH_PPC);
     long bad_cpp = 0, bad_ppc = 0;
     for (int b = 0; b < B; b++)
         for (int p = 0; p < L; p++) {
@@ -712,7 +859,27 @@ static void test_patchify(void) {
     CHECK(cpp[(1L * L + 4) * E + 1 * 16 + 2 * 4 + 3] == 1010607.0f, "CPP b1 p4 (c1,py2,px3) = %.0f", cpp[(1L * L + 4) * E + 27]);
     CHECK(ppc[(0L * L + 5) * E + (3 * 4 + 0) * 3 + 2] == 20708.0f, "PPC b0 p5 (py3,px0,c2) = %.0f", ppc[5L * E + 38]);
     CHECK(ppc[1] == 10000.0f && ppc[3] == 1.0f && cpp[1] == 1.0f && cpp[16] == 10000.0f, "first-patch layout wrong");
-    free(img); free(cpp); free(ppc);
+    // in a prediction order: row k of image b is patch perm[b·L + k] (the gather of the
+    // training pass), and in bf16 the same values rounded (these integers need 21 bits)
+    int *perm = xcalloc((long)B * L, sizeof(int));
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < L; k++) perm[b * L + k] = (k * 5 + b) % L;   // 5 is prime to L = 6
+    float *pp = falloc((long)B * L * E), *pq = falloc((long)B * L * E);
+    bf16_t *ph = xcalloc((long)B * L * E, sizeof(bf16_t));
+    patchify(pp, 0, img, perm, B, H, W, P, PATCH_CPP);
+    patchify(pq, 0, img, perm, B, H, W, P, PATCH_PPC);
+    patchify(ph, 1, img, perm, B, H, W, P, PATCH_CPP);
+    long bad_perm = 0, bad_h = 0;
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < L; k++)
+            for (int i = 0; i < E; i++) {
+                const long r = (long)b * L + k, src = (long)b * L + perm[r];
+                bad_perm += pp[r * E + i] != cpp[src * E + i] || pq[r * E + i] != ppc[src * E + i];
+                bad_h += ph[r * E + i] != bf16_from_f32_one(cpp[src * E + i]);
+            }
+    CHECK(bad_perm == 0, "%ld elements of the permuted patches misplaced", bad_perm);
+    CHECK(bad_h == 0, "%ld bf16 patch elements are not the rounded f32 ones", bad_h);
+    free(img); free(cpp); free(ppc); free(perm); free(pp); free(pq); free(ph);
     test_end();
 }
 
@@ -725,7 +892,7 @@ static void test_pixel_target(void) {
         const long nimg = (long)B * 3 * H * W, ntg = (long)B * L * E, nscr = pixel_target_scratch_floats(B, H, W, P);
         float *img = falloc(nimg), *tg = falloc(ntg), *scr = malloc(nscr * sizeof(float));
         fill_normal_f(img, nimg, 1);
-        pixel_target(tg, scr, img, B, H, W, P);
+        pixel_target(tg, scr, img, NULL, B, H, W, P);
         double *imgd = to_d(img, nimg), *bl = dalloc(nimg), *pt = dalloc(ntg), *want = dalloc(ntg),
                *m = dalloc((long)B * L), *r = dalloc((long)B * L);
         blur9_forward_ref(bl, imgd, B, 3, H, W);
@@ -748,6 +915,7 @@ int main(void) {
     gradcheck_layernorm();
     gradcheck_linear();
     gradcheck_gelu();
+    gradcheck_bias_gelu();
     for (int mode = 0; mode < 3; mode++) gradcheck_attention(mode);
     gradcheck_blur9();
     gradcheck_patchnorm();
@@ -755,6 +923,7 @@ int main(void) {
     gradcheck_softce();
     fast_layernorm();
     fast_linear();
+    fast_bias_store();
     fast_gelu();
     attention_masks_small();
     for (int mode = 0; mode < 3; mode++) fast_attention(mode);
@@ -764,17 +933,13 @@ int main(void) {
     fast_softce();
     test_patchify();
     test_pixel_target();
-    // the GEMM-using kernels again on oneDNN (the default context above is OpenBLAS fp32,
-    // unless SEMAIM_GEMM says otherwise)
-    gemm_config_t c;
-    char err[256];
-    if (gemm_onednn_built() && gemm_global_config()->backend != GEMM_BACKEND_ONEDNN &&
-        gemm_select(&c, GEMM_BACKEND_ONEDNN, GEMM_PREC_FP32, 0, err, sizeof err) == 0 && gemm_global_init(&c, err, sizeof err) == 0) {
+    // the GEMM-using kernels again on oneDNN
+    err_t e = {0};
+    if (gemm_select(&cur, GEMM_BACKEND_ONEDNN, GEMM_PREC_FP32, 0, &e) == 0) {
         gemm_tag = "_onednn";
         fast_linear();
         attention_masks_small();
         for (int mode = 0; mode < 3; mode++) fast_attention(mode);
     }
-    gemm_global_free();
     return test_exit();
 }

@@ -172,7 +172,7 @@ static void test_causality(void) {
     model_t m;
     model_init(&m, &c, 3, &err_v);
     int B = 2, L = m.d.L, H = c.image, P = c.patch, PD = m.d.PD, T = m.d.T;
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
     float *img = malloc(sizeof(float) * B * 3 * H * H), *img2 = malloc(sizeof(float) * B * 3 * H * H);
     float *noise = malloc(sizeof(float) * B * L), *pred = malloc(sizeof(float) * B * T * PD);
     int *ranks = malloc(sizeof(int) * B * L);
@@ -221,7 +221,7 @@ static void test_full_gradient_direction(void) {
     model_t m;
     model_init(&m, &c, 4, &err_v);
     int B = 2, L = m.d.L, H = c.image;
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     float *dir = malloc(sizeof(float) * m.w.nparams), *p0 = malloc(sizeof(float) * m.w.nparams);
     int *ranks = malloc(sizeof(int) * B * L);
@@ -266,7 +266,7 @@ static void test_features(void) {
     int B = 3, H = c.image, D = m.d.D, T = m.d.T;
     /* a final norm that is not the identity, so mean (after it) and gap (before it) differ */
     for (int d = 0; d < D; d++) { m.p.norm_w[d] = 0.5f + 0.05f * d; m.p.norm_b[d] = 0.1f * (d % 3); }
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
     float *img = malloc(sizeof(float) * B * 3 * H * H);
     float cls[3 * 16], mean[3 * 16], gap[3 * 16], cls1[16], mean1[16], gap1[16];
     random_images(img, B * 3 * H * H, 11);
@@ -381,7 +381,7 @@ static void test_backward_needs_forward(void) {
     model_t m;
     model_init(&m, &c, 5, &e);
     int B = 2, L = m.d.L, H = c.image;
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &e);
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     int *ranks = malloc(sizeof(int) * B * L);
     random_images(img, B * 3 * H * H, 8);

@@ -1,11 +1,16 @@
 /* "Activation memory sized once; no allocation inside a step": every allocation call made by
  * our code (libsemaim is linked statically, and this test is linked with --wrap for the
  * allocator, see the Makefile) is counted while a full training step runs: permutation pass,
- * forward, backward, clipping and AdamW, for every order. Likewise the fine-tuning
- * augmentation of a batch (crop, RandAugment, erasing, Mixup/CutMix, soft targets and the
- * soft-target loss) in work memory allocated once. And the loader in its steady state, on raw
- * and on jpeg shards: once an epoch's batches have been made, making them again (after a seek)
- * allocates nothing in our code (libjpeg-turbo's own per-image pools are its business). */
+ * forward, backward, clipping and AdamW (with the bf16 copy of the weights), for every order,
+ * and a fine-tuning step — on every compute this machine runs: OpenBLAS fp32, oneDNN fp32,
+ * emulated bf16 and, where the CPU has it, oneDNN bf16. The GEMM plans are made with the
+ * arena, so a step finds them all. (oneDNN allocates inside its own execute whatever the
+ * scratchpad mode; that is its code, which the wrapper does not see.) Likewise the
+ * fine-tuning augmentation of a batch (crop, RandAugment, erasing, Mixup/CutMix, soft targets
+ * and the soft-target loss) in work memory allocated once. And the loader in its steady state,
+ * on raw and on jpeg shards: once an epoch's batches have been made, making them again (after
+ * a seek) allocates nothing in our code (libjpeg-turbo's own per-image pools are its business). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +22,7 @@
 #include "data/augment.h"
 #include "data/mixup.h"
 #include "kernels/ops.h"
+#include "semaim/finetune.h"
 #include "semaim/model.h"
 #include "semaim/train_step.h"
 #include "semaim/optim.h"
@@ -85,18 +91,17 @@ static void test_augment_noalloc(void) {
     test_end();
 }
 
-int main(void) {
-    test_augment_noalloc();
+static void test_loaders(void) {
     char root[256], d[300];
     snprintf(root, sizeof root, "%s/semaim_noalloc_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(root)) { printf("FAIL: mkdtemp\n"); return 1; }
+    if (!mkdtemp(root)) { printf("FAIL: mkdtemp\n"); return; }
     const long cnt[3] = {13, 11, 16};
     for (int jpeg = 0; jpeg < 2; jpeg++) {
         snprintf(d, sizeof d, "%s/%s", root, jpeg ? "jpeg" : "raw");
         shards_hdf5_lock();
         int rc = fx_write_set_kind(d, "train", 3, cnt, 20, 24, jpeg);
         shards_hdf5_unlock();
-        if (rc) { printf("FAIL: cannot write shards in %s\n", d); return 1; }
+        if (rc) { printf("FAIL: cannot write shards in %s\n", d); return; }
         loader_noalloc(d, 1, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_train" : "no_allocation_in_the_loader_steady_state_raw_train");
         loader_noalloc(d, 0, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_eval" : "no_allocation_in_the_loader_steady_state_raw_eval");
         for (int k = 0; k < 3; k++) {
@@ -108,21 +113,27 @@ int main(void) {
         snprintf(d, sizeof d, "%s/%s", root, jpeg ? "jpeg" : "raw"); rmdir(d);
     }
     rmdir(root);
-    test_begin("no_allocation_inside_a_step");
-    semaim_config_t c = {32, 8, 32, 2, 1, 2};
+}
+
+static void test_steps(const char *name, const gemm_config_t *gc) {
+    test_begin("no_allocation_inside_a_step_%s", name);
     err_t err_v = {0};
+    CHECK(gemm_global_init(gc, &err_v) == 0, "init: %s", err_v.msg);
+    semaim_config_t c = {32, 8, 32, 2, 1, 2};
     model_t m;
     long before = allocs;
     CHECK(model_init(&m, &c, 1, &err_v) == 0, "init");
     CHECK(allocs > before, "the wrapper sees our allocations (%ld)", allocs - before);
+    CHECK((m.w.half != NULL) == (gc->precision == GEMM_PREC_BF16), "bf16 copy of the weights");
     int B = 3, L = m.d.L;
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
+    CHECK(a != NULL, "arena: %s", err_v.msg);
     float *img = calloc((size_t)B * 3 * 32 * 32, sizeof(float)), *noise = calloc((size_t)B * L, sizeof(float));
     int *ranks = calloc((size_t)B * L, sizeof(int));
     for (int i = 0; i < B * 3 * 32 * 32; i++) img[i] = (float)((i * 7919) % 255) / 128.0f - 1.0f;
     for (int i = 0; i < B * L; i++) noise[i] = (float)((i * 31) % 97) / 97.0f;
     optim_cfg_t oc = optim_defaults();
-    for (int o = ORDER_SEMANTIC; o <= ORDER_CENTER; o++) {
+    for (int o = ORDER_SEMANTIC; a && o <= ORDER_CENTER; o++) {
         before = allocs;
         float loss = train_step(&m, a, (order_t)o, img, noise, B, ranks, NULL);
         double gn = grad_norm(m.w.grads, m.w.nparams);
@@ -130,11 +141,42 @@ int main(void) {
         float cls[3 * 32], mean[3 * 32], gap[3 * 32];
         encoder_features(&m, a, img, B, cls, mean, gap);
         CHECK(allocs == before, "order %s: %ld allocations during a step", order_name((order_t)o), allocs - before);
-        CHECK(loss > 0, "loss computed");
+        CHECK(loss > 0 && isfinite(loss), "loss computed (%g)", loss);
     }
+    /* a fine-tuning step: forward with drop-path, backward, AdamW, and an evaluation forward
+     * of a partial batch */
+    ft_model_t f;
+    CHECK(ft_init(&f, &c, 5, B, 0.65, 2, &err_v) == 0, "ft_init: %s", err_v.msg);
+    const int32_t labels[3] = {0, 4, 2};
+    const int64_t ids[3] = {7, 8, 9};
+    for (int step = 0; step < 2; step++) {
+        before = allocs;
+        ft_drop_path(&f, 0.2, 1, step, ids, B);
+        params_zero_grad(&f.w);
+        double l = ft_forward(&f, img, labels, B, 1, 0.1f);
+        ft_backward(&f);
+        optim_update(&f.w, &oc, 1e-3, step + 1, grad_norm(f.w.grads, f.w.nparams));
+        ft_forward(&f, img, labels, 2, 0, 0.1f);
+        CHECK(allocs == before, "fine-tuning step %d: %ld allocations", step, allocs - before);
+        CHECK(l > 0 && isfinite(l), "fine-tuning loss computed (%g)", l);
+    }
+    ft_free(&f);
     free(img); free(noise); free(ranks);
     acts_free(a);
     model_free(&m);
     test_end();
+}
+
+int main(void) {
+    test_augment_noalloc();
+    test_loaders();
+    err_t e = {0};
+    gemm_config_t c;
+    if (gemm_select(&c, GEMM_BACKEND_OPENBLAS, GEMM_PREC_FP32, 0, &e) == 0) test_steps("openblas_fp32", &c);
+    if (gemm_select(&c, GEMM_BACKEND_ONEDNN, GEMM_PREC_FP32, 0, &e) == 0) test_steps("onednn_fp32", &c);
+    c = (gemm_config_t){GEMM_BACKEND_OPENBLAS, GEMM_PREC_BF16, 1};
+    test_steps("emulated_bf16", &c);
+    if (gemm_select(&c, GEMM_BACKEND_ONEDNN, GEMM_PREC_BF16, 0, &e) == 0) test_steps("onednn_bf16", &c);
+    else printf("  note: native bf16 not run: %s\n", e.msg);
     return test_exit();
 }

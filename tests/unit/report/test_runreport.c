@@ -202,7 +202,7 @@ static void test_orders(void) {
     loader *ld;
     const loader_batch *bt;
     CHECK(loader_open(&ld, &lc, &e) == 0 && loader_next(ld, &bt, NULL, &e) == 0, "loader: %s", e.msg);
-    acts_t *a = acts_create(&m.cfg, 5, ACTS_ENCODER, 0);
+    acts_t *a = acts_create(&m.cfg, 5, ACTS_ENCODER, 0, &e);
     float noise[5 * 64], sim[5 * 64];
     int ranks[5 * 64], center[5];
     order_noise(noise, 42, 0, bt->ids, 5, L);
