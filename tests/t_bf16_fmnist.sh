@@ -31,10 +31,10 @@ for b in "$ev" "$train" "$prep"; do [ -x "$b" ] || { echo "FAIL: bf16_fmnist.bin
 scratch w tbf16
 run() { local np=$1; shift; timeout 900 mpirun -np "$np" "$@"; }
 "$prep" fmnist --src "$FM" --out "$w/jpeg" --limit 4000 --threads 2 >/dev/null 2>"$w/prep.err" &&
-"$prep" convert --src "$w/jpeg" --out "$w/shards" --train-shards 4 --val-shards 2 --size 32 --val-size 32 \
+"$prep" convert --src "$w/jpeg" --out "$w/shards" --train-shards 4 --val-shards 2 --store raw --size 32 --val-size 32 \
   --val-resize 32 --threads 2 --progress none >/dev/null 2>>"$w/prep.err" &&
 "$prep" fmnist --src "$FM" --out "$w/jpeg-knn" --limit 2000 --threads 2 >/dev/null 2>>"$w/prep.err" &&
-"$prep" convert --src "$w/jpeg-knn" --out "$w/knn" --train-shards 2 --val-shards 2 --size 32 --val-size 32 \
+"$prep" convert --src "$w/jpeg-knn" --out "$w/knn" --train-shards 2 --val-shards 2 --store raw --size 32 --val-size 32 \
   --val-resize 32 --threads 2 --progress none >/dev/null 2>>"$w/prep.err" || { bad "bf16_fmnist.prep ($(tail -1 "$w/prep.err"))"; exit 1; }
 rm -rf "$w/jpeg" "$w/jpeg-knn"
 # base-lr 3.2e-2 is lr 1e-3 at the global batch of 8 (base-lr × 8/256), warmup 50: the loss

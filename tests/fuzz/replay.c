@@ -54,7 +54,7 @@ static int folder(const char *dir) {
         k++;
     }
     closedir(d);
-    qsort(names, k, sizeof *names, cmp_str);   /* the same order every time */
+    if (k) qsort(names, k, sizeof *names, cmp_str);   /* the same order every time; an empty folder has no array */
     int rc = 0;
     for (size_t i = 0; i < k; i++) {
         char p[8192];
