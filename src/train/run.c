@@ -294,6 +294,9 @@ int run_update(run_t *r, params_t *w, const optim_cfg_t *oc, double *lr, double 
 
 void run_step_done(run_t *r, loader *ld, ckpt_state_t *st, int epoch, double loss, double lr, double gnorm,
                    const run_times_t *t) {
+    /* the step's slowest-rank times and the replica check that follows are collectives: a
+     * link that dies here is a stuck communication, not a stuck computation */
+    run_phase(r, WATCHDOG_ALLREDUCE);
     int next_epoch;
     loader_tell(ld, &next_epoch, &st->epoch_step);
     st->epoch = next_epoch;
