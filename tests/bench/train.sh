@@ -28,6 +28,7 @@ row() {
     return
   fi
   echo "$out"
+  echo "$out" >>"$rows"
   rate=$(env "$@" build/tools/bench_gemm --batch 32 --reps 3 --only "$ref" | sed -n "s/^bench gemm_${ref}_weighted_gflops: \([0-9.]*\).*/\1/p")
   achieved=$(echo "$out" | sed -n "s/^bench train_tiny_b32_${label}_gflops: \([0-9.]*\).*/\1/p")
   if [ -n "$rate" ] && [ -n "$achieved" ]; then
@@ -38,12 +39,28 @@ row() {
   fi
 }
 
+rows=build/bench-train-rows.txt
+: >"$rows"
 row openblas_fp32 openblas fp32 openblas_fp32
 if [ -n "${OPENBLAS_CORETYPE:-}${OPENBLAS_L2_SIZE:-}" ]; then
   row openblas_unset_fp32 openblas fp32 openblas_fp32 -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 fi
 row onednn_fp32 onednn fp32 onednn_fp32
 row onednn_bf16 onednn bf16 onednn_bf16
+
+# PyTorch on the same node, in the same run: tests/tools/bench_torch_ref.py (our PyTorch
+# SemAIM of tests/ref, fp32, mask-based full attention as the authors' code, the same threads
+# and BLAS) — each row above against it
+if pt=$(/usr/bin/python3 tests/tools/bench_torch_ref.py \
+          --preset tiny --batch 32 --steps "$steps" --threads "$OMP_NUM_THREADS" 2>build/bench-train-torch.err); then
+  echo "$pt"
+  ref=$(echo "$pt" | sed -n 's/^bench train_tiny_b32_pytorch_ref_images_per_s: \([0-9.]*\).*/\1/p')
+  sed -n 's/^bench train_tiny_b32_\(.*\)_images_per_s: \([0-9.]*\).*/\1 \2/p' "$rows" | while read -r label ips; do
+    awk -v a="$ips" -v r="$ref" -v l="$label" 'BEGIN { if (r > 0) printf "bench train_tiny_b32_%s_vs_pytorch_ref: %.2f ratio\n", l, a / r }'
+  done
+else
+  echo "# PyTorch reference not measured: $(tail -1 build/bench-train-torch.err)"
+fi
 
 if [ "${TRAIN_BENCH_BASE:-1}" != 0 ]; then
   for prec in fp32 bf16; do
