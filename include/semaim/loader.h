@@ -29,6 +29,11 @@
  *
  * Augmentation of global sample g in epoch e uses rng_key(seed, AUG_RNG_TAG, e, g, 0): the
  * same crop and flip on any rank, world size or thread count.
+ * With a `recipe` (semaim-finetune) train mode is timm's create_transform(is_training=True) of
+ * data/augment.h instead: RandomResizedCrop with the recipe's area scale and flip, the crop
+ * rounded to uint8, RandAugment, normalisation, random erasing, each stage drawn from its own
+ * key of (seed, epoch, g) (augment_finetune; jpeg shards: the decoder resamples the crop and
+ * augment_finetune_finish does the rest). Pretraining passes none and keeps SPEC §1's transform.
  *
  * jpeg shards (include/semaim/shards.h): each image is decoded in the augmentation threads
  * (data/jpeg.h: libjpeg-turbo, DCT scaling to the smallest scale that still covers the crop,
@@ -50,6 +55,8 @@
 #include "semaim/err.h"
 
 enum { LOADER_ASSIGN_AUTO = 0, LOADER_ASSIGN_SHARDS = 1, LOADER_ASSIGN_DEAL = 2 };
+/* "auto", "shards", "deal" (the trainers' --assign) → LOADER_ASSIGN_*, −1 if unknown. */
+int loader_assign_from_name(const char *name);
 
 typedef struct {
     const char *data_dir;   /* holds <split>/<split>-K-of-M.h5 (or the shards directly) */
@@ -73,6 +80,8 @@ typedef struct {
                                sample); 0 = all. Train mode: must be 0 */
     int start_epoch;        /* first batch returned: (start_epoch, start_step) */
     long start_step;
+    const struct aug_recipe *recipe;   /* train mode: the fine-tuning chain (data/augment.h; copied at
+                                          open, its interp must be `interp`); NULL = pretraining's */
 } loader_config;
 
 typedef struct {
