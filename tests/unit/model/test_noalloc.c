@@ -66,7 +66,7 @@ static void test_augment_noalloc(void) {
     uint8_t *img = malloc((size_t)H * W * 3);
     for (int i = 0; i < H * W * 3; i++) img[i] = (uint8_t)(i * 37);
     void *work = malloc(augment_finetune_work_bytes(H, W, S, r.interp));
-    float *x = malloc(sizeof(float) * B * 3 * S * S), *t = malloc(sizeof(float) * B * K), *p = malloc(sizeof(float) * B * K),
+    float *x = malloc(sizeof(float) * B * 3 * S * S), *xm = malloc(sizeof(float) * B * 3 * S * S), *t = malloc(sizeof(float) * B * K), *p = malloc(sizeof(float) * B * K),
           *lg = calloc(B * K, sizeof(float)), *dl = calloc(B * K, sizeof(float));
     const int32_t y[B] = {0, 3, 4, 1};
     mixup_config mc = mixup_recipe();
@@ -75,13 +75,13 @@ static void test_augment_noalloc(void) {
         for (int b = 0; b < B; b++) augment_finetune(x + (long)b * 3 * S * S, img, H, W, S, &r, 1, 0, step * B + b, work);
         mixup_params mp;
         mixup_sample(&mp, &mc, S, S, rng_key(1, MIXUP_RNG_TAG, (uint64_t)step, 0, 0));
-        mixup_images(x, B, 3, S, S, &mp);
-        mixup_targets(t, y, B, K, mp.lam, mc.smoothing);
+        mixup_images(xm, x, x, B, 3, S, S, &mp);
+        mixup_targets(t, y, y, B, K, mp.lam, mc.smoothing);
         softce_forward(p, lg, t, B, K);
         softce_backward(dl, p, t, B, K, 1.0f);
     }
     CHECK(allocs == before, "%ld allocations while augmenting", allocs - before);
-    free(img); free(work); free(x); free(t); free(p); free(lg); free(dl);
+    free(img); free(work); free(x); free(xm); free(t); free(p); free(lg); free(dl);
     test_end();
 }
 
