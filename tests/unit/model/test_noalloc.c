@@ -4,7 +4,7 @@
  * forward, backward, clipping and AdamW, for every order. Likewise the fine-tuning
  * augmentation of a batch (crop, RandAugment, erasing, Mixup/CutMix, soft targets and the
  * soft-target loss) in work memory allocated once. And the loader in its steady state, on raw
- * and on jpeg shards: once an epoch's batches have been made, making them again (after a seek)
+ * and on jpeg shards, with the fine-tuning chain too: once an epoch's batches have been made, making them again (after a seek)
  * allocates nothing in our code (libjpeg-turbo's own per-image pools are its business). */
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +40,10 @@ static void loader_noalloc(const char *dir, int train, const char *name) {
     test_begin(name);
     err_t e;
     loader *L;
+    aug_recipe r = augment_recipe_finetune();
+    r.ra.prob = 1; r.re.prob = 1;   /* every stage of the fine-tuning chain runs */
     loader_config c = {.data_dir = dir, .split = "train", .image_size = 16, .batch = 4, .seed = 9, .world = 1,
-                       .train = train, .threads = 2, .prefetch = 2};
+                       .train = train != 0, .threads = 2, .prefetch = 2, .recipe = train == 2 ? &r : NULL};
     if (loader_open(&L, &c, &e)) { CHECK(0, "open: %s", e.msg); test_end(); return; }
     long steps = loader_steps_per_epoch(L);
     const loader_batch *b;
@@ -99,6 +101,8 @@ int main(void) {
         if (rc) { printf("FAIL: cannot write shards in %s\n", d); return 1; }
         loader_noalloc(d, 1, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_train" : "no_allocation_in_the_loader_steady_state_raw_train");
         loader_noalloc(d, 0, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_eval" : "no_allocation_in_the_loader_steady_state_raw_eval");
+        loader_noalloc(d, 2, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_finetune_recipe"
+                                  : "no_allocation_in_the_loader_steady_state_raw_finetune_recipe");
         for (int k = 0; k < 3; k++) {
             char f[400];
             snprintf(f, sizeof f, "%s/train/train-%05d-of-00003.h5", d, k);
