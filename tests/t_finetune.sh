@@ -3,7 +3,7 @@
 # one gradient all-reduce per step over one buffer (counted in run_end), one step file with a
 # kind, bit-exact resume with the whole recipe on (its defaults), the recipe in settings.json,
 # the same losses on 1, 2 and 4 ranks with it, a resume with another recipe and bad recipe
-# flags refused, SIGUSR1 recorded like pretraining's, a pretraining checkpoint refused
+# flags refused, the fine-tuned classifier exported in timm's names with the reference ViT's logits, SIGUSR1 recorded like pretraining's, a pretraining checkpoint refused
 # as a fine-tuning resume, the old `semaim-eval finetune` spelling still working, the run kind
 # written into the run folder so semaim-report leaves fine-tuning runs out of a scaling series,
 # and version-1 checkpoints still read.
@@ -83,6 +83,18 @@ print("losses", L1)
 PY
 then pass "finetune.recipe_ranks_1_2_4_same_losses_and_the_recipe_counts"
 else bad "finetune.recipe_ranks_1_2_4_same_losses_and_the_recipe_counts"; fi
+
+# the fine-tuned classifier exported in timm's names (global_pool='avg': fc_norm, head, no
+# norm) loads strictly into the reference ViT and gives semaim's own logits on the val split
+"$ev" export --checkpoint "$w/eq2/ft-00000006.bin" --out "$w/cls.safetensors" >"$w/cls.out" 2>"$w/cls.err" ||
+  bad "finetune.export_classifier ($(head -1 "$w/cls.err"))"
+build/tools/ft_logits "$w/eq2/ft-00000006.bin" "$w/data" val "$w/logits.bin" >/dev/null 2>"$w/lg.err" ||
+  bad "finetune.classifier_logits ($(head -1 "$w/lg.err"))"
+$PY tests/ref/vit_timm.py check-classifier --weights "$w/cls.safetensors" --shards "$w/data" --logits "$w/logits.bin" \
+  --name finetune.export_classifier || fail=1
+"$ev" export --checkpoint "$w/eq2/ft-00000006.bin" --full --out "$w/clsfull.safetensors" >/dev/null 2>"$w/cf.err"; rc=$?
+if [ $rc = 2 ] && grep -q "is a fine-tuning checkpoint: --full does not apply" "$w/cf.err" && [ ! -e "$w/clsfull.safetensors" ]
+then pass "finetune.export_classifier_refuses_full"; else bad "finetune.export_classifier_refuses_full (exit $rc)"; fi
 
 # a resume with another recipe is refused (one line, exit 2): it would not be the same run
 run 2 "$ft" $F --out "$w/part" --steps 8 --mixup 0.5 >"$w/rx.out" 2>"$w/rx.err"; rc=$?
