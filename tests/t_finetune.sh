@@ -3,8 +3,9 @@
 # one gradient all-reduce per step over one buffer (counted in run_end), one step file with a
 # kind, bit-exact resume with the whole recipe on (its defaults), the recipe in settings.json,
 # the same losses on 1, 2 and 4 ranks with it, a resume with another recipe and bad recipe
-# flags refused, the fine-tuned classifier exported in timm's names with the reference ViT's logits, SIGUSR1 recorded like pretraining's, a pretraining checkpoint refused
-# as a fine-tuning resume, the old `semaim-eval finetune` spelling still working, the run kind
+# flags refused, the fine-tuned classifier exported in timm's names (the reference ViT gives
+# its logits), SIGUSR1 recorded like pretraining's, a pretraining checkpoint refused as a
+# fine-tuning resume, the old `semaim-eval finetune` spelling still working, the run kind
 # written into the run folder so semaim-report leaves fine-tuning runs out of a scaling series,
 # and version-1 checkpoints still read.
 . "$(dirname "$0")/lib.sh"
