@@ -39,8 +39,8 @@
  * (data/jpeg.h: libjpeg-turbo, DCT scaling to the smallest scale that still covers the crop,
  * only the crop's window), and RandomResizedCrop samples its box against the whole stored
  * image, as torchvision's on the photo; evaluation resizes the shorter side to eval_resize
- * (0: augment_eval_resize's ⌊S/0.875⌋ of each image) and centre-crops S. Raw shards of S×S
- * pass through eval unchanged as before (their R is eval_resize, S or round(S/0.875)).
+ * (0: augment_eval_resize's ⌊S/0.875⌋ of each image) and centre-crops S. Raw shards use the
+ * same rule: S×S ones pass through unchanged, others are resized to eval_resize or ⌊S/0.875⌋.
  *
  * Threads: one loader thread owns all HDF5 reads (under shards_hdf5_lock) and augments with
  * `threads` OpenMP threads (default 1: reading + augmenting a 256² → 224² sample costs about
@@ -69,7 +69,7 @@ typedef struct {
     int assign;             /* LOADER_ASSIGN_*: train-mode assignment rule (see above) */
     int interp;             /* INTERP_PIL (0, default) or INTERP_TORCH: see augment.h */
     int eval_resize;        /* eval: shorter side resized to this first; 0 = no resize if the
-                               shards are already S×S, else round(S/0.875) (256 for 224) */
+                               shards are already S×S, else ⌊S/0.875⌋ (256 for 224) */
     int threads;            /* OpenMP threads for augmentation in the loader thread; 0 = 1 */
     int prefetch;           /* batch buffers; 0 = 2 (double buffering) */
     int max_open;           /* open shard files kept per rank (LRU); 0 = min(shards, 512,

@@ -333,9 +333,9 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
     if (L->has_rec) L->rec = *c->recipe;
     L->c.recipe = NULL;
     if (shards_scan(&L->set, c->data_dir, c->split, err)) { loader_close(L); return -1; }
-    /* shards already centre-cropped to S (data_prep's val split) pass through unchanged */
-    L->R = c->eval_resize ? c->eval_resize
-         : L->set.H == L->S && L->set.W == L->S ? L->S : (int)(c->image_size / 0.875 + 0.5);
+    /* shards already centre-cropped to S (data_prep's val split) pass through unchanged; the
+     * rest as jpeg shards: ⌊S/0.875⌋ (the authors' int(S / crop_pct)) */
+    L->R = c->eval_resize ? c->eval_resize : augment_eval_resize(L->S, L->set.H, L->set.W, AUG_EVAL_CROP_PCT);
     long N = L->set.total, m;
     if (!c->train && c->limit > 0 && c->limit < N) N = c->limit;
     L->N = N;
