@@ -158,6 +158,24 @@ def report(ok, name, detail):
     return bool(ok)
 
 
+def strict_load(model, tensors):
+    """load_state_dict(strict=True) of every tensor in float64: (loaded, error text)."""
+    sd = OrderedDict((k, torch.from_numpy(v.astype(np.float64))) for k, v in tensors.items())
+    try:
+        model.load_state_dict(sd, strict=True)
+        return True, ""
+    except RuntimeError as e:
+        return False, str(e).replace("\n", " ")[:300]
+
+
+def normalised_images(shards, split, S):
+    """The split's images (S×S shards: the eval transform is the identity) normalised, NCHW."""
+    imgs, labs = shard_images(shards, split)
+    if imgs.shape[1] != S or imgs.shape[2] != S:
+        raise SystemExit(f"shards hold {imgs.shape[1]}x{imgs.shape[2]} images; this check needs {S}x{S}")
+    return torch.from_numpy(((imgs / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2).copy()), labs
+
+
 def rel_err(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
@@ -166,21 +184,12 @@ def cmd_check(a):
     tensors, meta = safetensors_io.read(a.weights)
     cfg, _ = config_of(tensors, meta, a.heads)
     model = VisionTransformer(cfg["image"], cfg["patch"], cfg["width"], cfg["depth"], cfg["heads"]).double()
-    sd = OrderedDict((k, torch.from_numpy(v.astype(np.float64))) for k, v in tensors.items() if not k.startswith("head."))
-    try:
-        model.load_state_dict(sd, strict=True)
-        loaded = True
-        detail = f"{len(sd)} tensors, config {cfg}"
-    except RuntimeError as e:
-        loaded, detail = False, str(e).replace("\n", " ")[:300]
-    ok = report(loaded, f"{a.name}.timm_strict_load", detail)
+    enc = {k: v for k, v in tensors.items() if not k.startswith("head.")}
+    loaded, why = strict_load(model, enc)
+    ok = report(loaded, f"{a.name}.timm_strict_load", why or f"{len(enc)} tensors, config {cfg}")
     if not loaded:
         return ok
-    imgs, labs = shard_images(a.shards, a.split)
-    S = cfg["image"]
-    if imgs.shape[1] != S or imgs.shape[2] != S:
-        raise SystemExit(f"shards hold {imgs.shape[1]}x{imgs.shape[2]} images; this check needs {S}x{S}")
-    x = torch.from_numpy(((imgs / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2).copy())
+    x, labs = normalised_images(a.shards, a.split, cfg["image"])
     with torch.no_grad():
         pre = torch.cat([model.forward_prenorm(x[i:i + 64]) for i in range(0, len(x), 64)])
         tok = model.norm(pre).numpy()
@@ -206,20 +215,12 @@ def cmd_check_classifier(a):
     C = tensors["head.weight"].shape[0] if "head.weight" in tensors else 0
     model = VisionTransformer(cfg["image"], cfg["patch"], cfg["width"], cfg["depth"], cfg["heads"], num_classes=C,
                               global_pool="avg").double()
-    sd = OrderedDict((k, torch.from_numpy(v.astype(np.float64))) for k, v in tensors.items())
-    try:
-        model.load_state_dict(sd, strict=True)
-        loaded, detail = True, f"{len(sd)} tensors, {C} classes, config {cfg}, metadata global_pool={meta.get('global_pool')}"
-    except RuntimeError as e:
-        loaded, detail = False, str(e).replace("\n", " ")[:300]
-    ok = report(loaded and C > 0 and meta.get("global_pool") == "avg", f"{a.name}.timm_avg_pool_strict_load", detail)
+    loaded, why = strict_load(model, tensors)
+    ok = report(loaded and C > 0 and meta.get("global_pool") == "avg", f"{a.name}.timm_avg_pool_strict_load",
+                why or f"{len(tensors)} tensors, {C} classes, config {cfg}, metadata global_pool={meta.get('global_pool')}")
     if not ok:
         return ok
-    imgs, _ = shard_images(a.shards, a.split)
-    S = cfg["image"]
-    if imgs.shape[1] != S or imgs.shape[2] != S:
-        raise SystemExit(f"shards hold {imgs.shape[1]}x{imgs.shape[2]} images; this check needs {S}x{S}")
-    x = torch.from_numpy(((imgs / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2).copy())
+    x, _ = normalised_images(a.shards, a.split, cfg["image"])
     with torch.no_grad():
         ref = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)]).numpy()
     raw = open(a.logits, "rb").read()
@@ -283,14 +284,18 @@ def cmd_break(a):
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("check")
-    c.add_argument("--weights", required=True)
-    c.add_argument("--shards", required=True)
-    c.add_argument("--features", required=True)
-    c.add_argument("--split", default="val")
-    c.add_argument("--heads", type=int)
-    c.add_argument("--tol", type=float, default=1e-4)
-    c.add_argument("--name", default="export")
+
+    def against_shards(name, result, default_name):   # the checks that compare with C output on a split
+        p = sub.add_parser(name)
+        for flag in ("--weights", "--shards", result):
+            p.add_argument(flag, required=True)
+        p.add_argument("--split", default="val")
+        p.add_argument("--heads", type=int)
+        p.add_argument("--tol", type=float, default=1e-4)
+        p.add_argument("--name", default=default_name)
+
+    against_shards("check", "--features", "export")
+    against_shards("check-classifier", "--logits", "export_classifier")
     w = sub.add_parser("write")
     for k, d in (("image", 32), ("patch", 8), ("width", 64), ("depth", 2), ("heads", 2), ("classes", 10), ("seed", 0)):
         w.add_argument(f"--{k}", type=int, default=d)
@@ -298,14 +303,6 @@ def main():
     f = sub.add_parser("check-full")
     f.add_argument("--weights", required=True)
     f.add_argument("--name", default="export")
-    k = sub.add_parser("check-classifier")
-    k.add_argument("--weights", required=True)
-    k.add_argument("--shards", required=True)
-    k.add_argument("--logits", required=True)
-    k.add_argument("--split", default="val")
-    k.add_argument("--heads", type=int)
-    k.add_argument("--tol", type=float, default=1e-4)
-    k.add_argument("--name", default="export_classifier")
     b = sub.add_parser("break")
     b.add_argument("--src", required=True)
     b.add_argument("--out-prefix", required=True)
