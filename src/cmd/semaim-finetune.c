@@ -73,8 +73,9 @@ static int mix_batch(const mixup_config *mc, uint64_t seed, long step, const loa
     const int32_t *y = bt ? bt->labels : (const int32_t *)mixed;
     int self = 1;
     if (mp.mixed) {
+        /* both exchanges always run, so the mirror never waits for a message that does not come */
         self = dist_mirror_exchange(MPI_COMM_WORLD, x, partner, sizeof(float) * (size_t)(B * img));
-        if (self >= 0 && dist_mirror_exchange(MPI_COMM_WORLD, y, plabels, sizeof(int32_t) * (size_t)B) < 0) self = -1;
+        if (dist_mirror_exchange(MPI_COMM_WORLD, y, plabels, sizeof(int32_t) * (size_t)B) < 0) self = -1;
         if (self < 0) return err_set(e, ERR_RUNTIME, "finetune: the Mixup exchange with rank %d failed",
                                      dist_mirror_rank(MPI_COMM_WORLD));
     }
