@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # semaim-finetune, the second trainer on the shared run helpers (src/train/run.c):
 # one gradient all-reduce per step over one buffer (counted in run_end), one step file with a
-# kind, bit-exact resume, SIGUSR1 recorded like pretraining's, a pretraining checkpoint refused
-# as a fine-tuning resume, the old `semaim-eval finetune` spelling still working, the run kind
+# kind, bit-exact resume with the whole recipe on (its defaults), the recipe in settings.json,
+# the same losses on 1, 2 and 4 ranks with it, a resume with another recipe and bad recipe
+# flags refused, the fine-tuned classifier exported in timm's names (the reference ViT gives
+# its logits), SIGUSR1 recorded like pretraining's, a pretraining checkpoint refused as a
+# fine-tuning resume, the old `semaim-eval finetune` spelling still working, the run kind
 # written into the run folder so semaim-report leaves fine-tuning runs out of a scaling series,
 # and version-1 checkpoints still read.
 . "$(dirname "$0")/lib.sh"
@@ -49,6 +52,76 @@ run 2 "$ft" $F --out "$w/part" >"$w/part.out" 2>&1 || bad "finetune.second_half"
 if grep -q "resumed from .*ft-00000003.bin at step 3" "$w/part.out" && cmp -s "$w/ft/ft-00000006.bin" "$w/part/ft-00000006.bin"; then
   pass "finetune.resume_bit_exact"
 else bad "finetune.resume_bit_exact"; fi
+
+# the recipe (SPEC §5) is on by default (the resume above ran with it) and in settings.json
+if $PY - "$w/ft/settings.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+want = {"randaug": "rand-m9-mstd0.5-inc1", "reprob": 0.25, "remode": "pixel", "crop-scale": 0.08, "mixup": 0.8,
+        "cutmix": 1.0, "mixup-switch-prob": 0.5, "mixup-prob": 1.0, "smoothing": 0.1}
+assert all(s.get(k) == v for k, v in want.items()), {k: s.get(k) for k in want}
+PY
+then pass "finetune.recipe_defaults_in_settings"; else bad "finetune.recipe_defaults_in_settings"; fi
+
+# with the recipe on, 1, 2 and 4 ranks with the same global batch give the same losses (dealt
+# samples; Mixup pairs across mirror ranks as timm's flip of the global batch); a larger lr, so
+# the losses depend on the images; and the recipe changes them
+losses() { $PY -c 'import json,sys; print(" ".join(str(json.loads(l)["loss"]) for l in open(sys.argv[1]) if "\"event\": \"step\"" in l))' "$1/metrics.jsonl"; }
+Q="--checkpoint $ck --data $w/data --steps 6 --warmup-steps 0 --base-lr 0.3 --classes 10 --eval-every 1000 --log-every 100 --assign deal"
+for n in 1 2 4; do
+  run $n "$ft" $Q --batch $((8 / n)) --out "$w/eq$n" >/dev/null 2>"$w/eq$n.err" || bad "finetune.ranks_run_np$n ($(head -1 "$w/eq$n.err"))"
+done
+run 2 "$ft" $Q --batch 4 --randaug none --reprob 0 --mixup 0 --cutmix 0 --out "$w/eqoff" >/dev/null 2>&1 || bad "finetune.recipe_off_run"
+run 2 "$ft" $Q --batch 4 --mixup 0 --cutmix 0 --out "$w/eqnomix" >/dev/null 2>&1 || bad "finetune.recipe_nomix_run"
+if $PY - "$(losses "$w/eq1")" "$(losses "$w/eq2")" "$(losses "$w/eq4")" "$(losses "$w/eqoff")" "$(losses "$w/eqnomix")" <<'PY'
+import sys
+L1, L2, L4, off, nomix = ([float(x) for x in a.split()] for a in sys.argv[1:6])
+assert len(L1) == 6 and len(L2) == 6 and len(L4) == 6, (L1, L2, L4)
+for L in (L2, L4):
+    assert all(abs(a - b) <= 1e-5 * abs(a) for a, b in zip(L1, L))
+for other in (off, nomix):
+    assert max(abs(a - b) for a, b in zip(L2, other)) > 1e-3, (L2, other)
+print("losses", L1)
+PY
+then pass "finetune.recipe_ranks_1_2_4_same_losses_and_the_recipe_counts"
+else bad "finetune.recipe_ranks_1_2_4_same_losses_and_the_recipe_counts"; fi
+
+# the fine-tuned classifier exported in timm's names (global_pool='avg': fc_norm, head, no
+# norm) loads strictly into the reference ViT and gives semaim's own logits on the val split
+"$ev" export --checkpoint "$w/eq2/ft-00000006.bin" --out "$w/cls.safetensors" >"$w/cls.out" 2>"$w/cls.err" ||
+  bad "finetune.export_classifier ($(head -1 "$w/cls.err"))"
+build/tools/ft_logits "$w/eq2/ft-00000006.bin" "$w/data" val "$w/logits.bin" >/dev/null 2>"$w/lg.err" ||
+  bad "finetune.classifier_logits ($(head -1 "$w/lg.err"))"
+$PY tests/ref/vit_timm.py check-classifier --weights "$w/cls.safetensors" --shards "$w/data" --logits "$w/logits.bin" \
+  --name finetune.export_classifier || fail=1
+"$ev" export --checkpoint "$w/eq2/ft-00000006.bin" --full --out "$w/clsfull.safetensors" >/dev/null 2>"$w/cf.err"; rc=$?
+if [ $rc = 2 ] && grep -q "is a fine-tuning checkpoint: --full does not apply" "$w/cf.err" && [ ! -e "$w/clsfull.safetensors" ]
+then pass "finetune.export_classifier_refuses_full"; else bad "finetune.export_classifier_refuses_full (exit $rc)"; fi
+
+# a resume with another recipe is refused (one line, exit 2): it would not be the same run
+run 2 "$ft" $F --out "$w/part" --steps 8 --mixup 0.5 >"$w/rx.out" 2>"$w/rx.err"; rc=$?
+record_bad_input resume_with_another_recipe "$rc" "$w/rx.err" semaim-finetune
+if [ $rc = 2 ] && [ "$(grep -c '^semaim-finetune: ' "$w/rx.err")" = 1 ] &&
+   grep -q "the run that wrote it had --mixup 0.8, this run --mixup 0.5" "$w/rx.err"; then pass "finetune.resume_refuses_another_recipe"
+else bad "finetune.resume_refuses_another_recipe (exit $rc)"; head -3 "$w/rx.err" | sed 's/^/    | /'; fi
+
+# bad recipe settings: one line naming the flag, exit 2, before anything is read or written
+expect_bad() {   # NAME PATTERN FLAGS...
+  local name=$1 pat=$2; shift 2
+  timeout 60 "$ft" $F --out "$w/badflag" "$@" >"$w/bf.out" 2>"$w/bf.err"; local rc=$?
+  record_bad_input "$name" "$rc" "$w/bf.err" semaim-finetune
+  if [ $rc = 2 ] && [ "$(grep -c '^semaim-finetune: ' "$w/bf.err")" = 1 ] && grep -q -- "$pat" "$w/bf.err" && [ ! -e "$w/badflag" ]
+  then pass "finetune.$name"; else bad "finetune.$name (exit $rc)"; head -3 "$w/bf.err" | sed 's/^/    | /'; fi
+}
+expect_bad mixup_negative_alpha "--mixup -0.5 is out of range" --mixup -0.5
+expect_bad cutmix_negative_alpha "--cutmix -1 is out of range" --cutmix -1
+expect_bad reprob_above_one "--reprob 1.5 is out of range" --reprob 1.5
+expect_bad switch_prob_above_one "--mixup-switch-prob 2 is out of range" --mixup-switch-prob 2
+expect_bad mixup_prob_negative "--mixup-prob -0.1 is out of range" --mixup-prob -0.1
+expect_bad randaug_unknown_section "--randaug rand-m9-q3: " --randaug rand-m9-q3
+expect_bad randaug_unknown_name "--randaug autoaug" --randaug autoaug
+expect_bad remode_unknown "--remode must be pixel, rand or const, not 'blur'" --remode blur
+expect_bad mixup_odd_global_batch "global batch 3 must be even" --batch 3
 
 # SIGUSR1: the shared stop path, with the signal in run_end as pretraining records it
 S="--checkpoint $ck --data $w/data --batch 4 --steps 400 --classes 10 --eval-every 1000 --log-every 1000 --ckpt-every 1000"

@@ -83,4 +83,7 @@ void ckpt_remove_stale(const char *dir, int kind);
  * that verifies in dir, with ckpt_load_latest's returns. On failure m holds nothing. */
 int ckpt_load_model(const char *path, model_t *m, ckpt_state_t *st, err_t *err);
 int ckpt_load_model_latest(const char *dir, model_t *m, ckpt_state_t *st, char *path_out, size_t pathlen, err_t *err);
+/* The same for a fine-tuning checkpoint: builds the classifier of its header (batch capacity
+ * 1; the fixed position table) and loads it. 0, or -1 (ERR_INPUT) with f holding nothing. */
+int ckpt_load_classifier(const char *path, ft_model_t *f, ckpt_state_t *st, err_t *err);
 #endif

@@ -23,6 +23,14 @@ int dist_compute_setup(MPI_Comm comm, const char *gemm, const char *precision, g
 /* MPI_Bcast of n floats from rank 0, in pieces small enough for MPI's int counts. */
 int dist_bcast_floats(MPI_Comm comm, float *buf, long n);
 
+/* The mirror of this rank, world − 1 − rank (the middle rank of an odd world is its own). */
+int dist_mirror_rank(MPI_Comm comm);
+/* Collective between mirror pairs: sends `bytes` of send to the mirror rank and receives as
+ * many from it into recv (in pieces for MPI's int counts). 1 when the mirror is this rank
+ * (nothing moves: the partner data are the rank's own), 0 when exchanged, -1 on an MPI error.
+ * Every rank must call it whether or not its own step failed, or its mirror waits forever. */
+int dist_mirror_exchange(MPI_Comm comm, const void *send, void *recv, size_t bytes);
+
 /* A 64-bit hash of the exact bit patterns of p[0..n) and of n. Any difference confined to
  * one 8-byte word (e.g. one flipped bit, or one float changed in any way) always changes the
  * hash: each word enters one of four lanes through a bijection of the lane state, and the

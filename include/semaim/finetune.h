@@ -32,8 +32,7 @@ typedef struct ft_model {
     int B;
     float *dp;                 /* drop-path scales [depth][2][B] of the next forward */
     int dp_on;
-    const int32_t *labels;     /* of the last forward */
-    float smoothing;
+    int nrows;                 /* rows the last forward's loss counts (0: no loss) */
 } ft_model_t;
 
 /* The lr scale of a table tensor (name) of an encoder of the given depth. */
@@ -57,6 +56,10 @@ void ft_drop_path(ft_model_t *f, double drop_path, uint64_t seed, long step, con
  * else none. labels may be NULL (no loss); rows with label < 0 do not count. Returns the mean
  * label-smoothed cross-entropy over the counted rows (0 if none). */
 double ft_forward(ft_model_t *f, const float *images, const int32_t *labels, int B, int train, float smoothing);
+/* The same with soft targets [B, C] (each row sums to 1; Mixup/CutMix's, data/mixup.h, with
+ * the label smoothing already in them): every row counts; returns the mean soft-target
+ * cross-entropy. */
+double ft_forward_targets(ft_model_t *f, const float *images, const float *targets, int B, int train);
 /* Backward of the last forward; ACCUMULATES into f->w.grads. Aborts (a programming error)
  * without a forward since the activations were created. */
 void ft_backward(ft_model_t *f);

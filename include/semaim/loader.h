@@ -29,13 +29,18 @@
  *
  * Augmentation of global sample g in epoch e uses rng_key(seed, AUG_RNG_TAG, e, g, 0): the
  * same crop and flip on any rank, world size or thread count.
+ * With a `recipe` (semaim-finetune) train mode is timm's create_transform(is_training=True) of
+ * data/augment.h instead: RandomResizedCrop with the recipe's area scale and flip, the crop
+ * rounded to uint8, RandAugment, normalisation, random erasing, each stage drawn from its own
+ * key of (seed, epoch, g) (augment_finetune; jpeg shards: the decoder resamples the crop and
+ * augment_finetune_finish does the rest). Pretraining passes none and keeps SPEC §1's transform.
  *
  * jpeg shards (include/semaim/shards.h): each image is decoded in the augmentation threads
  * (data/jpeg.h: libjpeg-turbo, DCT scaling to the smallest scale that still covers the crop,
  * only the crop's window), and RandomResizedCrop samples its box against the whole stored
  * image, as torchvision's on the photo; evaluation resizes the shorter side to eval_resize
- * (0: augment_eval_resize's ⌊S/0.875⌋ of each image) and centre-crops S. Raw shards of S×S
- * pass through eval unchanged as before (their R is eval_resize, S or round(S/0.875)).
+ * (0: augment_eval_resize's ⌊S/0.875⌋ of each image) and centre-crops S. Raw shards use the
+ * same rule: S×S ones pass through unchanged, others are resized to eval_resize or ⌊S/0.875⌋.
  *
  * Threads: one loader thread owns all HDF5 reads (under shards_hdf5_lock) and augments with
  * `threads` OpenMP threads (default 1: reading + augmenting a 256² → 224² sample costs about
@@ -50,6 +55,8 @@
 #include "semaim/err.h"
 
 enum { LOADER_ASSIGN_AUTO = 0, LOADER_ASSIGN_SHARDS = 1, LOADER_ASSIGN_DEAL = 2 };
+/* "auto", "shards", "deal" (the trainers' --assign) → LOADER_ASSIGN_*, −1 if unknown. */
+int loader_assign_from_name(const char *name);
 
 typedef struct {
     const char *data_dir;   /* holds <split>/<split>-K-of-M.h5 (or the shards directly) */
@@ -62,7 +69,7 @@ typedef struct {
     int assign;             /* LOADER_ASSIGN_*: train-mode assignment rule (see above) */
     int interp;             /* INTERP_PIL (0, default) or INTERP_TORCH: see augment.h */
     int eval_resize;        /* eval: shorter side resized to this first; 0 = no resize if the
-                               shards are already S×S, else round(S/0.875) (256 for 224) */
+                               shards are already S×S, else ⌊S/0.875⌋ (256 for 224) */
     int threads;            /* OpenMP threads for augmentation in the loader thread; 0 = 1 */
     int prefetch;           /* batch buffers; 0 = 2 (double buffering) */
     int max_open;           /* open shard files kept per rank (LRU); 0 = min(shards, 512,
@@ -77,6 +84,8 @@ typedef struct {
                                sample); 0 = all. Train mode: must be 0 */
     int start_epoch;        /* first batch returned: (start_epoch, start_step) */
     long start_step;
+    const struct aug_recipe *recipe;   /* train mode: the fine-tuning chain (data/augment.h; copied at
+                                          open, its interp must be `interp`); NULL = pretraining's */
 } loader_config;
 
 typedef struct {

@@ -10,6 +10,7 @@
  * norm). The fine-tuning classifier (finetune.h) keeps the encoder without that norm. */
 #ifndef SEMAIM_MODEL_IO_H
 #define SEMAIM_MODEL_IO_H
+#include "semaim/finetune.h"
 #include "semaim/model.h"
 #include "semaim/safetensors.h"
 
@@ -26,6 +27,14 @@ int model_tensor_is_backbone(const char *name);
  * "image=..,patch=..,width=..,depth=..,dec_depth=..,heads=.."} plus nmeta extra pairs. */
 int model_export_safetensors(const model_t *m, int full, const char *const *meta_keys, const char *const *meta_vals,
                              int nmeta, const char *path, err_t *err);
+
+/* Export of the fine-tuning classifier (finetune.h) as timm's vit_* with global_pool='avg':
+ * cls_token, pos_embed, patch_embed, blocks, fc_norm.{weight,bias}, head.{weight,bias} — no
+ * `norm` (timm's VisionTransformer makes it an Identity when fc_norm is used), so
+ * timm.create_model('vit_…', global_pool='avg', num_classes=C).load_state_dict(…) is strict.
+ * Metadata as model_export_safetensors (semaim_config's dec_depth is a placeholder 1). */
+int model_export_classifier(const ft_model_t *f, const char *const *meta_keys, const char *const *meta_vals, int nmeta,
+                            const char *path, err_t *err);
 
 /* The config of the model in f: width from cls_token, patch from patch_embed.proj.weight,
  * image from pos_embed (or given), depth and dec_depth by counting blocks.N / query_blocks.N,

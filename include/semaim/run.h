@@ -63,6 +63,7 @@ typedef struct {
     long steps_per_epoch;
     char note[160];            /* the monitor's part of the step line ... */
     long note_step;            /* ... measured after this step (-1: none yet) */
+    const char *resume_same;   /* options (comma-separated) a resume must have as the resumed run had them */
 } run_t;
 
 void run_init(run_t *r, int *argc, char ***argv, const char *prog, int kind);
@@ -83,10 +84,12 @@ void run_open_folder(run_t *r, const char *out);
 /* resume: "auto" (the newest step file of the run's kind in the folder that verifies), "no",
  * or a path. Rank 0 reads; every rank then holds the same params, moments and *st (and the
  * bf16 copy of params, in bf16 runs). A file written with another seed (named seed_flag),
- * rank count or batch is refused (exit 2). One written with another precision or GEMM backend
- * is resumed (the weights and moments are f32 whatever the precision), with a note on stdout
- * and resumed_compute in run_start: the continuation is then not bit-identical to a run that
- * kept its compute. Returns 1 if resumed. */
+ * rank count or batch is refused (exit 2), and so is one whose run folder's settings.json
+ * (written by the run that wrote the file) differs from this run's table in an option of
+ * r->resume_same (a folder without it: a note, not checked). One written with another
+ * precision or GEMM backend is resumed (the weights and moments are f32 whatever the
+ * precision), with a note on stdout and resumed_compute in run_start: the continuation is
+ * then not bit-identical to a run that kept its compute. Returns 1 if resumed. */
 int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w, ckpt_state_t *st,
                const char *seed_flag);
 /* Writes settings.json, opens metrics.jsonl and writes run_start with the common fields and

@@ -2,7 +2,8 @@
  *   features  encoder features of one split → HDF5
  *   knn       k-NN top-1/top-5 (train split = memory bank, val split = queries)
  *   linprobe  linear probe on frozen features
- *   export    checkpoint → safetensors with timm / authors' tensor names
+ *   export    checkpoint → safetensors with timm / authors' tensor names (a fine-tuning
+ *             checkpoint: timm's classifier with global_pool='avg', fc_norm and head)
  *   import    safetensors → checkpoint (config inferred from the shapes or given)
  *   finetune  moved to semaim-finetune; still accepted here and run there
  * Every subcommand runs under mpirun (features and k-NN are split by rank); export and import
@@ -317,10 +318,36 @@ static int cmd_export(int argc, char **argv) {
         {"full", OPT_FLAG, &full, "the whole pretraining model (adds query_blocks.*, prediction_head.*)", 0, 0, 0},
     };
     int n = sizeof opts / sizeof opts[0];
-    parse(opts, n, argc, argv, "export", "(--checkpoint CKPT | --weights FILE) --out FILE.safetensors [--full]");
+    parse(opts, n, argc, argv, "export", "(--checkpoint CKPT | --weights FILE) --out FILE.safetensors [--full]\n"
+          "A fine-tuning checkpoint (ft-*.bin) exports as timm's vit_* classifier with global_pool='avg'.");
     err_t e = {0};
     if (!out) err_set(&e, ERR_INPUT, "export: --out is required");
     agree(&e);
+    /* a fine-tuning checkpoint: the classifier, in timm's names (rank 0) */
+    int classifier = 0;
+    ckpt_model_t hid;
+    ckpt_state_t hst;
+    err_t he = {0};
+    if (rank_ == 0 && src.checkpoint && !src.weights && !ckpt_read_header(src.checkpoint, &hid, &hst, &he))
+        classifier = hid.kind == CKPT_FINETUNE;
+    MPI_Bcast(&classifier, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (classifier) {
+        if (full || src.at_init) err_set(&e, ERR_INPUT, "export: %s is a fine-tuning checkpoint: --%s does not apply",
+                                         src.checkpoint, full ? "full" : "at-init");
+        ft_model_t f;
+        if (rank_ == 0 && !e.kind && !ckpt_load_classifier(src.checkpoint, &f, &hst, &e)) {
+            char step[32], cls[32];
+            snprintf(step, sizeof step, "%lld", (long long)hst.step);
+            snprintf(cls, sizeof cls, "%d", f.C);
+            const char *k[] = {"source", "step", "classes", "global_pool"}, *v[] = {src.checkpoint, step, cls, "avg"};
+            if (model_export_classifier(&f, k, v, 4, out, &e) == 0)
+                printf("export: classifier of %d classes, %d tensors (timm vit_*, global_pool='avg'), %ld values -> %s\n",
+                       f.C, f.w.ntensors + 1, f.w.nparams + (long)f.d.T * f.d.D, out);
+            ft_free(&f);
+        }
+        agree(&e);
+        return 0;
+    }
     model_t m;
     source_info_t info;
     load(&src, &m, &info, full);

@@ -46,9 +46,7 @@ static int resolve(settings_t *s, semaim_config_t *cfg, order_t *order, int *ass
     if (order_parse(s->order, order)) return err_set(e, ERR_INPUT, "unknown --order '%s'", s->order);
     if (strcmp(s->allreduce, "ring") && strcmp(s->allreduce, "mpi"))
         return err_set(e, ERR_INPUT, "--allreduce must be ring or mpi, not '%s'", s->allreduce);
-    if (!strcmp(s->assign, "shards")) *assign = LOADER_ASSIGN_SHARDS;
-    else if (!strcmp(s->assign, "deal")) *assign = LOADER_ASSIGN_DEAL;
-    else if (strcmp(s->assign, "auto")) return err_set(e, ERR_INPUT, "--assign must be auto, shards or deal");
+    if ((*assign = loader_assign_from_name(s->assign)) < 0) return err_set(e, ERR_INPUT, "--assign must be auto, shards or deal");
     return 0;
 }
 

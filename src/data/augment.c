@@ -256,19 +256,25 @@ int augment_eval_ws(float *out, const uint8_t *img, int H, int W, int S, int R, 
     return 0;
 }
 
-int augment_crop_u8(uint8_t *out, float *tmp, const uint8_t *img, int H, int W, int S, const aug_params *p,
-                    int interp, void *scratch) {
-    if (resize_window_ws(tmp, S, S, img, H, W, p->y0, p->x0, p->h, p->w, S, S, 0, 0, interp, scratch)) return -1;
+/* The float crop tmp [3,S,S] (0..255, bicubic overshoot) → uint8 HWC, mirrored if flip: PIL's
+ * images are uint8, so RandAugment sees the rounded, clamped crop. */
+static void crop_to_u8(uint8_t *out, const float *tmp, int S, int flip) {
     const long plane = (long)S * S;
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
-            const long src = (long)y * S + (p->flip ? S - 1 - x : x);
+            const long src = (long)y * S + (flip ? S - 1 - x : x);
             uint8_t *o = out + ((long)y * S + x) * 3;
             for (int c = 0; c < 3; c++) {
                 float v = tmp[c * plane + src];
                 o[c] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : (int)(v + 0.5f));
             }
         }
+}
+
+int augment_crop_u8(uint8_t *out, float *tmp, const uint8_t *img, int H, int W, int S, const aug_params *p,
+                    int interp, void *scratch) {
+    if (resize_window_ws(tmp, S, S, img, H, W, p->y0, p->x0, p->h, p->w, S, S, 0, 0, interp, scratch)) return -1;
+    crop_to_u8(out, tmp, S, p->flip);
     return 0;
 }
 
@@ -298,19 +304,27 @@ const char *augment_recipe_check(const aug_recipe *r, char *err, size_t errlen) 
 }
 
 size_t augment_finetune_work_bytes(int H, int W, int S, int interp) {
-    return augment_scratch_bytes(H, W, S, interp) + 2 * (size_t)S * S * 3;
+    return augment_scratch_bytes(H, W, S, interp) + augment_finish_work_bytes(S);
+}
+
+size_t augment_finish_work_bytes(int S) { return 2 * (size_t)S * S * 3; }
+
+void augment_finetune_finish(float *out, int S, int flip, const aug_recipe *r, uint64_t seed, int epoch, int64_t id,
+                             void *work) {
+    const uint64_t e = (uint64_t)epoch, g = (uint64_t)id;
+    uint8_t *u8 = work, *ra_scratch = u8 + (size_t)S * S * 3;
+    crop_to_u8(u8, out, S, flip);
+    randaug_image(u8, S, S, &r->ra, rng_key(seed, RANDAUG_RNG_TAG, e, g, 0), ra_scratch);
+    augment_u8_to_chw(out, u8, S);
+    erase_image(out, 3, S, S, &r->re, rng_key(seed, ERASE_RNG_TAG, e, g, 0));
 }
 
 int augment_finetune(float *out, const uint8_t *img, int H, int W, int S, const aug_recipe *r, uint64_t seed,
                      int epoch, int64_t id, void *work) {
-    const uint64_t e = (uint64_t)epoch, g = (uint64_t)id;
-    uint8_t *u8 = (uint8_t *)work + augment_scratch_bytes(H, W, S, r->interp), *ra_scratch = u8 + (size_t)S * S * 3;
     aug_params p;
-    augment_sample_scale(&p, H, W, r->scale_min, rng_key(seed, AUG_RNG_TAG, e, g, 0));
+    augment_sample_scale(&p, H, W, r->scale_min, rng_key(seed, AUG_RNG_TAG, (uint64_t)epoch, (uint64_t)id, 0));
     /* out doubles as the float buffer of the crop before it holds the result */
-    if (augment_crop_u8(u8, out, img, H, W, S, &p, r->interp, work)) return -1;
-    randaug_image(u8, S, S, &r->ra, rng_key(seed, RANDAUG_RNG_TAG, e, g, 0), ra_scratch);
-    augment_u8_to_chw(out, u8, S);
-    erase_image(out, 3, S, S, &r->re, rng_key(seed, ERASE_RNG_TAG, e, g, 0));
+    if (resize_window_ws(out, S, S, img, H, W, p.y0, p.x0, p.h, p.w, S, S, 0, 0, r->interp, work)) return -1;
+    augment_finetune_finish(out, S, p.flip, r, seed, epoch, id, (uint8_t *)work + augment_scratch_bytes(H, W, S, r->interp));
     return 0;
 }

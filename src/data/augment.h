@@ -110,7 +110,7 @@ int augment_crop_u8(uint8_t *out, float *tmp, const uint8_t *img, int H, int W, 
 /* uint8 HWC S×S → normalised float CHW [3,S,S] (ToTensor + Normalize). */
 void augment_u8_to_chw(float *out, const uint8_t *hwc, int S);
 
-typedef struct {
+typedef struct aug_recipe {
     double scale_min;      /* RandomResizedCrop's lower area scale (timm: 0.08) */
     int interp;            /* crop resampling: INTERP_PIL (timm's 'bicubic' on PIL images) */
     randaug_config ra;     /* ra.num_ops = 0: no RandAugment */
@@ -128,4 +128,11 @@ size_t augment_finetune_work_bytes(int H, int W, int S, int interp);
  * on any rank, thread or world size, and a resumed run repeats it. Returns 0 or −1. */
 int augment_finetune(float *out, const uint8_t *img, int H, int W, int S, const aug_recipe *r, uint64_t seed,
                      int epoch, int64_t id, void *work);
+/* Its second half, for a crop resampled elsewhere (the loader's JPEG decoder): out holds the
+ * crop's float CHW [3,S,S] in 0..255, neither flipped nor normalised (resize_window_ws's
+ * output); it becomes the normalised, augmented image of sample id. work:
+ * augment_finish_work_bytes(S). augment_finetune = sample + resample + this. */
+size_t augment_finish_work_bytes(int S);
+void augment_finetune_finish(float *out, int S, int flip, const aug_recipe *r, uint64_t seed, int epoch, int64_t id,
+                             void *work);
 #endif

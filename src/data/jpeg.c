@@ -116,7 +116,7 @@ static int fail_msg(jpeg_dec *d, const char *e, char *why, size_t wlen) {
 }
 
 int jpeg_dec_train(jpeg_dec *d, float *out, const uint8_t *data, size_t n, int W, int H, int S, const aug_params *p,
-                   char *why, size_t wlen) {
+                   int finish, char *why, size_t wlen) {
     d->warned = 0;
     if (setjmp(d->jb)) return fail_msg(d, NULL, why, wlen);
     int m = d->full_scale ? 8 : jpeg_dct_scale(p->w, p->h, S, S);
@@ -130,7 +130,7 @@ int jpeg_dec_train(jpeg_dec *d, float *out, const uint8_t *data, size_t n, int W
     if (e) return fail_msg(d, e, why, wlen);
     if (resize_box_ws(out, S, S, d->pix, stride, row0, col0, dh, dw, &b, S, S, 0, 0, d->interp, d->scratch))
         return fail_msg(d, "crop box outside the image", why, wlen);
-    augment_normalize(out, S, p->flip);
+    if (finish) augment_normalize(out, S, p->flip);
     return 0;
 }
 

@@ -25,10 +25,11 @@ void jpeg_dec_free(jpeg_dec *d);
  * decode to float rounding. */
 void jpeg_dec_full_scale(jpeg_dec *d, int on);
 /* RandomResizedCrop box p (in pixels of the W×H stored image) and flip → out [3,S,S]
- * normalised. 0, or -1 with a one-line reason in why (not a JPEG, corrupt, truncated, size
+ * normalised; with finish = 0 out is left as resize_box_ws wrote it (0..255, not flipped, not
+ * normalised: augment_finetune_finish's input). 0, or -1 with a one-line reason in why (not a JPEG, corrupt, truncated, size
  * other than W×H). */
 int jpeg_dec_train(jpeg_dec *d, float *out, const uint8_t *data, size_t n, int W, int H, int S, const aug_params *p,
-                   char *why, size_t wlen);
+                   int finish, char *why, size_t wlen);
 /* The evaluation transform (shorter side to R, centre crop S) → out [3,S,S] normalised. */
 int jpeg_dec_eval(jpeg_dec *d, float *out, const uint8_t *data, size_t n, int W, int H, int S, int R, char *why,
                   size_t wlen);

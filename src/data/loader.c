@@ -38,6 +38,9 @@ struct loader {
     size_t stage_cap;
     shard_jpeg *refs; /* jpeg: where image i's bytes are in stage, and its size */
     void **scratch;   /* per augmentation thread: raw, resample scratch; jpeg, a jpeg_dec */
+    aug_recipe rec;   /* the fine-tuning chain, when has_rec */
+    int has_rec;
+    void **finish;    /* per augmentation thread, with a recipe: augment_finetune_finish's work */
     char (*why)[160]; /* per augmentation thread: why its image failed */
     int prod_epoch;
     long prod_step;
@@ -120,6 +123,12 @@ static long by_shard_bound(const loader *L) {
     return m;
 }
 
+/* A training sample's crop box and flip: pretraining's area scale 0.2, or the recipe's. */
+static void sample_crop(const loader *L, aug_params *p, int H, int W, uint64_t key) {
+    if (L->has_rec) augment_sample_scale(p, H, W, L->rec.scale_min, key);
+    else augment_sample(p, H, W, key);
+}
+
 /* Reads and augments the batch at (epoch, step) into b. Loader thread only. */
 static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
     const int B = L->c.batch, S = L->S, H = L->set.H, W = L->set.W;
@@ -163,23 +172,26 @@ static const char *fill(loader *L, loader_batch *b, int epoch, long step) {
         int t = omp_get_thread_num(), rc;
         float *out = b->images + i * img_f;
         uint64_t key = rng_key(L->c.seed, AUG_RNG_TAG, (uint64_t)epoch, (uint64_t)b->ids[i], 0);
+        aug_params p = {0};
         if (L->set.jpeg) {
             const shard_jpeg *r = &L->refs[i];
             const uint8_t *bytes = L->stage + r->at;
-            aug_params p;
-            if (L->c.train) augment_sample(&p, r->h, r->w, key);
-            rc = L->c.train ? jpeg_dec_train(L->scratch[t], out, bytes, r->len, r->w, r->h, S, &p, L->why[t], sizeof L->why[t])
+            if (L->c.train) sample_crop(L, &p, r->h, r->w, key);
+            rc = L->c.train ? jpeg_dec_train(L->scratch[t], out, bytes, r->len, r->w, r->h, S, &p, !L->has_rec, L->why[t],
+                                             sizeof L->why[t])
                             : jpeg_dec_eval(L->scratch[t], out, bytes, r->len, r->w, r->h, S,
                                             L->c.eval_resize ? L->c.eval_resize : augment_eval_resize(S, r->h, r->w, AUG_EVAL_CROP_PCT),
                                             L->why[t], sizeof L->why[t]);
         } else {
             const uint8_t *img = L->stage + i * img_b;
-            aug_params p;
-            if (L->c.train) augment_sample(&p, H, W, key);
-            rc = L->c.train ? augment_apply_ws(out, img, H, W, S, &p, L->c.interp, L->scratch[t])
-                            : augment_eval_ws(out, img, H, W, S, L->R, L->c.interp, L->scratch[t]);
+            if (L->c.train) sample_crop(L, &p, H, W, key);
+            rc = !L->c.train ? augment_eval_ws(out, img, H, W, S, L->R, L->c.interp, L->scratch[t])
+               : L->has_rec  ? resize_window_ws(out, S, S, img, H, W, p.y0, p.x0, p.h, p.w, S, S, 0, 0, L->c.interp, L->scratch[t])
+                             : augment_apply_ws(out, img, H, W, S, &p, L->c.interp, L->scratch[t]);
             if (rc) snprintf(L->why[t], sizeof L->why[t], "augmentation failed");
         }
+        if (!rc && L->c.train && L->has_rec)
+            augment_finetune_finish(out, S, p.flip, &L->rec, L->c.seed, epoch, b->ids[i], L->finish[t]);
         if (rc) {
             #pragma omp critical(loader_bad)
             if (bad < 0 || i < bad) { bad = i; memcpy(L->why[L->threads], L->why[t], sizeof L->why[0]); }
@@ -260,7 +272,8 @@ void loader_close(loader *L) {
         if (L->set.jpeg) jpeg_dec_free(L->scratch[t]);
         else free(L->scratch[t]);
     }
-    free(L->scratch); free(L->why); free(L->refs);
+    for (int t = 0; L->finish && t < L->threads; t++) free(L->finish[t]);
+    free(L->scratch); free(L->finish); free(L->why); free(L->refs);
     shards_free(&L->set);
     if (L->slots)
         for (int i = 0; i < L->nslots; i++) {
@@ -300,6 +313,11 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
         return err_set(err, ERR_INPUT, "loader: limit %ld (eval mode only, >= 0)", c->limit);
     if (c->eval_resize && (c->eval_resize < c->image_size || c->eval_resize > 65536))
         return err_set(err, ERR_INPUT, "loader: eval resize %d is smaller than the image size %d", c->eval_resize, c->image_size);
+    if (c->recipe) {
+        char why[200];
+        if (augment_recipe_check(c->recipe, why, sizeof why)) return err_set(err, ERR_INPUT, "loader: %s", why);
+        if (c->recipe->interp != c->interp) return err_set(err, ERR_INPUT, "loader: the recipe's interpolation is not the loader's");
+    }
 
     loader *L = calloc(1, sizeof *L);
     if (!L) return err_set(err, ERR_RUNTIME, "loader: out of memory");
@@ -311,6 +329,9 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
     L->threads = c->threads ? c->threads : 1;
     L->nslots = c->prefetch >= 2 ? c->prefetch : 2;
     L->plan_epoch = -1;
+    L->has_rec = c->recipe && c->train;
+    if (L->has_rec) L->rec = *c->recipe;
+    L->c.recipe = NULL;
     if (shards_scan(&L->set, c->data_dir, c->split, err)) { loader_close(L); return -1; }
     if (c->no_upsample && L->set.H && (L->set.H < L->S || L->set.W < L->S)) {
         err_set(err, ERR_INPUT, "%s (%s split): shards hold %dx%d images, smaller than the model's %dx%d input (checkpoint of "
@@ -318,9 +339,9 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
         loader_close(L);
         return -1;
     }
-    /* shards already centre-cropped to S (data_prep's val split) pass through unchanged */
-    L->R = c->eval_resize ? c->eval_resize
-         : L->set.H == L->S && L->set.W == L->S ? L->S : (int)(c->image_size / 0.875 + 0.5);
+    /* shards already centre-cropped to S (data_prep's val split) pass through unchanged; the
+     * rest as jpeg shards: ⌊S/0.875⌋ (the authors' int(S / crop_pct)) */
+    L->R = c->eval_resize ? c->eval_resize : augment_eval_resize(L->S, L->set.H, L->set.W, AUG_EVAL_CROP_PCT);
     long N = L->set.total, m;
     if (!c->train && c->limit > 0 && c->limit < N) N = c->limit;
     L->N = N;
@@ -357,6 +378,10 @@ int loader_open(loader **out, const loader_config *cfg, err_t *err) {
         ok = ok && (L->stage = malloc((size_t)B * L->set.H * L->set.W * 3));
         for (int t = 0; ok && t < L->threads; t++)
             ok = (L->scratch[t] = malloc(augment_scratch_bytes(L->set.H, L->set.W, L->S, c->interp))) != NULL;
+    }
+    if (L->has_rec) {
+        ok = ok && (L->finish = calloc((size_t)L->threads, sizeof *L->finish));
+        for (int t = 0; ok && t < L->threads; t++) ok = (L->finish[t] = malloc(augment_finish_work_bytes(L->S))) != NULL;
     }
     for (int i = 0; ok && i < L->nslots; i++) {
         loader_batch *b = &L->slots[i].b;
@@ -411,6 +436,13 @@ int loader_seek(loader *L, int epoch, long step, err_t *err) {
     err_clear(&L->err);
     if (start(L, epoch, step)) { *err = L->err; return -1; }
     return 0;
+}
+
+int loader_assign_from_name(const char *name) {
+    static const char *const names[] = {"auto", "shards", "deal"};
+    for (int k = 0; k < 3; k++)
+        if (name && !strcmp(name, names[k])) return k;
+    return -1;
 }
 
 long loader_steps_per_epoch(const loader *L) { return L->steps; }

@@ -22,7 +22,7 @@ const char *mixup_check(const mixup_config *c, int B, char *err, size_t errlen) 
     else if (!(c->smoothing >= 0 && c->smoothing < 1))
         snprintf(err, errlen, "mixup: label smoothing %g outside [0, 1)", c->smoothing);
     else if (mixup_active(c) && (B < 2 || B % 2))
-        snprintf(err, errlen, "mixup: batch %d per rank must be even (image i is mixed with image B-1-i)", B);
+        snprintf(err, errlen, "mixup: global batch %d must be even (image i is mixed with image B-1-i)", B);
     else return NULL;
     return err;
 }
@@ -62,44 +62,41 @@ void mixup_sample(mixup_params *p, const mixup_config *c, int H, int W, uint64_t
     else p->lam = lam;
 }
 
-void mixup_images(float *x, int B, int C, int H, int W, const mixup_params *p) {
-    if (!p->mixed) return;
+void mixup_images(float *out, const float *x, const float *partner, int B, int C, int H, int W, const mixup_params *p) {
     const long img = (long)C * H * W;
+    if (!p->mixed) { memcpy(out, x, sizeof(float) * (size_t)(B * img)); return; }
     if (p->cutmix) {
+        memcpy(out, x, sizeof(float) * (size_t)(B * img));
         const int bw = p->x1 - p->x0;
         if (bw <= 0 || p->y1 <= p->y0) return;
-        for (int i = 0; i < B / 2; i++) {
-            float *a = x + i * img, *b = x + (long)(B - 1 - i) * img;
+        for (int i = 0; i < B; i++) {
+            float *a = out + i * img;
+            const float *b = partner + (long)(B - 1 - i) * img;
             for (int c = 0; c < C; c++)
                 for (int y = p->y0; y < p->y1; y++) {
-                    float *ra = a + ((long)c * H + y) * W + p->x0, *rb = b + ((long)c * H + y) * W + p->x0;
-                    for (int k = 0; k < bw; k++) { float t = ra[k]; ra[k] = rb[k]; rb[k] = t; }
+                    const long o = ((long)c * H + y) * W + p->x0;
+                    memcpy(a + o, b + o, sizeof(float) * (size_t)bw);
                 }
         }
         return;
     }
     const float l = (float)p->lam, m = (float)(1.0 - p->lam);
-    for (int i = 0; i < (B + 1) / 2; i++) {   /* odd B: the middle image mixes with itself */
-        float *a = x + i * img, *b = x + (long)(B - 1 - i) * img;
-        for (long k = 0; k < img; k++) {
-            float va = a[k], vb = b[k];
-            a[k] = va * l + vb * m;
-            b[k] = vb * l + va * m;
-        }
+    for (int i = 0; i < B; i++) {
+        float *a = out + i * img;
+        const float *u = x + i * img, *v = partner + (long)(B - 1 - i) * img;
+        for (long k = 0; k < img; k++) a[k] = u[k] * l + v[k] * m;
     }
 }
 
-void mixup_targets(float *t, const int32_t *labels, int B, int K, double lam, double smoothing) {
+void mixup_targets(float *t, const int32_t *labels, const int32_t *partner_labels, int B, int K, double lam,
+                   double smoothing) {
     label_targets(t, labels, B, K, smoothing);
-    /* row i mixes with row B-1-i: blend each pair in place (the middle row of an odd batch
-     * mixes with itself) */
+    /* the partner's smoothed one-hot row with label_targets' values, blended in */
+    const float off = (float)(smoothing / K), on = (float)(1.0 - smoothing + smoothing / K);
     const float l = (float)lam, m = (float)(1.0 - lam);
-    for (int i = 0; i <= (B - 1) / 2; i++) {
-        float *a = t + (long)i * K, *b = t + (long)(B - 1 - i) * K;
-        for (int k = 0; k < K; k++) {
-            float x = a[k], y = b[k];
-            a[k] = x * l + y * m;
-            b[k] = y * l + x * m;
-        }
+    for (int i = 0; i < B; i++) {
+        float *a = t + (long)i * K;
+        int y = partner_labels[B - 1 - i], ok = y >= 0 && y < K;
+        for (int k = 0; k < K; k++) a[k] = a[k] * l + (!ok ? 0.0f : k == y ? on : off) * m;
     }
 }

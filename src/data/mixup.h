@@ -17,10 +17,12 @@
  * batches still get smoothed targets (λ = 1), as timm.
  *
  * Determinism: mixup_sample draws from one key per step, rng_key(seed, MIXUP_RNG_TAG, global
- * step, 0, 0), identical on every rank, so every rank mixes its own batch with the same λ,
- * choice and box (the authors' DDP run mixes each GPU's batch separately too, but with its
- * own draws). Partners are within the rank's batch: with another world size the batches
- * hold other samples, so mixed images differ, as the batches themselves already do. */
+ * step, 0, 0), identical on every rank, so every rank uses the same λ, choice and box.
+ * Partners: timm flips the batch (i ↔ B−1−i). mixup_images and mixup_targets take the partner
+ * batch separately: the batch itself reproduces timm on one process; semaim-finetune passes
+ * the batch of the mirror rank W−1−r (dist_mirror_exchange), which with the loader's dealt
+ * assignment (global position j = i·W + r) makes the pairing timm's flip j ↔ G−1−j of the
+ * GLOBAL batch of G = B·W images — the same mixed images for any rank count. */
 #ifndef SEMAIM_MIXUP_H
 #define SEMAIM_MIXUP_H
 #include <stddef.h>
@@ -47,7 +49,7 @@ typedef struct {
 
 /* The recipe: mixup 0.8, cutmix 1.0, prob 1, switch 0.5, smoothing 0.1, correct_lam. */
 mixup_config mixup_recipe(void);
-/* Checks a config for batches of B images (timm pairs i with B−1−i and needs B even).
+/* Checks a config for global batches of B images (timm pairs i with B−1−i and needs B even).
  * Returns NULL or err (one line). */
 const char *mixup_check(const mixup_config *c, int B, char *err, size_t errlen);
 /* 1 when some batch can be mixed (an alpha > 0 and prob > 0). */
@@ -57,8 +59,12 @@ int mixup_active(const mixup_config *c);
 void mixup_sample(mixup_params *p, const mixup_config *c, int H, int W, uint64_t key);
 /* The CutMix box of λ and centre (cy, cx), and the corrected λ (timm's rand_bbox). */
 void mixup_box(mixup_params *p, int H, int W, double lam, int cy, int cx, int correct_lam);
-/* Mixes x [B,C,H,W] in place (no-op unless p->mixed). */
-void mixup_images(float *x, int B, int C, int H, int W, const mixup_params *p);
-/* Soft targets [B][K] of labels (each in 0..K−1) for λ. */
-void mixup_targets(float *targets, const int32_t *labels, int B, int K, double lam, double smoothing);
+/* out [B,C,H,W] = the mix of image i of x [B,C,H,W] with image B−1−i of partner (x itself:
+ * timm's flip of one batch); out aliases neither. A copy of x unless p->mixed. */
+void mixup_images(float *out, const float *x, const float *partner, int B, int C, int H, int W, const mixup_params *p);
+/* Soft targets [B][K] for λ: row i = λ·smoothed one-hot(labels[i]) + (1−λ)·smoothed
+ * one-hot(partner_labels[B−1−i]) (partner_labels = labels: one batch); a label outside 0..K−1
+ * contributes a zero row. */
+void mixup_targets(float *targets, const int32_t *labels, const int32_t *partner_labels, int B, int K, double lam,
+                   double smoothing);
 #endif

@@ -1,8 +1,8 @@
 /* RandAugment as timm's rand_augment_transform (timm/data/auto_augment.py), the fine-tuning
  * recipe's `rand-m9-mstd0.5-inc1` (SPEC §5; MAE/BEiT/SemAIM main_finetune through timm's
- * create_transform), on uint8 HWC RGB images in place. Not wired into the loader yet: a loader
- * worker calls randaug_image() on the cropped S×S uint8 image (augment_crop_u8) before
- * normalising it (augment_u8_to_chw); augment_finetune() in data/augment.h does the chain.
+ * create_transform), on uint8 HWC RGB images in place. The loader's workers (with a recipe,
+ * semaim-finetune) call randaug_image() on the cropped S×S uint8 image before normalising it:
+ * augment_finetune() / augment_finetune_finish() in data/augment.h do the chain.
  *
  * Sampling, per image (timm's RandAugment.__call__ and AugmentOp.__call__):
  *   n ops drawn uniformly WITH replacement from the 15-op set (timm's np.random.choice with

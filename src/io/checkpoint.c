@@ -210,3 +210,17 @@ int ckpt_load_model_latest(const char *dir, model_t *m, ckpt_state_t *st, char *
     void *c[2] = {m, st};
     return stepfile_load_latest(dir, ckpt_prefix(CKPT_PRETRAIN), "checkpoint", load_model, c, path_out, pathlen, err);
 }
+
+int ckpt_load_classifier(const char *path, ft_model_t *f, ckpt_state_t *st, err_t *err) {
+    ckpt_model_t id;
+    if (ckpt_read_header(path, &id, st, err)) return -1;
+    if (id.kind != CKPT_FINETUNE)
+        return err_set(err, ERR_INPUT, "%s: is a %s checkpoint; a fine-tuning checkpoint is needed here", path,
+                       ckpt_kind_name(id.kind));
+    /* the layer decay only scales learning rates: any value loads the same tensors */
+    if (ft_init(f, &id.cfg, id.classes, 1, 1.0, st->seed, err)) return err_prefix(err, "%s", path);
+    ckpt_model_t want = ckpt_finetune(f);
+    if (ckpt_load(path, &want, &f->w, st, err) == 0) return 0;
+    ft_free(f);
+    return -1;
+}

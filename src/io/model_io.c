@@ -33,26 +33,27 @@ int model_tensor_is_backbone(const char *name) {
     return strncmp(name, "query_blocks.", 13) != 0 && strncmp(name, "prediction_head.", 16) != 0;
 }
 
-int model_export_safetensors(const model_t *m, int full, const char *const *meta_keys, const char *const *meta_vals,
-                             int nmeta, const char *path, err_t *err) {
-    st_tensor_t *t = calloc(m->w.ntensors + 1, sizeof *t);
+/* One table (its tensors for which keep(name, full) holds), pos_embed after the first (timm's
+ * order: cls_token, pos_embed, then the table's, already timm's), F32, with the metadata. */
+static int export_table(const params_t *w, const float *pos, int T, int D, const semaim_config_t *c,
+                        int (*keep)(const char *, int), int full, const char *const *meta_keys,
+                        const char *const *meta_vals, int nmeta, const char *path, err_t *err) {
+    st_tensor_t *t = calloc(w->ntensors + 1, sizeof *t);
     const char **keys = calloc(nmeta + 2, sizeof *keys), **vals = calloc(nmeta + 2, sizeof *vals);
     if (!t || !keys || !vals) {
         free(t); free(keys); free(vals);
         return err_set(err, ERR_RUNTIME, "%s: out of memory", path);
     }
-    /* timm's order: cls_token, pos_embed, then the table (whose order is already timm's) */
     int k = 0;
-    for (int i = 0; i < m->w.ntensors; i++) {
-        const param_info_t *p = &m->w.info[i];
-        if (!full && !model_tensor_is_backbone(p->name)) continue;
-        t[k] = (st_tensor_t){p->name, ST_F32, p->ndim, {0}, m->w.params + p->offset};
+    for (int i = 0; i < w->ntensors; i++) {
+        const param_info_t *p = &w->info[i];
+        if (!keep(p->name, full)) continue;
+        t[k] = (st_tensor_t){p->name, ST_F32, p->ndim, {0}, w->params + p->offset};
         for (int d = 0; d < p->ndim; d++) t[k].shape[d] = p->shape[d];
         k++;
-        if (i == 0) t[k++] = (st_tensor_t){"pos_embed", ST_F32, 3, {1, m->d.T, m->d.D, 0}, m->pos_embed};
+        if (i == 0) t[k++] = (st_tensor_t){"pos_embed", ST_F32, 3, {1, T, D, 0}, pos};
     }
     char cfg[160];
-    const semaim_config_t *c = &m->cfg;
     snprintf(cfg, sizeof cfg, "image=%d,patch=%d,width=%d,depth=%d,dec_depth=%d,heads=%d", c->image, c->patch,
              c->width, c->depth, c->dec_depth, c->heads);
     keys[0] = "format"; vals[0] = "pt";
@@ -61,6 +62,20 @@ int model_export_safetensors(const model_t *m, int full, const char *const *meta
     int rc = st_write_meta(path, t, k, keys, vals, nmeta + 2, err);
     free(t); free(keys); free(vals);
     return rc;
+}
+
+static int keep_pretrain(const char *name, int full) { return full || model_tensor_is_backbone(name); }
+static int keep_all(const char *name, int full) { (void)name; (void)full; return 1; }
+
+int model_export_safetensors(const model_t *m, int full, const char *const *meta_keys, const char *const *meta_vals,
+                             int nmeta, const char *path, err_t *err) {
+    return export_table(&m->w, m->pos_embed, m->d.T, m->d.D, &m->cfg, keep_pretrain, full, meta_keys, meta_vals, nmeta,
+                        path, err);
+}
+
+int model_export_classifier(const ft_model_t *f, const char *const *meta_keys, const char *const *meta_vals, int nmeta,
+                            const char *path, err_t *err) {
+    return export_table(&f->w, f->pos_embed, f->d.T, f->d.D, &f->cfg, keep_all, 0, meta_keys, meta_vals, nmeta, path, err);
 }
 
 static void shape_str(char *buf, size_t n, const long *shape, int ndim) {

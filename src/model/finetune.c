@@ -118,7 +118,8 @@ static const float *dp_of(const ft_model_t *f, int i, int k) {
     return f->dp_on ? f->dp + ((long)i * 2 + k) * f->B : NULL;
 }
 
-double ft_forward(ft_model_t *f, const float *images, const int32_t *labels, int B, int train, float smoothing) {
+/* The network up to the logits. */
+static void forward_logits(ft_model_t *f, const float *images, int B, int train) {
     acts_t *a = f->a;
     acts_check(a, B, ACTS_FINETUNE);
     int T = f->d.T, D = f->d.D, C = f->C, S = f->cfg.image;
@@ -135,16 +136,32 @@ double ft_forward(ft_model_t *f, const float *images, const int32_t *labels, int
     linear_forward(a->logits, a->fcn, pass_w(&ps, f->p.head_w), f->p.head_b, NULL, B, D, C, &a->pl.cls, &a->ws);
     a->Bcur = B;
     a->holds = HOLDS_FINETUNE_FWD;
-    f->labels = labels;
-    f->smoothing = smoothing;
+}
+
+/* The soft-target loss on a->targets, the mean over the n rows that count (the others have
+ * zero targets). */
+static double loss_of_targets(ft_model_t *f, int B, int n) {
+    f->nrows = n;
+    double loss = softce_forward(f->a->probs, f->a->logits, f->a->targets, B, f->C);
+    return n ? loss * B / n : 0;
+}
+
+double ft_forward(ft_model_t *f, const float *images, const int32_t *labels, int B, int train, float smoothing) {
+    forward_logits(f, images, B, train);
+    f->nrows = 0;
     if (!labels) return 0;
     /* label-smoothed cross-entropy = the soft-target loss on smoothed one-hot targets; rows
-     * whose label does not count have zero targets, and the mean is over the rows that count */
+     * whose label does not count have zero targets */
     int n = 0;
-    for (int b = 0; b < B; b++) n += labels[b] >= 0 && labels[b] < C;
-    label_targets(a->targets, labels, B, C, smoothing);
-    double loss = softce_forward(a->probs, a->logits, a->targets, B, C);
-    return n ? loss * B / n : 0;
+    for (int b = 0; b < B; b++) n += labels[b] >= 0 && labels[b] < f->C;
+    label_targets(f->a->targets, labels, B, f->C, smoothing);
+    return loss_of_targets(f, B, n);
+}
+
+double ft_forward_targets(ft_model_t *f, const float *images, const float *targets, int B, int train) {
+    forward_logits(f, images, B, train);
+    memcpy(f->a->targets, targets, sizeof(float) * (size_t)B * f->C);
+    return loss_of_targets(f, B, B);
 }
 
 const float *ft_logits(const ft_model_t *f) { return f->a->logits; }
@@ -156,11 +173,7 @@ void ft_backward(ft_model_t *f) {
     long BTD = (long)B * T * D;
     pass_t ps = pass_of(a, &f->w);
     memset(a->dlogits, 0, sizeof(float) * (size_t)B * C);
-    if (f->labels) {
-        int n = 0;
-        for (int b = 0; b < B; b++) n += f->labels[b] >= 0 && f->labels[b] < C;
-        if (n) softce_backward(a->dlogits, a->probs, a->targets, B, C, (float)B / n);
-    }
+    if (f->nrows) softce_backward(a->dlogits, a->probs, a->targets, B, C, (float)B / f->nrows);
     linear_backward(a->dfcn, f->g.head_w, f->g.head_b, a->dlogits, a->fcn, pass_w(&ps, f->p.head_w), B, D, C, &a->pl.cls,
                     &a->ws);
     memset(a->dpool, 0, sizeof(float) * (size_t)B * D);

@@ -92,6 +92,56 @@ void run_open_folder(run_t *r, const char *out) {
     run_agree(r, &e);
 }
 
+/* A settings value as the command line would spell it. */
+static void value_text(const json_t *v, char *out, size_t n) {
+    if (v->type == JSON_STR) snprintf(out, n, "%s", v->str);
+    else if (v->type == JSON_NUM) snprintf(out, n, "%.10g", v->num);
+    else {
+        buf_t b = {0};
+        json_write(&b, v);
+        snprintf(out, n, "%s", b.s ? b.s : "?");
+        buf_free(&b);
+    }
+}
+
+/* The settings in r->resume_same (comma-separated option names) against the settings.json of
+ * the run folder that holds the resumed file (rank 0). */
+static void check_same_settings(const run_t *r, err_t *e) {
+    char dir[4200], p[4300];
+    file_dirname(r->resumed_from, dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/settings.json", dir);
+    char *text = NULL;
+    size_t n = 0;
+    if (file_slurp(p, &text, &n)) {
+        fprintf(stderr, "%s: note: %s: cannot read it (%s): the resumed run's %s are not checked\n", r->prog, p,
+                strerror(errno), r->resume_same);
+        return;
+    }
+    json_t old = {0}, cur = {0};
+    buf_t b = {0};
+    options_json(&b, r->opts, r->nopt);
+    if (json_parse(text, n, &old, e)) err_prefix(e, "%s", p);
+    else if (b.oom || json_parse(b.s, b.len, &cur, e)) err_set(e, ERR_RUNTIME, "settings: out of memory");
+    for (const char *s = r->resume_same; !e->kind && s && *s;) {
+        size_t len = strcspn(s, ",");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)len, s);
+        s += len + (s[len] == ',');
+        const json_t *a = json_get(&old, name), *c = json_get(&cur, name);
+        int same = a && c && a->type == c->type &&
+                   ((a->type == JSON_STR && !strcmp(a->str, c->str)) || (a->type == JSON_NUM && a->num == c->num));
+        if (same || !c) continue;
+        char ov[128] = "setting", cv[128];
+        if (a) value_text(a, ov, sizeof ov);
+        value_text(c, cv, sizeof cv);
+        err_set(e, ERR_INPUT, "%s: the run that wrote it had %s%s %s, this run --%s %s (resume needs the same; pass "
+                "--resume no to start over)", r->resumed_from, a ? "--" : "no --", name, ov, name, cv);
+    }
+    json_free(&old); json_free(&cur);
+    buf_free(&b);
+    free(text);
+}
+
 int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w, ckpt_state_t *st,
                const char *seed_flag) {
     err_t e = {0};
@@ -123,6 +173,7 @@ int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w
                    ckpt_compute_name(id->precision, id->backend), r->resumed_compute);
             fflush(stdout);
         }
+        if (found && !e.kind && r->resume_same) check_same_settings(r, &e);
     }
     run_agree(r, &e);
     MPI_Bcast(&found, 1, MPI_INT, 0, MPI_COMM_WORLD);

@@ -11,6 +11,9 @@ Used by tests/t_eval_export.sh:
   vit_timm.py write --out W.safetensors --image 32 --patch 8 --width 64 --depth 2 --heads 2
       a randomly initialised model (learned pos_embed, non-trivial norms, a classifier head)
       written by PyTorch through tests/ref/safetensors_io.py, without metadata
+  vit_timm.py check-classifier --weights W.safetensors --shards DIR --logits L.bin [--split val]
+      a fine-tuning export: load W strictly into the global_pool='avg' model (fc_norm, head,
+      no final norm), compare its logits in float64 with semaim's (tests/tools/ft_logits)
   vit_timm.py check-full --weights W.safetensors
       a --full export holds exactly the authors' pretraining names and shapes
       (tests/ref/semaim_ref.param_shapes)
@@ -88,15 +91,31 @@ class PatchEmbed(nn.Module):
 
 
 class VisionTransformer(nn.Module):
-    def __init__(self, image, patch, dim, depth, heads, num_classes=0):
+    """global_pool='token' (timm's default for vit_*): the final `norm`, no fc_norm. With
+    global_pool='avg' timm's VisionTransformer turns `norm` into an Identity (no tensors) and
+    adds `fc_norm` on the mean of the patch tokens before the head, as here."""
+
+    def __init__(self, image, patch, dim, depth, heads, num_classes=0, global_pool="token"):
         super().__init__()
         L = (image // patch) ** 2
+        self.global_pool = global_pool
         self.patch_embed = PatchEmbed(patch, dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, L + 1, dim))
         self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        avg = global_pool == "avg"
+        self.norm = nn.Identity() if avg else nn.LayerNorm(dim, eps=1e-6)
+        if avg:
+            self.fc_norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward(self, x):
+        """timm's forward: forward_features, then forward_head (pool, fc_norm, head)."""
+        x = self.forward_features(x)
+        x = x[:, 1:].mean(dim=1) if self.global_pool == "avg" else x[:, 0]
+        if self.global_pool == "avg":
+            x = self.fc_norm(x)
+        return self.head(x)
 
     def forward_prenorm(self, x):
         x = self.patch_embed(x)
@@ -139,6 +158,24 @@ def report(ok, name, detail):
     return bool(ok)
 
 
+def strict_load(model, tensors):
+    """load_state_dict(strict=True) of every tensor in float64: (loaded, error text)."""
+    sd = OrderedDict((k, torch.from_numpy(v.astype(np.float64))) for k, v in tensors.items())
+    try:
+        model.load_state_dict(sd, strict=True)
+        return True, ""
+    except RuntimeError as e:
+        return False, str(e).replace("\n", " ")[:300]
+
+
+def normalised_images(shards, split, S):
+    """The split's images (S×S shards: the eval transform is the identity) normalised, NCHW."""
+    imgs, labs = shard_images(shards, split)
+    if imgs.shape[1] != S or imgs.shape[2] != S:
+        raise SystemExit(f"shards hold {imgs.shape[1]}x{imgs.shape[2]} images; this check needs {S}x{S}")
+    return torch.from_numpy(((imgs / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2).copy()), labs
+
+
 def rel_err(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
@@ -147,21 +184,12 @@ def cmd_check(a):
     tensors, meta = safetensors_io.read(a.weights)
     cfg, _ = config_of(tensors, meta, a.heads)
     model = VisionTransformer(cfg["image"], cfg["patch"], cfg["width"], cfg["depth"], cfg["heads"]).double()
-    sd = OrderedDict((k, torch.from_numpy(v.astype(np.float64))) for k, v in tensors.items() if not k.startswith("head."))
-    try:
-        model.load_state_dict(sd, strict=True)
-        loaded = True
-        detail = f"{len(sd)} tensors, config {cfg}"
-    except RuntimeError as e:
-        loaded, detail = False, str(e).replace("\n", " ")[:300]
-    ok = report(loaded, f"{a.name}.timm_strict_load", detail)
+    enc = {k: v for k, v in tensors.items() if not k.startswith("head.")}
+    loaded, why = strict_load(model, enc)
+    ok = report(loaded, f"{a.name}.timm_strict_load", why or f"{len(enc)} tensors, config {cfg}")
     if not loaded:
         return ok
-    imgs, labs = shard_images(a.shards, a.split)
-    S = cfg["image"]
-    if imgs.shape[1] != S or imgs.shape[2] != S:
-        raise SystemExit(f"shards hold {imgs.shape[1]}x{imgs.shape[2]} images; this check needs {S}x{S}")
-    x = torch.from_numpy(((imgs / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2).copy())
+    x, labs = normalised_images(a.shards, a.split, cfg["image"])
     with torch.no_grad():
         pre = torch.cat([model.forward_prenorm(x[i:i + 64]) for i in range(0, len(x), 64)])
         tok = model.norm(pre).numpy()
@@ -176,6 +204,34 @@ def cmd_check(a):
         e1, e2, e3 = rel_err(cls_c, cls_ref), rel_err(mean_c, mean_ref), rel_err(gap_c, gap_ref)
         ok &= report(e1 <= a.tol and e2 <= a.tol and e3 <= a.tol, f"{a.name}.features_match",
                      f"max rel diff cls {e1:.2e}, mean {e2:.2e}, gap {e3:.2e} (tolerance {a.tol:g}), {len(cls_c)} images")
+    return ok
+
+
+def cmd_check_classifier(a):
+    """A fine-tuning export loads strictly into the global_pool='avg' ViT and gives the logits
+    semaim's classifier computed (tests/tools/ft_logits) on the same images."""
+    tensors, meta = safetensors_io.read(a.weights)
+    cfg, _ = config_of(tensors, meta, a.heads)
+    C = tensors["head.weight"].shape[0] if "head.weight" in tensors else 0
+    model = VisionTransformer(cfg["image"], cfg["patch"], cfg["width"], cfg["depth"], cfg["heads"], num_classes=C,
+                              global_pool="avg").double()
+    loaded, why = strict_load(model, tensors)
+    ok = report(loaded and C > 0 and meta.get("global_pool") == "avg", f"{a.name}.timm_avg_pool_strict_load",
+                why or f"{len(tensors)} tensors, {C} classes, config {cfg}, metadata global_pool={meta.get('global_pool')}")
+    if not ok:
+        return ok
+    x, _ = normalised_images(a.shards, a.split, cfg["image"])
+    with torch.no_grad():
+        ref = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)]).numpy()
+    raw = open(a.logits, "rb").read()
+    n, c = np.frombuffer(raw[:8], dtype="<i4")
+    got = np.frombuffer(raw[8:], dtype="<f4").reshape(n, c).astype(np.float64)
+    ok &= report(got.shape == ref.shape, f"{a.name}.logits_rows", f"C {got.shape}, reference {ref.shape}")
+    if got.shape == ref.shape:
+        e = rel_err(got, ref)
+        spread = float(ref.std(axis=0).mean())
+        ok &= report(e <= a.tol and spread > 0, f"{a.name}.logits_match",
+                     f"max rel diff {e:.2e} (tolerance {a.tol:g}), {n} images, logit spread over images {spread:.3g}")
     return ok
 
 
@@ -228,14 +284,18 @@ def cmd_break(a):
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("check")
-    c.add_argument("--weights", required=True)
-    c.add_argument("--shards", required=True)
-    c.add_argument("--features", required=True)
-    c.add_argument("--split", default="val")
-    c.add_argument("--heads", type=int)
-    c.add_argument("--tol", type=float, default=1e-4)
-    c.add_argument("--name", default="export")
+
+    def against_shards(name, result, default_name):   # the checks that compare with C output on a split
+        p = sub.add_parser(name)
+        for flag in ("--weights", "--shards", result):
+            p.add_argument(flag, required=True)
+        p.add_argument("--split", default="val")
+        p.add_argument("--heads", type=int)
+        p.add_argument("--tol", type=float, default=1e-4)
+        p.add_argument("--name", default=default_name)
+
+    against_shards("check", "--features", "export")
+    against_shards("check-classifier", "--logits", "export_classifier")
     w = sub.add_parser("write")
     for k, d in (("image", 32), ("patch", 8), ("width", 64), ("depth", 2), ("heads", 2), ("classes", 10), ("seed", 0)):
         w.add_argument(f"--{k}", type=int, default=d)
@@ -248,7 +308,8 @@ def main():
     b.add_argument("--out-prefix", required=True)
     a = ap.parse_args()
     torch.set_num_threads(1)
-    ok = {"check": cmd_check, "write": cmd_write, "check-full": cmd_check_full, "break": cmd_break}[a.cmd](a)
+    ok = {"check": cmd_check, "write": cmd_write, "check-full": cmd_check_full, "break": cmd_break,
+          "check-classifier": cmd_check_classifier}[a.cmd](a)
     sys.exit(0 if ok else 1)
 
 

@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
     }
 
     const int B = 32, K = 1000;
-    float *batch = xmalloc(sizeof(float) * B * 3 * S * S), *targets = xmalloc(sizeof(float) * B * K);
+    float *batch = xmalloc(sizeof(float) * B * 3 * S * S), *mixed = xmalloc(sizeof(float) * B * 3 * S * S), *targets = xmalloc(sizeof(float) * B * K);
     int32_t labels[32];
     for (int b = 0; b < B; b++) { labels[b] = b * 31 % K; memcpy(batch + (size_t)b * 3 * S * S, out, sizeof(float) * 3 * S * S); }
     mixup_config mc = mixup_recipe();
@@ -99,13 +99,13 @@ int main(int argc, char **argv) {
     for (int s = 0; s < nbatch; s++) {
         mixup_params p;
         mixup_sample(&p, &mc, S, S, rng_key(1, MIXUP_RNG_TAG, (uint64_t)s, 0, 0));
-        mixup_images(batch, B, 3, S, S, &p);
-        mixup_targets(targets, labels, B, K, p.lam, mc.smoothing);
-        sink += batch[s] + targets[s];
+        mixup_images(mixed, batch, batch, B, 3, S, S, &p);
+        mixup_targets(targets, labels, labels, B, K, p.lam, mc.smoothing);
+        sink += mixed[s] + targets[s];
     }
     t = now() - t0;
     printf("bench mixup_batch32_224: %.3f ms/batch\n", 1e3 * t / nbatch);
     fprintf(stderr, "(checksum %g)\n", sink);
-    free(src); free(img); free(scratch); free(big); free(out); free(work); free(batch); free(targets);
+    free(src); free(img); free(scratch); free(big); free(out); free(work); free(batch); free(mixed); free(targets);
     return 0;
 }

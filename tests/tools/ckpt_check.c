@@ -18,11 +18,7 @@ int main(int argc, char **argv) {
             want = ckpt_pretrain(&m);
             rc = ckpt_load(argv[i], &want, &m.w, &st, &e);
             model_free(&m);
-        } else if (!rc && id.kind == CKPT_FINETUNE && !(rc = ft_init(&f, &id.cfg, id.classes, 1, 0.75, 0, &e))) {
-            want = ckpt_finetune(&f);
-            rc = ckpt_load(argv[i], &want, &f.w, &st, &e);
-            ft_free(&f);
-        }
+        } else if (!rc && id.kind == CKPT_FINETUNE && !(rc = ckpt_load_classifier(argv[i], &f, &st, &e))) ft_free(&f);
         if (rc) { fprintf(stderr, "ckpt_check: %s\n", e.msg); return e.kind ? e.kind : 2; }
         printf("ok %s step %lld %s\n", ckpt_kind_name(id.kind), (long long)st.step, argv[i]);
     }

@@ -3,6 +3,7 @@
  * delivered pixels and labels, determinism across thread counts and world sizes, resume,
  * background prefetch, and every bad-input error. */
 #include <ftw.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -170,6 +171,47 @@ static void test_train_pixels(const char *dir, int world, int rank, int threads,
     }
     CHECK(n > 0 && bad == 0, "%d of %d images differ from augment_train of their sample", bad, n);
     loader_close(L);
+    test_end();
+}
+
+/* With the fine-tuning recipe (every stage forced on): each image is augment_finetune of its
+ * sample, whatever the rank, world size and thread count. */
+static void test_recipe_pixels(const char *dir, int world, int rank, int threads, const char *name) {
+    test_begin(name);
+    aug_recipe r = augment_recipe_finetune();
+    r.ra.prob = 1; r.re.prob = 1;
+    loader_config c = base_config(dir);
+    c.world = world; c.rank = rank; c.threads = threads; c.recipe = &r;
+    loader *L;
+    const char *e = lopen(&L, &c);
+    CHECK(!e, "%s", e ? e : "");
+    if (e) { test_end(); return; }
+    uint8_t img[20 * 24 * 3];
+    float want[3 * 16 * 16], plain[3 * 16 * 16];
+    void *work = malloc(augment_finetune_work_bytes(H, W, 16, r.interp));
+    int bad = 0, n = 0, differ = 0;
+    for (int s = 0; s < 8; s++) {
+        const loader_batch *b;
+        if ((e = lnext(L, &b, NULL))) { CHECK(0, "%s", e); break; }
+        for (int i = 0; i < b->n; i++, n++) {
+            fixture_image(img, b->ids[i], H, W);
+            augment_finetune(want, img, H, W, 16, &r, 42, b->epoch, b->ids[i], work);
+            bad += memcmp(want, b->images + (long)i * 3 * 16 * 16, sizeof want) != 0;
+            augment_train(plain, img, H, W, 16, rng_key(42, AUG_RNG_TAG, (uint64_t)b->epoch, (uint64_t)b->ids[i], 0), INTERP_PIL);
+            differ += memcmp(plain, want, sizeof want) != 0;
+        }
+    }
+    CHECK(n > 0 && bad == 0, "%d of %d images differ from augment_finetune of their sample", bad, n);
+    CHECK(differ == n, "%d of %d images equal the pretraining transform", n - differ, n);
+    free(work);
+    loader_close(L);
+    /* a recipe that disagrees with the loader's interpolation, or a bad one, is refused */
+    c.interp = INTERP_TORCH;
+    CHECK((e = lopen(&L, &c)) && strstr(e, "interpolation"), "interp mismatch: %s", e ? e : "accepted");
+    if (!e) loader_close(L);
+    c.interp = INTERP_PIL; r.re.prob = 1.5;
+    CHECK((e = lopen(&L, &c)) && strstr(e, "erasing: probability 1.5"), "bad recipe: %s", e ? e : "accepted");
+    if (!e) loader_close(L);
     test_end();
 }
 
@@ -504,6 +546,26 @@ static void test_jpeg(void) {
     collect(c, 3, b, ib);
     CHECK(memcmp(a + 7 * 4, b, 3 * 4 * sizeof(int64_t)) == 0 && memcmp(ia + 7 * 4 * 768, ib, 3 * 4 * 768 * sizeof(float)) == 0,
           "resume at epoch 1 step 2 differs");
+    /* the fine-tuning chain on jpeg shards: deterministic over threads and resume, not pretraining's */
+    {
+        aug_recipe r = augment_recipe_finetune();
+        r.ra.prob = 1; r.re.prob = 1;
+        loader_config cr = base_config(dir);
+        cr.recipe = &r;
+        static int64_t ra_[N * 4];
+        static float ira[N * 4 * 768], irb[N * 4 * 768];
+        collect(cr, N, ra_, ira);
+        cr.threads = 2;
+        collect(cr, N, ra_, irb);
+        CHECK(memcmp(ira, irb, sizeof ira) == 0, "recipe: 1 and 2 threads give different jpeg batches");
+        CHECK(memcmp(ra_, a, sizeof ra_) == 0 && memcmp(ira, ia, sizeof ira) != 0, "recipe: same samples, other pixels");
+        cr.start_epoch = 1; cr.start_step = 2;
+        collect(cr, 3, ra_, irb);
+        CHECK(memcmp(ira + 7 * 4 * 768, irb, 3 * 4 * 768 * sizeof(float)) == 0, "recipe: resume at epoch 1 step 2 differs");
+        int nonfinite = 0;
+        for (long i = 0; i < N * 4 * 768; i++) nonfinite += !isfinite(ira[i]);
+        CHECK(!nonfinite, "recipe: %d values not finite", nonfinite);
+    }
     /* eval: every image once, in order, with its label */
     c = base_config(dir);
     c.train = 0; c.batch = 5;
@@ -566,6 +628,8 @@ int main(void) {
     test_train_pixels(good, 1, 0, 1, 0, "loader_train_pixels_world1");
     /* dealt: this rank reads from all 5 non-empty shards through 2 open files (LRU evictions) */
     test_train_pixels(good, 2, 1, 2, 2, "loader_train_pixels_world2_threads2_two_open_files");
+    test_recipe_pixels(good, 1, 0, 1, "loader_recipe_pixels_world1");
+    test_recipe_pixels(good, 3, 2, 2, "loader_recipe_pixels_world3_threads2");
     test_eval_pixels(good);
     test_eval_limit(good);
     test_determinism_resume(good);

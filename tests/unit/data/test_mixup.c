@@ -89,32 +89,40 @@ static void test_images(void) {
     const long img = (long)C * H * W;
     for (int B = 5; B <= 6; B++) {
         float *orig = random_batch(B * img, (uint64_t)B), *x = malloc(sizeof(float) * B * img);
+        float *other = random_batch(B * img, 100 + (uint64_t)B);
         mixup_params p = {1, 0, 0.3, 0, 0, 0, 0};
-        memcpy(x, orig, sizeof(float) * B * img);
-        mixup_images(x, B, C, H, W, &p);
+        mixup_images(x, orig, orig, B, C, H, W, &p);
         const float l = (float)0.3, m = (float)(1 - 0.3);
         int bad = 0;
         for (int i = 0; i < B; i++)
             for (long k = 0; k < img; k++) bad += x[i * img + k] != orig[i * img + k] * l + orig[(B - 1 - i) * img + k] * m;
         CHECK(bad == 0, "B %d: %d mixup values off λx_i + (1−λ)x_(B−1−i)", B, bad);
-        p = (mixup_params){1, 1, 0.7, 2, 7, 3, 10};
-        memcpy(x, orig, sizeof(float) * B * img);
-        mixup_images(x, B, C, H, W, &p);
+        /* another rank's batch as the partner: image i mixes with its image B−1−i */
+        mixup_images(x, orig, other, B, C, H, W, &p);
         bad = 0;
         for (int i = 0; i < B; i++)
-            for (int c = 0; c < C; c++)
-                for (int y = 0; y < H; y++)
-                    for (int xx = 0; xx < W; xx++) {
-                        long k = ((long)c * H + y) * W + xx;
-                        int in = y >= 2 && y < 7 && xx >= 3 && xx < 10;
-                        bad += x[i * img + k] != orig[(in ? B - 1 - i : i) * img + k];
-                    }
-        CHECK(bad == 0, "B %d: %d cutmix values not from the partner inside / self outside the box", B, bad);
+            for (long k = 0; k < img; k++) bad += x[i * img + k] != orig[i * img + k] * l + other[(B - 1 - i) * img + k] * m;
+        CHECK(bad == 0, "B %d: %d mixup values off λx_i + (1−λ)partner_(B−1−i)", B, bad);
+        p = (mixup_params){1, 1, 0.7, 2, 7, 3, 10};
+        for (int two = 0; two < 2; two++) {
+            const float *part = two ? other : orig;
+            mixup_images(x, orig, part, B, C, H, W, &p);
+            bad = 0;
+            for (int i = 0; i < B; i++)
+                for (int c = 0; c < C; c++)
+                    for (int y = 0; y < H; y++)
+                        for (int xx = 0; xx < W; xx++) {
+                            long k = ((long)c * H + y) * W + xx;
+                            int in = y >= 2 && y < 7 && xx >= 3 && xx < 10;
+                            bad += x[i * img + k] != (in ? part[(B - 1 - i) * img + k] : orig[i * img + k]);
+                        }
+            CHECK(bad == 0, "B %d%s: %d cutmix values not from the partner inside / self outside the box", B,
+                  two ? " (partner batch)" : "", bad);
+        }
         p.mixed = 0;
-        memcpy(x, orig, sizeof(float) * B * img);
-        mixup_images(x, B, C, H, W, &p);
+        mixup_images(x, orig, other, B, C, H, W, &p);
         CHECK(memcmp(x, orig, sizeof(float) * B * img) == 0, "unmixed params changed the batch");
-        free(orig); free(x);
+        free(orig); free(x); free(other);
     }
     test_end();
 }
@@ -130,7 +138,7 @@ static void test_targets_and_loss(void) {
     const double lams[] = {1.0, 0.35, 0.0};
     for (int u = 0; u < 3; u++) {
         double lam = lams[u];
-        mixup_targets(t, y, B, K, lam, s);
+        mixup_targets(t, y, y, B, K, lam, s);
         double worst = 0, sum_off = 0;
         for (int i = 0; i < B; i++) {
             double row = 0;

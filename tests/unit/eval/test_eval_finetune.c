@@ -1,11 +1,14 @@
 /* The fine-tuning network: backward against finite differences (with drop-path active, and
- * for the new fc_norm/head), drop-path off = the plain path, layer-wise lr scales, a tiny
+ * for the new fc_norm/head; and with the whole recipe: RandAugment, erasing, Mixup or CutMix
+ * with soft targets), drop-path off = the plain path, layer-wise lr scales, a tiny
  * batch is overfitted, checkpoints round-trip and refuse another model. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "check.h"
+#include "data/augment.h"
+#include "data/mixup.h"
 #include "semaim/checkpoint.h"
 #include "semaim/eval.h"
 #include "semaim/finetune.h"
@@ -15,6 +18,51 @@
 static void random_fill(float *x, long n, uint64_t seed, float scale) {
     rng_t r = rng_make(seed);
     for (long i = 0; i < n; i++) x[i] = scale * (2 * rng_nextf(&r) - 1);
+}
+
+typedef struct { const float *img; const int32_t *lab; const float *targets; int B; } loss_ctx_t;
+
+static double loss_of(ft_model_t *f, const loss_ctx_t *c) {
+    return c->targets ? ft_forward_targets(f, c->img, c->targets, c->B, 1) : ft_forward(f, c->img, c->lab, c->B, 1, 0.1f);
+}
+
+/* f->w.grads holds the gradient of c's loss at the current parameters: one random direction
+ * per tensor (every 5th encoder tensor, then fc_norm weight and bias, head weight, head bias)
+ * against the central difference. p0, dir: nparams floats of scratch. */
+static void fd_directions(ft_model_t *f, const loss_ctx_t *c, float *p0, float *dir, const char *what) {
+    long np = f->w.nparams, D = f->d.D;
+    int C = f->C;
+    memcpy(p0, f->w.params, sizeof(float) * np);
+    int ntest = 0;
+    int nt = 3 + 12 * f->cfg.depth;
+    const param_info_t *fcn = params_find(&f->w, "fc_norm.weight"), *hw = params_find(&f->w, "head.weight"),
+                       *hb = params_find(&f->w, "head.bias");
+    CHECK(fcn && hw && hb && fcn - f->w.info == nt && f->w.ntensors == nt + 4, "table: encoder, fc_norm, head");
+    for (int k = 0; k < nt + 3; k += (k < nt ? 5 : 1)) {
+        memset(dir, 0, sizeof(float) * np);
+        long off, n;
+        const char *name;
+        if (k < nt) { const param_info_t *t = &f->w.info[k]; off = t->offset; n = t->numel; name = t->name; }
+        else if (k == nt) { off = fcn->offset; n = 2 * D; name = "fc_norm"; }
+        else if (k == nt + 1) { off = hw->offset; n = C * D; name = "head.weight"; }
+        else { off = hb->offset; n = C; name = "head.bias"; }
+        float *dv = dir + off;
+        const float *gv = f->w.grads + off;
+        random_fill(dv, n, 50 + k, 1.0f);
+        double norm = 0, gd = 0;
+        for (long i = 0; i < n; i++) norm += (double)dv[i] * dv[i];
+        for (long i = 0; i < n; i++) { dv[i] /= (float)sqrt(norm); gd += (double)dv[i] * gv[i]; }
+        double eps = 1e-2, lp, lm;
+        for (long i = 0; i < np; i++) f->w.params[i] = p0[i] + (float)eps * dir[i];
+        lp = loss_of(f, c);
+        for (long i = 0; i < np; i++) f->w.params[i] = p0[i] - (float)eps * dir[i];
+        lm = loss_of(f, c);
+        double fd = (lp - lm) / (2 * eps);
+        CHECK(fabs(fd - gd) <= 2e-2 * fabs(gd) + 2e-4, "%s%s: fd %g vs grad %g", what, name, fd, gd);
+        ntest++;
+    }
+    memcpy(f->w.params, p0, sizeof(float) * np);
+    CHECK(ntest >= 8, "%s%d directions checked", what, ntest);
 }
 
 int main(void) {
@@ -46,39 +94,44 @@ int main(void) {
     ft_backward(&f);
     long np = f.w.nparams;
     float *p0 = malloc(sizeof(float) * np), *dir = calloc(np, sizeof(float));
-    memcpy(p0, f.w.params, sizeof(float) * np);
-    int ntest = 0;
-    /* one direction per tensor: every 5th encoder tensor, then fc_norm (weight and bias), head weight, head bias */
-    int nt = 3 + 12 * c.depth;
-    const param_info_t *fcn = params_find(&f.w, "fc_norm.weight"), *hw = params_find(&f.w, "head.weight"),
-                       *hb = params_find(&f.w, "head.bias");
-    CHECK(fcn && hw && hb && fcn - f.w.info == nt && f.w.ntensors == nt + 4, "table: encoder, fc_norm, head");
-    for (int k = 0; k < nt + 3; k += (k < nt ? 5 : 1)) {
-        if (k >= nt && k < nt) continue;
-        memset(dir, 0, sizeof(float) * np);
-        long off, n;
-        const char *name;
-        if (k < nt) { const param_info_t *t = &f.w.info[k]; off = t->offset; n = t->numel; name = t->name; }
-        else if (k == nt) { off = fcn->offset; n = 2 * D; name = "fc_norm"; }
-        else if (k == nt + 1) { off = hw->offset; n = C * D; name = "head.weight"; }
-        else { off = hb->offset; n = C; name = "head.bias"; }
-        float *dv = dir + off;
-        const float *gv = f.w.grads + off;
-        random_fill(dv, n, 50 + k, 1.0f);
-        double norm = 0, gd = 0;
-        for (long i = 0; i < n; i++) norm += (double)dv[i] * dv[i];
-        for (long i = 0; i < n; i++) { dv[i] /= (float)sqrt(norm); gd += (double)dv[i] * gv[i]; }
-        double eps = 1e-2, lp, lm;
-        for (long i = 0; i < np; i++) f.w.params[i] = p0[i] + (float)eps * dir[i];
-        lp = ft_forward(&f, img, lab, B, 1, 0.1f);
-        for (long i = 0; i < np; i++) f.w.params[i] = p0[i] - (float)eps * dir[i];
-        lm = ft_forward(&f, img, lab, B, 1, 0.1f);
-        double fd = (lp - lm) / (2 * eps);
-        CHECK(fabs(fd - gd) <= 2e-2 * fabs(gd) + 2e-4, "%s: fd %g vs grad %g", name, fd, gd);
-        ntest++;
+    loss_ctx_t lc = {img, lab, NULL, B};
+    fd_directions(&f, &lc, p0, dir, "");
+    test_end();
+
+    test_begin("finetune_backward_directional_fd_with_the_whole_recipe");
+    {
+        /* the images through the loader's chain (RandAugment and erasing forced on), then Mixup
+         * or CutMix with the partner batch of another rank, the smoothing in the soft targets */
+        enum { HS = 24, WS = 20 };
+        aug_recipe r = augment_recipe_finetune();
+        r.ra.prob = 1; r.re.prob = 1;
+        uint8_t *src = malloc(HS * WS * 3);
+        void *work = malloc(augment_finetune_work_bytes(HS, WS, S, r.interp));
+        float *aug = malloc(sizeof(float) * 2 * B * 3 * S * S), *mixed = malloc(sizeof(float) * B * 3 * S * S);
+        float tg[4 * 5];
+        int32_t plab[4] = {2, 2, 1, 0};
+        for (int i = 0; i < 2 * B; i++) {
+            rng_t rr = rng_make(700 + i);
+            for (int k = 0; k < HS * WS * 3; k++) src[k] = (uint8_t)rng_below(&rr, 256);
+            augment_finetune(aug + (long)i * 3 * S * S, src, HS, WS, S, &r, 11, 0, i, work);
+        }
+        int erased = 0;   /* pixel-mode erasing leaves values outside the normalised pixel range */
+        for (long k = 0; k < 2L * B * 3 * S * S; k++) erased += aug[k] < -2.2f || aug[k] > 2.7f;
+        CHECK(erased > 0, "erasing ran");
+        for (int cm = 0; cm < 2; cm++) {
+            mixup_params mp = {1, cm, 0.37, 0, 0, 0, 0};
+            if (cm) mixup_box(&mp, S, S, 0.6, 7, 9, 1);
+            mixup_images(mixed, aug, aug + (long)B * 3 * S * S, B, 3, S, S, &mp);
+            mixup_targets(tg, lab, plab, B, C, mp.lam, 0.1);
+            ft_drop_path(&f, 0.5, 99, 4, ids, B);
+            params_zero_grad(&f.w);
+            ft_forward_targets(&f, mixed, tg, B, 1);
+            ft_backward(&f);
+            loss_ctx_t lm = {mixed, NULL, tg, B};
+            fd_directions(&f, &lm, p0, dir, cm ? "cutmix: " : "mixup: ");
+        }
+        free(src); free(work); free(aug); free(mixed);
     }
-    memcpy(f.w.params, p0, sizeof(float) * np);
-    CHECK(ntest >= 8, "%d directions checked", ntest);
     test_end();
 
     test_begin("finetune_drop_path_off_is_plain_path");
@@ -145,6 +198,7 @@ int main(void) {
     CHECK(mkdtemp(dir_) != NULL, "tmpdir");
     ckpt_state_t st = {12, 1, 2, 99, 2, 4}, st2;
     ckpt_model_t id = ckpt_finetune(&f);
+    const param_info_t *hw = params_find(&f.w, "head.weight");
     for (long i = hw->offset; i < np; i++) { f.w.m[i] = 0.1f * i; f.w.v[i] = 0.2f * i; }
     CHECK(ckpt_save(dir_, &id, &f.w, &st, 2, &err_v) == 0, "save: %s", err);
     st.step = 13;

@@ -8,7 +8,7 @@
  * scratchpad mode; that is its code, which the wrapper does not see.) Likewise the
  * fine-tuning augmentation of a batch (crop, RandAugment, erasing, Mixup/CutMix, soft targets
  * and the soft-target loss) in work memory allocated once. And the loader in its steady state,
- * on raw and on jpeg shards: once an epoch's batches have been made, making them again (after
+ * on raw and on jpeg shards, with the fine-tuning chain too: once an epoch's batches have been made, making them again (after
  * a seek) allocates nothing in our code (libjpeg-turbo's own per-image pools are its business). */
 #include <math.h>
 #include <stdlib.h>
@@ -46,8 +46,10 @@ static void loader_noalloc(const char *dir, int train, const char *name) {
     test_begin(name);
     err_t e;
     loader *L;
+    aug_recipe r = augment_recipe_finetune();
+    r.ra.prob = 1; r.re.prob = 1;   /* every stage of the fine-tuning chain runs */
     loader_config c = {.data_dir = dir, .split = "train", .image_size = 16, .batch = 4, .seed = 9, .world = 1,
-                       .train = train, .threads = 2, .prefetch = 2};
+                       .train = train != 0, .threads = 2, .prefetch = 2, .recipe = train == 2 ? &r : NULL};
     if (loader_open(&L, &c, &e)) { CHECK(0, "open: %s", e.msg); test_end(); return; }
     long steps = loader_steps_per_epoch(L);
     const loader_batch *b;
@@ -72,7 +74,7 @@ static void test_augment_noalloc(void) {
     uint8_t *img = malloc((size_t)H * W * 3);
     for (int i = 0; i < H * W * 3; i++) img[i] = (uint8_t)(i * 37);
     void *work = malloc(augment_finetune_work_bytes(H, W, S, r.interp));
-    float *x = malloc(sizeof(float) * B * 3 * S * S), *t = malloc(sizeof(float) * B * K), *p = malloc(sizeof(float) * B * K),
+    float *x = malloc(sizeof(float) * B * 3 * S * S), *xm = malloc(sizeof(float) * B * 3 * S * S), *t = malloc(sizeof(float) * B * K), *p = malloc(sizeof(float) * B * K),
           *lg = calloc(B * K, sizeof(float)), *dl = calloc(B * K, sizeof(float));
     const int32_t y[B] = {0, 3, 4, 1};
     mixup_config mc = mixup_recipe();
@@ -81,13 +83,13 @@ static void test_augment_noalloc(void) {
         for (int b = 0; b < B; b++) augment_finetune(x + (long)b * 3 * S * S, img, H, W, S, &r, 1, 0, step * B + b, work);
         mixup_params mp;
         mixup_sample(&mp, &mc, S, S, rng_key(1, MIXUP_RNG_TAG, (uint64_t)step, 0, 0));
-        mixup_images(x, B, 3, S, S, &mp);
-        mixup_targets(t, y, B, K, mp.lam, mc.smoothing);
+        mixup_images(xm, x, x, B, 3, S, S, &mp);
+        mixup_targets(t, y, y, B, K, mp.lam, mc.smoothing);
         softce_forward(p, lg, t, B, K);
         softce_backward(dl, p, t, B, K, 1.0f);
     }
     CHECK(allocs == before, "%ld allocations while augmenting", allocs - before);
-    free(img); free(work); free(x); free(t); free(p); free(lg); free(dl);
+    free(img); free(work); free(x); free(xm); free(t); free(p); free(lg); free(dl);
     test_end();
 }
 
@@ -104,6 +106,8 @@ static void test_loaders(void) {
         if (rc) { printf("FAIL: cannot write shards in %s\n", d); return; }
         loader_noalloc(d, 1, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_train" : "no_allocation_in_the_loader_steady_state_raw_train");
         loader_noalloc(d, 0, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_eval" : "no_allocation_in_the_loader_steady_state_raw_eval");
+        loader_noalloc(d, 2, jpeg ? "no_allocation_in_the_loader_steady_state_jpeg_finetune_recipe"
+                                  : "no_allocation_in_the_loader_steady_state_raw_finetune_recipe");
         for (int k = 0; k < 3; k++) {
             char f[400];
             snprintf(f, sizeof f, "%s/train/train-%05d-of-00003.h5", d, k);
