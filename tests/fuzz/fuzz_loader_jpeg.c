@@ -3,7 +3,8 @@
  * converter meant to store. Six bytes of choices, then the file:
  *   [0] bit 0 evaluation transform (else training), bit 1 full-scale decode (no DCT scaling),
  *       bit 2 the width and height the shard claims come from [4], [5] (else the file's
- *       own, from its header: the deep paths), bit 3 torch interpolation (else PIL's);
+ *       own, from its header: the deep paths), bit 3 torch interpolation (else PIL's), bit 4
+ *       training output left for the fine-tuning chain (finish = 0: 0..255, unnormalised);
  *   [1] output size S = 1 + [1] % 64;  [2], [3] the sample key of RandomResizedCrop (train,
  *       the loader's own sampler, so the box fits the claimed size) or R − S (eval);
  *   [4], [5] claimed width, height 1..256.
@@ -55,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
         else {
             aug_params p;
             augment_sample(&p, H, W, (uint64_t)data[2] | (uint64_t)data[3] << 8);
-            rc = jpeg_dec_train(d, out, file, len, W, H, S, &p, why, sizeof why);
+            rc = jpeg_dec_train(d, out, file, len, W, H, S, &p, !((data[0] >> 4) & 1), why, sizeof why);
         }
         FUZZ_NOTE("decode: %s", rc ? why : "ok");
         FUZZ_CHECK(rc == 0 || why[0], "a refusal without a reason");
