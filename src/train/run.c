@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +23,15 @@
 #include "semaim/run.h"
 #include "semaim/shards.h"
 
-static volatile sig_atomic_t stop_signal = 0;
+/* written by the signal handler and by the signal thread, read by the main thread: a lock-free
+ * atomic serves both (async-signal-safe, and no data race between threads) */
+static atomic_int stop_signal = 0;
 static void on_signal(int sig) { stop_signal = sig; }
 
 /* SIGUSR1/SIGTERM are taken by this thread alone (sigwait): every thread the program starts
  * after run_init inherits them blocked, so a stop request never interrupts a compute thread.
  * A signal delivered asynchronously into a thread running oneDNN's kernels corrupted the heap
- * (about 1 run in 12 under load stopped by SIGUSR1; never with OpenBLAS, never without the
+ * (3 of 90 runs under load stopped by SIGUSR1; never with OpenBLAS, never without the
  * signal). The handler stays for threads MPI started before run_init, which may still take
  * them. */
 static sigset_t stop_set;
