@@ -45,7 +45,7 @@ static inline int fx_write_shard(const char *path, const char *split, int index,
             for (int x = 0; x < W; x++)
                 for (int c = 0; c < 3; c++) pix[i * img + ((size_t)y * W + x) * 3 + c] = fx_pixel(g, y, x, c);
         lab[i] = fx_label(g);
-        snprintf(keys + 16 * i, 16, "img-%010ld", g);
+        snprintf(keys + 16 * i, 16, "img-%010ld", g % 10000000000L);   /* ids stay far below; the bound tells the compiler the key fits */
     }
     if ((flags & FX_NEG_LABEL) && n > 0) lab[0] = -5;
     if ((flags & FX_BIG_LABEL) && n > 0) lab[n - 1] = FX_CLASSES;
