@@ -23,7 +23,7 @@ float semaim_forward(model_t *m, acts_t *a, const float *images, const int *rank
         for (int p = 0; p < L; p++) a->perm[b * L + ranks[b * L + p]] = p;
     /* patches and targets straight into prediction order */
     patchify(a->patches, a->bf16, images, a->perm, B, m->cfg.image, m->cfg.image, P, PATCH_CPP);
-    pixel_target(a->target, a->target_scratch, images, a->perm, B, m->cfg.image, m->cfg.image, P);
+    pixel_target(a->target, a->target_scratch, images, a->perm, B, m->cfg.image, m->cfg.image, P, 9, 1.0, 1);
 
     embed_forward(a->h, a->perm, &m->p.e, m->pos_embed, &ps, B);
     float *g0 = a->g;
