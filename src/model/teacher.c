@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/ops.h"
+#include "model/carve.h"
 #include "model/table.h"
 #include "semaim/teacher.h"
 
@@ -127,14 +128,8 @@ struct teacher_acts {
     float *emb, *x, *y, *mean, *rstd, *mid, *fc1_out, *stage, *tok;
 };
 
-typedef struct { char *base; size_t off; } carve_t;
-static void *take(carve_t *c, size_t n, size_t es) {
-    void *p = c->base ? c->base + c->off : NULL;
-    c->off += (n * es + 63) / 64 * 64;
-    return p;
-}
-
-static void carve(teacher_acts_t *a, carve_t *c) {
+static void carve(void *ctx, carve_t *c) {
+    teacher_acts_t *a = ctx;
     const teacher_arch_t *t = &a->a;
     const size_t B = a->B, L = (size_t)t->grid * t->grid, T = L + 1, BT = B * T, D = t->width, H = t->hidden;
     const size_t es = a->bf16 ? 2 : 4, f = sizeof(float);
@@ -143,19 +138,19 @@ static void carve(teacher_acts_t *a, carve_t *c) {
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++)
         if (l[i]->fwd && linear_plan_scratch(l[i]) > slot0) slot0 = linear_plan_scratch(l[i]);
     if (slotn > slot0) slot0 = slotn;
-    void *wsmem = take(c, workspace_bytes(slot0, slotn, a->ws.nslots), 1);
+    void *wsmem = carve_take(c, workspace_bytes(slot0, slotn, a->ws.nslots), 1);
     if (c->base) workspace_init(&a->ws, wsmem, slot0, slotn, a->ws.nslots);
-    a->patches = take(c, B * L * 3 * t->patch * t->patch, es);
-    a->emb = take(c, B * L * D, f);
-    a->x = take(c, BT * D, f); a->y = take(c, BT * D, f);
-    a->ln = take(c, BT * D, es); a->mean = take(c, BT, f); a->rstd = take(c, BT, f);
-    a->qkv_out = take(c, BT * 3 * D, es);
-    a->stage = a->bf16 ? take(c, BT * 3 * D, f) : NULL;
-    a->att_p = take(c, B * t->heads * T * T, es);
-    a->atty = take(c, BT * D, es);
-    a->mid = take(c, BT * D, f);
-    a->fc1_out = take(c, BT * H, f); a->gelu = take(c, BT * H, es);
-    a->tok = take(c, BT * t->out, f);
+    a->patches = carve_take(c, B * L * 3 * t->patch * t->patch, es);
+    a->emb = carve_take(c, B * L * D, f);
+    a->x = carve_take(c, BT * D, f); a->y = carve_take(c, BT * D, f);
+    a->ln = carve_take(c, BT * D, es); a->mean = carve_take(c, BT, f); a->rstd = carve_take(c, BT, f);
+    a->qkv_out = carve_take(c, BT * 3 * D, es);
+    a->stage = a->bf16 ? carve_take(c, BT * 3 * D, f) : NULL;
+    a->att_p = carve_take(c, B * t->heads * T * T, es);
+    a->atty = carve_take(c, BT * D, es);
+    a->mid = carve_take(c, BT * D, f);
+    a->fc1_out = carve_take(c, BT * H, f); a->gelu = carve_take(c, BT * H, es);
+    a->tok = carve_take(c, BT * t->out, f);
 }
 
 teacher_acts_t *teacher_acts_create(const teacher_t *t, int B, err_t *err) {
@@ -182,20 +177,13 @@ teacher_acts_t *teacher_acts_create(const teacher_t *t, int B, err_t *err) {
         teacher_acts_free(a);
         return NULL;
     }
-    carve_t c = {NULL, 0};
-    carve(a, &c);
-    a->bytes = c.off;
-    a->block = aligned_alloc(64, c.off);
+    a->block = carve_alloc(carve, a, &a->bytes);
     if (!a->block) {
         err_set(err, ERR_RUNTIME, "out of memory for the teacher's activations (%.2f GiB for batch %d)",
-                c.off / 1073741824.0, B);
+                a->bytes / 1073741824.0, B);
         teacher_acts_free(a);
         return NULL;
     }
-    /* the GEMMs run at the capacity's rows: a partial batch's other rows read zeros */
-    memset(a->block, 0, c.off);
-    c.base = a->block; c.off = 0;
-    carve(a, &c);
     return a;
 }
 
