@@ -3,9 +3,8 @@
  * in double: rows are as wide as a teacher's tokens (up to 1024 for CLIP ViT-L), and the loss
  * of a well-trained head is a small difference of numbers near 1. */
 #include <math.h>
+#include "kernels/chunks.h"
 #include "kernels/ops.h"
-
-#define FEATLOSS_CHUNKS 64
 
 static inline double row_norm(const float *x, int C) {
     double s = 0.0;
@@ -20,20 +19,17 @@ static inline double row_loss(const float *p, const float *t, int C) {
     return s;
 }
 
-double featloss_forward(const float *pred, const float *target, long N, int C) {
-    if (N <= 0) return 0.0;
-    double part[FEATLOSS_CHUNKS];
-    const long per = (N + FEATLOSS_CHUNKS - 1) / FEATLOSS_CHUNKS;
-    #pragma omp parallel for schedule(static)
-    for (int k = 0; k < FEATLOSS_CHUNKS; k++) {
-        const long lo = k * per, hi = lo + per < N ? lo + per : N;
-        double s = 0.0;
-        for (long n = lo; n < hi; n++) s += row_loss(pred + n * C, target + n * C, C);
-        part[k] = s;
-    }
+typedef struct { const float *pred, *target; int C; } rows_t;
+static double rows_loss(long lo, long hi, const void *ctx) {
+    const rows_t *r = ctx;
     double s = 0.0;
-    for (int k = 0; k < FEATLOSS_CHUNKS; k++) s += part[k];
-    return s / N;
+    for (long n = lo; n < hi; n++) s += row_loss(r->pred + n * r->C, r->target + n * r->C, r->C);
+    return s;
+}
+
+double featloss_forward(const float *pred, const float *target, long N, int C) {
+    const rows_t r = {pred, target, C};
+    return N > 0 ? chunk_sum(N, rows_loss, &r) / N : 0.0;
 }
 
 /* With g = k·(p̂ − t̂) the gradient of the loss with respect to p̂, the gradient through the
