@@ -14,7 +14,8 @@
 #    truncated file, a LayerScale tensor.
 . "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1
-tool=$PWD/build/tools/teacher_check ref=tests/ref/teacher_ref.py
+# TEACHER_CHECK: another build of the tool (build/asan/tools/teacher_check for the sanitizers)
+tool=${TEACHER_CHECK:-$PWD/build/tools/teacher_check} ref=tests/ref/teacher_ref.py
 [ -x "$tool" ] || { echo "FAIL: teacher.binaries ($tool not built)"; exit 1; }
 scratch w tteacher
 
