@@ -176,7 +176,8 @@ void mse_backward(float *dpred, const float *pred, const float *target, long n, 
 /* ---- The feature-target loss (SemAIM*): per row (a patch), the squared distance between the
  * L2-normalised prediction and the L2-normalised target, summed over the C values, averaged
  * over the N rows: (1/N) Σ_n ‖p̂_n − t̂_n‖², x̂ = x / max(‖x‖, 1e-12) — torch's
- * F.normalize(x, dim=-1) (eps 1e-12), so a zero row stays zero instead of dividing by 0.
+ * F.normalize(x, dim=-1) at its default eps, as the authors' forward_feature_loss normalises
+ * both sides, so a zero row stays zero instead of dividing by 0.
  * Rows are summed in a fixed number of chunks, in order (same result for any thread count).
  * Backward adds scale·∂loss/∂pred to dpred (the target gets none: it is a teacher's output);
  * a row whose norm is below eps is scaled by 1/eps, as F.normalize's clamp makes it. */
