@@ -73,4 +73,9 @@ size_t teacher_acts_bytes(const teacher_acts_t *a);
 /* The tokens of images [B,3,S,S], S = patch·grid, B <= the capacity: [B, T, out] f32 in the
  * activations, valid until the next forward with them. */
 const float *teacher_forward(const teacher_t *t, teacher_acts_t *a, const float *images, int B);
+/* The feature targets of a training pass: dst [B, L, out] with row k of image b the patch token
+ * tok[b, 1 + perm[b·L + k]] (perm as the model's: the patch at prediction position k; NULL:
+ * natural order), the class token dropped — the rows featloss_forward compares with the
+ * prediction rows 1..L of each image. */
+void teacher_patch_targets(float *dst, const float *tok, const int *perm, int B, int L, int out);
 #endif

@@ -259,3 +259,11 @@ const float *teacher_forward(const teacher_t *t, teacher_acts_t *a, const float 
     }
     return a->tok;
 }
+
+void teacher_patch_targets(float *dst, const float *tok, const int *perm, int B, int L, int out) {
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)B * L; r++) {
+        const long b = r / L, p = perm ? perm[r] : r % L;
+        memcpy(dst + r * out, tok + (b * (L + 1) + 1 + p) * out, sizeof(float) * (size_t)out);
+    }
+}
