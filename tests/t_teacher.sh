@@ -81,7 +81,7 @@ for L in timm clip; do
   expect_error ${L}_shape "$w/${L}_shape.safetensors" 32 4 "'$b$proj'" "$shape" "expected $want"
   expect_error ${L}_unknown_layout "$w/${L}_unknown.safetensors" 32 4 "unknown teacher layout" "encoder."
   expect_error ${L}_other_grid "$w/$L.safetensors" 48 4 "patch grid is 8x8" "the student's 12x12"
-  expect_error ${L}_other_patch "$w/$L.safetensors" 64 8 "the teacher's patch is 4, the student's 8"
+  expect_error ${L}_other_patch "$w/$L.safetensors" 64 8 "reads 32x32 images (patch 4, grid 8x8)" "the student's are 64x64 (patch 8)"
   expect_error ${L}_nan "$w/${L}_nan.safetensors" 32 4 "'$b$proj'" "NaN"
   expect_error ${L}_truncated "$w/${L}_truncated.safetensors" 32 4 "truncated" "tensor '"
   expect_error ${L}_layerscale "$w/${L}_layerscale.safetensors" 32 4 "'${b}ls1.gamma'" "no place"

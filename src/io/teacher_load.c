@@ -96,10 +96,10 @@ static int load(teacher_t *t, const st_file_t *f, int image, int patch, err_t *e
     if (a.grid != sg)
         return err_set(err, ERR_INPUT, "%s: the teacher's patch grid is %dx%d (patch %d), the student's %dx%d (image %d, "
                        "patch %d): they must be equal", f->path, a.grid, a.grid, a.patch, sg, sg, image, patch);
-    if (a.patch != patch)
-        return err_set(err, ERR_INPUT, "%s: the teacher's patch is %d, the student's %d: the teacher sees the student's "
-                       "%dx%d images, and its %dx%d grid covers %dx%d", f->path, a.patch, patch, image, image, a.grid,
-                       a.grid, a.patch * a.grid, a.patch * a.grid);
+    if (a.patch != patch || a.patch * a.grid != image)   /* it sees the student's images */
+        return err_set(err, ERR_INPUT, "%s: the teacher reads %dx%d images (patch %d, grid %dx%d), the student's are "
+                       "%dx%d (patch %d): they must be the same", f->path, a.patch * a.grid, a.patch * a.grid, a.patch,
+                       a.grid, a.grid, image, image, patch);
     if (teacher_init(t, &a, err)) return err_prefix(err, "%s", f->path);
     char what[96];
     snprintf(what, sizeof what, "for this %s", teacher_layout_name(a.layout));
