@@ -590,6 +590,86 @@ static void fast_gelu(void) {
     test_end();
 }
 
+static void fast_featloss(void) {
+    test_begin("fast_featloss");
+    const struct { long N; int C; } cfg[] = {{1, 1}, {3, 7}, {196, 192}, {130, 768}};
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const long N = cfg[t].N, n = N * cfg[t].C;
+        const int C = cfg[t].C;
+        float *p = falloc(n), *y = falloc(n), *dp = falloc(n);
+        fill_normal_f(p, n, 1); fill_normal_f(y, n, 2); fill_normal_f(dp, n, 1.0f / n);
+        if (N > 2) for (int k = 0; k < C; k++) { p[k] *= 100; p[C + k] = 0; }   // a long row, a zero row (the eps clamp)
+        float *dp0 = copy_f(dp, n);
+        double *pd = to_d(p, n), *yd = to_d(y, n), *dpd = dalloc(n);
+        double l = featloss_forward(p, y, N, C), lr = featloss_forward_ref(pd, yd, N, C);
+        CHECK(fabs(l - lr) <= 1e-12 * fabs(lr) + 1e-15, "N=%ld C=%d loss %.17g ref %.17g", N, C, l, lr);
+        featloss_backward(dp, p, y, N, C, 0.7f);
+        featloss_backward_ref(dpd, pd, yd, N, C, 0.7);
+        double e = err_acc(dp, dp0, dpd, n);
+        CHECK(e < BWD_TOL, "N=%ld C=%d bwd err %.3g", N, C, e);
+        const int nt = omp_get_max_threads();
+        for (int th = 1; th <= 3; th += 2) {   // the same sum on 1 and 3 threads
+            omp_set_num_threads(th);
+            const double lt = featloss_forward(p, y, N, C);
+            CHECK(lt == l, "N=%ld C=%d: loss %.17g on %d threads, %.17g on %d", N, C, lt, th, l, nt);
+        }
+        omp_set_num_threads(nt);
+        free(p); free(y); free(dp); free(dp0); free(pd); free(yd); free(dpd);
+    }
+    test_end();
+}
+
+/* QuickGELU over the range where σ(1.702x) goes from e^-27 to 1 (and past it), f32 and bf16 */
+static void fast_quickgelu(void) {
+    test_begin("fast_bias_quickgelu");
+    const struct { long N; int C; } sizes[] = {{1, 1}, {1, 4099}, {13, 768}};
+    for (int t = 0; t < 3; t++) {
+        const long N = sizes[t].N, n = N * sizes[t].C;
+        const int C = sizes[t].C;
+        float *x = falloc(n), *bias = falloc(C), *out = falloc(n);
+        for (long i = 0; i < n; i++) x[i] = (float)(-16 + 32 * urand());
+        fill_normal_f(bias, C, 1);
+        float *x2 = copy_f(x, n);
+        double *xd = to_d(x, n), *bd = to_d(bias, C), *outd = dalloc(n);
+        bias_quickgelu_forward(out, 0, x, bias, N, C);
+        for (long i = 0; i < n; i++) xd[i] += bd[i % C];
+        const double ek = err_fd(x, xd, n);
+        // the reference from the kept (float) pre-activation; relative to each value (the left
+        // tail is tiny but not zero), within e^y's conditioning: float's rounding of y = 1.702x
+        // (6e-8·|y|, and the constant's 1.3e-8·|y|) on top of the exponential's 2e-7
+        for (long i = 0; i < n; i++) xd[i] = x[i];
+        quickgelu_forward_ref(outd, xd, n);
+        double worst = 0;
+        for (long i = 0; i < n; i++)
+            worst = fmax(worst, fabs(out[i] - outd[i]) / ((4e-7 + 1e-7 * fabs(1.702 * xd[i])) * fabs(outd[i]) + 1e-37));
+        CHECK(worst <= 1 && ek < 1e-7, "N=%ld C=%d error %.3g times the bound (kept pre-activation %.3g)", N, C, worst, ek);
+        bf16_t *oh = xcalloc(n, sizeof(bf16_t));
+        bias_quickgelu_forward(oh, 1, x2, bias, N, C);
+        const double rh = bf16_ratio(oh, outd, n, FWD_TOL);
+        CHECK(rh <= 1, "N=%ld C=%d bf16 out off by %.3g bf16 roundings", N, C, rh);
+        free(x); free(bias); free(out); free(x2); free(xd); free(bd); free(outd); free(oh);
+    }
+    test_end();
+}
+
+/* CLIP's eps 1e-5 on rows of small variance, where the eps matters */
+static void fast_layernorm_eps(void) {
+    test_begin("fast_layernorm_eps");
+    const long N = 9;
+    const int C = 64;
+    float *x = falloc(N * C), *w = falloc(C), *b = falloc(C), *out = falloc(N * C), *m = falloc(N), *r = falloc(N);
+    fill_normal_f(x, N * C, 3e-3f); fill_normal_f(w, C, 1); fill_normal_f(b, C, 1);
+    double *xd = to_d(x, N * C), *wd = to_d(w, C), *bd = to_d(b, C), *od = dalloc(N * C), *md = dalloc(N), *rd = dalloc(N);
+    layernorm_forward_eps(out, 0, m, r, x, w, b, N, C, 1e-5f);
+    layernorm_forward_eps_ref(od, md, rd, xd, wd, bd, N, C, 1e-5f);
+    CHECK(err_fd(out, od, N * C) < FWD_TOL && err_fd(r, rd, N) < FWD_TOL, "fwd err %.3g rstd %.3g",
+          err_fd(out, od, N * C), err_fd(r, rd, N));
+    layernorm_forward_eps_ref(od, md, rd, xd, wd, bd, N, C, 1e-6f);
+    CHECK(err_fd(r, rd, N) > 0.1, "eps 1e-5 and 1e-6 give the same rstd (err %.3g): the eps is not used", err_fd(r, rd, N));
+    free(x); free(w); free(b); free(out); free(m); free(r); free(xd); free(wd); free(bd); free(od); free(md); free(rd);
+    test_end();
+}
+
 /* Layouts of q/k/v for the attention tests. */
 enum { LAY_FUSED, LAY_SEPARATE, LAY_MIXED, NLAY };   // mixed: q stride D, fused kv stride 2D
 static const char *lay_name[NLAY] = {"fused", "separate", "mixed"};
@@ -822,86 +902,6 @@ static void fast_mse(void) {
         CHECK(l1 == l && l3 == l, "n=%ld loss varies with threads: %.17g %.17g %.17g", n, l1, l, l3);
         free(p); free(y); free(dp); free(dp0); free(pd); free(yd); free(dpd);
     }
-    test_end();
-}
-
-static void fast_featloss(void) {
-    test_begin("fast_featloss");
-    const struct { long N; int C; } cfg[] = {{1, 1}, {3, 7}, {196, 192}, {130, 768}};
-    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
-        const long N = cfg[t].N, n = N * cfg[t].C;
-        const int C = cfg[t].C;
-        float *p = falloc(n), *y = falloc(n), *dp = falloc(n);
-        fill_normal_f(p, n, 1); fill_normal_f(y, n, 2); fill_normal_f(dp, n, 1.0f / n);
-        if (N > 2) for (int k = 0; k < C; k++) { p[k] *= 100; p[C + k] = 0; }   // a long row, a zero row (the eps clamp)
-        float *dp0 = copy_f(dp, n);
-        double *pd = to_d(p, n), *yd = to_d(y, n), *dpd = dalloc(n);
-        double l = featloss_forward(p, y, N, C), lr = featloss_forward_ref(pd, yd, N, C);
-        CHECK(fabs(l - lr) <= 1e-12 * fabs(lr) + 1e-15, "N=%ld C=%d loss %.17g ref %.17g", N, C, l, lr);
-        featloss_backward(dp, p, y, N, C, 0.7f);
-        featloss_backward_ref(dpd, pd, yd, N, C, 0.7);
-        double e = err_acc(dp, dp0, dpd, n);
-        CHECK(e < BWD_TOL, "N=%ld C=%d bwd err %.3g", N, C, e);
-        const int nt = omp_get_max_threads();
-        for (int th = 1; th <= 3; th += 2) {   // the same sum on 1 and 3 threads
-            omp_set_num_threads(th);
-            const double lt = featloss_forward(p, y, N, C);
-            CHECK(lt == l, "N=%ld C=%d: loss %.17g on %d threads, %.17g on %d", N, C, lt, th, l, nt);
-        }
-        omp_set_num_threads(nt);
-        free(p); free(y); free(dp); free(dp0); free(pd); free(yd); free(dpd);
-    }
-    test_end();
-}
-
-/* QuickGELU over the range where σ(1.702x) goes from e^-27 to 1 (and past it), f32 and bf16 */
-static void fast_quickgelu(void) {
-    test_begin("fast_bias_quickgelu");
-    const struct { long N; int C; } sizes[] = {{1, 1}, {1, 4099}, {13, 768}};
-    for (int t = 0; t < 3; t++) {
-        const long N = sizes[t].N, n = N * sizes[t].C;
-        const int C = sizes[t].C;
-        float *x = falloc(n), *bias = falloc(C), *out = falloc(n);
-        for (long i = 0; i < n; i++) x[i] = (float)(-16 + 32 * urand());
-        fill_normal_f(bias, C, 1);
-        float *x2 = copy_f(x, n);
-        double *xd = to_d(x, n), *bd = to_d(bias, C), *outd = dalloc(n);
-        bias_quickgelu_forward(out, 0, x, bias, N, C);
-        for (long i = 0; i < n; i++) xd[i] += bd[i % C];
-        const double ek = err_fd(x, xd, n);
-        // the reference from the kept (float) pre-activation; relative to each value (the left
-        // tail is tiny but not zero), within e^y's conditioning: float's rounding of y = 1.702x
-        // (6e-8·|y|, and the constant's 1.3e-8·|y|) on top of the exponential's 2e-7
-        for (long i = 0; i < n; i++) xd[i] = x[i];
-        quickgelu_forward_ref(outd, xd, n);
-        double worst = 0;
-        for (long i = 0; i < n; i++)
-            worst = fmax(worst, fabs(out[i] - outd[i]) / ((4e-7 + 1e-7 * fabs(1.702 * xd[i])) * fabs(outd[i]) + 1e-37));
-        CHECK(worst <= 1 && ek < 1e-7, "N=%ld C=%d error %.3g times the bound (kept pre-activation %.3g)", N, C, worst, ek);
-        bf16_t *oh = xcalloc(n, sizeof(bf16_t));
-        bias_quickgelu_forward(oh, 1, x2, bias, N, C);
-        const double rh = bf16_ratio(oh, outd, n, FWD_TOL);
-        CHECK(rh <= 1, "N=%ld C=%d bf16 out off by %.3g bf16 roundings", N, C, rh);
-        free(x); free(bias); free(out); free(x2); free(xd); free(bd); free(outd); free(oh);
-    }
-    test_end();
-}
-
-/* CLIP's eps 1e-5 on rows of small variance, where the eps matters */
-static void fast_layernorm_eps(void) {
-    test_begin("fast_layernorm_eps");
-    const long N = 9;
-    const int C = 64;
-    float *x = falloc(N * C), *w = falloc(C), *b = falloc(C), *out = falloc(N * C), *m = falloc(N), *r = falloc(N);
-    fill_normal_f(x, N * C, 3e-3f); fill_normal_f(w, C, 1); fill_normal_f(b, C, 1);
-    double *xd = to_d(x, N * C), *wd = to_d(w, C), *bd = to_d(b, C), *od = dalloc(N * C), *md = dalloc(N), *rd = dalloc(N);
-    layernorm_forward_eps(out, 0, m, r, x, w, b, N, C, 1e-5f);
-    layernorm_forward_eps_ref(od, md, rd, xd, wd, bd, N, C, 1e-5f);
-    CHECK(err_fd(out, od, N * C) < FWD_TOL && err_fd(r, rd, N) < FWD_TOL, "fwd err %.3g rstd %.3g",
-          err_fd(out, od, N * C), err_fd(r, rd, N));
-    layernorm_forward_eps_ref(od, md, rd, xd, wd, bd, N, C, 1e-6f);
-    CHECK(err_fd(r, rd, N) > 0.1, "eps 1e-5 and 1e-6 give the same rstd (err %.3g): the eps is not used", err_fd(r, rd, N));
-    free(x); free(w); free(b); free(out); free(m); free(r); free(xd); free(wd); free(bd); free(od); free(md); free(rd);
     test_end();
 }
 
