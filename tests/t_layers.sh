@@ -10,8 +10,9 @@ declare -A api=(
   [err]=core [options]=core [rng]=core
   [compute]=kernels
   [config]=model [params]=model [acts]=model [orders]=model [model]=model [encoder]=model [finetune]=model [optim]=model
+  [teacher]=model
   [shards]=data [loader]=data
-  [safetensors]=io [model_io]=io [checkpoint]=io [featfile]=io [metrics]=io
+  [safetensors]=io [model_io]=io [checkpoint]=io [featfile]=io [metrics]=io [teacher_io]=io
   [allreduce]=dist [dist]=dist
   [eval]=eval [source]=eval [monitor]=eval
   [run]=train [train_step]=train [watchdog]=train

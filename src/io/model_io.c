@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "io/tensors.h"
 #include "semaim/model_io.h"
 
 int model_write_safetensors(const model_t *m, const float *buf, const char *prefix, int with_pos,
@@ -78,12 +79,6 @@ int model_export_classifier(const ft_model_t *f, const char *const *meta_keys, c
     return export_table(&f->w, f->pos_embed, f->d.T, f->d.D, &f->cfg, keep_all, 0, meta_keys, meta_vals, nmeta, path, err);
 }
 
-static void shape_str(char *buf, size_t n, const long *shape, int ndim) {
-    size_t len = snprintf(buf, n, "[");
-    for (int d = 0; d < ndim && len < n; d++) len += snprintf(buf + len, n - len, "%s%ld", d ? "," : "", shape[d]);
-    if (len < n) snprintf(buf + len, n - len, "]");
-}
-
 /* Counts name patterns fmt % 0, 1, ... present in f. */
 static int count_indexed(const st_file_t *f, const char *fmt) {
     int n = 0;
@@ -118,14 +113,14 @@ int model_infer_config(const st_file_t *f, const semaim_config_t *given, semaim_
     const st_entry_t *pos = st_find(f, "pos_embed");
     if (!cls) { err_set(err, ERR_INPUT, "%s: missing tensor 'cls_token' (needed to tell the width)", f->path); return -1; }
     if (cls->ndim != 3 || cls->shape[0] != 1 || cls->shape[1] != 1 || cls->shape[2] < 1) {
-        shape_str(s, sizeof s, cls->shape, cls->ndim);
+        st_shape_str(s, sizeof s, cls->shape, cls->ndim);
         err_set(err, ERR_INPUT, "%s: tensor 'cls_token' has shape %s, expected [1,1,D]", f->path, s);
         return -1;
     }
     int D = (int)cls->shape[2];
     if (!pw) { err_set(err, ERR_INPUT, "%s: missing tensor 'patch_embed.proj.weight'", f->path); return -1; }
     if (pw->ndim != 4 || pw->shape[0] != D || pw->shape[1] != 3 || pw->shape[2] != pw->shape[3] || pw->shape[2] < 1) {
-        shape_str(s, sizeof s, pw->shape, pw->ndim);
+        st_shape_str(s, sizeof s, pw->shape, pw->ndim);
         err_set(err, ERR_INPUT, "%s: tensor 'patch_embed.proj.weight' has shape %s, expected [%d,3,P,P]", f->path, s, D);
         return -1;
     }
@@ -133,7 +128,7 @@ int model_infer_config(const st_file_t *f, const semaim_config_t *given, semaim_
     if (pos) {
         long T = pos->ndim == 3 ? pos->shape[1] : 0, G = (long)llround(sqrt((double)(T - 1)));
         if (pos->ndim != 3 || pos->shape[0] != 1 || pos->shape[2] != D || T < 2 || G * G != T - 1) {
-            shape_str(s, sizeof s, pos->shape, pos->ndim);
+            st_shape_str(s, sizeof s, pos->shape, pos->ndim);
             err_set(err, ERR_INPUT, "%s: tensor 'pos_embed' has shape %s, expected [1,G*G+1,%d] (a cls row and a square grid)",
                      f->path, s, D);
             return -1;
@@ -188,27 +183,14 @@ int model_load_safetensors(model_t *m, const st_file_t *f, int need_decoder, int
                           dec_present, dec_total);
             return -1;
         }
-        long sh[4] = {p->shape[0], p->shape[1], p->shape[2], p->shape[3]};
-        int same = e->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = e->shape[d] == sh[d];
-        if (!same) {
-            shape_str(s1, sizeof s1, e->shape, e->ndim);
-            shape_str(s2, sizeof s2, sh, p->ndim);
-            err_set(err, ERR_INPUT, "%s: tensor '%s' has shape %s, expected %s for this model", f->path, p->name, s1, s2);
-            return -1;
-        }
-        if (e->dtype != ST_F32 && e->dtype != ST_F64 && e->dtype != ST_F16 && e->dtype != ST_BF16) {
-            err_set(err, ERR_INPUT, "%s: tensor '%s' has dtype %s; weights must be F32, F64, F16 or BF16", f->path, p->name,
-                     st_dtype_name(e->dtype));
-            return -1;
-        }
+        if (!st_expect(f, p, "for this model", err)) return -1;
     }
     const st_entry_t *pos = st_find(f, "pos_embed");
     if (pos) {
         long sh[3] = {1, m->d.T, m->d.D};
         if (pos->ndim != 3 || pos->shape[0] != 1 || pos->shape[1] != m->d.T || pos->shape[2] != m->d.D) {
-            shape_str(s1, sizeof s1, pos->shape, pos->ndim);
-            shape_str(s2, sizeof s2, sh, 3);
+            st_shape_str(s1, sizeof s1, pos->shape, pos->ndim);
+            st_shape_str(s2, sizeof s2, sh, 3);
             err_set(err, ERR_INPUT, "%s: tensor 'pos_embed' has shape %s, expected %s for this model", f->path, s1, s2);
             return -1;
         }

@@ -1,4 +1,5 @@
-/* LayerNorm over the last dimension (biased variance, eps SEMAIM_LN_EPS), as torch.nn.LayerNorm.
+/* LayerNorm over the last dimension (biased variance, eps SEMAIM_LN_EPS, or the eps a frozen
+ * teacher was trained with), as torch.nn.LayerNorm.
  * The forward writes its output in the type of the GEMM that reads it: in bf16 runs each row
  * is computed in f32 a chunk at a time and rounded from L1, so no separate conversion pass
  * ever reads the output again. */
@@ -13,6 +14,11 @@
 
 void layernorm_forward(gemm_in_t *out, int bf16, float *mean, float *rstd, const float *inp,
                        const float *w, const float *b, long N, int C) {
+    layernorm_forward_eps(out, bf16, mean, rstd, inp, w, b, N, C, SEMAIM_LN_EPS);
+}
+
+void layernorm_forward_eps(gemm_in_t *out, int bf16, float *mean, float *rstd, const float *inp,
+                           const float *w, const float *b, long N, int C, float eps) {
     #pragma omp parallel for schedule(static)
     for (long n = 0; n < N; n++) {
         const float *x = inp + n * C;
@@ -24,7 +30,7 @@ void layernorm_forward(gemm_in_t *out, int bf16, float *mean, float *rstd, const
         float v = 0.0f;
         #pragma omp simd reduction(+:v)
         for (int i = 0; i < C; i++) { float d = x[i] - m; v += d * d; }
-        float r = 1.0f / sqrtf(v / C + SEMAIM_LN_EPS);
+        float r = 1.0f / sqrtf(v / C + eps);
         if (!bf16) {
             float *o = (float *)out + n * C;
             if (w) {
@@ -101,6 +107,11 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 void layernorm_forward_ref(double *out, double *mean, double *rstd, const double *inp,
                            const double *w, const double *b, long N, int C) {
+    layernorm_forward_eps_ref(out, mean, rstd, inp, w, b, N, C, SEMAIM_LN_EPS);
+}
+
+void layernorm_forward_eps_ref(double *out, double *mean, double *rstd, const double *inp,
+                               const double *w, const double *b, long N, int C, double eps) {
     for (long n = 0; n < N; n++) {
         const double *x = inp + n * C;
         double m = 0, v = 0;
@@ -108,7 +119,7 @@ void layernorm_forward_ref(double *out, double *mean, double *rstd, const double
         m /= C;
         for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
         v /= C;
-        double r = 1.0 / sqrt(v + (double)SEMAIM_LN_EPS);
+        double r = 1.0 / sqrt(v + eps);
         for (int i = 0; i < C; i++) out[n * C + i] = (x[i] - m) * r * (w ? w[i] : 1.0) + (w ? b[i] : 0.0);
         mean[n] = m;
         rstd[n] = r;

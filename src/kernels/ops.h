@@ -59,6 +59,9 @@ void layernorm_forward(gemm_in_t *out, int bf16, float *mean, float *rstd, const
                        const float *w, const float *b, long N, int C);
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, long N, int C);
+/* The forward with another eps: the frozen teachers' (timm 1e-6, OpenAI CLIP 1e-5). */
+void layernorm_forward_eps(gemm_in_t *out, int bf16, float *mean, float *rstd, const float *inp,
+                           const float *w, const float *b, long N, int C, float eps);
 
 /* ---- Linear: out[N,OC] = inp[N,C] · W[OC,C]ᵀ (+ bias[OC] + res[N,OC]) (PyTorch weight layout).
  * The plan fixes N (the arena's capacity): every GEMM runs over the plan's rows, so the
@@ -99,6 +102,9 @@ void bias_store(gemm_in_t *out, int bf16, const float *x, const float *bias, lon
  * kept for backward), out = GELU(x), float or bf16_t. Backward takes that x. */
 void bias_gelu_forward(gemm_in_t *out, int bf16, float *x, const float *bias, long N, int C);
 void gelu_backward(float *dinp, const float *dout, const float *inp, long n);
+/* QuickGELU x·σ(1.702x) (OpenAI CLIP), fused with the bias as bias_gelu_forward. Forward only:
+ * it serves the frozen CLIP teacher, which no gradient reaches. */
+void bias_quickgelu_forward(gemm_in_t *out, int bf16, float *x, const float *bias, long N, int C);
 /* d = d ⊙ GELU'(x): the gradient of the GELU output turned, where it lies, into that of its
  * input (what gelu_backward adds to a zeroed dinp, without the zeroing and the second array). */
 void gelu_backward_inplace(float *d, const float *x, long n);
@@ -175,6 +181,18 @@ void mse_backward(float *dpred, const float *pred, const float *target, long n, 
 double l1_forward(const float *pred, const float *target, long n);
 void l1_backward(float *dpred, const float *pred, const float *target, long n, float scale);
 
+/* ---- The feature-target loss (SemAIM*): per row (a patch), the squared distance between the
+ * L2-normalised prediction and the L2-normalised target, summed over the C values, averaged
+ * over the N rows: (1/N) Σ_n ‖p̂_n − t̂_n‖², x̂ = x / max(‖x‖, 1e-12) — torch's
+ * F.normalize(x, dim=-1) at its default eps, as the authors' forward_feature_loss normalises
+ * both sides, so a zero row stays zero instead of dividing by 0.
+ * Rows are summed in a fixed number of chunks, in order (same result for any thread count).
+ * Backward adds scale·∂loss/∂pred to dpred (the target gets none: it is a teacher's output);
+ * a row whose norm is below eps is scaled by 1/eps, as F.normalize's clamp makes it. */
+#define FEATLOSS_EPS 1e-12
+double featloss_forward(const float *pred, const float *target, long N, int C);
+void featloss_backward(float *dpred, const float *pred, const float *target, long N, int C, float scale);
+
 /* ---- Soft-target cross-entropy (timm's SoftTargetCrossEntropy, the loss of mixed batches):
  * loss = (1/B) Σ_b Σ_c −t[b,c]·log softmax(x_b)_c over B rows of C logits; targets need not
  * sum to 1. Saves the softmax probs [B,C]. Backward adds scale·(p·Σ_c t − t)/B to dlogits.
@@ -198,6 +216,11 @@ void bias_store_ref(double *out, const double *x, const double *bias, long N, in
 void gelu_forward_ref(double *out, const double *inp, long n);
 void bias_gelu_forward_ref(double *out, double *x, const double *bias, long N, int C);
 void gelu_backward_ref(double *dinp, const double *dout, const double *inp, long n);
+void quickgelu_forward_ref(double *out, const double *inp, long n);
+void layernorm_forward_eps_ref(double *out, double *mean, double *rstd, const double *inp,
+                               const double *w, const double *b, long N, int C, double eps);
+double featloss_forward_ref(const double *pred, const double *target, long N, int C);
+void featloss_backward_ref(double *dpred, const double *pred, const double *target, long N, int C, double scale);
 void attention_forward_ref(double *out, double *att, const double *q, const double *k, const double *v,
                            int sq, int skv, int B, int T, int NH, int hd, int mode);
 void attention_backward_ref(double *dq, double *dk, double *dv, const double *dout,

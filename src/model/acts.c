@@ -9,17 +9,11 @@
 #include <string.h>
 #include "kernels/ops.h"
 #include "model/arena.h"
+#include "model/carve.h"
 #include "semaim/orders.h"
 
-typedef struct { char *base; size_t off; } carve_t;
-
-/* Returns base + off (NULL while sizing) and advances by n elements of size es, 64-byte aligned. */
-static void *take_bytes(carve_t *c, size_t n, size_t es) {
-    void *p = c->base ? c->base + c->off : NULL;
-    c->off += (n * es + 63) / 64 * 64;
-    return p;
-}
-static float *take(carve_t *c, size_t n) { return take_bytes(c, n, sizeof(float)); }
+static void *take_bytes(carve_t *c, size_t n, size_t es) { return carve_take(c, n, es); }
+static float *take(carve_t *c, size_t n) { return carve_take(c, n, sizeof(float)); }
 
 static void carve_enc(enc_saved_t *s, carve_t *c, size_t BT, size_t D, size_t att, size_t es) {
     size_t F = 4 * D;
@@ -51,7 +45,8 @@ static void ws_sizes(const plans_t *p, size_t *slot0, size_t *slotn) {
     *slotn = sn;
 }
 
-static void carve_all(acts_t *a, carve_t *c) {
+static void carve_all(void *ctx, carve_t *c) {
+    acts_t *a = ctx;
     const semaim_config_t *cfg = &a->cfg;
     dims_t d = cfg_dims(cfg);
     size_t B = a->B, D = d.D, F = 4 * D, BT = B * d.T, L = d.L, PD = d.PD, es = a->bf16 ? 2 : 4;
@@ -168,20 +163,12 @@ acts_t *acts_create(const semaim_config_t *cfg, int B, int mode, int classes, er
     a->dec = calloc((size_t)cfg->dec_depth, sizeof *a->dec);
     if (!a->enc || !a->dec) { err_set(err, ERR_RUNTIME, "out of memory for activations"); acts_free(a); return NULL; }
     if (make_plans(a, err)) { acts_free(a); return NULL; }
-    carve_t c = {NULL, 0};
-    carve_all(a, &c);
-    a->bytes = c.off;
-    a->block = aligned_alloc(64, c.off);
+    a->block = carve_alloc(carve_all, a, &a->bytes);
     if (!a->block) {
-        err_set(err, ERR_RUNTIME, "out of memory for activations (%.2f GiB for batch %d)", c.off / 1073741824.0, B);
+        err_set(err, ERR_RUNTIME, "out of memory for activations (%.2f GiB for batch %d)", a->bytes / 1073741824.0, B);
         acts_free(a);
         return NULL;
     }
-    /* rows past a partial batch's are read by the GEMMs, which run at the capacity: zeros, not
-     * whatever the allocator left there (see ops.h, linear) */
-    memset(a->block, 0, c.off);
-    c.base = a->block; c.off = 0;
-    carve_all(a, &c);
     return a;
 }
 

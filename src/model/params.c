@@ -75,7 +75,9 @@ static float *alloc_floats(long n) {
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
 
-int params_build(params_t *w, void (*list)(table_t *t, const void *ctx), const void *ctx, uint64_t seed, err_t *err) {
+/* frozen: the parameters alone (zeros), for weights that are loaded and never trained. */
+static int build(params_t *w, void (*list)(table_t *t, const void *ctx), const void *ctx, uint64_t seed, int frozen,
+                 err_t *err) {
     memset(w, 0, sizeof *w);
     table_t t = {w, NULL, 0};
     list(&t, ctx);                                   /* count */
@@ -86,10 +88,16 @@ int params_build(params_t *w, void (*list)(table_t *t, const void *ctx), const v
     list(&t, ctx);                                   /* fill */
     w->nparams = t.off;
     w->params = alloc_floats(w->nparams);
+    if (!w->params) goto oom;
+    if (frozen) {
+        memset(w->params, 0, sizeof(float) * (size_t)w->nparams);
+        free(t.init);
+        return 0;
+    }
     w->grads = alloc_floats(w->nparams);
     w->m = alloc_floats(w->nparams);
     w->v = alloc_floats(w->nparams);
-    if (!w->params || !w->grads || !w->m || !w->v) goto oom;
+    if (!w->grads || !w->m || !w->v) goto oom;
     if (gemm_global_config()->precision == GEMM_PREC_BF16) {
         w->half = aligned_alloc(64, (sizeof(bf16_t) * (size_t)(w->nparams > 0 ? w->nparams : 1) + 63) / 64 * 64);
         if (!w->half) goto oom;
@@ -120,6 +128,14 @@ oom:
     free(t.init);
     params_free(w);
     return err_set(err, ERR_RUNTIME, "out of memory allocating the parameters");
+}
+
+int params_build(params_t *w, void (*list)(table_t *t, const void *ctx), const void *ctx, uint64_t seed, err_t *err) {
+    return build(w, list, ctx, seed, 0, err);
+}
+
+int params_build_frozen(params_t *w, void (*list)(table_t *t, const void *ctx), const void *ctx, err_t *err) {
+    return build(w, list, ctx, 0, 1, err);
 }
 
 void params_free(params_t *w) {

@@ -28,4 +28,7 @@ void table_mlp(table_t *t, int D, const char *block);
 
 /* Builds w from list(t, ctx) and initialises it from seed. 0, or -1 (out of memory). */
 int params_build(params_t *w, void (*list)(table_t *t, const void *ctx), const void *ctx, uint64_t seed, err_t *err);
+/* A frozen model's buffer (a teacher's): params only, zeros, to be loaded; grads, m, v and
+ * half stay NULL (the caller adds half when it needs one). */
+int params_build_frozen(params_t *w, void (*list)(table_t *t, const void *ctx), const void *ctx, err_t *err);
 #endif

@@ -7,7 +7,8 @@
  *     reference within one bf16 rounding (test_gemm.c runs the GEMM kernels in bf16),
  *  3. blur: separable == direct 2-D, zero-padding borders against the closed form,
  *  4. patchify element orders (natural and permuted) on an image whose values encode (b, c, y, x).
- * The losses (mse, soft-target cross-entropy) go through 1 and 2 as well. */
+ * The losses (mse, soft-target cross-entropy, the feature loss) go through 1 and 2 as well;
+ * the frozen teacher's forward-only kernels (QuickGELU, LayerNorm with its own eps) through 2. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -361,6 +362,28 @@ static void gradcheck_mse(void) {
     test_end();
 }
 
+/* rows of very different norms (the normalisation must take each row's own) */
+typedef struct { long N; int C; double scale, *pred, *target; } feat_ctx;
+static double feat_obj(void *p) { feat_ctx *c = p; return c->scale * featloss_forward_ref(c->pred, c->target, c->N, c->C); }
+static void gradcheck_featloss(void) {
+    test_begin("gradcheck_featloss");
+    feat_ctx c = {.N = 4, .C = 9, .scale = 0.7};
+    const long n = c.N * c.C;
+    c.pred = dalloc(n); c.target = dalloc(n);
+    fill_normal_d(c.pred, n, 1); fill_normal_d(c.target, n, 1);
+    for (int k = 0; k < c.C; k++) { c.pred[k] *= 30; c.pred[c.C + k] *= 0.05; }
+    double *d = dalloc(n);
+    featloss_backward_ref(d, c.pred, c.target, c.N, c.C, c.scale);
+    double e = fd_err(feat_obj, &c, c.pred, n, d);
+    CHECK(e < FD_TOL, "fd rel err %.3g", e);
+    // a prediction along its target costs nothing, whatever its length; the opposite costs 4
+    for (int k = 0; k < c.C; k++) { c.pred[k] = 3 * c.target[k]; c.pred[c.C + k] = -0.5 * c.target[c.C + k]; }
+    double l2 = featloss_forward_ref(c.pred, c.target, 2, c.C);
+    CHECK(fabs(l2 - 2.0) < 1e-12, "aligned + opposite rows: loss %.17g, expected (0 + 4)/2", l2);
+    free(c.pred); free(c.target); free(d);
+    test_end();
+}
+
 /* soft targets that do not sum to 1, so the p·Σt term of the gradient is exercised too */
 typedef struct { int B, C; double scale, *x, *t, *p; } softce_ctx;
 static double softce_obj(void *v) { softce_ctx *c = v; return c->scale * softce_forward_ref(c->p, c->x, c->t, c->B, c->C); }
@@ -595,6 +618,86 @@ static void fast_gelu(void) {
     CHECK(ef < 2e-5, "forward max elementwise rel err %.3g", ef);
     CHECK(eb < 2e-5, "backward max elementwise rel err %.3g", eb);
     free(x); free(out); free(one); free(dx); free(xd); free(outd); free(oned); free(dxd);
+    test_end();
+}
+
+static void fast_featloss(void) {
+    test_begin("fast_featloss");
+    const struct { long N; int C; } cfg[] = {{1, 1}, {3, 7}, {196, 192}, {130, 768}};
+    for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const long N = cfg[t].N, n = N * cfg[t].C;
+        const int C = cfg[t].C;
+        float *p = falloc(n), *y = falloc(n), *dp = falloc(n);
+        fill_normal_f(p, n, 1); fill_normal_f(y, n, 2); fill_normal_f(dp, n, 1.0f / n);
+        if (N > 2) for (int k = 0; k < C; k++) { p[k] *= 100; p[C + k] = 0; }   // a long row, a zero row (the eps clamp)
+        float *dp0 = copy_f(dp, n);
+        double *pd = to_d(p, n), *yd = to_d(y, n), *dpd = dalloc(n);
+        double l = featloss_forward(p, y, N, C), lr = featloss_forward_ref(pd, yd, N, C);
+        CHECK(fabs(l - lr) <= 1e-12 * fabs(lr) + 1e-15, "N=%ld C=%d loss %.17g ref %.17g", N, C, l, lr);
+        featloss_backward(dp, p, y, N, C, 0.7f);
+        featloss_backward_ref(dpd, pd, yd, N, C, 0.7);
+        double e = err_acc(dp, dp0, dpd, n);
+        CHECK(e < BWD_TOL, "N=%ld C=%d bwd err %.3g", N, C, e);
+        const int nt = omp_get_max_threads();
+        for (int th = 1; th <= 3; th += 2) {   // the same sum on 1 and 3 threads
+            omp_set_num_threads(th);
+            const double lt = featloss_forward(p, y, N, C);
+            CHECK(lt == l, "N=%ld C=%d: loss %.17g on %d threads, %.17g on %d", N, C, lt, th, l, nt);
+        }
+        omp_set_num_threads(nt);
+        free(p); free(y); free(dp); free(dp0); free(pd); free(yd); free(dpd);
+    }
+    test_end();
+}
+
+/* QuickGELU over the range where σ(1.702x) goes from e^-27 to 1 (and past it), f32 and bf16 */
+static void fast_quickgelu(void) {
+    test_begin("fast_bias_quickgelu");
+    const struct { long N; int C; } sizes[] = {{1, 1}, {1, 4099}, {13, 768}};
+    for (int t = 0; t < 3; t++) {
+        const long N = sizes[t].N, n = N * sizes[t].C;
+        const int C = sizes[t].C;
+        float *x = falloc(n), *bias = falloc(C), *out = falloc(n);
+        for (long i = 0; i < n; i++) x[i] = (float)(-16 + 32 * urand());
+        fill_normal_f(bias, C, 1);
+        float *x2 = copy_f(x, n);
+        double *xd = to_d(x, n), *bd = to_d(bias, C), *outd = dalloc(n);
+        bias_quickgelu_forward(out, 0, x, bias, N, C);
+        for (long i = 0; i < n; i++) xd[i] += bd[i % C];
+        const double ek = err_fd(x, xd, n);
+        // the reference from the kept (float) pre-activation; relative to each value (the left
+        // tail is tiny but not zero), within e^y's conditioning: float's rounding of y = 1.702x
+        // (6e-8·|y|, and the constant's 1.3e-8·|y|) on top of the exponential's 2e-7
+        for (long i = 0; i < n; i++) xd[i] = x[i];
+        quickgelu_forward_ref(outd, xd, n);
+        double worst = 0;
+        for (long i = 0; i < n; i++)
+            worst = fmax(worst, fabs(out[i] - outd[i]) / ((4e-7 + 1e-7 * fabs(1.702 * xd[i])) * fabs(outd[i]) + 1e-37));
+        CHECK(worst <= 1 && ek < 1e-7, "N=%ld C=%d error %.3g times the bound (kept pre-activation %.3g)", N, C, worst, ek);
+        bf16_t *oh = xcalloc(n, sizeof(bf16_t));
+        bias_quickgelu_forward(oh, 1, x2, bias, N, C);
+        const double rh = bf16_ratio(oh, outd, n, FWD_TOL);
+        CHECK(rh <= 1, "N=%ld C=%d bf16 out off by %.3g bf16 roundings", N, C, rh);
+        free(x); free(bias); free(out); free(x2); free(xd); free(bd); free(outd); free(oh);
+    }
+    test_end();
+}
+
+/* CLIP's eps 1e-5 on rows of small variance, where the eps matters */
+static void fast_layernorm_eps(void) {
+    test_begin("fast_layernorm_eps");
+    const long N = 9;
+    const int C = 64;
+    float *x = falloc(N * C), *w = falloc(C), *b = falloc(C), *out = falloc(N * C), *m = falloc(N), *r = falloc(N);
+    fill_normal_f(x, N * C, 3e-3f); fill_normal_f(w, C, 1); fill_normal_f(b, C, 1);
+    double *xd = to_d(x, N * C), *wd = to_d(w, C), *bd = to_d(b, C), *od = dalloc(N * C), *md = dalloc(N), *rd = dalloc(N);
+    layernorm_forward_eps(out, 0, m, r, x, w, b, N, C, 1e-5f);
+    layernorm_forward_eps_ref(od, md, rd, xd, wd, bd, N, C, 1e-5f);
+    CHECK(err_fd(out, od, N * C) < FWD_TOL && err_fd(r, rd, N) < FWD_TOL, "fwd err %.3g rstd %.3g",
+          err_fd(out, od, N * C), err_fd(r, rd, N));
+    layernorm_forward_eps_ref(od, md, rd, xd, wd, bd, N, C, 1e-6f);
+    CHECK(err_fd(r, rd, N) > 0.1, "eps 1e-5 and 1e-6 give the same rstd (err %.3g): the eps is not used", err_fd(r, rd, N));
+    free(x); free(w); free(b); free(out); free(m); free(r); free(xd); free(wd); free(bd); free(od); free(md); free(rd);
     test_end();
 }
 
@@ -998,7 +1101,9 @@ int main(void) {
     gradcheck_mse();
     gradcheck_l1();
     gradcheck_softce();
+    gradcheck_featloss();
     fast_layernorm();
+    fast_layernorm_eps();
     fast_linear();
     fast_bias_store();
     fast_gelu();
@@ -1009,6 +1114,8 @@ int main(void) {
     fast_mse();
     fast_l1();
     fast_softce();
+    fast_featloss();
+    fast_quickgelu();
     test_patchify();
     test_pixel_target();
     // the GEMM-using kernels again on oneDNN

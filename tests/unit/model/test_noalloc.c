@@ -7,7 +7,8 @@
  * arena, so a step finds them all. (oneDNN allocates inside its own execute whatever the
  * scratchpad mode; that is its code, which the wrapper does not see.) Likewise the
  * fine-tuning augmentation of a batch (crop, RandAugment, erasing, Mixup/CutMix, soft targets
- * and the soft-target loss) in work memory allocated once. And the loader in its steady state,
+ * and the soft-target loss) in work memory allocated once. A frozen teacher's forward (both
+ * layouts) and the feature loss on its tokens, too. And the loader in its steady state,
  * on raw and on jpeg shards, with the fine-tuning chain too: once an epoch's batches have been made, making them again (after
  * a seek) allocates nothing in our code (libjpeg-turbo's own per-image pools are its business). */
 #include <math.h>
@@ -26,6 +27,7 @@
 #include "semaim/model.h"
 #include "semaim/train_step.h"
 #include "semaim/optim.h"
+#include "semaim/teacher.h"
 
 static long allocs = 0;   /* the loader's threads count too */
 void *__real_malloc(size_t n);
@@ -119,6 +121,35 @@ static void test_loaders(void) {
     rmdir(root);
 }
 
+/* A teacher of each layout (weights set by hand: nothing is loaded), its forward of a full and
+ * of a partial batch, and the feature loss with its gradient on the tokens. */
+static void teacher_noalloc(const char *name) {
+    for (int layout = TEACHER_TIMM; layout <= TEACHER_CLIP; layout++) {
+        err_t err_v = {0};
+        teacher_arch_t ar = {(teacher_layout_t)layout, 48, 2, 3, 96, 8, 4, layout == TEACHER_CLIP ? 24 : 48, ""};
+        teacher_t t;
+        if (teacher_init(&t, &ar, &err_v)) { CHECK(0, "%s teacher_init: %s", name, err_v.msg); continue; }
+        for (long i = 0; i < t.w.nparams; i++) t.w.params[i] = (float)((i * 7919) % 199) / 1990.0f - 0.05f;
+        teacher_ready(&t);
+        const int B = 3, T = 17, O = ar.out;
+        teacher_acts_t *a = teacher_acts_create(&t, B, &err_v);
+        float *img = calloc((size_t)B * 3 * 32 * 32, sizeof(float)), *d = calloc((size_t)B * T * O, sizeof(float));
+        if (!a || !img || !d) { CHECK(0, "teacher arena: %s", err_v.msg); teacher_free(&t); free(img); free(d); continue; }
+        for (int i = 0; i < B * 3 * 32 * 32; i++) img[i] = (float)((i * 31) % 255) / 128.0f - 1.0f;
+        long before = allocs;
+        const float *tok = teacher_forward(&t, a, img, B);
+        double l = featloss_forward(tok + O, tok + (long)T * O, T - 1, O);
+        featloss_backward(d, tok + O, tok + (long)T * O, T - 1, O, 1.0f);
+        teacher_forward(&t, a, img, 2);
+        CHECK(allocs == before, "%s teacher: %ld allocations in forwards and the feature loss",
+              teacher_layout_name(ar.layout), allocs - before);
+        CHECK(l > 0 && isfinite(l), "feature loss computed (%g)", l);
+        teacher_acts_free(a);
+        teacher_free(&t);
+        free(img); free(d);
+    }
+}
+
 static void test_steps(const char *name, const gemm_config_t *gc) {
     test_begin("no_allocation_inside_a_step_%s", name);
     err_t err_v = {0};
@@ -165,6 +196,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         CHECK(l > 0 && isfinite(l), "fine-tuning loss computed (%g)", l);
     }
     ft_free(&f);
+    teacher_noalloc(name);
     free(img); free(noise); free(ranks);
     acts_free(a);
     model_free(&m);
