@@ -33,6 +33,10 @@ configs=(
   "normpixoff_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 9 --norm-pix off"
   "l1_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order stochastic --seed 10 --loss l1"
   "l1_blur3_off_p4_d2_q2|--patch 4 --depth 2 --dec-depth 2 --order raster --seed 11 --loss l1 --blur 3,0.5 --norm-pix off"
+  "gap_semantic_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 12 --order-signal gap"
+  "gap_similarity_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order similarity --seed 13 --order-signal gap"
+  "self_semantic_p4_d4_q2|--patch 4 --depth 4 --dec-depth 2 --order semantic --seed 14 --order-signal self"
+  "self_similarity_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order similarity --seed 15 --order-signal self"
 )
 common="--image 32 --width 64 --heads 2 --batch 3 --steps 10 --lr 1e-3 --warmup 3 --clip 0.5"
 backends=${PARITY_GEMM:-openblas$(grep -q '^onednn=1' build/gemm.cfg 2>/dev/null && echo ' onednn')}
@@ -60,6 +64,7 @@ for c in "${configs[@]}"; do
       --order) exp+=",order=$2" ;; --seed) exp+=",seed=$2" ;; --gemm) exp+=",gemm=$2" ;;
       --blur) if [ "$2" = none ]; then exp+=",blur_k=0"; else exp+=",blur_k=${2%,*},blur_sigma=${2#*,}"; fi ;;
       --norm-pix) exp+=",norm_pix=$([ "$2" = on ] && echo 1 || echo 0)" ;; --loss) exp+=",loss=$2" ;;
+      --order-signal) exp+=",signal=$2" ;;
     esac
     shift 2
   done
@@ -71,8 +76,10 @@ if [ ${#args[@]} -gt 0 ]; then
 fi
 
 # The comparison applies the dump's objective: told the L1 dump was L2 (or the blur-less one
-# blurred), the reference's loss must disagree.
-for wrong in "l1_p8_d2_q2_openblas|loss|l2" "blurnone_p8_d2_q2_openblas|blur_k|9" "normpixoff_p8_d2_q2_openblas|norm_pix|1"; do
+# blurred), the reference's loss must disagree; told a gap or self dump used another signal,
+# its signal values must.
+for wrong in "l1_p8_d2_q2_openblas|loss|l2" "blurnone_p8_d2_q2_openblas|blur_k|9" "normpixoff_p8_d2_q2_openblas|norm_pix|1" \
+             "gap_semantic_p8_d2_q2_openblas|signal|cls" "self_semantic_p4_d4_q2_openblas|signal|gap"; do
   d=${wrong%%|*}; kv=${wrong#*|}; key=${kv%%|*}; val=${kv#*|}
   [ -d "$tmp/$d" ] || continue
   cp -r "$tmp/$d" "$tmp/$d.lie"
@@ -80,12 +87,13 @@ for wrong in "l1_p8_d2_q2_openblas|loss|l2" "blurnone_p8_d2_q2_openblas|blur_k|9
 import json, sys
 p, k, v = sys.argv[1:]
 c = json.load(open(p))
-c[k] = v if k == "loss" else int(v)
+c[k] = v if k in ("loss", "signal") else int(v)
 if k == "blur_k":
     c["blur_sigma"] = 1.0
 json.dump(c, open(p, "w"))
 PY
-  if "$PY" tests/ref/compare_parity.py "$tmp/$d.lie" 2>&1 | grep -q "^FAIL: parity\[$d.lie\].step0.loss"; then
+  want=step0.loss; [ "$key" = signal ] && want=signal.$val
+  if "$PY" tests/ref/compare_parity.py "$tmp/$d.lie" 2>&1 | grep -q "^FAIL: parity\[$d.lie\].$want"; then
     echo "PASS: parity.objective_is_applied[$key=$val on $d]"
   else
     echo "FAIL: parity.objective_is_applied[$key=$val on $d] (a dump with another $key still matched)"; rc=1

@@ -18,12 +18,16 @@ const float *encoder_forward_full(model_t *m, acts_t *a, const float *images, in
  * three for this model family. */
 void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *cls_out, float *mean_out,
                       float *gap_out);
-/* The permutation pass's cls-to-patch cosine similarities a_p (SPEC §1 step 2), [B][L] in the
- * acts, valid until the next pass: what the semantic and similarity orders are made of. */
-const float *encoder_cls_similarity(model_t *m, acts_t *a, const float *images, int B);
+/* The permutation pass's per-patch signal a_p, [B][L] in the acts, valid until the next pass:
+ * what the semantic and similarity orders are made of. Which signal is m->tgt.signal
+ * (docs/objective.md): SIGNAL_CLS the cosine of the normed cls token to each normed patch
+ * token (SPEC §1 step 2), SIGNAL_GAP that of the mean normed patch token, SIGNAL_SELF the last
+ * encoder block's attention probability from the cls query to each patch, averaged over heads
+ * (read from the probabilities the pass saved, not recomputed). */
+const float *encoder_order_signal(model_t *m, acts_t *a, const float *images, int B);
 /* The prediction order of each image as ranks[B][L] (0 = predicted first). noise [B][L] holds
  * the u_p in [0,1) (order_noise; unused by raster). The semantic and similarity orders run
- * the permutation pass with the current weights; center_out [B] (may be NULL) receives the
+ * the permutation pass with the current weights and m->tgt.signal; center_out [B] (may be NULL) receives the
  * centre patch of the semantic order (-1 for others). */
 void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise, int B, int *ranks,
                    int *center_out);

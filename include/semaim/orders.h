@@ -1,7 +1,7 @@
 /* Prediction orders (SPEC §1 step 2 and §2 "other orders"): a score per patch, smaller
  * scores predicted earlier, turned into ranks [B][L] (0 = predicted first). Pure functions of
- * their inputs; the semantic and similarity orders take the cls-to-patch similarities of the
- * permutation pass (compute_order in encoder.h runs it). */
+ * their inputs; the semantic and similarity orders take the per-patch signal of the
+ * permutation pass (cls-to-patch similarity by default; encoder_order_signal in encoder.h). */
 #ifndef SEMAIM_ORDERS_H
 #define SEMAIM_ORDERS_H
 #include <stdint.h>
@@ -16,7 +16,7 @@ static inline int order_uses_model(order_t o) { return o == ORDER_SEMANTIC || o 
  * sample id, patch), so a sample gets the same order on any rank. */
 void order_noise(float *noise, uint64_t seed, int epoch, const int64_t *ids, int B, int L);
 
-/* Ranks from cls-similarities sim[B][L] (may be NULL for orders that do not use it) and
+/* Ranks from the signal sim[B][L] (may be NULL for orders that do not use it) and
  * noise[B][L] (unused by raster); scratch holds order_scratch_bytes(B, L). center_out [B]
  * (may be NULL) receives the centre patch of the semantic order (-1 for others). */
 long order_scratch_bytes(int B, int L);

@@ -224,17 +224,22 @@ void report_smooth(const double *x, long n, long window, double *out);
 long report_smooth_window(long n);
 
 /* ---- The semantic order, drawn: for the first n images of a split (eval transform), with a
- * model's weights, the permutation pass's cls-to-patch similarities (encoder_cls_similarity),
- * the centre patch it picks and the prediction orders compute_order gives (semantic, raster,
+ * model's weights, the permutation pass's signal (encoder_order_signal: the model's
+ * m->tgt.signal, for a run's checkpoint the run's), the centre patch it picks and the prediction orders compute_order gives (semantic, raster,
  * stochastic; the order noise of the run's seed, epoch 0). No MPI. */
 enum { REPORT_ORDERS = 3 };
 extern const order_t report_order_kinds[REPORT_ORDERS];   /* semantic, raster, stochastic */
+/* What a signal is called in captions ("cls similarity", "mean-token similarity", "cls attention")
+ * and what it is, as a sentence's object. */
+const char *report_signal_label(int signal);
+const char *report_signal_sentence(int signal);
 typedef struct {
     int n, S, P, G, L;
     int64_t *ids;
     int32_t *labels;
     uint8_t *rgb;          /* [n][S][S][3]: the model's input images, back in 8 bits */
-    float *sim;            /* [n][L] */
+    float *sim;            /* [n][L], the signal */
+    int signal;            /* SIGNAL_* */
     int *center;           /* [n] */
     int *ranks;            /* [REPORT_ORDERS][n][L], 0 = predicted first */
 } report_orders_t;

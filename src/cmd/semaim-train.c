@@ -22,7 +22,7 @@
 
 typedef struct {
     const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data, *gemm, *precision;
-    const char *blur, *norm_pix, *loss;
+    const char *blur, *norm_pix, *loss, *order_signal;
     int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads;
     long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run, monitor_every, monitor_bank, monitor_queries;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
@@ -47,7 +47,7 @@ static int resolve(settings_t *s, semaim_config_t *cfg, target_cfg_t *tgt, order
     if (config_validate(cfg, s->batch, e)) return -1;
     *tgt = target_defaults();
     if (target_parse_blur(s->blur, tgt, e) || target_parse_norm_pix(s->norm_pix, tgt, e) ||
-        target_parse_loss(s->loss, tgt, e))
+        target_parse_loss(s->loss, tgt, e) || target_parse_signal(s->order_signal, tgt, e))
         return -1;
     if (order_parse(s->order, order)) return err_set(e, ERR_INPUT, "unknown --order '%s'", s->order);
     if (strcmp(s->allreduce, "ring") && strcmp(s->allreduce, "mpi"))
@@ -65,6 +65,7 @@ int main(int argc, char **argv) {
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
         .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800, .monitor_data = NULL, .blur = "9,1", .norm_pix = "on", .loss = "l2",
+        .order_signal = "cls",
         .monitor_every = 500, .monitor_bank = 2000, .monitor_queries = 1000};
     option_t opts[] = {
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
@@ -94,6 +95,9 @@ int main(int argc, char **argv) {
         {"blur", OPT_STRING, &s.blur, "pixel target's Gaussian blur K,SIGMA (odd K 1..63, SIGMA > 0) or none", 0, 0, 0},
         {"norm-pix", OPT_STRING, &s.norm_pix, "pixel target's per-patch standardisation: on or off", 0, 0, 0},
         {"loss", OPT_STRING, &s.loss, "loss on the pixel target: l2 (mean squared) or l1 (mean absolute)", 0, 0, 0},
+        {"order-signal", OPT_STRING, &s.order_signal,
+         "semantic/similarity orders' signal: cls (cls-token cosine), gap (mean-token cosine), self (last block's cls "
+         "attention)", 0, 0, 0},
         {"seed", OPT_LONG, &s.seed, "run seed (init, data order, augmentation, orders)", 0, 9.2e18, 0},
         {"ckpt-every", OPT_LONG, &s.ckpt_every, "checkpoint every N steps (and at the end)", 1, 1e12, 0},
         {"keep", OPT_INT, &s.keep, "checkpoints kept", 1, 1000000, 0},

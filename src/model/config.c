@@ -90,8 +90,8 @@ const char *target_blur_text(const target_cfg_t *t, char *buf, size_t n) {
 
 const char *target_describe(const target_cfg_t *t, char *buf, size_t n) {
     char b[64];
-    snprintf(buf, n, "--blur %s --norm-pix %s --loss %s", target_blur_text(t, b, sizeof b), t->norm_pix ? "on" : "off",
-             target_loss_name(t->loss));
+    snprintf(buf, n, "--blur %s --norm-pix %s --loss %s --order-signal %s", target_blur_text(t, b, sizeof b),
+             t->norm_pix ? "on" : "off", target_loss_name(t->loss), target_signal_name(t->signal));
     return buf;
 }
 

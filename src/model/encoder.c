@@ -1,6 +1,7 @@
 /* The forward-only encoder: permutation pass and evaluation features (semaim/encoder.h). */
 #include <math.h>
 #include <string.h>
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "model/blocks.h"
 #include "semaim/encoder.h"
@@ -45,17 +46,42 @@ void encoder_features(model_t *m, acts_t *a, const float *images, int B, float *
     }
 }
 
-const float *encoder_cls_similarity(model_t *m, acts_t *a, const float *images, int B) {
-    const float *tok = encoder_pass(m, a, images, B, NULL);
-    int T = m->d.T, D = m->d.D, L = m->d.L;
-    float *sim = a->sim;
+/* sim[b·L + p] = cos(ref_b, tok_b,1+p) in double; ref_b at ref + b·ref_stride. */
+static void cosine_to_patches(float *sim, const float *ref, long ref_stride, const float *tok, int B, int T, int D) {
+    const int L = T - 1;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)B * L; r++) {
         long b = r / L, p = r % L;
-        const float *c = tok + b * T * D, *t = tok + (b * T + 1 + p) * D;
+        const float *c = ref + b * ref_stride, *t = tok + (b * T + 1 + p) * D;
         double dot = 0, nc = 0, nt = 0;
         for (int d = 0; d < D; d++) { dot += (double)c[d] * t[d]; nc += (double)c[d] * c[d]; nt += (double)t[d] * t[d]; }
         sim[r] = (float)(dot / (fmax(sqrt(nc), 1e-12) * fmax(sqrt(nt), 1e-12)));
+    }
+}
+
+const float *encoder_order_signal(model_t *m, acts_t *a, const float *images, int B) {
+    const float *tok = encoder_pass(m, a, images, B, NULL);
+    const int T = m->d.T, D = m->d.D, L = m->d.L, NH = m->d.NH;
+    float *sim = a->sim;
+    if (m->tgt.signal == SIGNAL_GAP) {
+        pool_patch_tokens(a->pool, tok, B, T, D);
+        cosine_to_patches(sim, a->pool, D, tok, B, T, D);
+    } else if (m->tgt.signal == SIGNAL_SELF) {
+        /* Block 0's buffers served every block of the pass, so its saved probabilities
+         * [B,NH,T,T] are the last block's; the cls query is row 0 of each head. */
+        const void *att = a->enc[0].att;
+#pragma omp parallel for schedule(static)
+        for (long r = 0; r < (long)B * L; r++) {
+            long b = r / L, p = r % L;
+            double s = 0;
+            for (int h = 0; h < NH; h++) {
+                long i = ((b * NH + h) * T) * T + 1 + p;
+                s += a->bf16 ? bf16_to_f32_one(((const bf16_t *)att)[i]) : ((const float *)att)[i];
+            }
+            sim[r] = (float)(s / NH);
+        }
+    } else {
+        cosine_to_patches(sim, tok, (long)T * D, tok, B, T, D);
     }
     return sim;
 }
@@ -63,6 +89,6 @@ const float *encoder_cls_similarity(model_t *m, acts_t *a, const float *images, 
 void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise, int B, int *ranks,
                    int *center_out) {
     acts_check(a, B, ACTS_ENCODER);
-    const float *sim = order_uses_model(o) ? encoder_cls_similarity(m, a, images, B) : NULL;
+    const float *sim = order_uses_model(o) ? encoder_order_signal(m, a, images, B) : NULL;
     order_from_scores(o, m->d.G, sim, noise, B, ranks, center_out, a->order_scratch);
 }

@@ -53,7 +53,8 @@ int report_orders_compute(report_orders_t *O, model_t *m, uint64_t seed, const c
                 O->rgb[((size_t)i * S * S + p) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5);
             }
     order_noise(noise, seed, 0, b->ids, n, L);
-    memcpy(O->sim, encoder_cls_similarity(m, a, b->images, n), sizeof(float) * n * L);
+    memcpy(O->sim, encoder_order_signal(m, a, b->images, n), sizeof(float) * n * L);
+    O->signal = m->tgt.signal;
     for (int k = 0; k < REPORT_ORDERS; k++)
         compute_order(m, a, report_order_kinds[k], b->images, noise, n, O->ranks + (long)k * n * L,
                       k == 0 ? O->center : NULL);
@@ -64,6 +65,16 @@ out:
     loader_close(ld);
     if (rc) report_orders_free(O);
     return rc;
+}
+
+const char *report_signal_label(int signal) {
+    return signal == SIGNAL_GAP ? "mean-token similarity" : signal == SIGNAL_SELF ? "cls attention" : "cls similarity";
+}
+
+const char *report_signal_sentence(int signal) {
+    return signal == SIGNAL_GAP ? "the cosine similarity of the mean patch token to each patch token after the final norm"
+           : signal == SIGNAL_SELF ? "the last encoder block's attention from the cls token to each patch, averaged over heads"
+                                   : "the cosine similarity of the cls token to each patch token after the final norm";
 }
 
 void report_heat_rgb(double t, uint8_t rgb[3]) {

@@ -239,8 +239,8 @@ char *report_orders_svg(const report_orders_t *O) {
     buf_t b = {0};
     svg_begin(&b, width, height);
     svg_text(&b, left, 26, "start", 16, " font-weight=\"bold\"", "The semantic order");
-    static const char *const col[REPORT_PANELS] = {"image (centre outlined)", "cls similarity", "semantic order", "raster order",
-                                                   "stochastic order"};
+    const char *const col[REPORT_PANELS] = {"image (centre outlined)", report_signal_label(O->signal), "semantic order",
+                                            "raster order", "stochastic order"};
     for (int k = 0; k < REPORT_PANELS; k++)
         svg_text(&b, left + k * (panel + gap) + 0.5 * panel, top - 10, "middle", panel >= 160 ? 12 : 10, "", col[k]);
     for (int i = 0; i < O->n; i++) {
@@ -255,8 +255,9 @@ char *report_orders_svg(const report_orders_t *O) {
         buf_free(&png);
         char cap[256];
         int c = O->center[i];
-        snprintf(cap, sizeof cap, "val image %lld, label %d: centre patch (row %d, col %d) of %dx%d, cls similarity %.3f",
-                 (long long)O->ids[i], O->labels[i], c / O->G, c % O->G, O->G, O->G, O->sim[(long)i * O->L + c]);
+        snprintf(cap, sizeof cap, "val image %lld, label %d: centre patch (row %d, col %d) of %dx%d, %s %.3f",
+                 (long long)O->ids[i], O->labels[i], c / O->G, c % O->G, O->G, O->G, report_signal_label(O->signal),
+                 O->sim[(long)i * O->L + c]);
         svg_text(&b, left, y + h + 16, "start", 11, " fill=\"#444444\"", cap);
     }
     svg_text_wrapped(&b, left, height - 30, 11, " fill=\"#444444\"",

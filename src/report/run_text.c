@@ -189,12 +189,13 @@ char *report_run_markdown(const report_t *R, const report_runlog_t *L, const rep
         buf_puts(&b, "With the weights of `");
         report_md_text(&b, orders_source);
         buf_printf(&b, "`, %d validation images. Each row: the image with the centre patch the permutation pass chose "
-                       "(outlined), the cosine similarity of the cls token to each patch token after the final norm (the "
-                       "centre is its maximum; brightest = most similar), then the prediction order as a heat map over the "
+                       "(outlined), the run's order signal (`--order-signal %s`): %s (the centre is its maximum; brightest = "
+                       "highest), then the prediction order as a heat map over the "
                        "%dx%d patch grid, first predicted brightest, for the semantic order and, beside it, raster and "
                        "stochastic. The same rows are the PNGs order-K.png.\n\n![the semantic order](orders.svg)\n\n",
-                   O->n, O->G, O->G);
-        buf_puts(&b, "| # | image | label | centre (row, col) | cls similarity at the centre |\n| ---: | ---: | ---: | --- | ---: |\n");
+                   O->n, target_signal_name(O->signal), report_signal_sentence(O->signal), O->G, O->G);
+        buf_printf(&b, "| # | image | label | centre (row, col) | %s at the centre |\n| ---: | ---: | ---: | --- | ---: |\n",
+                   report_signal_label(O->signal));
         for (int i = 0; i < O->n; i++)
             buf_printf(&b, "| [%d](order-%d.png) | %lld | %d | (%d, %d) | %.3f |\n", i, i, (long long)O->ids[i], O->labels[i],
                        O->center[i] / O->G, O->center[i] % O->G, O->sim[(long)i * O->L + O->center[i]]);
@@ -302,7 +303,8 @@ char *report_run_json(const report_t *R, const report_runlog_t *L, const report_
     } else {
         buf_puts(&b, "{\"source\": ");
         json_str(&b, orders_source);
-        buf_printf(&b, ", \"image\": %d, \"patch\": %d, \"grid\": %d, \"images\": [", O->S, O->P, O->G);
+        buf_printf(&b, ", \"image\": %d, \"patch\": %d, \"grid\": %d, \"signal\": \"%s\", \"images\": [", O->S, O->P, O->G,
+                   target_signal_name(O->signal));
         for (int i = 0; i < O->n; i++) {
             buf_printf(&b, "%s{\"id\": %lld, \"label\": %d, \"center\": %d, \"sim\": [", i ? ", " : "", (long long)O->ids[i],
                        O->labels[i], O->center[i]);

@@ -36,7 +36,8 @@ TOL_FINAL = 1e-4      # max|diff| / max|ref| per tensor
 TOL_POS = 1e-6        # absolute, pos_embed
 ADAM_NOISE = 1e-6     # gradient rounding assumed for a float32 implementation, of max|g_tensor|
 TOL_MOVE = 1e-3       # whole-model relative error of the parameter movement over the run
-TIE_GAP = 1e-5        # top-2 cls-similarity gap under which a different centre is a tie
+TIE_GAP = 1e-5        # top-2 signal gap under which a different centre is a tie
+TOL_SIGNAL = 1e-5     # the permutation pass's signal values, max|diff| / max|ref|
 SIM_TOL = 1e-5        # similarity order: allowed inversion of a_p along the order
 
 
@@ -106,6 +107,8 @@ def check_config(path, c):
         raise DumpError(f"{path}: 'blur_sigma' must be positive, got {sigma!r}")
     if c.get("norm_pix", 1) not in (0, 1) or loss not in ("l2", "l1"):
         raise DumpError(f"{path}: 'norm_pix' must be 0/1 and 'loss' l2/l1, got {c.get('norm_pix')!r}, {loss!r}")
+    if c.get("signal", "cls") not in ref.SIGNALS:
+        raise DumpError(f"{path}: 'signal' must be one of {ref.SIGNALS}, got {c.get('signal')!r}")
     try:
         ref.check_cfg(c)
     except ValueError as e:
@@ -160,6 +163,8 @@ def load_dump(d):
            "noise": expect_shape(path, t, "noise", (B, L), "F32"),
            "semantic_ranks": expect_shape(path, t, "semantic_ranks", (B, L), "I32"),
            "semantic_center": expect_shape(path, t, "semantic_center", (B,), "I32")}
+    if "semantic_signal" in t:   # the permutation pass's signal values (dumps from before they were: absent)
+        inp["semantic_signal"] = expect_shape(path, t, "semantic_signal", (B, L), "F32")
     expect_keys(path, t, inp)
     if not np.all((inp["noise"] >= 0) & (inp["noise"] < 1)):
         raise DumpError(f"{path}: 'noise' outside [0, 1)")
@@ -246,8 +251,11 @@ def check_init(rep, c, init):
 
 
 def check_permutation(rep, c, inp, a):
-    """a: my float64 cls similarities [B, L] at the init weights."""
+    """a: my float64 order signal [B, L] (the dump's, cls by default) at the init weights."""
     G, B = ref.grid(c), c["batch"]
+    if "semantic_signal" in inp:
+        err = tensor_rel(inp["semantic_signal"], a)
+        rep(err <= TOL_SIGNAL, f"signal.{c.get('signal', 'cls')}", f"max|C − ref| / max|ref| {err:.2e}")
     cen_c = inp["semantic_center"].astype(np.int64)
     cen_me = a.argmax(axis=1)
     ties, wrong = [], []
@@ -420,7 +428,8 @@ def compare_dump(d, expect=None, label=None):
     check_expect(rep, c, expect or {})
     check_init(rep, c, dump["init"])
     params = ref.to_torch(dump["init"], torch.float64, grad=False)
-    a = ref.cls_similarity(params, torch.tensor(dump["inputs"]["images"], dtype=torch.float64), c).numpy()
+    a = ref.order_signal(params, torch.tensor(dump["inputs"]["images"], dtype=torch.float64), c,
+                         c.get("signal", "cls")).numpy()
     check_permutation(rep, c, dump["inputs"], a)
     check_training(rep, c, dump)
     return rep.failed == 0

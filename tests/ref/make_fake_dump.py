@@ -9,7 +9,9 @@ THE DUMP FORMAT (what build/tools/parity_dump writes into --out DIR):
   inputs.safetensors "images" F32 [B,3,H,W] normalised; "ranks" I32 [B,L] rank of patch p in the
                      training order (0 = first); "noise" F32 [B,L] the u_p of the semantic order;
                      "semantic_ranks" I32 [B,L], "semantic_center" I32 [B] from the permutation pass
-                     on the init weights
+                     on the init weights, "semantic_signal" F32 [B,L] its signal values (optional)
+  config.json may add the objective: "blur_k" (0 = none), "blur_sigma", "norm_pix" (0/1), "loss"
+                     ("l2"/"l1"), "signal" ("cls"/"gap"/"self"); absent: 9, 1, 1, "l2", "cls"
   step0.safetensors  "loss" F32 [1] at init; "grad.<name>" F32 for every parameter but pos_embed
   traj.json          [{"step": t, "lr": lr_t, "loss": loss_t, "grad_norm": g_t (before clipping)}]
   final.safetensors  every parameter after the steps
@@ -121,7 +123,8 @@ def make_dump(out, a, dtype=torch.float32, bug="none"):
     st.write(os.path.join(out, "init.safetensors"), init)
     st.write(os.path.join(out, "inputs.safetensors"), {
         "images": images.numpy(), "ranks": ranks.astype(np.int32), "noise": noise,
-        "semantic_ranks": sem_ranks.astype(np.int32), "semantic_center": centers.astype(np.int32)})
+        "semantic_ranks": sem_ranks.astype(np.int32), "semantic_center": centers.astype(np.int32),
+        "semantic_signal": sim.astype(np.float32)})
     st.write(os.path.join(out, "step0.safetensors"),
              {"loss": np.array([loss0], np.float32), **{"grad." + n: f32(g) for n, g in grads0.items()}})
     st.write(os.path.join(out, "final.safetensors"), {n: f32(t) for n, t in params.items()})
@@ -236,6 +239,10 @@ def selftest(full=False):
         def move_center(t):
             t["semantic_center"][1] = (t["semantic_center"][1] + 5) % t["noise"].shape[1]
         case("semantic_center_moved", "semantic.center", lambda d: edit_st(f"{d}/inputs.safetensors", move_center))
+
+        def bump_signal(t):
+            t["semantic_signal"][0, 1] += 1e-3 * np.abs(t["semantic_signal"]).max()
+        case("semantic_signal_1e-3", "signal.cls", lambda d: edit_st(f"{d}/inputs.safetensors", bump_signal))
 
         def swap_pos(t):
             pe = t["pos_embed"]

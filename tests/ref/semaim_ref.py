@@ -281,12 +281,40 @@ def loss_fn(p, images, ranks, cfg):
 def cls_similarity(p, images, cfg):
     """Permutation pass (§1 step 2): encoder with full attention, final norm,
     a_p = cos(cls, patch p). Returns [B, L] in the dtype of the inputs."""
+    return order_signal(p, images, cfg, "cls")
+
+
+SIGNALS = ("cls", "gap", "self")
+
+
+@torch.no_grad()
+def order_signal(p, images, cfg, signal):
+    """The permutation pass's per-patch signal (docs/objective.md), [B, L]:
+    cls  cos(z_cls, z_p) of the tokens z after the final norm (SPEC §1 step 2);
+    gap  cos(mean_q z_q, z_p), the mean over the normed patch tokens;
+    self the last block's softmax(q·kᵀ/√hd) from the cls query to patch p, mean over heads."""
     x = embed(p, images, cfg)
+    D, NH = cfg["width"], cfg["heads"]
     for i in range(cfg["depth"]):
-        x = encoder_block(p, i, x, None, cfg["heads"])
+        if signal == "self" and i == cfg["depth"] - 1:
+            b = f"blocks.{i}."
+            q, k, _ = linear(layer_norm(x, p, b + "norm1"), p, b + "attn.qkv").split(D, dim=-1)
+            B, T, hd = x.shape[0], x.shape[1], D // NH
+            q, k = (t.reshape(B, T, NH, hd).transpose(1, 2) for t in (q, k))
+            att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(hd), dim=-1)   # [B, NH, T, T]
+            return att[:, :, 0, 1:].mean(dim=1)
+        x = encoder_block(p, i, x, None, NH)
     x = layer_norm(x, p, "norm")
-    x = x / x.norm(dim=-1, keepdim=True)
-    return (x[:, 1:] * x[:, :1]).sum(dim=-1)
+    if signal == "gap":   # the mean of the normed tokens themselves, before any unit scaling
+        ref = x[:, 1:].mean(dim=1, keepdim=True)
+        ref = ref / ref.norm(dim=-1, keepdim=True)
+        x = x / x.norm(dim=-1, keepdim=True)
+    elif signal == "cls":
+        x = x / x.norm(dim=-1, keepdim=True)
+        ref = x[:, :1]
+    else:
+        raise ValueError(f"order signal {signal!r} is not one of {SIGNALS}")
+    return (x[:, 1:] * ref).sum(dim=-1)
 
 
 def ranks_from_scores(s):
@@ -501,6 +529,13 @@ def selfcheck():
     good = all(rk[bb, cen[bb]] == 0 and np.all(np.diff(dist[bb][np.argsort(rk[bb])]) >= 0) for bb in range(B))
     ok &= _report(good, "semantic_order", f"centres {cen.tolist()}")
 
+    # 8. the other signals: self is a distribution over cls and the patches (its patch part
+    # sums below 1), gap and cls are cosines; each differs from the others
+    sig = {s: order_signal(p, images, cfg, s) for s in SIGNALS}
+    tot = sig["self"].sum(dim=1)
+    ok &= _report(bool((sig["self"] > 0).all() and (tot < 1).all() and (sig["gap"].abs() <= 1 + 1e-12).all()
+                       and (sig["cls"] - sig["gap"]).abs().max() > 1e-3 and (sig["self"] - sig["cls"]).abs().max() > 1e-3),
+                  "order_signals", f"self patch mass {tot.tolist()}")
     return ok
 
 

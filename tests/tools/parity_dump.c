@@ -2,7 +2,8 @@
  * weights, the inputs and orders, the loss and gradients at init, and a short AdamW
  * trajectory with clipping and the schedule. The format is documented at the top of
  * tests/ref/make_fake_dump.py. --gemm picks the backend; the precision is fp32 (the reference
- * is float64). --blur, --norm-pix and --loss are semaim-train's, parsed by the same functions. */
+ * is float64). --blur, --norm-pix, --loss and --order-signal are semaim-train's, parsed by the
+ * same functions; the permutation pass's signal values are dumped too (semantic_signal). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
         {"dec-depth", 1, 0, 'q'}, {"heads", 1, 0, 'h'}, {"batch", 1, 0, 'b'}, {"order", 1, 0, 'o'},
         {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
         {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {"blur", 1, 0, 'B'}, {"norm-pix", 1, 0, 'N'},
-        {"loss", 1, 0, 'L'}, {0, 0, 0, 0}};
+        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
         case 'B': if (target_parse_blur(optarg, &tgt, &err_v)) die(err); break;
         case 'N': if (target_parse_norm_pix(optarg, &tgt, &err_v)) die(err); break;
         case 'L': if (target_parse_loss(optarg, &tgt, &err_v)) die(err); break;
+        case 'S': if (target_parse_signal(optarg, &tgt, &err_v)) die(err); break;
         default: die("unknown option");
         }
     }
@@ -74,6 +76,7 @@ int main(int argc, char **argv) {
     int L = m.d.L, H = c.image;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     int *ranks = malloc(sizeof(int) * B * L), *sem = malloc(sizeof(int) * B * L), *center = malloc(sizeof(int) * B);
+    float *signal = malloc(sizeof(float) * B * L);
     rng_t r = rng_make(rng_key((uint64_t)seed, 0xda7a, 0, 0, 0));
     /* smooth-ish images: a random gradient plus noise, so blur and normalisation matter */
     for (int b = 0; b < B; b++)
@@ -85,6 +88,7 @@ int main(int argc, char **argv) {
                                                                  (2 * rng_nextf(&r) - 1);
         }
     for (long i = 0; i < (long)B * L; i++) noise[i] = rng_nextf(&r);
+    memcpy(signal, encoder_order_signal(&m, a, img, B), sizeof(float) * B * L);
     compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, sem, center);
     compute_order(&m, a, order, img, noise, B, ranks, NULL);
 
@@ -93,9 +97,9 @@ int main(int argc, char **argv) {
     st_tensor_t in[] = {
         {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks},
         {"noise", ST_F32, 2, {B, L}, noise}, {"semantic_ranks", ST_I32, 2, {B, L}, sem},
-        {"semantic_center", ST_I32, 1, {B}, center}};
+        {"semantic_center", ST_I32, 1, {B}, center}, {"semantic_signal", ST_F32, 2, {B, L}, signal}};
     snprintf(path, sizeof path, "%s/inputs.safetensors", out);
-    if (st_write(path, in, 5, &err_v)) die(err);
+    if (st_write(path, in, 6, &err_v)) die(err);
 
     optim_cfg_t oc = optim_defaults();
     oc.clip = clip;
@@ -127,12 +131,12 @@ int main(int argc, char **argv) {
             "{\"image\": %d, \"patch\": %d, \"width\": %d, \"depth\": %d, \"dec_depth\": %d, \"heads\": %d, "
             "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
             "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g, "
-            "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\"}\n",
+            "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\", \"signal\": \"%s\"}\n",
             c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
             steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend), tgt.blur_k,
-            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss));
+            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal));
     fclose(cf);
-    free(img); free(noise); free(ranks); free(sem); free(center);
+    free(img); free(noise); free(ranks); free(sem); free(center); free(signal);
     acts_free(a);
     model_free(&m);
     return 0;

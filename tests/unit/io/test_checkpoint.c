@@ -104,8 +104,8 @@ int main(void) {
     /* a resume with another objective is refused, naming both */
     ckpt_model_t idd = id;   /* the default objective */
     CHECK(ckpt_load(path, &idd, &m2.w, &st, &err_v) == -1 &&
-          strstr(err, "trained with --blur 5,2 --norm-pix off --loss l1;") &&
-          strstr(err, "this run has --blur 9,1 --norm-pix on --loss l2 ("), "other objective: %s", err);
+          strstr(err, "trained with --blur 5,2 --norm-pix off --loss l1 --order-signal gap;") &&
+          strstr(err, "this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls ("), "other objective: %s", err);
     target_cfg_t none = target_defaults();
     none.blur_k = 0;
     m.tgt = none;

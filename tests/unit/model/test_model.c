@@ -1,6 +1,7 @@
 /* Model core: config validation, the parameter table, orders, the masks seen through the
  * whole network (causality), a directional finite-difference check of the full backward,
- * batch independence of the encoder features, and the optimiser's schedule/decay/clipping.
+ * batch independence of the encoder features, the order signals (cls, gap, self) against
+ * direct computations, and the optimiser's schedule/decay/clipping.
  * Numerical parity with PyTorch is in tests/t_parity.sh. */
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "check.h"
+#include "kernels/ops.h"
+#include "model/arena.h"
 #include "semaim/encoder.h"
 #include "semaim/finetune.h"
 #include "semaim/model.h"
@@ -306,6 +309,118 @@ static void test_features(void) {
     test_end();
 }
 
+static double *to_double(const float *x, long n) {
+    double *d = malloc(sizeof(double) * n);
+    for (long i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+/* Each signal of the permutation pass against a direct double computation: cls and gap from
+ * the normed tokens, self by recomputing the last block's cls-query attention (LayerNorm,
+ * q·k/√hd, softmax, mean over heads) from that block's input, which the pass leaves in its
+ * stream buffers. Several grids (odd too), depths and head counts; both arena kinds. */
+static void test_order_signals(void) {
+    test_begin("order_signals_cls_gap_self_direct");
+    const semaim_config_t cfgs[] = {{16, 4, 16, 2, 1, 2}, {15, 5, 24, 3, 1, 4}, {14, 2, 16, 1, 1, 1}};
+    for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
+        const semaim_config_t c = cfgs[ci];
+        model_t m;
+        err_t e = {0};
+        if (model_init(&m, &c, 11 + ci, &e)) { CHECK(0, "model_init: %s", e.msg); continue; }
+        /* non-trivial LayerNorms and biases, so the signals differ */
+        rng_t r = rng_make(rng_key(5, ci, 0, 0, 0));
+        for (long i = 0; i < m.w.nparams; i++) m.w.params[i] += 0.05f * (2 * rng_nextf(&r) - 1);
+        const int B = 2, T = m.d.T, D = m.d.D, L = m.d.L, NH = m.d.NH, hd = m.d.hd, H = c.image;
+        float *img = malloc(sizeof(float) * B * 3 * H * H);
+        random_images(img, B * 3 * H * H, 40 + ci);
+        for (int mode = 0; mode < 2; mode++) {
+            acts_t *a = acts_create(&m.cfg, B, mode ? ACTS_PRETRAIN : ACTS_ENCODER, 0, &e);
+            if (!a) { CHECK(0, "acts: %s", e.msg); continue; }
+            float *got[3];
+            for (int s = 0; s < 3; s++) {
+                m.tgt.signal = s;
+                got[s] = malloc(sizeof(float) * B * L);
+                memcpy(got[s], encoder_order_signal(&m, a, img, B), sizeof(float) * B * L);
+            }
+            /* the pass of the last call (self) left the normed tokens and the last block's input */
+            const float *tok = a->tok, *xin = a->h + (long)((c.depth - 1) % 2) * B * T * D;
+            double worst[3] = {0, 0, 0}, mass = 0;
+            for (int b = 0; b < B; b++) {
+                const float *cl = tok + (long)b * T * D;
+                double mean[64] = {0};
+                for (int t = 1; t < T; t++)
+                    for (int d = 0; d < D; d++) mean[d] += tok[((long)b * T + t) * D + d] / (double)L;
+                for (int p = 0; p < L; p++) {
+                    const float *z = tok + ((long)b * T + 1 + p) * D;
+                    double dc = 0, dg = 0, nc = 0, ng = 0, nz = 0;
+                    for (int d = 0; d < D; d++) {
+                        dc += (double)cl[d] * z[d]; dg += mean[d] * z[d];
+                        nc += (double)cl[d] * cl[d]; ng += mean[d] * mean[d]; nz += (double)z[d] * z[d];
+                    }
+                    worst[0] = fmax(worst[0], fabs(got[0][b * L + p] - dc / sqrt(nc * nz)));
+                    worst[1] = fmax(worst[1], fabs(got[1][b * L + p] - dg / sqrt(ng * nz)));
+                }
+                /* self: LayerNorm 1 and q, k of the last block, in double */
+                const enc_block_t *w = &m.p.e.blk[c.depth - 1];
+                double *x = to_double(xin + (long)b * T * D, (long)T * D), *ln = malloc(sizeof(double) * T * D),
+                       *mu = malloc(sizeof(double) * T), *rs = malloc(sizeof(double) * T),
+                       *qkv = malloc(sizeof(double) * T * 3 * D), *lw = to_double(w->ln1_w, D), *lb = to_double(w->ln1_b, D),
+                       *W = to_double(w->qkv_w, 3L * D * D), *bias = to_double(w->qkv_b, 3L * D);
+                layernorm_forward_ref(ln, mu, rs, x, lw, lb, T, D);
+                linear_forward_ref(qkv, ln, W, bias, T, D, 3 * D);
+                double acc[4096] = {0}, selfcls = 0;
+                for (int h = 0; h < NH; h++) {
+                    double sc[4096], mx = -1e300, z = 0;
+                    for (int j = 0; j < T; j++) {
+                        double s = 0;
+                        for (int d = 0; d < hd; d++) s += qkv[h * hd + d] * qkv[(long)j * 3 * D + D + h * hd + d];
+                        sc[j] = s / sqrt((double)hd);
+                        mx = fmax(mx, sc[j]);
+                    }
+                    for (int j = 0; j < T; j++) z += exp(sc[j] - mx);
+                    for (int j = 0; j < T; j++) acc[j] += exp(sc[j] - mx) / z / NH;
+                }
+                selfcls = acc[0];
+                double tot = selfcls;
+                for (int p = 0; p < L; p++) {
+                    worst[2] = fmax(worst[2], fabs(got[2][b * L + p] - acc[1 + p]));
+                    tot += got[2][b * L + p];
+                }
+                mass = fmax(mass, fabs(tot - 1));
+                free(x); free(ln); free(mu); free(rs); free(qkv); free(lw); free(lb); free(W); free(bias);
+            }
+            const char *mn = mode ? "pretrain arena" : "encoder arena";
+            CHECK(worst[0] < 1e-5, "G %d %s cls: max err %.3g", m.d.G, mn, worst[0]);
+            CHECK(worst[1] < 1e-5, "G %d %s gap: max err %.3g", m.d.G, mn, worst[1]);
+            CHECK(worst[2] < 1e-5, "G %d %s self: max err %.3g", m.d.G, mn, worst[2]);
+            CHECK(mass < 1e-5, "G %d %s self with the cls entry sums to %.9g, not 1", m.d.G, mn, 1 + mass);
+            double d01 = 0, d02 = 0;
+            for (int i = 0; i < B * L; i++) { d01 = fmax(d01, fabs(got[0][i] - got[1][i])); d02 = fmax(d02, fabs(got[0][i] - got[2][i])); }
+            CHECK(d01 > 1e-3 && d02 > 1e-3, "G %d the signals do not differ (%.3g %.3g)", m.d.G, d01, d02);
+            /* the orders use the model's signal: the semantic centre is its argmax */
+            float *noise = malloc(sizeof(float) * B * L);
+            int *ranks = malloc(sizeof(int) * B * L), center[2];
+            for (int i = 0; i < B * L; i++) noise[i] = rng_nextf(&r);
+            for (int s = 0; s < 3; s++) {
+                m.tgt.signal = s;
+                compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, ranks, center);
+                for (int b = 0; b < B; b++) {
+                    int best = 0;
+                    for (int p = 1; p < L; p++) if (got[s][b * L + p] > got[s][b * L + best]) best = p;
+                    CHECK(center[b] == best && ranks[b * L + best] == 0, "G %d signal %d image %d: centre %d, argmax %d",
+                          m.d.G, s, b, center[b], best);
+                }
+            }
+            free(noise); free(ranks);
+            for (int s = 0; s < 3; s++) free(got[s]);
+            acts_free(a);
+        }
+        free(img);
+        model_free(&m);
+    }
+    test_end();
+}
+
 static void test_optimizer(void) {
     test_begin("schedule_clip_decay");
     double peak = 1e-3;
@@ -414,6 +529,7 @@ int main(void) {
     test_causality();
     test_full_gradient_direction();
     test_features();
+    test_order_signals();
     test_optimizer();
     test_backward_needs_forward();
     return test_exit();

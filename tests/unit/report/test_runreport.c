@@ -206,7 +206,7 @@ static void test_orders(void) {
     float noise[5 * 64], sim[5 * 64];
     int ranks[5 * 64], center[5];
     order_noise(noise, 42, 0, bt->ids, 5, L);
-    memcpy(sim, encoder_cls_similarity(&m, a, bt->images, 5), sizeof sim);
+    memcpy(sim, encoder_order_signal(&m, a, bt->images, 5), sizeof sim);
     CHECK(!memcmp(sim, O.sim, sizeof sim), "similarities");
     uint8_t heat[64][3];
     for (int r = 0; r < L; r++) report_heat_rgb(1.0 - (double)r / (L - 1), heat[r]);
