@@ -28,6 +28,11 @@ configs=(
   "semantic_p4_d4_q2|--patch 4 --depth 4 --dec-depth 2 --order semantic --seed 4"
   "similarity_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order similarity --seed 5"
   "center_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order center --seed 6"
+  "blurnone_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order raster --seed 7 --blur none"
+  "blur5_2_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order semantic --seed 8 --blur 5,2"
+  "normpixoff_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 9 --norm-pix off"
+  "l1_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order stochastic --seed 10 --loss l1"
+  "l1_blur3_off_p4_d2_q2|--patch 4 --depth 2 --dec-depth 2 --order raster --seed 11 --loss l1 --blur 3,0.5 --norm-pix off"
 )
 common="--image 32 --width 64 --heads 2 --batch 3 --steps 10 --lr 1e-3 --warmup 3 --clip 0.5"
 backends=${PARITY_GEMM:-openblas$(grep -q '^onednn=1' build/gemm.cfg 2>/dev/null && echo ' onednn')}
@@ -53,6 +58,8 @@ for c in "${configs[@]}"; do
     case $1 in
       --patch) exp+=",patch=$2" ;; --depth) exp+=",depth=$2" ;; --dec-depth) exp+=",dec_depth=$2" ;;
       --order) exp+=",order=$2" ;; --seed) exp+=",seed=$2" ;; --gemm) exp+=",gemm=$2" ;;
+      --blur) if [ "$2" = none ]; then exp+=",blur_k=0"; else exp+=",blur_k=${2%,*},blur_sigma=${2#*,}"; fi ;;
+      --norm-pix) exp+=",norm_pix=$([ "$2" = on ] && echo 1 || echo 0)" ;; --loss) exp+=",loss=$2" ;;
     esac
     shift 2
   done
@@ -62,4 +69,26 @@ done
 if [ ${#args[@]} -gt 0 ]; then
   "$PY" tests/ref/compare_parity.py "${args[@]}" || rc=1
 fi
+
+# The comparison applies the dump's objective: told the L1 dump was L2 (or the blur-less one
+# blurred), the reference's loss must disagree.
+for wrong in "l1_p8_d2_q2_openblas|loss|l2" "blurnone_p8_d2_q2_openblas|blur_k|9" "normpixoff_p8_d2_q2_openblas|norm_pix|1"; do
+  d=${wrong%%|*}; kv=${wrong#*|}; key=${kv%%|*}; val=${kv#*|}
+  [ -d "$tmp/$d" ] || continue
+  cp -r "$tmp/$d" "$tmp/$d.lie"
+  "$PY" - "$tmp/$d.lie/config.json" "$key" "$val" <<'PY'
+import json, sys
+p, k, v = sys.argv[1:]
+c = json.load(open(p))
+c[k] = v if k == "loss" else int(v)
+if k == "blur_k":
+    c["blur_sigma"] = 1.0
+json.dump(c, open(p, "w"))
+PY
+  if "$PY" tests/ref/compare_parity.py "$tmp/$d.lie" 2>&1 | grep -q "^FAIL: parity\[$d.lie\].step0.loss"; then
+    echo "PASS: parity.objective_is_applied[$key=$val on $d]"
+  else
+    echo "FAIL: parity.objective_is_applied[$key=$val on $d] (a dump with another $key still matched)"; rc=1
+  fi
+done
 exit $rc

@@ -1,12 +1,15 @@
-/* Checkpoints of both trainers in one format: a fixed 104-byte header (magic SEMAIMCK,
- * version 2, the model config, its parameter count, the run state, the KIND — pretraining or
- * fine-tuning — with the precision and GEMM backend that wrote it, the class count, a CRC32 of
+/* Checkpoints of both trainers in one format: a fixed 120-byte header (magic SEMAIMCK,
+ * version 3, the model config, its parameter count, the run state, the KIND — pretraining or
+ * fine-tuning — with the precision and GEMM backend that wrote it, the class count, the
+ * objective (target_cfg_t: blur K (i32 at 96; 0 = none), norm-pix, loss, order signal (a byte
+ * each at 100..102), blur sigma (f64 at 104); fine-tuning files carry the defaults), a CRC32 of
  * the payload and one of the header) followed by the parameter buffer and both AdamW moments,
  * in the model's one layout (params.h), always f32 (a bf16 run's master weights are f32 too).
  * The kind is a u16 at offset 88, precision and backend a byte each at 90 and 91 (0 = not
  * recorded: files from before they were; the field was a u32 kind, so those bytes were 0).
  * Files are dir/ckpt-<8-digit step>.bin (pretraining) or dir/ft-<step>.bin (fine-tuning),
- * written through a temporary name (core/files.h), the newest K kept. Version 1 files
+ * written through a temporary name (core/files.h), the newest K kept. Version 2 files (the
+ * same without the objective, 104 bytes: they mean the default objective) and version 1 files
  * (pretraining "SEMAIMCK" v1 and fine-tuning "SEMAIMFT" v1, the same payload) are still read. */
 #ifndef SEMAIM_CHECKPOINT_H
 #define SEMAIM_CHECKPOINT_H
@@ -17,7 +20,7 @@
 #include "semaim/model.h"
 
 #define CKPT_MAGIC "SEMAIMCK"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 
 enum { CKPT_PRETRAIN = 0, CKPT_FINETUNE = 1 };
 
@@ -34,25 +37,28 @@ typedef struct {
 enum { CKPT_PREC_FP32 = 1, CKPT_PREC_BF16 = 2, CKPT_PREC_BF16_EMULATED = 3 };
 enum { CKPT_GEMM_OPENBLAS = 1, CKPT_GEMM_ONEDNN = 2 };
 
-/* What a checkpoint is for: a load must find the same kind, config, classes and size; the
- * compute is a record (resuming with another is allowed, run_resume says so). */
+/* What a checkpoint is for: a load must find the same kind, config, classes and size, and a
+ * pretraining load the same objective (tgt: resuming with another blur, loss or signal would
+ * silently change what the run optimises); the compute is a record (resuming with another is
+ * allowed, run_resume says so). */
 typedef struct {
     int kind;                /* CKPT_PRETRAIN or CKPT_FINETUNE */
     semaim_config_t cfg;
     int classes;             /* fine-tuning; 0 for pretraining */
     long nparams;
     int precision, backend;  /* CKPT_PREC_*, CKPT_GEMM_* */
+    target_cfg_t tgt;        /* pretraining's objective; the defaults for fine-tuning */
 } ckpt_model_t;
 /* The codes of a compute choice, and the name of a recorded one ("onednn bf16"; "not recorded"). */
 void ckpt_compute_codes(const gemm_config_t *c, int *precision, int *backend);
 const char *ckpt_compute_name(int precision, int backend);
 static inline ckpt_model_t ckpt_pretrain(const model_t *m) {
-    ckpt_model_t c = {CKPT_PRETRAIN, m->cfg, 0, m->w.nparams, 0, 0};
+    ckpt_model_t c = {CKPT_PRETRAIN, m->cfg, 0, m->w.nparams, 0, 0, m->tgt};
     ckpt_compute_codes(gemm_global_config(), &c.precision, &c.backend);
     return c;
 }
 static inline ckpt_model_t ckpt_finetune(const ft_model_t *f) {
-    ckpt_model_t c = {CKPT_FINETUNE, f->cfg, f->C, f->w.nparams, 0, 0};
+    ckpt_model_t c = {CKPT_FINETUNE, f->cfg, f->C, f->w.nparams, 0, 0, target_defaults()};
     ckpt_compute_codes(gemm_global_config(), &c.precision, &c.backend);
     return c;
 }

@@ -15,6 +15,34 @@ int config_preset(const char *name, semaim_config_t *c);
  * reason in err (ERR_INPUT). */
 int config_validate(const semaim_config_t *c, int batch, err_t *err);
 
+/* The pretraining objective (SPEC §3 and its options, docs/objective.md): the pixel target's
+ * blur and per-patch standardisation, the loss, and the signal of the semantic orders. Part of
+ * what a pretraining checkpoint records. The defaults are the paper's recipe (9,1 / on / l2 /
+ * cls), which is also what a checkpoint from before these settings means. */
+enum { LOSS_L2 = 0, LOSS_L1 = 1 };
+enum { SIGNAL_CLS = 0, SIGNAL_GAP = 1, SIGNAL_SELF = 2 };
+typedef struct {
+    int blur_k;          /* odd kernel size 1..63; 0 = no blur */
+    double blur_sigma;   /* > 0 when blur_k > 0 */
+    int norm_pix;        /* 1: per-patch standardisation of the target; 0: the (blurred) pixels */
+    int loss;            /* LOSS_* */
+    int signal;          /* SIGNAL_* */
+} target_cfg_t;
+target_cfg_t target_defaults(void);
+/* Each sets one field from a flag's text ("9,1" or "none"; "on"/"off"; "l2"/"l1"; "cls"/"gap"/
+ * "self"). 0, or -1 with ERR_INPUT naming the flag. */
+int target_parse_blur(const char *s, target_cfg_t *t, err_t *err);
+int target_parse_norm_pix(const char *s, target_cfg_t *t, err_t *err);
+int target_parse_loss(const char *s, target_cfg_t *t, err_t *err);
+int target_parse_signal(const char *s, target_cfg_t *t, err_t *err);
+/* The text of the fields as the flags spell them (into buf, which it returns): "9,1", "none";
+ * and the whole settings as "--blur 9,1 --norm-pix on --loss l2 --order-signal cls". */
+const char *target_blur_text(const target_cfg_t *t, char *buf, size_t n);
+const char *target_loss_name(int loss);
+const char *target_signal_name(int signal);
+const char *target_describe(const target_cfg_t *t, char *buf, size_t n);
+int target_equal(const target_cfg_t *a, const target_cfg_t *b);
+
 /* Derived sizes. */
 static inline int cfg_grid(const semaim_config_t *c) { return c->image / c->patch; }
 static inline int cfg_patches(const semaim_config_t *c) { return cfg_grid(c) * cfg_grid(c); }

@@ -35,6 +35,7 @@ typedef struct {
 
 typedef struct {
     semaim_config_t cfg;
+    target_cfg_t tgt;                    /* the objective: target_defaults() from model_init; set it before training */
     dims_t d;
     int interleave;                      /* depth / dec_depth: a decoder block after every interleave-th encoder block */
     params_t w;
@@ -42,7 +43,7 @@ typedef struct {
     float *pos_embed;                    /* [T, D], fixed */
 } model_t;
 
-/* Allocates and initialises (SPEC §2 init) from seed. 0, or -1: ERR_INPUT for an invalid
+/* Allocates and initialises (SPEC §2 init) from seed, with the default objective (m->tgt). 0, or -1: ERR_INPUT for an invalid
  * config, ERR_RUNTIME when out of memory. */
 int model_init(model_t *m, const semaim_config_t *cfg, uint64_t seed, err_t *err);
 void model_free(model_t *m);

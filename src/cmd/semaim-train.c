@@ -22,6 +22,7 @@
 
 typedef struct {
     const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data, *gemm, *precision;
+    const char *blur, *norm_pix, *loss;
     int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads;
     long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run, monitor_every, monitor_bank, monitor_queries;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
@@ -30,8 +31,9 @@ typedef struct {
 } settings_t;
 
 /* Checks the settings and resolves the model config (the sizes given on top of the preset,
- * written back so settings.json records them), the order and the assignment rule. */
-static int resolve(settings_t *s, semaim_config_t *cfg, order_t *order, int *assign, err_t *e) {
+ * written back so settings.json records them), the objective, the order and the assignment
+ * rule. */
+static int resolve(settings_t *s, semaim_config_t *cfg, target_cfg_t *tgt, order_t *order, int *assign, err_t *e) {
     if (!s->data) return err_set(e, ERR_INPUT, "--data is required");
     if (config_preset(s->preset, cfg)) return err_set(e, ERR_INPUT, "unknown --preset '%s'", s->preset);
     if (s->image) cfg->image = s->image;
@@ -43,6 +45,10 @@ static int resolve(settings_t *s, semaim_config_t *cfg, order_t *order, int *ass
     s->image = cfg->image; s->patch = cfg->patch; s->width = cfg->width;
     s->depth = cfg->depth; s->dec_depth = cfg->dec_depth; s->heads = cfg->heads;
     if (config_validate(cfg, s->batch, e)) return -1;
+    *tgt = target_defaults();
+    if (target_parse_blur(s->blur, tgt, e) || target_parse_norm_pix(s->norm_pix, tgt, e) ||
+        target_parse_loss(s->loss, tgt, e))
+        return -1;
     if (order_parse(s->order, order)) return err_set(e, ERR_INPUT, "unknown --order '%s'", s->order);
     if (strcmp(s->allreduce, "ring") && strcmp(s->allreduce, "mpi"))
         return err_set(e, ERR_INPUT, "--allreduce must be ring or mpi, not '%s'", s->allreduce);
@@ -58,7 +64,7 @@ int main(int argc, char **argv) {
         .resume = "auto", .assign = "auto", .gemm = "auto", .precision = "fp32", .batch = 64, .keep = 3, .log_every = 10, .check_every = 100,
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
-        .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800, .monitor_data = NULL,
+        .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800, .monitor_data = NULL, .blur = "9,1", .norm_pix = "on", .loss = "l2",
         .monitor_every = 500, .monitor_bank = 2000, .monitor_queries = 1000};
     option_t opts[] = {
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
@@ -85,6 +91,9 @@ int main(int argc, char **argv) {
         {"beta1", OPT_DOUBLE, &s.beta1, "AdamW beta1", 0, 1, 0},
         {"beta2", OPT_DOUBLE, &s.beta2, "AdamW beta2", 0, 1, 0},
         {"order", OPT_STRING, &s.order, "prediction order: semantic, raster, stochastic, similarity, center", 0, 0, 0},
+        {"blur", OPT_STRING, &s.blur, "pixel target's Gaussian blur K,SIGMA (odd K 1..63, SIGMA > 0) or none", 0, 0, 0},
+        {"norm-pix", OPT_STRING, &s.norm_pix, "pixel target's per-patch standardisation: on or off", 0, 0, 0},
+        {"loss", OPT_STRING, &s.loss, "loss on the pixel target: l2 (mean squared) or l1 (mean absolute)", 0, 0, 0},
         {"seed", OPT_LONG, &s.seed, "run seed (init, data order, augmentation, orders)", 0, 9.2e18, 0},
         {"ckpt-every", OPT_LONG, &s.ckpt_every, "checkpoint every N steps (and at the end)", 1, 1e12, 0},
         {"keep", OPT_INT, &s.keep, "checkpoints kept", 1, 1000000, 0},
@@ -115,16 +124,17 @@ int main(int argc, char **argv) {
     /* settings: every rank parsed the same argv, so every rank reaches the same verdict */
     err_t e = {0};
     semaim_config_t cfg;
+    target_cfg_t tgt;
     order_t order = ORDER_SEMANTIC;
     int assign = LOADER_ASSIGN_AUTO;
-    resolve(&s, &cfg, &order, &assign, &e);
+    resolve(&s, &cfg, &tgt, &order, &assign, &e);
     run_agree(&run, &e);
     run_compute(&run, &s.gemm, &s.precision);   /* before the model: a bf16 model keeps bf16 weights */
     run_open_folder(&run, s.out);
 
     /* model (same seed on every rank → same init; resume overrides it), data */
     model_t m;
-    model_init(&m, &cfg, (uint64_t)s.seed, &e);
+    if (model_init(&m, &cfg, (uint64_t)s.seed, &e) == 0) m.tgt = tgt;
     run_agree(&run, &e);
     loader *ld = NULL;
     loader_config lc = {.data_dir = s.data, .split = "train", .image_size = cfg.image, .batch = s.batch,

@@ -23,6 +23,7 @@ int source_load(const source_t *src, const char *prog, model_t *m, source_info_t
     int rank;
     MPI_Comm_rank(comm, &rank);
     ckpt_model_t id = {0};
+    id.tgt = target_defaults();   /* a weights file has no objective: the defaults */
     ckpt_state_t st = {0};
     st_file_t sf = {0};
     int opened = 0;
@@ -53,7 +54,7 @@ int source_load(const source_t *src, const char *prog, model_t *m, source_info_t
     MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm);
     MPI_Bcast(&st, (int)sizeof st, MPI_BYTE, 0, comm);
     MPI_Bcast(info, (int)sizeof *info, MPI_BYTE, 0, comm);
-    model_init(m, &id.cfg, st.seed, err);
+    if (model_init(m, &id.cfg, st.seed, err) == 0) m->tgt = id.tgt;   /* the checkpoint's objective is honoured */
     if (dist_agree(comm, err)) goto out;
     if (!src->at_init) {
         if (rank == 0) {

@@ -7,6 +7,7 @@
 #include "io/stepfiles.h"
 #include "semaim/checkpoint.h"
 
+/* Versions 1 and 2 (104 bytes): everything but the objective, which then was the defaults. */
 typedef struct {
     char magic[8];
     uint32_t version, header_bytes;
@@ -17,11 +18,32 @@ typedef struct {
     uint8_t precision, backend;   /* CKPT_PREC_*, CKPT_GEMM_* (0: not recorded; kind was a u32) */
     uint32_t classes;
     uint32_t payload_crc, header_crc;   /* header_crc covers everything before it */
-} ckpt_header_t;
-_Static_assert(sizeof(ckpt_header_t) == 104, "the header layout is part of the file format");
-_Static_assert(offsetof(ckpt_header_t, kind) == 88 && offsetof(ckpt_header_t, precision) == 90 &&
-               offsetof(ckpt_header_t, backend) == 91 && offsetof(ckpt_header_t, classes) == 92,
+} ckpt_header2_t;
+_Static_assert(sizeof(ckpt_header2_t) == 104, "the header layout is part of the file format");
+_Static_assert(offsetof(ckpt_header2_t, kind) == 88 && offsetof(ckpt_header2_t, precision) == 90 &&
+               offsetof(ckpt_header2_t, backend) == 91 && offsetof(ckpt_header2_t, classes) == 92,
                "the header layout is part of the file format");
+
+/* Version 3 (120 bytes): version 2's fields in the same places, then the objective
+ * (target_cfg_t), then the two CRCs. */
+typedef struct {
+    char magic[8];
+    uint32_t version, header_bytes;
+    int32_t cfg[6];
+    int64_t nparams;
+    ckpt_state_t st;
+    uint16_t kind;
+    uint8_t precision, backend;
+    uint32_t classes;
+    int32_t blur_k;           /* 0: no blur */
+    uint8_t norm_pix, loss, signal, pad;   /* LOSS_*, SIGNAL_* */
+    double blur_sigma;
+    uint32_t payload_crc, header_crc;
+} ckpt_header_t;
+_Static_assert(sizeof(ckpt_header_t) == 120, "the header layout is part of the file format");
+_Static_assert(offsetof(ckpt_header_t, classes) == 92 && offsetof(ckpt_header_t, blur_k) == 96 &&
+               offsetof(ckpt_header_t, norm_pix) == 100 && offsetof(ckpt_header_t, blur_sigma) == 104 &&
+               offsetof(ckpt_header_t, payload_crc) == 112, "the header layout is part of the file format");
 
 /* Version 1 of fine-tuning checkpoints, read for runs started before the formats became one. */
 typedef struct {
@@ -75,6 +97,8 @@ int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const 
     h.nparams = w->nparams; h.st = *st;
     h.kind = (uint16_t)id->kind; h.classes = (uint32_t)id->classes;
     h.precision = (uint8_t)id->precision; h.backend = (uint8_t)id->backend;
+    h.blur_k = id->tgt.blur_k; h.blur_sigma = id->tgt.blur_k ? id->tgt.blur_sigma : 0;
+    h.norm_pix = (uint8_t)id->tgt.norm_pix; h.loss = (uint8_t)id->tgt.loss; h.signal = (uint8_t)id->tgt.signal;
     span_t s[4];
     s[0] = (span_t){&h, sizeof h};
     payload(w, s + 1);
@@ -88,39 +112,57 @@ int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const 
 static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, uint32_t *crc, err_t *err) {
     FILE *f = fopen(path, "rb");
     if (!f) { err_set(err, ERR_INPUT, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    union { ckpt_header_t h; ft1_header_t ft; } u;
+    union { ckpt_header_t h; ckpt_header2_t h2; ft1_header_t ft; } u;
     memset(&u, 0, sizeof u);
     size_t got = fread(&u, 1, sizeof u, f);
-    if (got < sizeof u.h) err_set(err, ERR_INPUT, "%s: truncated header", path);
+    const uint32_t version = u.h.version, want_bytes = version == CKPT_VERSION ? sizeof u.h : sizeof u.h2;
+    if (got < sizeof u.h2) err_set(err, ERR_INPUT, "%s: truncated header", path);
     else if (!memcmp(u.h.magic, "SEMAIMFT", 8)) {
         ft1_header_t *h = &u.ft;
         if (got < sizeof *h) err_set(err, ERR_INPUT, "%s: truncated header", path);
         else if (h->version != 1 || h->header_bytes != sizeof *h)
-            err_set(err, ERR_INPUT, "%s: fine-tuning checkpoint version %u is not supported (this build reads 1 and %s %u)",
+            err_set(err, ERR_INPUT, "%s: fine-tuning checkpoint version %u is not supported (this build reads 1 and %s 1 to %u)",
                     path, h->version, CKPT_MAGIC, CKPT_VERSION);
         else if (h->header_crc != crc32_bytes(h, offsetof(ft1_header_t, header_crc)))
             err_set(err, ERR_INPUT, "%s: header CRC mismatch (corrupt)", path);
         else {
-            *id = (ckpt_model_t){CKPT_FINETUNE, cfg_unpack(h->cfg), h->classes, (long)(h->n_enc + h->nhead), 0, 0};
+            *id = (ckpt_model_t){CKPT_FINETUNE, cfg_unpack(h->cfg), h->classes, (long)(h->n_enc + h->nhead), 0, 0,
+                                 target_defaults()};
             *st = h->st;
             *crc = h->payload_crc;
             fseek(f, (long)sizeof *h, SEEK_SET);
             return f;
         }
     } else if (memcmp(u.h.magic, CKPT_MAGIC, 8)) err_set(err, ERR_INPUT, "%s: not a semaim checkpoint (bad magic)", path);
-    else if ((u.h.version != 1 && u.h.version != CKPT_VERSION) || u.h.header_bytes != sizeof u.h)
-        err_set(err, ERR_INPUT, "%s: checkpoint version %u is not supported (this build reads 1 and %u)", path,
-                u.h.version, CKPT_VERSION);
-    else if (u.h.header_crc != crc32_bytes(&u.h, offsetof(ckpt_header_t, header_crc)))
+    else if (version < 1 || version > CKPT_VERSION || u.h.header_bytes != want_bytes)
+        err_set(err, ERR_INPUT, "%s: checkpoint version %u is not supported (this build reads 1 to %u)", path,
+                version, CKPT_VERSION);
+    else if (got < want_bytes) err_set(err, ERR_INPUT, "%s: truncated header", path);
+    else if ((version == CKPT_VERSION ? u.h.header_crc : u.h2.header_crc) !=
+             crc32_bytes(&u, version == CKPT_VERSION ? offsetof(ckpt_header_t, header_crc) : offsetof(ckpt_header2_t, header_crc)))
         err_set(err, ERR_INPUT, "%s: header CRC mismatch (corrupt)", path);
     else {
-        ckpt_header_t *h = &u.h;
-        int v1 = h->version == 1;   /* v1: pretraining, and kind/classes hold the payload size */
+        ckpt_header2_t *h = &u.h2;   /* the fields both layouts share sit at the same offsets */
+        int v1 = version == 1;   /* v1: pretraining, and kind/classes hold the payload size */
         *id = (ckpt_model_t){v1 ? CKPT_PRETRAIN : (int)h->kind, cfg_unpack(h->cfg), v1 ? 0 : (int)h->classes,
-                             (long)h->nparams, v1 ? 0 : h->precision, v1 ? 0 : h->backend};
+                             (long)h->nparams, v1 ? 0 : h->precision, v1 ? 0 : h->backend, target_defaults()};
+        if (version == CKPT_VERSION) {
+            id->tgt = (target_cfg_t){u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal};
+            err_t te = {0};
+            target_cfg_t chk = target_defaults();
+            char blur[64];
+            snprintf(blur, sizeof blur, "%d,%.17g", u.h.blur_k, u.h.blur_sigma);
+            if ((u.h.blur_k && target_parse_blur(blur, &chk, &te)) || u.h.norm_pix > 1 || u.h.loss > LOSS_L1 ||
+                u.h.signal > SIGNAL_SELF) {
+                err_set(err, ERR_INPUT, "%s: invalid objective in header (blur %d,%g norm-pix %u loss %u signal %u)", path,
+                        u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal);
+                fclose(f);
+                return NULL;
+            }
+        }
         *st = h->st;
-        *crc = h->payload_crc;
-        fseek(f, (long)sizeof *h, SEEK_SET);
+        *crc = version == CKPT_VERSION ? u.h.payload_crc : h->payload_crc;
+        fseek(f, (long)want_bytes, SEEK_SET);
         return f;
     }
     fclose(f);
@@ -159,6 +201,11 @@ int ckpt_load(const char *path, const ckpt_model_t *want, params_t *w, ckpt_stat
         else
             err_set(err, ERR_INPUT, "%s: checkpoint is for another model (image %d patch %d width %d depth %d dec-depth %d "
                     "heads %d)", path, c->image, c->patch, c->width, c->depth, c->dec_depth, c->heads);
+    } else if (id.kind == CKPT_PRETRAIN && !target_equal(&id.tgt, &want->tgt)) {
+        char x[160], y[160];
+        err_set(err, ERR_INPUT, "%s: checkpoint was trained with %s; this run has %s (resume needs the same objective; pass "
+                "--resume no to start over)", path, target_describe(&id.tgt, x, sizeof x),
+                target_describe(&want->tgt, y, sizeof y));
     } else {
         span_t sp[3];
         payload(w, sp);
@@ -195,6 +242,7 @@ static int load_model(const char *path, void *ctx, err_t *err) {
         return err_set(err, ERR_INPUT, "%s: is a %s checkpoint; a pretraining checkpoint is needed here", path,
                        ckpt_kind_name(id.kind));
     if (model_init(m, &id.cfg, st->seed, err)) return err_prefix(err, "%s", path);
+    m->tgt = id.tgt;   /* the model is the one the file describes, objective included */
     ckpt_model_t want = ckpt_pretrain(m);
     if (ckpt_load(path, &want, &m->w, st, err) == 0) return 0;
     model_free(m);

@@ -1,12 +1,14 @@
-/* Losses. Mean squared error: the forward sum is split into a fixed number of chunks whose
- * partial sums are added in order, so the loss is bit-identical for any thread count.
+/* Losses. Mean squared and mean absolute error: the forward sum is split into a fixed number
+ * of chunks whose partial sums are added in order, so the loss is bit-identical for any thread
+ * count.
  * Soft-target cross-entropy: serial over rows (see ops.h). */
 #include <math.h>
 #include "kernels/ops.h"
 
 #define MSE_CHUNKS 64
 
-double mse_forward(const float *pred, const float *target, long n) {
+/* mean of d² (l1 = 0) or |d| (l1 = 1), d = pred − target, in double */
+static double chunked_mean(const float *pred, const float *target, long n, int l1) {
     if (n <= 0) return 0.0;
     double part[MSE_CHUNKS];
     const long per = (n + MSE_CHUNKS - 1) / MSE_CHUNKS;
@@ -14,13 +16,31 @@ double mse_forward(const float *pred, const float *target, long n) {
     for (int c = 0; c < MSE_CHUNKS; c++) {
         const long lo = c * per, hi = lo + per < n ? lo + per : n;
         double s = 0.0;
-        #pragma omp simd reduction(+:s)
-        for (long i = lo; i < hi; i++) { double d = (double)pred[i] - target[i]; s += d * d; }
+        if (l1) {
+            #pragma omp simd reduction(+:s)
+            for (long i = lo; i < hi; i++) s += fabs((double)pred[i] - target[i]);
+        } else {
+            #pragma omp simd reduction(+:s)
+            for (long i = lo; i < hi; i++) { double d = (double)pred[i] - target[i]; s += d * d; }
+        }
         part[c] = s;
     }
     double s = 0.0;
     for (int c = 0; c < MSE_CHUNKS; c++) s += part[c];
     return s / n;
+}
+
+double mse_forward(const float *pred, const float *target, long n) { return chunked_mean(pred, target, n, 0); }
+double l1_forward(const float *pred, const float *target, long n) { return chunked_mean(pred, target, n, 1); }
+
+void l1_backward(float *dpred, const float *pred, const float *target, long n, float scale) {
+    if (n <= 0) return;
+    const float k = (float)((double)scale / n);
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) {
+        const float d = pred[i] - target[i];
+        dpred[i] += d > 0.0f ? k : d < 0.0f ? -k : 0.0f;
+    }
 }
 
 void mse_backward(float *dpred, const float *pred, const float *target, long n, float scale) {
@@ -38,6 +58,19 @@ double mse_forward_ref(const double *pred, const double *target, long n) {
 
 void mse_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale) {
     for (long i = 0; i < n; i++) dpred[i] += scale * 2.0 * (pred[i] - target[i]) / n;
+}
+
+double l1_forward_ref(const double *pred, const double *target, long n) {
+    double s = 0;
+    for (long i = 0; i < n; i++) s += fabs(pred[i] - target[i]);
+    return n > 0 ? s / n : 0.0;
+}
+
+void l1_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale) {
+    for (long i = 0; i < n; i++) {
+        const double d = pred[i] - target[i];
+        dpred[i] += scale * (d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0) / n;
+    }
 }
 
 /* Soft-target cross-entropy: log-sum-exp per row in double from the row maximum, so large

@@ -145,10 +145,13 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 enum { PATCH_CPP = 0, PATCH_PPC = 1 };
 void patchify(gemm_in_t *out, int bf16, const float *img, const int *perm, int B, int H, int W, int P, int order);
 
-/* ---- 9×9 Gaussian blur, σ = 1, kernel normalised to sum 1, zero padding 4, per channel
- * of img[B,C,H,W] (separable; equal to the 2-D kernel). Backward is the adjoint. */
-void blur9_forward(float *out, const float *img, int B, int C, int H, int W);
-void blur9_backward(float *dimg, const float *dout, int B, int C, int H, int W);
+/* ---- K×K Gaussian blur of width sigma, weights exp(−(dy² + dx²)/2σ²) normalised to sum 1,
+ * zero padding K/2, per channel of img[B,C,H,W] (separable; equal to the 2-D kernel). K odd,
+ * 1..BLUR_K_MAX, sigma > 0 (else it aborts: callers validate the flag). Backward is the
+ * adjoint. */
+#define BLUR_K_MAX 63
+void blur_forward(float *out, const float *img, int B, int C, int H, int W, int K, double sigma);
+void blur_backward(float *dimg, const float *dout, int B, int C, int H, int W, int K, double sigma);
 
 /* ---- Per-row normalisation of the pixel target: (x − mean)/sqrt(var + 1e-6), var UNBIASED
  * (divide by C − 1). Saves mean and rstd [N]. */
@@ -156,16 +159,21 @@ void patchnorm_forward(float *out, float *mean, float *rstd, const float *inp, l
 void patchnorm_backward(float *dinp, const float *dout, const float *inp,
                         const float *mean, const float *rstd, long N, int C);
 
-/* ---- The whole pixel target of SPEC §3: blur → patchify (py,px,c) → patchnorm.
- * target [B, L, P·P·3] in the order perm (as patchify); scratch pixel_target_scratch_floats()
- * floats. No gradient flows to the image in training; the pieces above have backwards for
- * the gradient checks. */
+/* ---- The whole pixel target of SPEC §3: blur (K, sigma; K = 0: none) → patchify (py,px,c)
+ * → patchnorm (when norm_pix). target [B, L, P·P·3] in the order perm (as patchify); scratch
+ * pixel_target_scratch_floats() floats. No gradient flows to the image in training; the pieces
+ * above have backwards for the gradient checks. */
 long pixel_target_scratch_floats(int B, int H, int W, int P);
-void pixel_target(float *target, float *scratch, const float *img, const int *perm, int B, int H, int W, int P);
+void pixel_target(float *target, float *scratch, const float *img, const int *perm, int B, int H, int W, int P,
+                  int blur_k, double blur_sigma, int norm_pix);
 
 /* ---- Mean squared error over n values; backward adds scale · 2(pred − target)/n to dpred. */
 double mse_forward(const float *pred, const float *target, long n);
 void mse_backward(float *dpred, const float *pred, const float *target, long n, float scale);
+/* ---- Mean absolute error over n values; backward adds scale · sign(pred − target)/n, with
+ * sign(0) = 0 (torch's sign, so torch's L1 gradient at an exact tie). */
+double l1_forward(const float *pred, const float *target, long n);
+void l1_backward(float *dpred, const float *pred, const float *target, long n, float scale);
 
 /* ---- Soft-target cross-entropy (timm's SoftTargetCrossEntropy, the loss of mixed batches):
  * loss = (1/B) Σ_b Σ_c −t[b,c]·log softmax(x_b)_c over B rows of C logits; targets need not
@@ -195,13 +203,15 @@ void attention_forward_ref(double *out, double *att, const double *q, const doub
 void attention_backward_ref(double *dq, double *dk, double *dv, const double *dout,
                             const double *att, const double *q, const double *k, const double *v,
                             int sq, int skv, int B, int T, int NH, int hd, int mode);
-void blur9_forward_ref(double *out, const double *img, int B, int C, int H, int W);
-void blur9_backward_ref(double *dimg, const double *dout, int B, int C, int H, int W);
+void blur_forward_ref(double *out, const double *img, int B, int C, int H, int W, int K, double sigma);
+void blur_backward_ref(double *dimg, const double *dout, int B, int C, int H, int W, int K, double sigma);
 void patchnorm_forward_ref(double *out, double *mean, double *rstd, const double *inp, long N, int C);
 void patchnorm_backward_ref(double *dinp, const double *dout, const double *inp,
                             const double *mean, const double *rstd, long N, int C);
 double mse_forward_ref(const double *pred, const double *target, long n);
 void mse_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale);
+double l1_forward_ref(const double *pred, const double *target, long n);
+void l1_backward_ref(double *dpred, const double *pred, const double *target, long n, double scale);
 double softce_forward_ref(double *probs, const double *logits, const double *targets, int B, int C);
 void softce_backward_ref(double *dlogits, const double *probs, const double *targets, int B, int C, double scale);
 

@@ -1,4 +1,7 @@
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "semaim/config.h"
 
@@ -30,4 +33,69 @@ int config_validate(const semaim_config_t *c, int batch, err_t *err) {
     }
     if (batch == 0 || batch < -1) return err_set(err, ERR_INPUT, "batch must be positive (got %d)", batch);
     return 0;
+}
+
+target_cfg_t target_defaults(void) { return (target_cfg_t){9, 1.0, 1, LOSS_L2, SIGNAL_CLS}; }
+
+int target_parse_blur(const char *s, target_cfg_t *t, err_t *err) {
+    if (!strcmp(s, "none")) { t->blur_k = 0; t->blur_sigma = 0; return 0; }
+    char *end;
+    errno = 0;
+    long k = strtol(s, &end, 10);
+    int ok = end != s && *end == ',' && !errno;
+    double sigma = 0;
+    if (ok) {
+        const char *p = end + 1;
+        sigma = strtod(p, &end);
+        ok = end != p && *end == 0 && !errno && isfinite(sigma);
+    }
+    if (!ok) return err_set(err, ERR_INPUT, "--blur: '%s' is not K,SIGMA (e.g. 9,1) or none", s);
+    if (k < 1 || k > 63 || k % 2 == 0)
+        return err_set(err, ERR_INPUT, "--blur: K must be odd, 1 to 63 (got %ld)", k);
+    if (!(sigma > 0) || sigma > 1e6) return err_set(err, ERR_INPUT, "--blur: SIGMA must be positive, at most 1e6 (got %s)", strchr(s, ',') + 1);
+    t->blur_k = (int)k;
+    t->blur_sigma = sigma;
+    return 0;
+}
+
+int target_parse_norm_pix(const char *s, target_cfg_t *t, err_t *err) {
+    if (!strcmp(s, "on")) t->norm_pix = 1;
+    else if (!strcmp(s, "off")) t->norm_pix = 0;
+    else return err_set(err, ERR_INPUT, "--norm-pix must be on or off, not '%s'", s);
+    return 0;
+}
+
+static const char *loss_names[] = {"l2", "l1"}, *signal_names[] = {"cls", "gap", "self"};
+
+int target_parse_loss(const char *s, target_cfg_t *t, err_t *err) {
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(s, loss_names[i])) { t->loss = i; return 0; }
+    return err_set(err, ERR_INPUT, "--loss must be l2 or l1, not '%s'", s);
+}
+
+int target_parse_signal(const char *s, target_cfg_t *t, err_t *err) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, signal_names[i])) { t->signal = i; return 0; }
+    return err_set(err, ERR_INPUT, "--order-signal must be cls, gap or self, not '%s'", s);
+}
+
+const char *target_loss_name(int loss) { return (unsigned)loss < 2 ? loss_names[loss] : "?"; }
+const char *target_signal_name(int signal) { return (unsigned)signal < 3 ? signal_names[signal] : "?"; }
+
+const char *target_blur_text(const target_cfg_t *t, char *buf, size_t n) {
+    if (t->blur_k <= 0) snprintf(buf, n, "none");
+    else snprintf(buf, n, "%d,%.17g", t->blur_k, t->blur_sigma);
+    return buf;
+}
+
+const char *target_describe(const target_cfg_t *t, char *buf, size_t n) {
+    char b[64];
+    snprintf(buf, n, "--blur %s --norm-pix %s --loss %s", target_blur_text(t, b, sizeof b), t->norm_pix ? "on" : "off",
+             target_loss_name(t->loss));
+    return buf;
+}
+
+int target_equal(const target_cfg_t *a, const target_cfg_t *b) {
+    return a->blur_k == b->blur_k && (a->blur_k == 0 || a->blur_sigma == b->blur_sigma) && a->norm_pix == b->norm_pix &&
+           a->loss == b->loss && a->signal == b->signal;
 }

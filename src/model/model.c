@@ -23,7 +23,8 @@ float semaim_forward(model_t *m, acts_t *a, const float *images, const int *rank
         for (int p = 0; p < L; p++) a->perm[b * L + ranks[b * L + p]] = p;
     /* patches and targets straight into prediction order */
     patchify(a->patches, a->bf16, images, a->perm, B, m->cfg.image, m->cfg.image, P, PATCH_CPP);
-    pixel_target(a->target, a->target_scratch, images, a->perm, B, m->cfg.image, m->cfg.image, P);
+    pixel_target(a->target, a->target_scratch, images, a->perm, B, m->cfg.image, m->cfg.image, P, m->tgt.blur_k,
+                 m->tgt.blur_sigma, m->tgt.norm_pix);
 
     embed_forward(a->h, a->perm, &m->p.e, m->pos_embed, &ps, B);
     float *g0 = a->g;
@@ -46,9 +47,10 @@ float semaim_forward(model_t *m, acts_t *a, const float *images, const int *rank
     bias_gelu_forward(a->head_gelu, a->bf16, a->head_fc1, m->p.head1_b, BT, 4 * D);
     linear_forward(a->pred, a->head_gelu, pass_w(&ps, m->p.head2_w), m->p.head2_b, NULL, BT, 4 * D, PD, &a->pl.head2, &a->ws);
     /* The cls row of each image predicts nothing. */
+    double (*lossf)(const float *, const float *, long) = m->tgt.loss == LOSS_L1 ? l1_forward : mse_forward;
     double loss = 0;
     for (long b = 0; b < B; b++)
-        loss += mse_forward(a->pred + (b * T + 1) * PD, a->target + b * L * PD, (long)L * PD);
+        loss += lossf(a->pred + (b * T + 1) * PD, a->target + b * L * PD, (long)L * PD);
     a->Bcur = B;
     a->holds = HOLDS_PRETRAIN_FWD;
     return (float)(loss / B);
@@ -64,8 +66,9 @@ void semaim_backward(model_t *m, acts_t *a) {
     long BT = (long)B * T, BTD = BT * D;
     pass_t ps = pass_of(a, &m->w);
     memset(a->dpred, 0, sizeof(float) * BT * PD);
+    void (*lossb)(float *, const float *, const float *, long, float) = m->tgt.loss == LOSS_L1 ? l1_backward : mse_backward;
     for (long b = 0; b < B; b++)
-        mse_backward(a->dpred + (b * T + 1) * PD, a->pred + (b * T + 1) * PD, a->target + b * L * PD,
+        lossb(a->dpred + (b * T + 1) * PD, a->pred + (b * T + 1) * PD, a->target + b * L * PD,
                      (long)L * PD, 1.0f / B);
     linear_backward(a->dF1, m->g.head2_w, m->g.head2_b, a->dpred, a->head_gelu, pass_w(&ps, m->p.head2_w), BT, 4 * D, PD,
                     &a->pl.head2, &a->ws);
@@ -144,6 +147,7 @@ int model_init(model_t *m, const semaim_config_t *cfg, uint64_t seed, err_t *err
     memset(m, 0, sizeof *m);
     if (config_validate(cfg, -1, err)) return -1;
     m->cfg = *cfg;
+    m->tgt = target_defaults();
     m->d = cfg_dims(cfg);
     m->interleave = cfg_interleave(cfg);
     if (params_build(&m->w, list_tensors, cfg, seed, err)) return -1;

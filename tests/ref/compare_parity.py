@@ -98,6 +98,14 @@ def check_config(path, c):
             raise DumpError(f"{path}: {k!r} missing or not a finite number ({c.get(k)!r})")
     if c.get("order") not in ORDERS:
         raise DumpError(f"{path}: 'order' must be one of {ORDERS}, got {c.get('order')!r}")
+    # the objective (absent: the defaults, as in dumps from before it could be chosen)
+    k, sigma, norm, loss = ref.objective(c)
+    if not isinstance(k, int) or isinstance(k, bool) or not (k == 0 or (k % 2 == 1 and 1 <= k <= 63)):
+        raise DumpError(f"{path}: 'blur_k' must be 0 or odd 1..63, got {k!r}")
+    if k and not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+        raise DumpError(f"{path}: 'blur_sigma' must be positive, got {sigma!r}")
+    if c.get("norm_pix", 1) not in (0, 1) or loss not in ("l2", "l1"):
+        raise DumpError(f"{path}: 'norm_pix' must be 0/1 and 'loss' l2/l1, got {c.get('norm_pix')!r}, {loss!r}")
     try:
         ref.check_cfg(c)
     except ValueError as e:

@@ -59,7 +59,7 @@ def planted(bug):
         orig = ref.masks_from_ranks
         ref.masks_from_ranks = lambda r, dt: (orig(r, dt)[0],) * 2
     elif bug == "biased_var":
-        def biased(images, P):
+        def biased(images, P, *objective):
             C = images.shape[1]
             w = ref.gaussian_kernel9(images.dtype).expand(C, 1, 9, 9)
             t = ref.patch_rows(torch.nn.functional.conv2d(images, w, padding=4, groups=C), P, "ppc")

@@ -232,19 +232,34 @@ def forward(p, images, ranks, cfg):
     return pred[:, 1:]
 
 
-def gaussian_kernel9(dtype):
-    x = torch.arange(-4, 5, dtype=torch.float64)
-    k = torch.exp(-0.5 * x * x)
-    k2 = k[:, None] * k[None, :]
+def gaussian_kernel(K, sigma, dtype):
+    """K×K, exp(−(dy² + dx²)/2σ²) over offsets −K//2..K//2, normalised to sum 1 (the 2-D
+    kernel directly, not as an outer product)."""
+    x = torch.arange(-(K // 2), K // 2 + 1, dtype=torch.float64)
+    k2 = torch.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2.0 * sigma * sigma))
     return (k2 / k2.sum()).to(dtype)
 
 
-def pixel_target(images, P):
-    """§3: 9×9 σ=1 blur of the normalised image (zero padding 4), patchify (py, px, c),
-    per-patch (t − mean)/sqrt(var_unbiased + 1e-6)."""
+def gaussian_kernel9(dtype):
+    return gaussian_kernel(9, 1.0, dtype)
+
+
+def objective(cfg):
+    """The objective settings of a config dict (docs/objective.md), defaults where absent:
+    (blur_k (0 = none), blur_sigma, norm_pix, loss)."""
+    return (cfg.get("blur_k", 9), cfg.get("blur_sigma", 1.0), bool(cfg.get("norm_pix", 1)), cfg.get("loss", "l2"))
+
+
+def pixel_target(images, P, blur_k=9, blur_sigma=1.0, norm_pix=True):
+    """§3: K×K σ blur of the normalised image (zero padding K//2; K = 0: none), patchify
+    (py, px, c), then, with norm_pix, per-patch (t − mean)/sqrt(var_unbiased + 1e-6)."""
     C = images.shape[1]
-    w = gaussian_kernel9(images.dtype).expand(C, 1, 9, 9)
-    t = patch_rows(F.conv2d(images, w, padding=4, groups=C), P, "ppc")
+    if blur_k:
+        w = gaussian_kernel(blur_k, blur_sigma, images.dtype).expand(C, 1, blur_k, blur_k)
+        images = F.conv2d(images, w, padding=blur_k // 2, groups=C)
+    t = patch_rows(images, P, "ppc")
+    if not norm_pix:
+        return t
     mean = t.mean(dim=-1, keepdim=True)
     var = t.var(dim=-1, unbiased=True, keepdim=True)
     return (t - mean) / torch.sqrt(var + TARGET_EPS)
@@ -252,8 +267,11 @@ def pixel_target(images, P):
 
 def loss_fn(p, images, ranks, cfg):
     pred = forward(p, images, ranks, cfg)
+    blur_k, sigma, norm_pix, loss = objective(cfg)
     with torch.no_grad():
-        target = pixel_target(images, cfg["patch"])
+        target = pixel_target(images, cfg["patch"], blur_k, sigma, norm_pix)
+    if loss == "l1":
+        return F.l1_loss(pred, target)   # torch's gradient at an exact tie: sign(0) = 0
     return ((pred - target) ** 2).mean()
 
 
@@ -340,6 +358,15 @@ def train(params, images, ranks, cfg, hp, steps, on_grads=None):
 
 
 # ---------------------------------------------------------------------------- self-checks
+
+def ref_rows(images):
+    """Patch rows (py, px, c) of 4×4 patches by explicit indexing, for the self-check."""
+    B, C, H, W = images.shape
+    G = H // 4
+    return torch.stack([torch.stack([torch.stack([images[b, c, (p // G) * 4 + py, (p % G) * 4 + px]
+                                                  for py in range(4) for px in range(4) for c in range(C)])
+                                     for p in range(G * G)]) for b in range(B)])
+
 
 def _report(ok, name, detail):
     ok = bool(ok)
@@ -437,6 +464,18 @@ def selfcheck():
     e_sym = (k - k.T).abs().max().item() + (k - k.flip(0)).abs().max().item()
     ok &= _report(e_order < 1e-12 and e_sum < 1e-14 and e_sym == 0 and k[4, 4] == k.max(),
                   "pixel_target", f"order err {e_order:.1e}, kernel sum err {e_sum:.1e}")
+    # the other objectives: 5,2 is the outer product of its normalised 1-D kernel; K = 1 and
+    # none are the identity; norm-pix off gives the blurred pixels themselves
+    x = torch.arange(-2, 3, dtype=torch.float64)
+    k1 = torch.exp(-x * x / 8.0)
+    k1 = k1 / k1.sum()
+    e52 = (gaussian_kernel(5, 2.0, torch.float64) - k1[:, None] * k1[None, :]).abs().max().item()
+    raw_t = pixel_target(images, 4, 0, 0.0, False)
+    e_none = (raw_t - ref_rows(images)).abs().max().item()
+    e_k1 = (pixel_target(images, 4, 1, 3.0, False) - raw_t).abs().max().item()
+    e_off = (pixel_target(images, 4, 9, 1.0, False)[0, 5] - raw).abs().max().item()
+    ok &= _report(e52 < 1e-15 and e_none == 0 and e_k1 < 1e-15 and e_off < 1e-12, "pixel_target_options",
+                  f"5,2 outer-product err {e52:.1e}, none {e_none:.1e}, K=1 {e_k1:.1e}, norm-pix off {e_off:.1e}")
 
     # 5. positional embedding: closed-form spot values.
     pe = sincos_pos_embed(16, 4)
@@ -461,6 +500,7 @@ def selfcheck():
     dist = ring_distance(G, cen)
     good = all(rk[bb, cen[bb]] == 0 and np.all(np.diff(dist[bb][np.argsort(rk[bb])]) >= 0) for bb in range(B))
     ok &= _report(good, "semantic_order", f"centres {cen.tolist()}")
+
     return ok
 
 

@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
         double tp = 1e30;
         for (int it = 0; it < 4; it++) {
             double t0 = clock_now();
-            pixel_target(tgt, scr, img, NULL, B, HW, HW, P);
+            pixel_target(tgt, scr, img, NULL, B, HW, HW, P, 9, 1.0, 1);
             double t = clock_now() - t0;
             if (it > 0 && t < tp) tp = t;
         }

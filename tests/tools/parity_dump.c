@@ -2,7 +2,7 @@
  * weights, the inputs and orders, the loss and gradients at init, and a short AdamW
  * trajectory with clipping and the schedule. The format is documented at the top of
  * tests/ref/make_fake_dump.py. --gemm picks the backend; the precision is fp32 (the reference
- * is float64). */
+ * is float64). --blur, --norm-pix and --loss are semaim-train's, parsed by the same functions. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -25,11 +25,14 @@ int main(int argc, char **argv) {
     long seed = 1;
     double lr = 1e-3, clip = 0.5;
     const char *out = NULL, *order_s = "raster", *gemm = "openblas";
+    target_cfg_t tgt = target_defaults();
+    err_t err_v = {0}; char *err = err_v.msg;
     static struct option opts[] = {
         {"image", 1, 0, 'i'}, {"patch", 1, 0, 'p'}, {"width", 1, 0, 'w'}, {"depth", 1, 0, 'd'},
         {"dec-depth", 1, 0, 'q'}, {"heads", 1, 0, 'h'}, {"batch", 1, 0, 'b'}, {"order", 1, 0, 'o'},
         {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
-        {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {0, 0, 0, 0}};
+        {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {"blur", 1, 0, 'B'}, {"norm-pix", 1, 0, 'N'},
+        {"loss", 1, 0, 'L'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -48,10 +51,12 @@ int main(int argc, char **argv) {
         case 'c': clip = atof(optarg); break;
         case 'O': out = optarg; break;
         case 'g': gemm = optarg; break;
+        case 'B': if (target_parse_blur(optarg, &tgt, &err_v)) die(err); break;
+        case 'N': if (target_parse_norm_pix(optarg, &tgt, &err_v)) die(err); break;
+        case 'L': if (target_parse_loss(optarg, &tgt, &err_v)) die(err); break;
         default: die("unknown option");
         }
     }
-    err_t err_v = {0}; char *err = err_v.msg;
     char path[4096];
     if (!out) die("--out DIR is required");
     gemm_config_t gc;
@@ -63,6 +68,7 @@ int main(int argc, char **argv) {
 
     model_t m;
     if (model_init(&m, &c, (uint64_t)seed, &err_v)) die(err);
+    m.tgt = tgt;
     acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
     if (!a) die("out of memory");
     int L = m.d.L, H = c.image;
@@ -121,9 +127,10 @@ int main(int argc, char **argv) {
             "{\"image\": %d, \"patch\": %d, \"width\": %d, \"depth\": %d, \"dec_depth\": %d, \"heads\": %d, "
             "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
             "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g, "
-            "\"gemm\": \"%s\"}\n",
+            "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\"}\n",
             c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
-            steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend));
+            steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend), tgt.blur_k,
+            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss));
     fclose(cf);
     free(img); free(noise); free(ranks); free(sem); free(center);
     acts_free(a);

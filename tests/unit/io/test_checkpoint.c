@@ -1,10 +1,12 @@
 /* Checkpoints: round trip, keep-K rotation, corrupt newest falls back, wrong config and
- * garbage files are refused with a reason. */
+ * garbage files are refused with a reason; the objective (target_cfg_t) round trips and a
+ * version 2 file (from before it was recorded) loads as the default objective. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "check.h"
+#include "core/crc.h"
 #include "semaim/checkpoint.h"
 
 static int exists(const char *dir, long step) {
@@ -83,6 +85,73 @@ int main(void) {
     CHECK(mkdtemp(empty) && ckpt_load_latest(empty, &id, &m.w, &st, NULL, 0, &err_v) == 0, "empty dir: none");
     rmdir(empty);
     model_free(&m3);
+    test_end();
+
+    test_begin("checkpoint_objective_round_trip");
+    const target_cfg_t odd = {5, 2.0, 0, LOSS_L1, SIGNAL_GAP};
+    m.tgt = odd;
+    ckpt_model_t ido = ckpt_pretrain(&m);
+    ckpt_state_t s7 = {7, 0, 0, 1, 1, 1};
+    CHECK(ckpt_save(dir, &ido, &m.w, &s7, 0, &err_v) == 0, "save: %s", err);
+    snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 7);
+    CHECK(ckpt_read_header(path, &hid, &st, &err_v) == 0 && target_equal(&hid.tgt, &odd) && hid.tgt.blur_sigma == 2.0,
+          "header objective: %s blur %d,%g loss %d signal %d", err, hid.tgt.blur_k, hid.tgt.blur_sigma, hid.tgt.loss,
+          hid.tgt.signal);
+    model_t m4;
+    CHECK(ckpt_load_model(path, &m4, &st, &err_v) == 0 && target_equal(&m4.tgt, &odd), "load_model honours it: %s", err);
+    if (m4.w.params) model_free(&m4);
+    CHECK(ckpt_load(path, &ido, &m2.w, &st, &err_v) == 0, "same objective loads: %s", err);
+    /* a resume with another objective is refused, naming both */
+    ckpt_model_t idd = id;   /* the default objective */
+    CHECK(ckpt_load(path, &idd, &m2.w, &st, &err_v) == -1 &&
+          strstr(err, "trained with --blur 5,2 --norm-pix off --loss l1;") &&
+          strstr(err, "this run has --blur 9,1 --norm-pix on --loss l2 ("), "other objective: %s", err);
+    target_cfg_t none = target_defaults();
+    none.blur_k = 0;
+    m.tgt = none;
+    ckpt_model_t idn = ckpt_pretrain(&m);
+    ckpt_state_t s8 = {8, 0, 0, 1, 1, 1};
+    CHECK(ckpt_save(dir, &idn, &m.w, &s8, 0, &err_v) == 0, "save");
+    snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 8);
+    CHECK(ckpt_read_header(path, &hid, &st, &err_v) == 0 && hid.tgt.blur_k == 0 && target_equal(&hid.tgt, &none),
+          "blur none round trips: %s", err);
+    m.tgt = target_defaults();
+    test_end();
+
+    /* Version 2 (104-byte header, no objective): built from a version 3 file of the default
+     * objective by cutting the objective out, as the format was before it. */
+    test_begin("checkpoint_version2_loads_as_default_objective");
+    ckpt_state_t s9 = {9, 1, 2, 1, 1, 1};
+    CHECK(ckpt_save(dir, &id, &m.w, &s9, 0, &err_v) == 0, "save");
+    snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 9);
+    f = fopen(path, "rb");
+    long total = 120 + 12L * m.w.nparams;
+    unsigned char *b = malloc((size_t)total);
+    CHECK(f && fread(b, 1, (size_t)total, f) == (size_t)total, "read v3 file");
+    if (f) fclose(f);
+    uint32_t v2 = 2, hb2 = 104, pcrc, hcrc;
+    memcpy(&pcrc, b + 112, 4);
+    memcpy(b + 8, &v2, 4);
+    memcpy(b + 12, &hb2, 4);
+    memcpy(b + 96, &pcrc, 4);
+    hcrc = crc32_bytes(b, 100);
+    memcpy(b + 100, &hcrc, 4);
+    memmove(b + 104, b + 120, (size_t)(total - 120));
+    char p2[4200];
+    snprintf(p2, sizeof p2, "%s/v2.bin", dir);
+    f = fopen(p2, "wb");
+    CHECK(f && fwrite(b, 1, (size_t)(total - 16), f) == (size_t)(total - 16), "write v2 file");
+    if (f) fclose(f);
+    free(b);
+    CHECK(ckpt_read_header(p2, &hid, &st, &err_v) == 0 && target_equal(&hid.tgt, &id.tgt) && st.step == 9 &&
+              hid.tgt.blur_k == 9 && hid.tgt.blur_sigma == 1.0 && hid.tgt.norm_pix == 1 && hid.tgt.loss == LOSS_L2,
+          "v2 header: defaults: %s", err);
+    memset(m2.w.params, 0, 4 * m2.w.nparams);
+    CHECK(ckpt_load(p2, &id, &m2.w, &st, &err_v) == 0 && !memcmp(m.w.params, m2.w.params, 4 * m.w.nparams) &&
+              !memcmp(m.w.v, m2.w.v, 4 * m.w.nparams) && st.epoch_step == 2,
+          "v2 loads bit-exact into the default objective: %s", err);
+    CHECK(ckpt_load(p2, &ido, &m2.w, &st, &err_v) == -1 && strstr(err, "trained with --blur 9,1"),
+          "v2 refuses another objective: %s", err);
     test_end();
 
     char cmd[4200];

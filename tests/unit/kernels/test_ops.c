@@ -274,24 +274,32 @@ static void gradcheck_attention(int mode) {
     test_end();
 }
 
-typedef struct { int B, C, H, W; double *img, *R, *out; } blur_ctx;
+/* The blur sizes the tests cover: the paper's 9,1, the identity 1, a wide 3,… and 5,2. */
+static const struct { int K; double sigma; } blur_ks[] = {{9, 1.0}, {1, 1.0}, {3, 0.7}, {5, 2.0}, {7, 3.0}};
+#define NBLUR ((int)(sizeof blur_ks / sizeof blur_ks[0]))
+
+typedef struct { int B, C, H, W, K; double sigma, *img, *R, *out; } blur_ctx;
 static double blur_obj(void *p) {
     blur_ctx *c = p;
-    blur9_forward_ref(c->out, c->img, c->B, c->C, c->H, c->W);
+    blur_forward_ref(c->out, c->img, c->B, c->C, c->H, c->W, c->K, c->sigma);
     return dot_d(c->out, c->R, (long)c->B * c->C * c->H * c->W);
 }
-static void gradcheck_blur9(void) {
-    test_begin("gradcheck_blur9");
-    blur_ctx c = {.B = 1, .C = 2, .H = 6, .W = 11};
-    long n = (long)c.B * c.C * c.H * c.W;
-    c.img = dalloc(n); c.R = dalloc(n); c.out = dalloc(n);
-    fill_normal_d(c.img, n, 1); fill_normal_d(c.R, n, 1);
-    double *d = dalloc(n);
-    blur9_backward_ref(d, c.R, c.B, c.C, c.H, c.W);
-    double e = fd_err(blur_obj, &c, c.img, n, d);
-    CHECK(e < FD_TOL, "fd rel err %.3g", e);
-    free(c.img); free(c.R); free(c.out); free(d);
-    test_end();
+static void gradcheck_blur(void) {
+    for (int k = 0; k < NBLUR; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "gradcheck_blur_%d_%g", blur_ks[k].K, blur_ks[k].sigma);
+        test_begin(name);
+        blur_ctx c = {.B = 1, .C = 2, .H = 6, .W = 11, .K = blur_ks[k].K, .sigma = blur_ks[k].sigma};
+        long n = (long)c.B * c.C * c.H * c.W;
+        c.img = dalloc(n); c.R = dalloc(n); c.out = dalloc(n);
+        fill_normal_d(c.img, n, 1); fill_normal_d(c.R, n, 1);
+        double *d = dalloc(n);
+        blur_backward_ref(d, c.R, c.B, c.C, c.H, c.W, c.K, c.sigma);
+        double e = fd_err(blur_obj, &c, c.img, n, d);
+        CHECK(e < FD_TOL, "fd rel err %.3g", e);
+        free(c.img); free(c.R); free(c.out); free(d);
+        test_end();
+    }
 }
 
 typedef struct { long N; int C; double *inp, *R, *out, *mean, *rstd; } pn_ctx;
@@ -317,6 +325,29 @@ static void gradcheck_patchnorm(void) {
 
 typedef struct { long n; double scale, *pred, *target; } mse_ctx;
 static double mse_obj(void *p) { mse_ctx *c = p; return c->scale * mse_forward_ref(c->pred, c->target, c->n); }
+/* L1 away from ties (|pred − target| ≥ 0.05, so ±h never crosses a kink), then the tie itself:
+ * the gradient at exactly 0 is 0, as torch's sign. */
+static double l1_obj(void *p) { mse_ctx *c = p; return c->scale * l1_forward_ref(c->pred, c->target, c->n); }
+static void gradcheck_l1(void) {
+    test_begin("gradcheck_l1");
+    mse_ctx c = {.n = 20, .scale = 0.7};
+    c.pred = dalloc(c.n); c.target = dalloc(c.n);
+    fill_normal_d(c.pred, c.n, 1); fill_normal_d(c.target, c.n, 1);
+    for (long i = 0; i < c.n; i++)
+        if (fabs(c.pred[i] - c.target[i]) < 0.05) c.pred[i] = c.target[i] + (i % 2 ? 0.1 : -0.1);
+    double *d = dalloc(c.n);
+    l1_backward_ref(d, c.pred, c.target, c.n, c.scale);
+    double e = fd_err(l1_obj, &c, c.pred, c.n, d);
+    CHECK(e < FD_TOL, "fd rel err %.3g", e);
+    float p[3] = {1.5f, -2.0f, 0.25f}, y[3] = {1.5f, 1.0f, 0.0f}, dp[3] = {0.5f, 0.5f, 0.5f};
+    l1_backward(dp, p, y, 3, 3.0f);
+    CHECK(dp[0] == 0.5f && dp[1] == -0.5f && dp[2] == 1.5f, "tie/neg/pos grads %g %g %g, want 0.5 -0.5 1.5", dp[0],
+          dp[1], dp[2]);
+    CHECK(fabs(l1_forward(p, y, 3) - (0 + 3.0 + 0.25) / 3) < 1e-12, "loss %.9g", l1_forward(p, y, 3));
+    free(c.pred); free(c.target); free(d);
+    test_end();
+}
+
 static void gradcheck_mse(void) {
     test_begin("gradcheck_mse");
     mse_ctx c = {.n = 20, .scale = 0.7};
@@ -696,10 +727,13 @@ static void attention_masks_small(void) {
     test_end();
 }
 
-static void fast_blur9(void) {
-    test_begin("fast_blur9_separable_eq_2d");
-    const int cfg[][4] = {{2, 3, 32, 40}, {1, 2, 5, 3}, {1, 1, 1, 1}, {1, 1, 10, 300}, {1, 3, 9, 520}};
+static void fast_blur(void) {
+    test_begin("fast_blur_separable_eq_2d");
+    const int cfg[][4] = {{2, 3, 32, 40}, {1, 2, 5, 3}, {1, 1, 1, 1}, {1, 1, 10, 300}, {1, 3, 9, 520}, {1, 2, 13, 7}};
+    for (int kk = 0; kk < NBLUR; kk++)
     for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
+        const int K = blur_ks[kk].K;
+        const double sg = blur_ks[kk].sigma;
         const int B = cfg[t][0], C = cfg[t][1], H = cfg[t][2], W = cfg[t][3];
         const long n = (long)B * C * H * W;
         float *x = falloc(n), *out = falloc(n), *dy = falloc(n), *dx = falloc(n);
@@ -707,23 +741,25 @@ static void fast_blur9(void) {
         fill_normal_f(out, n, 100);   // forward must overwrite
         float *dx0 = copy_f(dx, n);
         double *xd = to_d(x, n), *dyd = to_d(dy, n), *outd = dalloc(n), *dxd = dalloc(n);
-        blur9_forward(out, x, B, C, H, W);
-        blur9_forward_ref(outd, xd, B, C, H, W);
-        blur9_backward(dx, dy, B, C, H, W);
-        blur9_backward_ref(dxd, dyd, B, C, H, W);
+        blur_forward(out, x, B, C, H, W, K, sg);
+        blur_forward_ref(outd, xd, B, C, H, W, K, sg);
+        blur_backward(dx, dy, B, C, H, W, K, sg);
+        blur_backward_ref(dxd, dyd, B, C, H, W, K, sg);
         double e1 = err_fd(out, outd, n), e2 = err_acc(dx, dx0, dxd, n);
-        CHECK(e1 < 1e-6, "B=%d C=%d H=%d W=%d fwd err %.3g", B, C, H, W, e1);
-        CHECK(e2 < 1e-6, "B=%d C=%d H=%d W=%d bwd err %.3g", B, C, H, W, e2);
+        CHECK(e1 < 1e-6, "K=%d sigma=%g B=%d C=%d H=%d W=%d fwd err %.3g", K, sg, B, C, H, W, e1);
+        // bwd adds to O(1) values: a wide kernel's small mass on a tiny image leaves their rounding in the sum
+        CHECK(e2 < FWD_TOL, "K=%d sigma=%g B=%d C=%d H=%d W=%d bwd err %.3g", K, sg, B, C, H, W, e2);
+        if (K == 1) CHECK(memcmp(out, x, n * sizeof(float)) == 0, "K=1 is not the identity");
         free(x); free(out); free(dy); free(dx); free(dx0); free(xd); free(dyd); free(outd); free(dxd);
     }
     test_end();
 
     // A constant image: the border shrinks exactly by the kernel mass that stays inside.
-    test_begin("blur9_zero_padding_borders");
+    test_begin("blur_zero_padding_borders_9_1");
     const int H = 16, W = 16;
     float img[16 * 16], out[16 * 16];
     for (int i = 0; i < H * W; i++) img[i] = 2.0f;
-    blur9_forward(out, img, 1, 1, H, W);
+    blur_forward(out, img, 1, 1, H, W, 9, 1.0);
     // 1-D sums over the taps that land inside: all 9; offsets 0..4 (row/col 0); −1..4 (row/col 1)
     double tot = 0, half = 0, part1 = 0;
     for (int t = -4; t <= 4; t++) tot += exp(-0.5 * t * t);
@@ -737,6 +773,17 @@ static void fast_blur9(void) {
     CHECK(fabs(out[1 * W + 0] - 2 * s1 * s) < 2e-6, "(1,0) %g want %g", out[W], 2 * s1 * s);
     CHECK(fabs(out[8 * W + 8] - 2.0) < 2e-6, "interior %g want 2", out[8 * W + 8]);
     CHECK(out[0] < out[1] && out[1] < out[4 * W + 4], "border is not shrinking toward 0");
+    test_end();
+
+    // 5,2: the corner keeps the in-image share of the wide 1-D kernel, squared.
+    test_begin("blur_zero_padding_borders_5_2");
+    blur_forward(out, img, 1, 1, H, W, 5, 2.0);
+    double t5 = 0, h5 = 0;
+    for (int t = -2; t <= 2; t++) t5 += exp(-t * t / 8.0);
+    for (int t = 0; t <= 2; t++) h5 += exp(-t * t / 8.0);
+    CHECK(fabs(out[0] - 2 * (h5 / t5) * (h5 / t5)) < 2e-6, "corner %g want %g", out[0], 2 * (h5 / t5) * (h5 / t5));
+    CHECK(fabs(out[2 * W + 2] - 2.0) < 2e-6, "(2,2) is interior for K=5: %g want 2", out[2 * W + 2]);
+    CHECK(out[1 * W + 2] < 2.0f - 1e-3f, "(1,2) is a border pixel for K=5: %g", out[W + 2]);
     test_end();
 }
 
@@ -773,33 +820,52 @@ static void fast_patchnorm(void) {
     test_end();
 }
 
-static void fast_mse(void) {
-    test_begin("fast_mse");
+/* MSE and L1 against their twins; the L1 case plants exact ties (gradient 0 on both sides). */
+typedef struct {
+    const char *name;
+    double (*fwd)(const float *, const float *, long);
+    void (*bwd)(float *, const float *, const float *, long, float);
+    double (*fwd_ref)(const double *, const double *, long);
+    void (*bwd_ref)(double *, const double *, const double *, long, double);
+    int ties;
+} loss_kernels_t;
+
+static void fast_loss(const loss_kernels_t *k) {
+    test_begin(k->name);
     const long sizes[] = {1, 1000, 100003};
     for (int t = 0; t < 3; t++) {
         const long n = sizes[t];
         float *p = falloc(n), *y = falloc(n), *dp = falloc(n);
         // start dp at the gradient's own scale (2·0.7/n) so float rounding of the sum stays small
         fill_normal_f(p, n, 1); fill_normal_f(y, n, 1); fill_normal_f(dp, n, 1.4f / n);
+        if (k->ties)
+            for (long i = 0; i < n; i += 7) y[i] = p[i];
         float *dp0 = copy_f(dp, n);
         double *pd = to_d(p, n), *yd = to_d(y, n), *dpd = dalloc(n);
-        double l = mse_forward(p, y, n), lr = mse_forward_ref(pd, yd, n);
+        double l = k->fwd(p, y, n), lr = k->fwd_ref(pd, yd, n);
         CHECK(fabs(l - lr) <= 1e-12 * fabs(lr), "n=%ld loss %.17g ref %.17g", n, l, lr);
-        mse_backward(dp, p, y, n, 0.7f);
-        mse_backward_ref(dpd, pd, yd, n, 0.7);
+        k->bwd(dp, p, y, n, 0.7f);
+        k->bwd_ref(dpd, pd, yd, n, 0.7);
         double e = err_acc(dp, dp0, dpd, n);
         CHECK(e < BWD_TOL, "n=%ld bwd err %.3g", n, e);
         // the loss does not depend on the thread count
         int nt = omp_get_max_threads();
         omp_set_num_threads(1);
-        double l1 = mse_forward(p, y, n);
+        double l1 = k->fwd(p, y, n);
         omp_set_num_threads(3);
-        double l3 = mse_forward(p, y, n);
+        double l3 = k->fwd(p, y, n);
         omp_set_num_threads(nt);
         CHECK(l1 == l && l3 == l, "n=%ld loss varies with threads: %.17g %.17g %.17g", n, l1, l, l3);
         free(p); free(y); free(dp); free(dp0); free(pd); free(yd); free(dpd);
     }
     test_end();
+}
+
+static void fast_mse(void) {
+    fast_loss(&(loss_kernels_t){"fast_mse", mse_forward, mse_backward, mse_forward_ref, mse_backward_ref, 0});
+}
+static void fast_l1(void) {
+    fast_loss(&(loss_kernels_t){"fast_l1", l1_forward, l1_backward, l1_forward_ref, l1_backward_ref, 1});
 }
 
 static void fast_softce(void) {
@@ -883,19 +949,27 @@ static void test_patchify(void) {
     test_end();
 }
 
+/* Every objective setting the trainer can choose: blur K,sigma or none, norm-pix on/off. */
 static void test_pixel_target(void) {
-    test_begin("pixel_target_composition");
-    const int cfg[][4] = {{2, 32, 32, 8}, {1, 48, 48, 16}};
-    for (int t = 0; t < 2; t++) {
+    const struct { int K; double sigma; int norm; } set[] = {{9, 1.0, 1}, {0, 0, 1}, {5, 2.0, 1}, {9, 1.0, 0}, {0, 0, 0},
+                                                             {3, 0.5, 0}};
+    for (size_t s = 0; s < sizeof set / sizeof set[0]; s++) {
+    const int K = set[s].K, norm = set[s].norm;
+    char name[80];
+    snprintf(name, sizeof name, "pixel_target_composition_blur%d_%g_norm%d", K, set[s].sigma, norm);
+    test_begin(name);
+    const int cfg[][4] = {{2, 32, 32, 8}, {1, 48, 48, 16}, {1, 20, 20, 5}};
+    for (int t = 0; t < 3; t++) {
         const int B = cfg[t][0], H = cfg[t][1], W = cfg[t][2], P = cfg[t][3];
         const int GW = W / P, L = (H / P) * GW, E = 3 * P * P;
         const long nimg = (long)B * 3 * H * W, ntg = (long)B * L * E, nscr = pixel_target_scratch_floats(B, H, W, P);
         float *img = falloc(nimg), *tg = falloc(ntg), *scr = malloc(nscr * sizeof(float));
         fill_normal_f(img, nimg, 1);
-        pixel_target(tg, scr, img, NULL, B, H, W, P);
+        pixel_target(tg, scr, img, NULL, B, H, W, P, K, set[s].sigma, norm);
         double *imgd = to_d(img, nimg), *bl = dalloc(nimg), *pt = dalloc(ntg), *want = dalloc(ntg),
                *m = dalloc((long)B * L), *r = dalloc((long)B * L);
-        blur9_forward_ref(bl, imgd, B, 3, H, W);
+        if (K) blur_forward_ref(bl, imgd, B, 3, H, W, K, set[s].sigma);
+        else memcpy(bl, imgd, nimg * sizeof(double));
         for (int b = 0; b < B; b++)
             for (int p = 0; p < L; p++)
                 for (int py = 0; py < P; py++)
@@ -903,12 +977,14 @@ static void test_pixel_target(void) {
                         for (int c = 0; c < 3; c++)
                             pt[((long)b * L + p) * E + (py * P + px) * 3 + c] =
                                 bl[(((long)b * 3 + c) * H + (p / GW) * P + py) * W + (p % GW) * P + px];
-        patchnorm_forward_ref(want, m, r, pt, (long)B * L, E);
+        if (norm) patchnorm_forward_ref(want, m, r, pt, (long)B * L, E);
+        else memcpy(want, pt, ntg * sizeof(double));
         double e = err_fd(tg, want, ntg);
         CHECK(e < FWD_TOL, "B=%d H=%d P=%d target err %.3g", B, H, P, e);
         free(img); free(tg); free(scr); free(imgd); free(bl); free(pt); free(want); free(m); free(r);
     }
     test_end();
+    }
 }
 
 int main(void) {
@@ -917,9 +993,10 @@ int main(void) {
     gradcheck_gelu();
     gradcheck_bias_gelu();
     for (int mode = 0; mode < 3; mode++) gradcheck_attention(mode);
-    gradcheck_blur9();
+    gradcheck_blur();
     gradcheck_patchnorm();
     gradcheck_mse();
+    gradcheck_l1();
     gradcheck_softce();
     fast_layernorm();
     fast_linear();
@@ -927,9 +1004,10 @@ int main(void) {
     fast_gelu();
     attention_masks_small();
     for (int mode = 0; mode < 3; mode++) fast_attention(mode);
-    fast_blur9();
+    fast_blur();
     fast_patchnorm();
     fast_mse();
+    fast_l1();
     fast_softce();
     test_patchify();
     test_pixel_target();

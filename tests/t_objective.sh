@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# semaim-train's objective flags (--blur, --norm-pix, --loss): bad values exit 2 with one line
+# naming the flag and leave no run folder; settings-file lines work as flags and are recorded
+# (settings.json, run_start, the checkpoint header); a run with a non-default objective resumes
+# bit-exactly, and resuming it with another objective is refused.
+. "$(dirname "$0")/lib.sh"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+train=$PWD/bin/semaim-train ckcheck=$PWD/build/tools/ckpt_check
+for b in "$train" "$ckcheck"; do [ -x "$b" ] || { echo "FAIL: objective.binaries ($b not built)"; exit 1; }; done
+scratch work tobj
+run() { local np=$1; shift; timeout 300 mpirun -np "$np" "$train" "$@"; }
+$PY tests/tools/make_shards.py "$work/data" --counts 20,19 --size 32 >/dev/null || { bad "objective.make_shards"; exit 1; }
+M="--data $work/data --image 32 --patch 8 --width 32 --depth 2 --dec-depth 1 --heads 2 --batch 4 --warmup-steps 1 --log-every 1000"
+
+# 1. bad values: exit 2, exactly one error line (printed once, by rank 0, 2 ranks), no run folder
+expect_bad() {   # name text args...
+  local name=$1 text=$2; shift 2
+  rm -rf "$work/x"
+  run 2 $M "$@" --out "$work/x" >"$work/bad.out" 2>&1
+  local rc=$? lines
+  lines=$(grep -c '^semaim-train' "$work/bad.out")   # mpirun adds its own banner
+  record_bad_input "$name" "$rc" "$work/bad.out" semaim-train
+  if [ $rc = 2 ] && [ "$lines" = 1 ] && grep -qF -- "$text" "$work/bad.out" && [ ! -e "$work/x" ]; then
+    pass "objective.bad_$name (exit 2: $(head -1 "$work/bad.out"))"
+  else bad "objective.bad_$name (exit $rc, $lines lines, want 2, 1 and '$text'; run folder $([ -e "$work/x" ] && echo left || echo absent))"
+    sed 's/^/    | /' "$work/bad.out" | head -4; fi
+}
+expect_bad blur_even "--blur: K must be odd, 1 to 63 (got 8)" --blur 8,1
+expect_bad blur_zero "--blur: K must be odd, 1 to 63 (got 0)" --blur 0,1
+expect_bad blur_too_big "--blur: K must be odd, 1 to 63 (got 65)" --blur 65,1
+expect_bad blur_sigma_zero "--blur: SIGMA must be positive, at most 1e6 (got 0)" --blur 9,0
+expect_bad blur_sigma_negative "--blur: SIGMA must be positive, at most 1e6 (got -1)" --blur 9,-1
+expect_bad blur_garbage "--blur: 'soft' is not K,SIGMA (e.g. 9,1) or none" --blur soft
+expect_bad blur_no_sigma "--blur: '9' is not K,SIGMA (e.g. 9,1) or none" --blur 9
+expect_bad blur_trailing "--blur: '9,1x' is not K,SIGMA (e.g. 9,1) or none" --blur 9,1x
+expect_bad blur_nan "--blur: '9,nan' is not K,SIGMA (e.g. 9,1) or none" --blur 9,nan
+expect_bad loss_unknown "--loss must be l2 or l1, not 'huber'" --loss huber
+expect_bad norm_pix_unknown "--norm-pix must be on or off, not 'yes'" --norm-pix yes
+printf 'blur = 4,1\n' >"$work/bad.cfg"
+expect_bad blur_in_settings_file "--blur: K must be odd, 1 to 63 (got 4)" --config "$work/bad.cfg"
+
+# 2. settings-file lines, recorded: settings.json, run_start, the checkpoint header
+printf 'blur = 5,2\nloss = l1   # mean absolute\nnorm-pix = off\n' >"$work/obj.cfg"
+R="$M --config $work/obj.cfg --steps 6 --ckpt-every 3 --resume auto"
+run 1 $R --out "$work/full" >"$work/full.out" 2>&1 || bad "objective.run_with_settings_file ($(tail -1 "$work/full.out"))"
+if $PY - "$work/full" <<'PY'
+import json, struct, sys
+d = sys.argv[1]
+s = json.load(open(f"{d}/settings.json"))
+assert (s["blur"], s["loss"], s["norm-pix"]) == ("5,2", "l1", "off"), s
+start = json.loads(open(f"{d}/metrics.jsonl").readline())
+assert start["event"] == "run_start" and start["settings"]["blur"] == "5,2" and start["settings"]["loss"] == "l1", start
+b = open(f"{d}/ckpt-00000006.bin", "rb").read()
+version, hb = struct.unpack_from("<II", b, 8)
+k, norm, loss, signal = struct.unpack_from("<iBBB", b, 96)
+sigma = struct.unpack_from("<d", b, 104)[0]
+assert (version, hb, k, sigma, norm, loss, signal) == (3, 120, 5, 2.0, 0, 1, 0), (version, hb, k, sigma, norm, loss, signal)
+PY
+then pass "objective.settings_file_recorded_in_settings_runstart_and_header"
+else bad "objective.settings_file_recorded_in_settings_runstart_and_header"; fi
+"$ckcheck" "$work/full/ckpt-00000006.bin" >/dev/null 2>"$work/ck.err" && pass "objective.ckpt_check_loads_it" ||
+  bad "objective.ckpt_check_loads_it ($(head -1 "$work/ck.err"))"
+
+# 3. stopped after 3 steps and resumed: the same bytes as the uninterrupted run
+run 1 $R --out "$work/part" --max-steps-this-run 3 >/dev/null 2>&1 || bad "objective.first_half"
+run 1 $R --out "$work/part" >"$work/part.out" 2>&1 || bad "objective.second_half"
+if grep -q "resumed from .*ckpt-00000003.bin at step 3" "$work/part.out" &&
+   cmp -s "$work/full/ckpt-00000006.bin" "$work/part/ckpt-00000006.bin"; then pass "objective.resume_bit_exact"
+else bad "objective.resume_bit_exact"; fi
+
+# 4. the objective matters (l1 and l2 from the same start differ) and a resume with another
+#    one is refused, naming both
+run 1 $M --steps 2 --out "$work/l2" >/dev/null 2>&1
+l1=$(grep -m1 '"event": "step"' "$work/full/metrics.jsonl" | $PY -c 'import json,sys; print(json.loads(sys.stdin.read())["loss"])')
+l2=$(grep -m1 '"event": "step"' "$work/l2/metrics.jsonl" | $PY -c 'import json,sys; print(json.loads(sys.stdin.read())["loss"])')
+if [ -n "$l1" ] && [ -n "$l2" ] && [ "$l1" != "$l2" ]; then pass "objective.l1_and_l2_losses_differ ($l1 vs $l2)"
+else bad "objective.l1_and_l2_losses_differ ('$l1' vs '$l2')"; fi
+run 1 $M --steps 9 --out "$work/full" >"$work/other.out" 2>&1
+rc=$?
+if [ $rc = 2 ] && grep -qF "checkpoint was trained with --blur 5,2 --norm-pix off --loss l1; this run has --blur 9,1 --norm-pix on --loss l2" "$work/other.out" &&
+   [ ! -e "$work/full/ckpt-00000009.bin" ]; then pass "objective.resume_with_other_objective_refused"
+else bad "objective.resume_with_other_objective_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+exit $fail
