@@ -104,7 +104,7 @@ assert abs(got - ref) <= 2 * 100 / 3000 + 1e-9, (got, ref)   # two queries: near
 PY
 then pass "eval_fmnist.raw_pixels_knn_equals_numpy"; else bad "eval_fmnist.raw_pixels_knn_equals_numpy"; fi
 run 2 "$ev" knn --raw-pixels --checkpoint "$ck" --data "$w/shards" > /dev/null 2>"$w/rawbad.err"; rc=$?
-[ $rc = 2 ] && [ "$(wc -l < "$w/rawbad.err")" = 1 ] && grep -q -- "--raw-pixels" "$w/rawbad.err" &&
+[ $rc = 2 ] && [ "$(grep -c '^semaim-eval' "$w/rawbad.err")" = 1 ] && grep -q -- "--raw-pixels" "$w/rawbad.err" &&
   pass "eval_fmnist.raw_pixels_with_a_model_refused" || bad "eval_fmnist.raw_pixels_with_a_model_refused (exit $rc: $(head -2 "$w/rawbad.err"))"
 
 # 3b. the k-NN monitor of the run (whole bank and queries, steps 0 and 200) gives what
