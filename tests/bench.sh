@@ -27,7 +27,7 @@ for line in open(out):
         try: v = float(m.group(2))
         except ValueError: continue
         figs.append({"name": m.group(1), "value": v, "unit": m.group(3)})
-json.dump({"bench": name, "command": f"make bench (tests/bench/{name}.sh)", "machine": machine,
+json.dump({"bench": name, "command": "make bench-learning (tests/bench/learning.sh)" if name == "learning" else f"make bench (tests/bench/{name}.sh)", "machine": machine,
            "date": date, "env": {"OPENBLAS_CORETYPE": core}, "figures": figs}, sys.stdout, indent=1)
 print()
 PY
