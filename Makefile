@@ -149,6 +149,11 @@ bench: deps
 	@$(MAKE) --no-print-directory build-all tools
 	@tests/bench.sh
 
+# pretraining pays? (tests/bench/learning.sh: about 30 min on a quiet 2-core machine)
+bench-learning: deps
+	@$(MAKE) --no-print-directory build-all
+	@tests/bench.sh learning
+
 deps:
 	@scripts/deps.sh
 
@@ -159,7 +164,7 @@ demo: deps
 clean:
 	rm -rf build bin
 
-.PHONY: all build-all units asan test bench deps demo clean prep-all fuzz fuzz-build fuzzers reliability-doc
+.PHONY: all build-all units asan test bench bench-learning deps demo clean prep-all fuzz fuzz-build fuzzers reliability-doc
 .SECONDARY:
 
 $(BUILD)/tools/%: tests/tools/%.c $(TEST_HDRS) $(LIB) $(PREP_LIB) $(CORE_LIB)

@@ -7,7 +7,8 @@
 #    k-NN monitor (cls, mean, gap at steps 0 and 200) agrees with semaim-eval at both ends,
 #    and semaim-report run draws the run and the semantic order of Fashion-MNIST images;
 # 2. the summary line and the eval.jsonl records are complete;
-# 3. k-NN from features files equals k-NN computed on the fly, on 1, 2 and 3 ranks;
+# 3. k-NN from features files equals k-NN computed on the fly, on 1, 2 and 3 ranks; the raw-pixel
+#    baseline (knn --raw-pixels) equals numpy's k-NN of the same pixels;
 # 4. the linear probe on those files runs its epochs, logs each, and beats chance by far;
 # 5. fine-tuning (2 ranks, 24 steps) learns (val top-1 at least twice chance), logs its events,
 #    and a run stopped after 12 steps and resumed ends with a checkpoint bit-identical to an
@@ -71,6 +72,40 @@ for np in 1 3; do
 done
 if [ $same = 1 ]; then pass "eval_fmnist.files_and_rank_counts_agree (top1 $t on 1, 2 (on the fly) and 3 ranks)"
 else bad "eval_fmnist.files_and_rank_counts_agree ($(cat "$w"/f?.out | tr '\n' ' '))"; fi
+
+# 3a. the raw-pixel baseline (knn --raw-pixels): the eval-transformed images of the same bank
+#     and queries, against numpy's cosine k-NN of the shards' pixels normalised the same way
+#     (k 20, T 0.07, weighted vote), and refused with a model (one line, exit 2)
+run 2 "$ev" knn --raw-pixels --data "$w/shards" --out "$w/raw" > "$w/raw.out" 2>"$w/raw.err" || bad "eval_fmnist.raw_pixels_run ($(head -1 "$w/raw.err"))"
+if $PY - "$w" <<'PY'
+import glob, json, re, sys, h5py, numpy as np
+w = sys.argv[1]
+def split(s):
+    fs = sorted(glob.glob(f"{w}/shards/{s}/*.h5"))
+    x = np.concatenate([h5py.File(f)["images"][()] for f in fs]).astype(np.float64) / 255
+    y = np.concatenate([h5py.File(f)["labels"][()] for f in fs])
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    x = ((x - mean) / std).transpose(0, 3, 1, 2).reshape(len(x), -1)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), y
+(b, yb), (q, yq) = split("train"), split("val")
+sim = q @ b.T
+nn = np.argsort(-sim, axis=1, kind="stable")[:, :20]
+votes = np.zeros((len(q), 10))
+for j in range(20):
+    np.add.at(votes, (np.arange(len(q)), yb[nn[:, j]]), np.exp(sim[np.arange(len(q)), nn[:, j]] / 0.07))
+ref = 100 * np.mean(votes.argmax(1) == yq)
+line = open(f"{w}/raw.out").read()
+got = float(re.search(r"top1=([0-9.]+)", line).group(1))
+assert "feature=pixels bank=3000 queries=3000" in line, line
+rec = [json.loads(l) for l in open(f"{w}/raw/eval.jsonl")]
+assert len(rec) == 1 and rec[0]["feature"] == "pixels" and abs(rec[0]["top1"] - got) < 0.01, rec
+print(f"raw-pixel k-NN: semaim-eval {got:.2f}, numpy {ref:.2f}")
+assert abs(got - ref) <= 2 * 100 / 3000 + 1e-9, (got, ref)   # two queries: near-ties in float
+PY
+then pass "eval_fmnist.raw_pixels_knn_equals_numpy"; else bad "eval_fmnist.raw_pixels_knn_equals_numpy"; fi
+run 2 "$ev" knn --raw-pixels --checkpoint "$ck" --data "$w/shards" > /dev/null 2>"$w/rawbad.err"; rc=$?
+[ $rc = 2 ] && [ "$(grep -c '^semaim-eval' "$w/rawbad.err")" = 1 ] && grep -q -- "--raw-pixels" "$w/rawbad.err" &&
+  pass "eval_fmnist.raw_pixels_with_a_model_refused" || bad "eval_fmnist.raw_pixels_with_a_model_refused (exit $rc: $(head -2 "$w/rawbad.err"))"
 
 # 3b. the k-NN monitor of the run (whole bank and queries, steps 0 and 200) gives what
 #     semaim-eval gives at both ends (within two queries: other batches, float noise): every

@@ -21,6 +21,21 @@ run 2 "$train" --data "$w/data" $M --batch 4 --steps 4 --warmup-steps 1 --log-ev
 ck=$w/pre/ckpt-00000004.bin
 F="--checkpoint $ck --data $w/data --batch 4 --steps 6 --warmup-steps 2 --classes 10 --eval-every 1000 --log-every 100"
 
+# a run shorter than the recipe's 20 warmup epochs still reaches its peak lr: the warmup is at
+# most a fifth of the run (10 steps: 2), then the cosine (an uncapped warmup of 20 epochs kept
+# the lr rising for the whole run, which sank short fine-tunes below the frozen features)
+run 2 "$ft" --checkpoint "$ck" --data "$w/data" --batch 4 --steps 10 --classes 10 --eval-every 1000 --log-every 100 \
+  --out "$w/ftw" >/dev/null 2>"$w/ftw.err" || bad "finetune.short_run ($(head -1 "$w/ftw.err"))"
+if $PY - "$w/ftw" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(f"{sys.argv[1]}/metrics.jsonl")]
+peak = ev[0]["peak_lr"]
+lr = [e["lr"] for e in ev if e["event"] == "step"]
+assert len(lr) == 10 and abs(max(lr) - peak) <= 1e-6 * peak, (peak, lr)
+assert lr.index(max(lr)) == 2 and lr[-1] < lr[2], lr   # iteration 2 (the third step) is the peak, then it falls
+PY
+then pass "finetune.short_run_reaches_peak_lr"; else bad "finetune.short_run_reaches_peak_lr"; fi
+
 # one all-reduce per step in both trainers, and what the run folder says about itself
 run 2 "$ft" $F --out "$w/ft" >"$w/ft.out" 2>"$w/ft.err" || bad "finetune.run ($(head -1 "$w/ft.err"))"
 if $PY - "$w/pre" "$w/ft" <<'PY'

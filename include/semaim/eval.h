@@ -20,6 +20,12 @@
  * Returns 0, or -1 with a one-line reason. No MPI. */
 int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
                      err_t *err);
+/* The raw-pixel baseline: the eval-transformed images of this rank's slice of split themselves,
+ * as FEATSET_PIXELS rows of 3·S·S values (S = 0: the raw shards' own size, no resampling; jpeg
+ * shards need S). The same loader, transform and order as features_compute, so a k-NN on them
+ * uses the same bank and queries as an encoder's. Returns 0, or -1 with the reason. No MPI. */
+int features_pixels(featset_t *fs, int S, const char *data, const char *split, int batch, int rank, int world,
+                    err_t *err);
 /* The steps of features_compute, for a caller that evaluates again and again (the training
  * monitor) and so keeps the loader, the rows and the arena from start-up:
  *   features_open   the loader of a split in eval mode, this rank's slice of its first `limit`

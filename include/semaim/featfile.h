@@ -15,6 +15,8 @@ typedef struct {
     float *mean;         /* [n, dim]: mean of the normed patch tokens */
     float *gap;          /* [n, dim]: mean of the patch tokens before the final norm, then a
                             LayerNorm without affine (NULL: a file written before it existed) */
+    float *pixels;       /* [n, dim]: the eval-transformed image itself, 3·S·S values (a raw-pixel
+                            set of features_pixels: then the three readouts are NULL) */
     int32_t *labels;     /* [n] */
     int num_classes;     /* from the shards' attribute or the file; 0 if unknown */
 } featset_t;
@@ -22,17 +24,21 @@ typedef struct {
 /* The readouts, in the order of the struct: "cls", "mean", "gap" (semaim/encoder.h). */
 enum { FEATSET_KINDS = 3 };
 extern const char *const featset_kinds[FEATSET_KINDS];
+/* The kind of a raw-pixel set (features_pixels): the baseline any encoder must beat. Not
+ * a readout, so not in featset_kinds nor in features files. */
+#define FEATSET_PIXELS "pixels"
 
 /* Rows for n images of width dim (all three readouts and the labels); lo, total and
  * num_classes are the caller's. 0, or -1 when out of memory (fs then holds nothing). */
 int featset_alloc(featset_t *fs, long n, int dim);
 void featset_free(featset_t *fs);
-/* The rows of kind "cls", "mean" or "gap" (NULL for anything else, and for gap in an old file). */
+/* The rows of kind "cls", "mean", "gap" or FEATSET_PIXELS (NULL for anything else, for gap in
+ * an old file, and for what a set does not hold). */
 const float *featset_rows(const featset_t *fs, const char *kind);
 /* Is kind one of featset_kinds? */
 int featset_kind_valid(const char *kind);
-/* The rows of kind in a train and a val set, or -1 with the reason (an unknown kind; gap asked
- * of a file written before it existed). */
+/* The rows of kind (a readout or FEATSET_PIXELS) in a train and a val set, or -1 with the
+ * reason (an unknown kind; gap asked of a file written before it existed). */
 int featset_pair_rows(const featset_t *train, const featset_t *val, const char *kind, const float **tr,
                       const float **va, err_t *err);
 

@@ -17,6 +17,12 @@ optim_cfg_t optim_defaults(void);
 double optim_peak_lr(const optim_cfg_t *o, long global_batch);
 /* Learning rate of iteration it (0-based): linear warmup from 0, then half-cycle cosine to min_lr. */
 double optim_lr_at(double peak, double min_lr, long it, long warmup, long total);
+/* The warmup in iterations: warmup_steps when >= 0 (taken as given), else warmup_epochs ×
+ * steps_per_epoch capped at max_fraction of the total. A recipe's warmup is written for the
+ * recipe's length (the paper's fine-tuning: 20 of 100 epochs); in a shorter run the uncapped
+ * warmup would still be rising when the run ends (8 epochs with 20 of warmup peak at 0.4 of
+ * the lr), which is what made short fine-tunes fall below the frozen features. */
+long optim_warmup_iters(double warmup_epochs, long warmup_steps, long steps_per_epoch, long total, double max_fraction);
 /* L2 norm of a buffer, accumulated in double. */
 double grad_norm(const float *g, long n);
 /* Scales g so its norm is at most max_norm (like torch clip_grad_norm_: coef = max/(norm+1e-6)). */

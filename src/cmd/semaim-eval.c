@@ -131,12 +131,32 @@ static int cmd_features(int argc, char **argv) {
 
 /* knn and linprobe: checks the source flags, then takes train and val features from files or
  * from the encoder, which is freed afterwards. *t0 is when feature work began (after loading). */
-static void source_features(const char *cmd, const char *feature, const char *trf, const char *vaf, const char *data,
-                            const source_t *src, const char *out, int batch, const char *gemm, const char *precision,
-                            source_info_t *info, featset_t *tr, featset_t *va, double *t0) {
+static void source_features(const char *cmd, const char **feature, int raw, const char *trf, const char *vaf,
+                            const char *data, const source_t *src, const char *out, int batch, const char *gemm,
+                            const char *precision, source_info_t *info, featset_t *tr, featset_t *va, double *t0) {
     err_t e = {0};
     int from_files = trf || vaf;
-    if (!featset_kind_valid(feature)) err_set(&e, ERR_INPUT, "%s: --feature must be cls, mean or gap, not '%s'", cmd, feature);
+    if (raw) {   /* the baseline: no model at all, the images themselves on the same bank */
+        if (from_files || src->checkpoint || src->weights || src->at_init)
+            err_set(&e, ERR_INPUT, "%s: --raw-pixels takes the images of --data; it does not go with --checkpoint, "
+                    "--weights, --at-init or features files", cmd);
+        else if (!data) err_set(&e, ERR_INPUT, "%s: --raw-pixels needs --data", cmd);
+        agree(&e);
+        ensure_dir(out);
+        *feature = FEATSET_PIXELS;
+        *info = (source_info_t){.step = -1};
+        snprintf(info->desc, sizeof info->desc, "raw pixels of %s", data);
+        *t0 = clock_now();
+        features_pixels(tr, src->given.image, data, "train", batch, rank_, world_, &e);
+        if (!e.kind) features_pixels(va, src->given.image, data, "val", batch, rank_, world_, &e);
+        else memset(va, 0, sizeof *va);
+        agree(&e);
+        if (tr->dim != va->dim) err_set(&e, ERR_INPUT, "%s: --raw-pixels: the train and val shards differ in image size "
+                                        "(give --image)", cmd);
+        agree(&e);
+        return;
+    }
+    if (!featset_kind_valid(*feature)) err_set(&e, ERR_INPUT, "%s: --feature must be cls, mean or gap, not '%s'", cmd, *feature);
     else if (from_files && (!trf || !vaf)) err_set(&e, ERR_INPUT, "%s: give both --train-features and --val-features", cmd);
     else if (from_files && (data || src->checkpoint || src->weights || src->at_init))
         err_set(&e, ERR_INPUT, "%s: features files replace --data/--checkpoint/--weights/--at-init; give one or the other",
@@ -161,7 +181,7 @@ static void source_features(const char *cmd, const char *feature, const char *tr
 static int cmd_knn(int argc, char **argv) {
     source_t src = {0};
     const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL, *gemm = "auto", *precision = "fp32";
-    int k = 20, batch = 64;
+    int k = 20, batch = 64, raw = 0;
     double temperature = 0.07;
     option_t opts[] = {
         SOURCE_OPTIONS(src),
@@ -174,6 +194,8 @@ static int cmd_knn(int argc, char **argv) {
                                            "model family), mean (mean normed patch token) or gap (mean patch token before "
                                            "the norm, then LayerNorm without affine: the authors' probe readout)", 0, 0, 0},
         {"batch", OPT_INT, &batch, "images per forward pass per rank", 1, 1 << 20, 0},
+        {"raw-pixels", OPT_FLAG, &raw, "no model: the images of --data themselves (eval transform, at --image or the "
+         "shards' size) as features, the baseline an encoder must beat on the same bank", 0, 0, 0},
         {"out", OPT_STRING, &out, "results folder: appends a line to OUT/eval.jsonl", 0, 0, 0},
         COMPUTE_OPTIONS(gemm, precision),
     };
@@ -181,11 +203,12 @@ static int cmd_knn(int argc, char **argv) {
     parse(opts, n, argc, argv, "knn",
           "(--checkpoint CKPT | --weights FILE) --data SHARDS [--k 20] [--temperature 0.07] "
           "[--feature cls|mean|gap] [--at-init] [--batch N] [--out DIR]\n"
-          "       semaim-eval knn --train-features F --val-features F [...]");
+          "       semaim-eval knn --train-features F --val-features F [...]\n"
+          "       semaim-eval knn --raw-pixels --data SHARDS [--image S] [...]   (the raw-pixel baseline)");
     source_info_t info;
     featset_t tr, va;
     double t0;
-    source_features("knn", feature, trf, vaf, data, &src, out, batch, gemm, precision, &info, &tr, &va, &t0);
+    source_features("knn", &feature, raw, trf, vaf, data, &src, out, batch, gemm, precision, &info, &tr, &va, &t0);
     double t1 = clock_now();
     knn_result_t r;
     err_t e = {0};
@@ -245,7 +268,7 @@ static void lp_epoch(const linprobe_epoch_t *ep, void *arg) {
 static int cmd_linprobe(int argc, char **argv) {
     source_t src = {0};
     const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL, *gemm = "auto", *precision = "fp32";
-    int batch = 64;
+    int batch = 64, raw = 0;
     long seed = 0;
     linprobe_cfg_t lc = {90, 256, 0.1, 0.9, 0.0, 10, 0};
     option_t opts[] = {
@@ -264,6 +287,8 @@ static int cmd_linprobe(int argc, char **argv) {
         {"warmup-epochs", OPT_DOUBLE, &lc.warmup_epochs, "linear warmup, then half-cycle cosine to 0", 0, 1e6, 0},
         {"probe-seed", OPT_LONG, &seed, "seed of the probe's init and batch order", 0, 9.2e18, 0},
         {"batch", OPT_INT, &batch, "images per forward pass per rank (features)", 1, 1 << 20, 0},
+        {"raw-pixels", OPT_FLAG, &raw, "no model: the images of --data themselves (eval transform, at --image or the "
+         "shards' size) as features, the baseline an encoder must beat on the same bank", 0, 0, 0},
         {"out", OPT_STRING, &out, "results folder: appends lines to OUT/eval.jsonl", 0, 0, 0},
         COMPUTE_OPTIONS(gemm, precision),
     };
@@ -275,7 +300,7 @@ static int cmd_linprobe(int argc, char **argv) {
     source_info_t info;
     featset_t tr, va;
     double t0;
-    source_features("linprobe", feature, trf, vaf, data, &src, out, batch, gemm, precision, &info, &tr, &va, &t0);
+    source_features("linprobe", &feature, raw, trf, vaf, data, &src, out, batch, gemm, precision, &info, &tr, &va, &t0);
     double t1 = clock_now();
     lp_ctx_t ctx = {out, feature, lc.epochs, {0}};
     err_t e = {0};

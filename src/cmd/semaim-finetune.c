@@ -35,6 +35,9 @@ static void check_labels(const loader_batch *bt, int C, const char *data, err_t 
                     bt->labels[i], C - 1);
 }
 
+/* The paper's 20 warmup epochs of 100: a shorter run warms up for this fraction of itself. */
+#define FT_WARMUP_MAX_FRACTION 0.2
+
 /* The recipe's settings that make a run what it is: a resume must have them as they were. */
 #define RECIPE_OPTIONS "randaug,reprob,remode,mixup,cutmix,mixup-switch-prob,mixup-prob,smoothing,crop-scale,drop-path"
 
@@ -108,8 +111,9 @@ int main(int argc, char **argv) {
         {"max-steps-this-run", OPT_LONG, &max_steps_this_run, "stop (with a checkpoint) after this many steps; 0 = no limit", 0, 1e12, 0},
         {"base-lr", OPT_DOUBLE, &base_lr, "lr = base-lr x global batch / 256", 0, 10, 0},
         {"min-lr", OPT_DOUBLE, &min_lr, "lr at the end of the cosine", 0, 10, 0},
-        {"warmup-epochs", OPT_DOUBLE, &warmup_epochs, "linear warmup length in epochs", 0, 1e9, 0},
-        {"warmup-steps", OPT_LONG, &warmup_steps, "warmup in steps (overrides --warmup-epochs when >= 0)", -1, 1e12, 0},
+        {"warmup-epochs", OPT_DOUBLE, &warmup_epochs, "linear warmup length in epochs, at most a fifth of the run (the "
+         "paper's 20 of 100)", 0, 1e9, 0},
+        {"warmup-steps", OPT_LONG, &warmup_steps, "warmup in steps, exactly (overrides --warmup-epochs when >= 0)", -1, 1e12, 0},
         {"weight-decay", OPT_DOUBLE, &weight_decay, "AdamW weight decay (not on 1-D tensors and the cls token)", 0, 10, 0},
         {"layer-decay", OPT_DOUBLE, &layer_decay, "layer-wise lr decay", 0, 1, 0},
         {"drop-path", OPT_DOUBLE, &drop_path, "stochastic depth rate of the last block (linear from 0)", 0, 0.99, 0},
@@ -180,7 +184,7 @@ int main(int argc, char **argv) {
     run_agree(&run, &e);
     long spe = loader_steps_per_epoch(ld);
     run.total_steps = steps > 0 ? steps : epochs * spe;
-    long warmup = warmup_steps >= 0 ? warmup_steps : (long)llround(warmup_epochs * spe);
+    long warmup = optim_warmup_iters(warmup_epochs, warmup_steps, spe, run.total_steps, FT_WARMUP_MAX_FRACTION);
     run.global_batch = (long)batch * run.world;
     run.log_every = log_every; run.check_every = check_every; run.ckpt_every = ckpt_every;
     run.keep = keep; run.max_steps_this_run = max_steps_this_run; run.stall_timeout = stall_timeout;

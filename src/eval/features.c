@@ -7,6 +7,7 @@
 #include "semaim/eval.h"
 #include "semaim/encoder.h"
 #include "semaim/loader.h"
+#include "semaim/shards.h"
 
 static long chunk_queries = 0;
 
@@ -20,13 +21,17 @@ long eval_knn_chunk(int world, int k) {
     return q > 0 ? q : 1;
 }
 
-int features_open(loader **ld, const model_t *m, const char *data, const char *split, long limit, int batch, int rank,
-                  int world, err_t *err) {
-    int S = m->cfg.image;
+static int open_split(loader **ld, int S, const char *data, const char *split, long limit, int batch, int rank,
+                      int world, err_t *err) {
     loader_config lc = {.data_dir = data, .split = split, .image_size = S, .batch = batch, .seed = 0,
                         .rank = rank, .world = world, .train = 0, .threads = 1, .limit = limit, .no_upsample = 1};
     *ld = NULL;
     return loader_open(ld, &lc, err);
+}
+
+int features_open(loader **ld, const model_t *m, const char *data, const char *split, long limit, int batch, int rank,
+                  int world, err_t *err) {
+    return open_split(ld, m->cfg.image, data, split, limit, batch, rank, world, err);
 }
 
 int features_alloc(featset_t *fs, const loader *ld, const model_t *m, int rank, int world, err_t *err) {
@@ -74,6 +79,48 @@ int features_compute(featset_t *fs, model_t *m, const char *data, const char *sp
     }
     if (!rc) rc = features_run(fs, m, a, ld, err);
     acts_free(a);
+    loader_close(ld);
+    if (rc) featset_free(fs);
+    return rc;
+}
+
+int features_pixels(featset_t *fs, int S, const char *data, const char *split, int batch, int rank, int world,
+                    err_t *err) {
+    memset(fs, 0, sizeof *fs);
+    if (S == 0) {   /* the shards' own size: no resampling at all */
+        shard_set ss;
+        if (shards_scan(&ss, data, split, err)) return -1;
+        S = ss.jpeg ? 0 : ss.H < ss.W ? ss.H : ss.W;
+        shards_free(&ss);
+        if (!S) return err_set(err, ERR_INPUT, "%s: jpeg shards have no one image size: give --image with --raw-pixels", data);
+    }
+    loader *ld = NULL;
+    if (open_split(&ld, S, data, split, 0, batch, rank, world, err)) return -1;
+    long N = loader_total_samples(ld);
+    const long dim = 3L * S * S;
+    fs->total = N;
+    fs->lo = slice_lo(N, rank, world);
+    fs->n = slice_lo(N, rank + 1, world) - fs->lo;
+    fs->dim = (int)dim;
+    fs->num_classes = loader_num_classes(ld);
+    size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);
+    fs->pixels = malloc(sizeof(float) * rows * (size_t)dim);
+    fs->labels = malloc(sizeof(int32_t) * rows);
+    int rc = 0;
+    if (!fs->pixels || !fs->labels)
+        rc = err_set(err, ERR_RUNTIME, "features: out of memory for %ld images of %ld pixel values", fs->n, dim);
+    long steps = loader_steps_per_epoch(ld), done = 0;
+    for (long s = 0; s < steps && !rc; s++) {
+        const loader_batch *b;
+        if ((rc = loader_next(ld, &b, NULL, err))) break;
+        if (done + b->n > fs->n) { rc = err_set(err, ERR_INPUT, "features: the loader returned more images than this "
+                                                "rank's slice of %ld", fs->n); break; }
+        memcpy(fs->pixels + done * dim, b->images, sizeof(float) * (size_t)b->n * (size_t)dim);
+        memcpy(fs->labels + done, b->labels, sizeof(int32_t) * b->n);
+        done += b->n;
+    }
+    if (!rc && done != fs->n)
+        rc = err_set(err, ERR_INPUT, "features: %ld of %ld images of this rank's slice were returned", done, fs->n);
     loader_close(ld);
     if (rc) featset_free(fs);
     return rc;

@@ -57,11 +57,12 @@ int featset_alloc(featset_t *fs, long n, int dim) {
 }
 
 void featset_free(featset_t *fs) {
-    free(fs->cls); free(fs->mean); free(fs->gap); free(fs->labels);
+    free(fs->cls); free(fs->mean); free(fs->gap); free(fs->pixels); free(fs->labels);
     memset(fs, 0, sizeof *fs);
 }
 
 const float *featset_rows(const featset_t *fs, const char *kind) {
+    if (!strcmp(kind, FEATSET_PIXELS)) return fs->pixels;
     for (int k = 0; k < FEATSET_KINDS; k++)
         if (!strcmp(kind, featset_kinds[k])) return *rows_of((featset_t *)fs, k);
     return NULL;
@@ -75,7 +76,7 @@ int featset_kind_valid(const char *kind) {
 
 int featset_pair_rows(const featset_t *train, const featset_t *val, const char *kind, const float **tr,
                       const float **va, err_t *err) {
-    if (!featset_kind_valid(kind))
+    if (!featset_kind_valid(kind) && strcmp(kind, FEATSET_PIXELS))
         return err_set(err, ERR_INPUT, "unknown feature kind '%s' (cls, mean or gap)", kind);
     *tr = featset_rows(train, kind);
     *va = featset_rows(val, kind);

@@ -17,6 +17,12 @@ double optim_lr_at(double peak, double min_lr, long it, long warmup, long total)
     return min_lr + (peak - min_lr) * 0.5 * (1.0 + cos(M_PI * prog));
 }
 
+long optim_warmup_iters(double warmup_epochs, long warmup_steps, long steps_per_epoch, long total, double max_fraction) {
+    if (warmup_steps >= 0) return warmup_steps;
+    double w = warmup_epochs * (double)steps_per_epoch, cap = max_fraction * (double)total;
+    return llround(w < cap ? w : cap);
+}
+
 double grad_norm(const float *g, long n) {
     double s = 0;
 #pragma omp parallel for reduction(+ : s) schedule(static)

@@ -429,6 +429,15 @@ static void test_optimizer(void) {
     CHECK(fabs(optim_lr_at(peak, 0, 10, 10, 100) - peak) < 1e-15, "peak after warmup");
     CHECK(fabs(optim_lr_at(peak, 0, 55, 10, 100) - peak / 2) < 1e-12, "cosine midpoint");
     CHECK(fabs(optim_lr_at(peak, 1e-5, 100, 10, 100) - 1e-5) < 1e-15, "ends at min_lr");
+    /* the fine-tuning recipe's 20 warmup epochs: kept at 100 epochs, a fifth of an 8-epoch run
+     * (78 steps each), so the lr peaks inside a short run; explicit steps are taken as given */
+    CHECK(optim_warmup_iters(20, -1, 78, 7800, 0.2) == 1560, "20 of 100 epochs kept (%ld)",
+          optim_warmup_iters(20, -1, 78, 7800, 0.2));
+    long w8 = optim_warmup_iters(20, -1, 78, 624, 0.2);
+    CHECK(w8 == 125, "20 warmup epochs in an 8-epoch run: a fifth of it (%ld)", w8);
+    CHECK(optim_lr_at(peak, 0, w8, w8, 624) == peak, "a short run reaches its peak lr");
+    CHECK(optim_warmup_iters(1, -1, 78, 624, 0.2) == 78, "a warmup under the cap is kept");
+    CHECK(optim_warmup_iters(20, 700, 78, 624, 0.2) == 700, "--warmup-steps is taken as given");
     optim_cfg_t o = optim_defaults();
     CHECK(fabs(optim_peak_lr(&o, 2048) - 1.6e-3) < 1e-12, "lr scaling base 2e-4 x 2048/256");
     float g[4] = {3, 4, 0, 0};
