@@ -1,7 +1,6 @@
 /* Sums whose value does not depend on the thread count (internal to the kernels room): the n
  * terms are split into CHUNK_PARTS fixed chunks, each summed by one thread, and the partial
- * sums are added in order. For losses (featloss.c; mse_forward in loss.c has the same scheme
- * written out). */
+ * sums are added in order. For the losses (loss.c, featloss.c). */
 #ifndef SEMAIM_CHUNKS_H
 #define SEMAIM_CHUNKS_H
 

@@ -1,37 +1,36 @@
-/* Losses. Mean squared and mean absolute error: the forward sum is split into a fixed number
- * of chunks whose partial sums are added in order, so the loss is bit-identical for any thread
- * count.
+/* Losses. Mean squared and mean absolute error: the forward sum is chunk_sum's (chunks.h), so
+ * the loss is bit-identical for any thread count.
  * Soft-target cross-entropy: serial over rows (see ops.h). */
 #include <math.h>
+#include "kernels/chunks.h"
 #include "kernels/ops.h"
 
-#define MSE_CHUNKS 64
+typedef struct { const float *pred, *target; } pair_t;
 
-/* mean of d² (l1 = 0) or |d| (l1 = 1), d = pred − target, in double */
-static double chunked_mean(const float *pred, const float *target, long n, int l1) {
-    if (n <= 0) return 0.0;
-    double part[MSE_CHUNKS];
-    const long per = (n + MSE_CHUNKS - 1) / MSE_CHUNKS;
-    #pragma omp parallel for schedule(static)
-    for (int c = 0; c < MSE_CHUNKS; c++) {
-        const long lo = c * per, hi = lo + per < n ? lo + per : n;
-        double s = 0.0;
-        if (l1) {
-            #pragma omp simd reduction(+:s)
-            for (long i = lo; i < hi; i++) s += fabs((double)pred[i] - target[i]);
-        } else {
-            #pragma omp simd reduction(+:s)
-            for (long i = lo; i < hi; i++) { double d = (double)pred[i] - target[i]; s += d * d; }
-        }
-        part[c] = s;
-    }
+static double sq_part(long lo, long hi, const void *ctx) {
+    const pair_t *q = ctx;
     double s = 0.0;
-    for (int c = 0; c < MSE_CHUNKS; c++) s += part[c];
-    return s / n;
+    #pragma omp simd reduction(+:s)
+    for (long i = lo; i < hi; i++) { double d = (double)q->pred[i] - q->target[i]; s += d * d; }
+    return s;
 }
 
-double mse_forward(const float *pred, const float *target, long n) { return chunked_mean(pred, target, n, 0); }
-double l1_forward(const float *pred, const float *target, long n) { return chunked_mean(pred, target, n, 1); }
+static double abs_part(long lo, long hi, const void *ctx) {
+    const pair_t *q = ctx;
+    double s = 0.0;
+    #pragma omp simd reduction(+:s)
+    for (long i = lo; i < hi; i++) s += fabs((double)q->pred[i] - q->target[i]);
+    return s;
+}
+
+double mse_forward(const float *pred, const float *target, long n) {
+    pair_t q = {pred, target};
+    return n > 0 ? chunk_sum(n, sq_part, &q) / n : 0.0;
+}
+double l1_forward(const float *pred, const float *target, long n) {
+    pair_t q = {pred, target};
+    return n > 0 ? chunk_sum(n, abs_part, &q) / n : 0.0;
+}
 
 void l1_backward(float *dpred, const float *pred, const float *target, long n, float scale) {
     if (n <= 0) return;
