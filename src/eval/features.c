@@ -34,36 +34,77 @@ int features_open(loader **ld, const model_t *m, const char *data, const char *s
     return open_split(ld, m->cfg.image, data, split, limit, batch, rank, world, err);
 }
 
-int features_alloc(featset_t *fs, const loader *ld, const model_t *m, int rank, int world, err_t *err) {
+/* This rank's slice of the split: rows of width dim, as encoder features (cls, mean, gap) or,
+ * with pixels, as the images themselves. */
+static int slice_alloc(featset_t *fs, const loader *ld, int dim, int pixels, int rank, int world, err_t *err) {
     memset(fs, 0, sizeof *fs);
     long N = loader_total_samples(ld);
     fs->total = N;
     fs->lo = slice_lo(N, rank, world);
     fs->n = slice_lo(N, rank + 1, world) - fs->lo;
-    fs->dim = m->d.D;
+    fs->dim = dim;
     fs->num_classes = loader_num_classes(ld);
-    if (featset_alloc(fs, fs->n, fs->dim) == 0) return 0;
-    return err_set(err, ERR_RUNTIME, "features: out of memory for %ld images of width %d", fs->n, fs->dim);
+    int ok;
+    if (pixels) {
+        size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);
+        fs->pixels = malloc(sizeof(float) * rows * (size_t)dim);
+        fs->labels = malloc(sizeof(int32_t) * rows);
+        ok = fs->pixels && fs->labels;
+        if (!ok) featset_free(fs);
+    } else {
+        ok = featset_alloc(fs, fs->n, dim) == 0;
+    }
+    if (ok) return 0;
+    return err_set(err, ERR_RUNTIME, "features: out of memory for %ld images of width %d", fs->n, dim);
 }
 
-int features_run(featset_t *fs, model_t *m, acts_t *a, loader *ld, err_t *err) {
-    int D = m->d.D;
+int features_alloc(featset_t *fs, const loader *ld, const model_t *m, int rank, int world, err_t *err) {
+    return slice_alloc(fs, ld, m->d.D, 0, rank, world, err);
+}
+
+/* Rows done..done+b->n-1 of fs from one batch. */
+typedef void (*fill_fn)(featset_t *fs, const loader_batch *b, long done, void *ctx);
+
+/* Every batch of the loader's epoch into fs, in the order of the slice's image ids. */
+static int run_slice(featset_t *fs, loader *ld, fill_fn fill, void *ctx, err_t *err) {
     long steps = loader_steps_per_epoch(ld), done = 0;
     for (long s = 0; s < steps; s++) {
         const loader_batch *b;
         if (loader_next(ld, &b, NULL, err)) return -1;
         if (b->n == 0) continue;
+        if (done + b->n > fs->n)
+            return err_set(err, ERR_INPUT, "features: the loader returned more images than this rank's slice of %ld",
+                           fs->n);
         for (int i = 0; i < b->n; i++)
             if (b->ids[i] != fs->lo + done + i)
                 return err_set(err, ERR_INPUT, "features: loader returned image %lld where %ld was expected",
                                (long long)b->ids[i], fs->lo + done + i);
-        encoder_features(m, a, b->images, b->n, fs->cls + done * D, fs->mean + done * D, fs->gap + done * D);
+        fill(fs, b, done, ctx);
         memcpy(fs->labels + done, b->labels, sizeof(int32_t) * b->n);
         done += b->n;
     }
     if (done != fs->n)
         return err_set(err, ERR_INPUT, "features: %ld of %ld images of this rank's slice were returned", done, fs->n);
     return 0;
+}
+
+typedef struct { model_t *m; acts_t *a; } encode_ctx;
+
+static void fill_encoded(featset_t *fs, const loader_batch *b, long done, void *ctx) {
+    encode_ctx *c = ctx;
+    long D = fs->dim;
+    encoder_features(c->m, c->a, b->images, b->n, fs->cls + done * D, fs->mean + done * D, fs->gap + done * D);
+}
+
+static void fill_pixels(featset_t *fs, const loader_batch *b, long done, void *ctx) {
+    (void)ctx;
+    memcpy(fs->pixels + done * fs->dim, b->images, sizeof(float) * (size_t)b->n * (size_t)fs->dim);
+}
+
+int features_run(featset_t *fs, model_t *m, acts_t *a, loader *ld, err_t *err) {
+    ERR_ASSERT(fs->dim == m->d.D, "features_run: a slice of width %d for a model of width %d", fs->dim, m->d.D);
+    encode_ctx c = {m, a};
+    return run_slice(fs, ld, fill_encoded, &c, err);
 }
 
 int features_compute(featset_t *fs, model_t *m, const char *data, const char *split, int batch, int rank, int world,
@@ -96,31 +137,8 @@ int features_pixels(featset_t *fs, int S, const char *data, const char *split, i
     }
     loader *ld = NULL;
     if (open_split(&ld, S, data, split, 0, batch, rank, world, err)) return -1;
-    long N = loader_total_samples(ld);
-    const long dim = 3L * S * S;
-    fs->total = N;
-    fs->lo = slice_lo(N, rank, world);
-    fs->n = slice_lo(N, rank + 1, world) - fs->lo;
-    fs->dim = (int)dim;
-    fs->num_classes = loader_num_classes(ld);
-    size_t rows = (size_t)(fs->n > 0 ? fs->n : 1);
-    fs->pixels = malloc(sizeof(float) * rows * (size_t)dim);
-    fs->labels = malloc(sizeof(int32_t) * rows);
-    int rc = 0;
-    if (!fs->pixels || !fs->labels)
-        rc = err_set(err, ERR_RUNTIME, "features: out of memory for %ld images of %ld pixel values", fs->n, dim);
-    long steps = loader_steps_per_epoch(ld), done = 0;
-    for (long s = 0; s < steps && !rc; s++) {
-        const loader_batch *b;
-        if ((rc = loader_next(ld, &b, NULL, err))) break;
-        if (done + b->n > fs->n) { rc = err_set(err, ERR_INPUT, "features: the loader returned more images than this "
-                                                "rank's slice of %ld", fs->n); break; }
-        memcpy(fs->pixels + done * dim, b->images, sizeof(float) * (size_t)b->n * (size_t)dim);
-        memcpy(fs->labels + done, b->labels, sizeof(int32_t) * b->n);
-        done += b->n;
-    }
-    if (!rc && done != fs->n)
-        rc = err_set(err, ERR_INPUT, "features: %ld of %ld images of this rank's slice were returned", done, fs->n);
+    int rc = slice_alloc(fs, ld, 3 * S * S, 1, rank, world, err);
+    if (!rc) rc = run_slice(fs, ld, fill_pixels, NULL, err);
     loader_close(ld);
     if (rc) featset_free(fs);
     return rc;
