@@ -256,6 +256,18 @@ void json_write(buf_t *b, const json_t *v) {
     }
 }
 
+void json_text(const json_t *v, char *out, size_t n) {
+    if (!v || v->type == JSON_NULL) snprintf(out, n, "%s", "");
+    else if (v->type == JSON_STR) snprintf(out, n, "%s", v->str);
+    else if (v->type == JSON_NUM) snprintf(out, n, "%.10g", v->num);
+    else {
+        buf_t b = {0};
+        json_write(&b, v);
+        snprintf(out, n, "%s", b.s ? b.s : "");
+        buf_free(&b);
+    }
+}
+
 void json_fstr(FILE *f, const char *s) {
     buf_t b = {0};
     json_str(&b, s);

@@ -29,6 +29,9 @@ int json_utf8_valid(const char *s);
 int json_utf8_len(const unsigned char *s);
 /* The tree as JSON text (numbers that are integers without a fraction). */
 void json_write(buf_t *b, const json_t *v);
+/* A value as a command line or a report table spells it, into out[n]: a string without
+ * quotes, a number as %.10g, absent (v NULL) or null as "", anything else as its JSON text. */
+void json_text(const json_t *v, char *out, size_t n);
 
 /* Parses text[0..len) (one value, nothing after it but white space). On failure err says
  * what was expected at which byte (kind ERR_INPUT) and *root is empty. */

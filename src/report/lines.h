@@ -21,7 +21,6 @@ int report_read_lines(report_t *R, const char *path, report_line_fn fn, void *ct
  * tables and labels (strings as they are, numbers printed, true/false, anything else ""). */
 int report_get_num(const json_t *o, const char *key, double *v);
 int report_get_int(const json_t *o, const char *key, long lo, long hi, long *v);
-void report_jv_text(const json_t *v, char *out, size_t n);
 /* The model for people, from run_start's settings: the preset and what overrides it, the
  * parameter count, the order and the all-reduce ("tiny image 32 patch 4, 1.2 M params, ..."). */
 void report_model_text(const json_t *settings, long params, char *out, size_t n);

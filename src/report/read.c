@@ -91,20 +91,12 @@ int report_get_int(const json_t *o, const char *key, long lo, long hi, long *v) 
     return 0;
 }
 
-void report_jv_text(const json_t *v, char *out, size_t n) {
-    if (!v) snprintf(out, n, "%s", "");
-    else if (v->type == JSON_STR) snprintf(out, n, "%s", v->str);
-    else if (v->type == JSON_NUM) snprintf(out, n, "%.10g", v->num);
-    else if (v->type == JSON_BOOL) snprintf(out, n, "%s", v->num != 0 ? "true" : "false");
-    else snprintf(out, n, "%s", "");
-}
-
 /* The settings that describe the model, in the order people read them. */
 static const char *const model_keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads", "order", "allreduce"};
 
 void report_model_text(const json_t *settings, long params, char *out, size_t n) {
     char val[9][128];
-    for (int k = 0; k < 9; k++) report_jv_text(json_get(settings, model_keys[k]), val[k], sizeof val[k]);
+    for (int k = 0; k < 9; k++) json_text(json_get(settings, model_keys[k]), val[k], sizeof val[k]);
     /* the preset and whatever overrides it (0 = the preset's) */
     int len = snprintf(out, n, "%s", *val[0] ? val[0] : "model");
     for (int k = 1; k < 7 && len < (int)n; k++)
@@ -152,19 +144,19 @@ static const char *parse_start(const json_t *o, start_t *st) {
     st->threads = (int)v;
     if (report_get_int(o, MET_PARAMS, 0, 1L << 50, &st->params)) st->params = 0;
     if (report_get_num(o, MET_GFLOP_PER_IMAGE, &st->gflop) || st->gflop < 0) st->gflop = 0;
-    report_jv_text(json_get(o, MET_NODES_HINT), st->nodes, sizeof st->nodes);
-    report_jv_text(json_get(o, MET_SLURM_JOB), st->job, sizeof st->job);
+    json_text(json_get(o, MET_NODES_HINT), st->nodes, sizeof st->nodes);
+    json_text(json_get(o, MET_SLURM_JOB), st->job, sizeof st->job);
     const json_t *ver = json_get(o, MET_VERSIONS);
-    report_jv_text(json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
-    report_jv_text(json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
-    report_jv_text(json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
+    json_text(json_get(ver, "mpi"), st->mpi, sizeof st->mpi);
+    json_text(json_get(ver, "hdf5"), st->hdf5, sizeof st->hdf5);
+    json_text(json_get(ver, "openblas"), st->openblas, sizeof st->openblas);
     /* The settings that change the work per image or how it is done: runs that differ in any
      * of them never share a series. */
     const json_t *set = json_get(o, MET_SETTINGS);
     static const char *const keys[] = {"preset", "image", "patch", "width", "depth", "dec-depth", "heads",
                                        "order", "allreduce", "segment", "loader-threads"};
     char val[11][128];
-    for (int k = 0; k < 11; k++) report_jv_text(json_get(set, keys[k]), val[k], sizeof val[k]);
+    for (int k = 0; k < 11; k++) json_text(json_get(set, keys[k]), val[k], sizeof val[k]);
     snprintf(st->config, sizeof st->config,
              "params=%ld gflop=%.4f threads=%d preset=%s image=%s patch=%s width=%s depth=%s dec-depth=%s heads=%s "
              "order=%s allreduce=%s segment=%s loader-threads=%s",

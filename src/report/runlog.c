@@ -25,7 +25,7 @@ static double num_or_nan(const json_t *o, const char *key) {
     return report_get_num(o, key, &v) ? NAN : v;
 }
 
-static void text_of(const json_t *o, const char *key, char *out, size_t n) { report_jv_text(json_get(o, key), out, n); }
+static void text_of(const json_t *o, const char *key, char *out, size_t n) { json_text(json_get(o, key), out, n); }
 
 static void free_settings(report_runlog_t *L) {
     for (int i = 0; i < L->nset; i++) { free(L->set_key[i]); free(L->set_val[i]); }
@@ -65,9 +65,9 @@ static const char *on_start(report_runlog_t *L, const json_t *o, long ln) {
     text_of(o, MET_HOST, L->host, sizeof L->host);
     text_of(o, MET_CPU, L->cpu, sizeof L->cpu);
     const json_t *ver = json_get(o, MET_VERSIONS), *set = json_get(o, MET_SETTINGS);
-    report_jv_text(json_get(ver, "mpi"), L->mpi, sizeof L->mpi);
-    report_jv_text(json_get(ver, "hdf5"), L->hdf5, sizeof L->hdf5);
-    report_jv_text(json_get(ver, "openblas"), L->openblas, sizeof L->openblas);
+    json_text(json_get(ver, "mpi"), L->mpi, sizeof L->mpi);
+    json_text(json_get(ver, "hdf5"), L->hdf5, sizeof L->hdf5);
+    json_text(json_get(ver, "openblas"), L->openblas, sizeof L->openblas);
     report_model_text(set, L->params, L->model, sizeof L->model);
     free_settings(L);
     if (set && set->type == JSON_OBJ && set->n) {
@@ -76,7 +76,7 @@ static const char *on_start(report_runlog_t *L, const json_t *o, long ln) {
         if (!L->set_key || !L->set_val) return report_line_oom;
         for (size_t i = 0; i < set->n; i++) {
             char val[1024];
-            report_jv_text(&set->items[i], val, sizeof val);
+            json_text(&set->items[i], val, sizeof val);
             if (set->items[i].type == JSON_NULL) snprintf(val, sizeof val, "-");
             L->set_key[L->nset] = strdup(set->keys[i]);
             L->set_val[L->nset] = strdup(val);

@@ -119,18 +119,6 @@ void run_open_folder(run_t *r, const char *out) {
     run_agree(r, &e);
 }
 
-/* A settings value as the command line would spell it. */
-static void value_text(const json_t *v, char *out, size_t n) {
-    if (v->type == JSON_STR) snprintf(out, n, "%s", v->str);
-    else if (v->type == JSON_NUM) snprintf(out, n, "%.10g", v->num);
-    else {
-        buf_t b = {0};
-        json_write(&b, v);
-        snprintf(out, n, "%s", b.s ? b.s : "?");
-        buf_free(&b);
-    }
-}
-
 /* The settings in r->resume_same (comma-separated option names) against the settings.json of
  * the run folder that holds the resumed file (rank 0). */
 static void check_same_settings(const run_t *r, err_t *e) {
@@ -159,8 +147,8 @@ static void check_same_settings(const run_t *r, err_t *e) {
                    ((a->type == JSON_STR && !strcmp(a->str, c->str)) || (a->type == JSON_NUM && a->num == c->num));
         if (same || !c) continue;
         char ov[128] = "setting", cv[128];
-        if (a) value_text(a, ov, sizeof ov);
-        value_text(c, cv, sizeof cv);
+        if (a) json_text(a, ov, sizeof ov);
+        json_text(c, cv, sizeof cv);
         err_set(e, ERR_INPUT, "%s: the run that wrote it had %s%s %s, this run --%s %s (resume needs the same; pass "
                 "--resume no to start over)", r->resumed_from, a ? "--" : "no --", name, ov, name, cv);
     }

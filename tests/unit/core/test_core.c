@@ -27,6 +27,15 @@ static void test_json(void) {
     CHECK(!json_parse(t, strlen(t), &v, &e), "parse: %s", err);
     const json_t *a = json_get(&v, "a");
     CHECK(a && a->type == JSON_ARR && a->n == 6 && a->items[1].num == 2.5 && a->items[2].num == -300, "array");
+    {   // json_text: values as a command line spells them
+        char t0[64], t1[64], t2[64], t3[64], t4[64], t5[64];
+        json_text(&a->items[1], t0, sizeof t0); json_text(&a->items[3], t1, sizeof t1);
+        json_text(&a->items[5], t2, sizeof t2); json_text(NULL, t3, sizeof t3);
+        json_text(a, t4, sizeof t4); json_text(json_get(&v, "o"), t5, sizeof t5);
+        CHECK(!strcmp(t0, "2.5") && !strcmp(t1, "true") && !t2[0] && !t3[0] &&
+              !strcmp(t4, "[1, 2.5, -300, true, false, null]") && !strcmp(t5, "{}"),
+              "json_text: '%s' '%s' '%s' '%s' '%s' '%s'", t0, t1, t2, t3, t4, t5);
+    }
     const char *s = json_gets(&v, "s");
     /* \u00e9 and \u00ff stand for raw bytes (the writer's encoding of non-UTF-8 names) */
     CHECK(s && !strcmp(s, "q\"\\\n\xe9\xff\xf0\x9f\x98\x80"), "string escapes: '%s'", s ? s : "(null)");
