@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     if (!tj) die("cannot write traj.json");
     fprintf(tj, "[");
     for (int t = 0; t < steps; t++) {
-        float loss = train_step(&m, a, order, img, NULL, B, ranks, NULL);
+        float loss = train_step(&m, NULL, a, order, img, NULL, B, ranks, NULL);
         if (t == 0) {
             st_tensor_t l = {"loss", ST_F32, 1, {1}, &loss};
             snprintf(path, sizeof path, "%s/step0.safetensors", out);
