@@ -15,7 +15,8 @@
  * The shadow is a model_t whose views point into the EMA buffer, for the forward-only encoder
  * passes (encoder.h) with the EMA weights: it shares the live model's table, config,
  * objective and position embedding, and carries its own bf16 copy of the EMA weights in bf16
- * runs (refreshed by ema_update and ema_sync), so its passes read the EMA in either precision.
+ * runs (made by ema_init, refreshed by ema_update), so its passes read the EMA in either
+ * precision.
  * It has no gradients and no moments: it is never trained, and never passed to model_free. */
 #ifndef SEMAIM_EMA_H
 #define SEMAIM_EMA_H
@@ -32,15 +33,15 @@ typedef struct {
 
 /* The decay of the update after optimiser step `step` (0-based), as above. */
 double ema_decay(long step, long steps_per_epoch);
-/* Attaches the EMA buffer to live (a copy of its weights, unless it already has one: loaded
- * from a checkpoint) and builds the shadow over it. Set live->tgt first: the shadow's passes
- * read its order signal. 0, or -1 (ERR_RUNTIME, out of memory) with nothing allocated. */
+/* Attaches the EMA buffer to live (a copy of its weights, unless it already has one: attached
+ * earlier with params_attach_ema and loaded from a checkpoint) and builds the shadow over it,
+ * its bf16 copy made from the buffer as it is then. So a trainer attaches the buffer, resumes,
+ * then calls this. Set live->tgt first: the shadow's passes read its order signal. 0, or -1
+ * (ERR_RUNTIME, out of memory) with the shadow holding nothing. */
 int ema_init(ema_t *e, model_t *live, err_t *err);
 /* ema = d·ema + (1 − d)·weights over the whole buffer (weights: the live params, same layout),
  * and the shadow's bf16 copy in the same loop. Allocates nothing. */
 void ema_update(ema_t *e, const float *weights, double decay);
-/* Refreshes the shadow's bf16 copy after the EMA buffer was written otherwise (resume). */
-void ema_sync(ema_t *e);
 /* Frees the shadow's views and bf16 copy (the buffer belongs to the live model's params_t). */
 void ema_free(ema_t *e);
 #endif

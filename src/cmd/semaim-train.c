@@ -148,12 +148,12 @@ int main(int argc, char **argv) {
     model_t m;
     ema_t ema = {0};   /* the EMA teacher, kept only when the objective needs it */
     const int use_ema = tgt.ema_order;
+    /* the EMA buffer now, so the checkpoint id and the resume see it; its shadow after the resume */
     if (model_init(&m, &cfg, (uint64_t)s.seed, &e) == 0) {
         m.tgt = tgt;
-        if (use_ema) ema_init(&ema, &m, &e);
+        if (use_ema) params_attach_ema(&m.w, &e);
     }
     run_agree(&run, &e);
-    model_t *order_m = tgt.ema_order ? &ema.m : &m;
     loader *ld = NULL;
     loader_config lc = {.data_dir = s.data, .split = "train", .image_size = cfg.image, .batch = s.batch,
                         .seed = (uint64_t)s.seed, .rank = run.rank, .world = run.world, .train = 1, .assign = assign,
@@ -173,7 +173,9 @@ int main(int argc, char **argv) {
     ckpt_model_t id = ckpt_pretrain(&m);
     ckpt_state_t st = {0, 0, 0, (uint64_t)s.seed, run.world, s.batch};
     int found = run_resume(&run, s.resume, &id, &m.w, &st, "seed");
-    if (found && use_ema) ema_sync(&ema);
+    if (use_ema) ema_init(&ema, &m, &e);   /* over the resumed EMA: its bf16 copy is made from it */
+    run_agree(&run, &e);
+    model_t *order_m = tgt.ema_order ? &ema.m : &m;
     if (found) {
         loader_seek(ld, (int)st.epoch, st.epoch_step, &e);
         run_agree(&run, &e);

@@ -32,7 +32,7 @@ int ema_init(ema_t *e, model_t *live, err_t *err) {
         return err_set(err, ERR_RUNTIME, "out of memory for the EMA model");
     }
     model_views(live, s->w.params, &s->p);
-    ema_sync(e);
+    params_sync_half(&s->w);
     return 0;
 }
 
@@ -49,8 +49,6 @@ void ema_update(ema_t *e, const float *weights, double decay) {
         if (h) bf16_from_f32(h + c0, x + c0, c1 - c0);   /* from the chunk just written, in cache */
     }
 }
-
-void ema_sync(ema_t *e) { params_sync_half(&e->m.w); }
 
 void ema_free(ema_t *e) {
     free(e->m.p.e.blk);
