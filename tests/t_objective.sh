@@ -69,11 +69,15 @@ else bad "objective.settings_file_recorded_in_settings_runstart_and_header"; fi
   bad "objective.ckpt_check_loads_it ($(head -1 "$work/ck.err"))"
 
 # 3. stopped after 3 steps and resumed: the same bytes as the uninterrupted run
-run 1 $R --out "$work/part" --max-steps-this-run 3 >/dev/null 2>&1 || bad "objective.first_half"
-run 1 $R --out "$work/part" >"$work/part.out" 2>&1 || bad "objective.second_half"
-if grep -q "resumed from .*ckpt-00000003.bin at step 3" "$work/part.out" &&
-   cmp -s "$work/full/ckpt-00000006.bin" "$work/part/ckpt-00000006.bin"; then pass "objective.resume_bit_exact"
-else bad "objective.resume_bit_exact"; fi
+resume_matches() {   # name full-run-folder part-run-folder args...: step 6's file of both
+  local name=$1 full=$2 part=$3; shift 3
+  run 1 "$@" --out "$part" --max-steps-this-run 3 >/dev/null 2>&1 || bad "objective.${name}_first_half"
+  run 1 "$@" --out "$part" >"$part.out" 2>&1 || bad "objective.${name}_second_half"
+  if grep -q "resumed from .*ckpt-00000003.bin at step 3" "$part.out" &&
+     cmp -s "$full/ckpt-00000006.bin" "$part/ckpt-00000006.bin"; then pass "objective.$name"
+  else bad "objective.$name"; fi
+}
+resume_matches resume_bit_exact "$work/full" "$work/part" $R
 
 # 4. the run's report draws its orders with the run's signal (self here) and names it
 "$rep" run "$work/full" >"$work/rep.out" 2>"$work/rep.err"; rc=$?
@@ -126,18 +130,10 @@ then pass "objective.ema_order_recorded_and_ema_in_the_checkpoint"
 else bad "objective.ema_order_recorded_and_ema_in_the_checkpoint"; fi
 "$ckcheck" "$work/ema/ckpt-00000006.bin" >/dev/null 2>"$work/ck.err" && pass "objective.ckpt_check_loads_the_ema_checkpoint" ||
   bad "objective.ckpt_check_loads_the_ema_checkpoint ($(head -1 "$work/ck.err"))"
-run 1 $E --out "$work/emapart" --max-steps-this-run 3 >/dev/null 2>&1 || bad "objective.ema_first_half"
-run 1 $E --out "$work/emapart" >"$work/emapart.out" 2>&1 || bad "objective.ema_second_half"
-if grep -q "resumed from .*ckpt-00000003.bin at step 3" "$work/emapart.out" &&
-   cmp -s "$work/ema/ckpt-00000006.bin" "$work/emapart/ckpt-00000006.bin"; then pass "objective.ema_order_resume_bit_exact"
-else bad "objective.ema_order_resume_bit_exact"; fi
-# the same in emulated bf16: the EMA shadow's own bf16 copy must be rebuilt from the resumed EMA
+resume_matches ema_order_resume_bit_exact "$work/ema" "$work/emapart" $E
+# the same in emulated bf16 (the EMA shadow's bf16 copy)
 run 1 $E --precision bf16-emulated --out "$work/emab" >/dev/null 2>&1 || bad "objective.ema_bf16_run"
-run 1 $E --precision bf16-emulated --out "$work/emabpart" --max-steps-this-run 3 >/dev/null 2>&1 || bad "objective.ema_bf16_first_half"
-run 1 $E --precision bf16-emulated --out "$work/emabpart" >/dev/null 2>&1 || bad "objective.ema_bf16_second_half"
-if [ -f "$work/emab/ckpt-00000006.bin" ] && cmp -s "$work/emab/ckpt-00000006.bin" "$work/emabpart/ckpt-00000006.bin"; then
-  pass "objective.ema_order_resume_bit_exact_bf16_emulated"
-else bad "objective.ema_order_resume_bit_exact_bf16_emulated"; fi
+resume_matches ema_order_resume_bit_exact_bf16_emulated "$work/emab" "$work/emabpart" $E --precision bf16-emulated
 run 1 $M --order similarity --steps 9 --out "$work/ema" >"$work/other.out" 2>&1
 rc=$?
 if [ $rc = 2 ] && grep -qF -- "--order-signal cls --ema-order; this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls (" "$work/other.out" &&
