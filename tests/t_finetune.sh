@@ -52,7 +52,7 @@ b = open(f"{ft}/ft-00000006.bin", "rb").read()
 magic, version, hb = struct.unpack_from("<8sII", b, 0)
 kind, precision, backend, classes = struct.unpack_from("<HBBI", b, 88)
 nparams = struct.unpack_from("<q", b, 40)[0]
-assert (magic, version, hb, kind, classes) == (b"SEMAIMCK", 3, 120, 1, 10), (magic, version, hb, kind, classes)
+assert (magic, version, hb, kind, classes) == (b"SEMAIMCK", 4, 120, 1, 10), (magic, version, hb, kind, classes)
 # the compute that wrote it: fp32 (the default) on the backend --gemm auto resolved to
 s = json.load(open(f"{ft}/settings.json"))
 assert precision == 1 and backend == {"openblas": 1, "onednn": 2}[s["gemm"]] and s["precision"] == "fp32", (precision, backend, s)
@@ -175,7 +175,7 @@ $PY - "$ck" "$w/v1/ckpt-00000004.bin" <<'PY'
 import struct, sys, zlib
 b = bytearray(open(sys.argv[1], "rb").read())
 n = struct.unpack_from("<q", b, 40)[0]
-assert struct.unpack_from("<I", b, 12)[0] == 120   # version 3: cut the objective (96..112) out
+assert struct.unpack_from("<I", b, 12)[0] == 120   # version 4: cut the objective (96..112) out
 b = b[:96] + b[112:]
 struct.pack_into("<I", b, 12, 104)
 struct.pack_into("<I", b, 8, 1)                  # version 1

@@ -10,7 +10,7 @@ declare -A api=(
   [err]=core [options]=core [rng]=core
   [compute]=kernels
   [config]=model [params]=model [acts]=model [orders]=model [model]=model [encoder]=model [finetune]=model [optim]=model
-  [teacher]=model
+  [teacher]=model [ema]=model
   [shards]=data [loader]=data
   [safetensors]=io [model_io]=io [checkpoint]=io [featfile]=io [metrics]=io [teacher_io]=io
   [allreduce]=dist [dist]=dist

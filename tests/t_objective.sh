@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# semaim-train's objective flags (--blur, --norm-pix, --loss, --order-signal): bad values exit 2 with one line
-# naming the flag and leave no run folder; settings-file lines work as flags and are recorded
+# semaim-train's objective flags (--blur, --norm-pix, --loss, --order-signal, --ema-order): bad values exit 2
+# with one line naming the flag and leave no run folder; settings-file lines work as flags and are recorded
 # (settings.json, run_start, the checkpoint header); a run with a non-default objective resumes
-# bit-exactly, and resuming it with another objective is refused.
+# bit-exactly, and resuming it with another objective is refused. --ema-order: recorded, the EMA
+# weights in the checkpoint (version 4), bit-exact resume, resume with or without it refused.
 . "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 train=$PWD/bin/semaim-train ckcheck=$PWD/build/tools/ckpt_check rep=$PWD/bin/semaim-report
@@ -39,6 +40,11 @@ expect_bad norm_pix_unknown "--norm-pix must be on or off, not 'yes'" --norm-pix
 expect_bad order_signal_unknown "--order-signal must be cls, gap or self, not 'mean'" --order-signal mean
 printf 'blur = 4,1\n' >"$work/bad.cfg"
 expect_bad blur_in_settings_file "--blur: K must be odd, 1 to 63 (got 4)" --config "$work/bad.cfg"
+expect_bad ema_order_with_raster "--ema-order: the raster order does not come from the model (it needs semantic or similarity)" \
+  --ema-order --order raster
+expect_bad ema_order_with_center "--ema-order: the center order does not come from the model" --order center --ema-order
+printf 'ema-order = maybe\n' >"$work/bad2.cfg"
+expect_bad ema_order_in_settings_file "--ema-order takes true or false, not 'maybe'" --config "$work/bad2.cfg"
 
 # 2. settings-file lines, recorded: settings.json, run_start, the checkpoint header
 printf 'blur = 5,2\nloss = l1   # mean absolute\nnorm-pix = off\norder-signal = self\n' >"$work/obj.cfg"
@@ -55,7 +61,7 @@ b = open(f"{d}/ckpt-00000006.bin", "rb").read()
 version, hb = struct.unpack_from("<II", b, 8)
 k, norm, loss, signal = struct.unpack_from("<iBBB", b, 96)
 sigma = struct.unpack_from("<d", b, 104)[0]
-assert (version, hb, k, sigma, norm, loss, signal) == (3, 120, 5, 2.0, 0, 1, 2), (version, hb, k, sigma, norm, loss, signal)
+assert (version, hb, k, sigma, norm, loss, signal) == (4, 120, 5, 2.0, 0, 1, 2), (version, hb, k, sigma, norm, loss, signal)
 PY
 then pass "objective.settings_file_recorded_in_settings_runstart_and_header"
 else bad "objective.settings_file_recorded_in_settings_runstart_and_header"; fi
@@ -63,11 +69,15 @@ else bad "objective.settings_file_recorded_in_settings_runstart_and_header"; fi
   bad "objective.ckpt_check_loads_it ($(head -1 "$work/ck.err"))"
 
 # 3. stopped after 3 steps and resumed: the same bytes as the uninterrupted run
-run 1 $R --out "$work/part" --max-steps-this-run 3 >/dev/null 2>&1 || bad "objective.first_half"
-run 1 $R --out "$work/part" >"$work/part.out" 2>&1 || bad "objective.second_half"
-if grep -q "resumed from .*ckpt-00000003.bin at step 3" "$work/part.out" &&
-   cmp -s "$work/full/ckpt-00000006.bin" "$work/part/ckpt-00000006.bin"; then pass "objective.resume_bit_exact"
-else bad "objective.resume_bit_exact"; fi
+resume_matches() {   # name full-run-folder part-run-folder args...: step 6's file of both
+  local name=$1 full=$2 part=$3; shift 3
+  run 1 "$@" --out "$part" --max-steps-this-run 3 >/dev/null 2>&1 || bad "objective.${name}_first_half"
+  run 1 "$@" --out "$part" >"$part.out" 2>&1 || bad "objective.${name}_second_half"
+  if grep -q "resumed from .*ckpt-00000003.bin at step 3" "$part.out" &&
+     cmp -s "$full/ckpt-00000006.bin" "$part/ckpt-00000006.bin"; then pass "objective.$name"
+  else bad "objective.$name"; fi
+}
+resume_matches resume_bit_exact "$work/full" "$work/part" $R
 
 # 4. the run's report draws its orders with the run's signal (self here) and names it
 "$rep" run "$work/full" >"$work/rep.out" 2>"$work/rep.err"; rc=$?
@@ -93,4 +103,45 @@ rc=$?
 if [ $rc = 2 ] && grep -qF "checkpoint was trained with --blur 5,2 --norm-pix off --loss l1 --order-signal self; this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls" "$work/other.out" &&
    [ ! -e "$work/full/ckpt-00000009.bin" ]; then pass "objective.resume_with_other_objective_refused"
 else bad "objective.resume_with_other_objective_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+# 6. --ema-order: recorded in settings.json, run_start and the header (version 4, EMA byte 3:
+#    weights + order), the EMA weights as a fourth buffer; stopped and resumed, bit-exact;
+#    resuming it without --ema-order, or a run without it with it, refused naming both
+E="$M --ema-order --order similarity --steps 6 --ckpt-every 3 --resume auto"
+run 1 $E --out "$work/ema" >"$work/ema.out" 2>&1 || bad "objective.ema_order_run ($(tail -1 "$work/ema.out"))"
+if $PY - "$work/ema" <<'PY'
+import json, struct, sys
+import numpy as np
+d = sys.argv[1]
+s = json.load(open(f"{d}/settings.json"))
+assert s["ema-order"] is True and s["order"] == "similarity", s
+start = json.loads(open(f"{d}/metrics.jsonl").readline())
+assert start["event"] == "run_start" and start["settings"]["ema-order"] is True, start
+b = open(f"{d}/ckpt-00000006.bin", "rb").read()
+version, hb = struct.unpack_from("<II", b, 8)
+n = struct.unpack_from("<q", b, 40)[0]
+assert (version, hb, b[103]) == (4, 120, 3), (version, hb, b[103])
+assert len(b) == 120 + 16 * n, (len(b), n)
+w, ema = (np.frombuffer(b, np.float32, n, 120 + k * 4 * n) for k in (0, 3))
+# the EMA lags the weights: close to them (decay 0.999, 6 steps), not equal
+gap = float(np.abs(ema - w).max()) / float(np.abs(w).max())
+assert 0 < gap < 0.05, gap
+PY
+then pass "objective.ema_order_recorded_and_ema_in_the_checkpoint"
+else bad "objective.ema_order_recorded_and_ema_in_the_checkpoint"; fi
+"$ckcheck" "$work/ema/ckpt-00000006.bin" >/dev/null 2>"$work/ck.err" && pass "objective.ckpt_check_loads_the_ema_checkpoint" ||
+  bad "objective.ckpt_check_loads_the_ema_checkpoint ($(head -1 "$work/ck.err"))"
+resume_matches ema_order_resume_bit_exact "$work/ema" "$work/emapart" $E
+# the same in emulated bf16 (the EMA shadow's bf16 copy)
+run 1 $E --precision bf16-emulated --out "$work/emab" >/dev/null 2>&1 || bad "objective.ema_bf16_run"
+resume_matches ema_order_resume_bit_exact_bf16_emulated "$work/emab" "$work/emabpart" $E --precision bf16-emulated
+run 1 $M --order similarity --steps 9 --out "$work/ema" >"$work/other.out" 2>&1
+rc=$?
+if [ $rc = 2 ] && grep -qF -- "--order-signal cls --ema-order; this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls (" "$work/other.out" &&
+   [ ! -e "$work/ema/ckpt-00000009.bin" ]; then pass "objective.resume_without_ema_order_refused"
+else bad "objective.resume_without_ema_order_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+run 1 $M --ema-order --steps 4 --out "$work/l2" >"$work/other.out" 2>&1
+rc=$?
+if [ $rc = 2 ] && grep -qF -- "--order-signal cls; this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls --ema-order (" "$work/other.out" &&
+   [ ! -e "$work/l2/ckpt-00000004.bin" ]; then pass "objective.resume_with_ema_order_refused"
+else bad "objective.resume_with_ema_order_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
 exit $fail

@@ -4,7 +4,9 @@
 # 2. the comparison's self-test: float32 dumps of the reference pass, planted errors fail;
 # 3. build/tools/parity_dump (built by `make`, never here) dumps several configs, and
 #    compare_parity.py recomputes each in float64 and compares (SPEC §1.2, §2, §3, §4) — in
-#    fp32 on every GEMM backend the build has (OpenBLAS; oneDNN unless built GEMM=openblas).
+#    fp32 on every GEMM backend the build has (OpenBLAS; oneDNN unless built GEMM=openblas);
+#    the ema configs add the EMA teacher after every step (and with --ema-order each step's
+#    order from it).
 # PARITY_DUMP=path overrides the driver (e.g. the ASan build, or make_fake_dump.py), and
 # PARITY_GEMM the backends (default: openblas, and onednn when build/gemm.cfg says it is in).
 . "$(dirname "$0")/lib.sh"
@@ -37,6 +39,9 @@ configs=(
   "gap_similarity_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order similarity --seed 13 --order-signal gap"
   "self_semantic_p4_d4_q2|--patch 4 --depth 4 --dec-depth 2 --order semantic --seed 14 --order-signal self"
   "self_similarity_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order similarity --seed 15 --order-signal self"
+  "ema_raster_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order raster --seed 16 --ema 1"
+  "emaorder_semantic_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 17 --ema 2 --ema-order"
+  "emaorder_similarity_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order similarity --seed 18 --ema 3 --ema-order --order-signal gap"
 )
 common="--image 32 --width 64 --heads 2 --batch 3 --steps 10 --lr 1e-3 --warmup 3 --clip 0.5"
 backends=${PARITY_GEMM:-openblas$(grep -q '^onednn=1' build/gemm.cfg 2>/dev/null && echo ' onednn')}
@@ -58,8 +63,10 @@ for c in "${configs[@]}"; do
   # What config.json must then say: catches a flag the driver ignores.
   set -- $flags
   exp="image=32,width=64,heads=2,batch=3,steps=10,lr=0.001,warmup_iters=3,clip=0.5"
-  while [ $# -ge 2 ]; do
+  while [ $# -ge 1 ]; do
     case $1 in
+      --ema-order) exp+=",ema_order=1"; shift; continue ;;
+      --ema) exp+=",ema_steps_per_epoch=$2" ;;
       --patch) exp+=",patch=$2" ;; --depth) exp+=",depth=$2" ;; --dec-depth) exp+=",dec_depth=$2" ;;
       --order) exp+=",order=$2" ;; --seed) exp+=",seed=$2" ;; --gemm) exp+=",gemm=$2" ;;
       --blur) if [ "$2" = none ]; then exp+=",blur_k=0"; else exp+=",blur_k=${2%,*},blur_sigma=${2#*,}"; fi ;;
@@ -79,7 +86,8 @@ fi
 # blurred), the reference's loss must disagree; told a gap or self dump used another signal,
 # its signal values must.
 for wrong in "l1_p8_d2_q2_openblas|loss|l2" "blurnone_p8_d2_q2_openblas|blur_k|9" "normpixoff_p8_d2_q2_openblas|norm_pix|1" \
-             "gap_semantic_p8_d2_q2_openblas|signal|cls" "self_semantic_p4_d4_q2_openblas|signal|gap"; do
+             "gap_semantic_p8_d2_q2_openblas|signal|cls" "self_semantic_p4_d4_q2_openblas|signal|gap" \
+             "emaorder_semantic_p8_d2_q2_openblas|ema_steps_per_epoch|1"; do
   d=${wrong%%|*}; kv=${wrong#*|}; key=${kv%%|*}; val=${kv#*|}
   [ -d "$tmp/$d" ] || continue
   cp -r "$tmp/$d" "$tmp/$d.lie"
@@ -92,11 +100,22 @@ if k == "blur_k":
     c["blur_sigma"] = 1.0
 json.dump(c, open(p, "w"))
 PY
-  want=step0.loss; [ "$key" = signal ] && want=signal.$val
+  want=step0.loss; [ "$key" = signal ] && want=signal.$val; [ "$key" = ema_steps_per_epoch ] && want=ema.decay
   if "$PY" tests/ref/compare_parity.py "$tmp/$d.lie" 2>&1 | grep -q "^FAIL: parity\[$d.lie\].$want"; then
     echo "PASS: parity.objective_is_applied[$key=$val on $d]"
   else
     echo "FAIL: parity.objective_is_applied[$key=$val on $d] (a dump with another $key still matched)"; rc=1
   fi
 done
+# An EMA that missed its last update (step 8's copied over step 9's) must fail the EMA check.
+d=emaorder_semantic_p8_d2_q2_openblas
+if [ -d "$tmp/$d" ]; then
+  cp -r "$tmp/$d" "$tmp/$d.stale"
+  cp "$tmp/$d.stale/step-8.safetensors" "$tmp/$d.stale/step-9.safetensors"
+  if "$PY" tests/ref/compare_parity.py "$tmp/$d.stale" 2>&1 | grep -q "^FAIL: parity\[$d.stale\].ema.steps"; then
+    echo "PASS: parity.ema_update_is_checked[a skipped last update on $d]"
+  else
+    echo "FAIL: parity.ema_update_is_checked[a skipped last update on $d still matched]"; rc=1
+  fi
+fi
 exit $rc

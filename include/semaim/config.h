@@ -16,7 +16,8 @@ int config_preset(const char *name, semaim_config_t *c);
 int config_validate(const semaim_config_t *c, int batch, err_t *err);
 
 /* The pretraining objective (SPEC §3 and its options, docs/objective.md): the pixel target's
- * blur and per-patch standardisation, the loss, and the signal of the semantic orders. Part of
+ * blur and per-patch standardisation, the loss, the signal of the semantic orders and whether
+ * the EMA weights give it (--ema-order). Part of
  * what a pretraining checkpoint records. The defaults are the paper's recipe (9,1 / on / l2 /
  * cls), which is also what a checkpoint from before these settings means. */
 enum { LOSS_L2 = 0, LOSS_L1 = 1 };
@@ -27,6 +28,7 @@ typedef struct {
     int norm_pix;        /* 1: per-patch standardisation of the target; 0: the (blurred) pixels */
     int loss;            /* LOSS_* */
     int signal;          /* SIGNAL_* */
+    int ema_order;       /* 1: the semantic/similarity orders come from the EMA of the weights (ema.h) */
 } target_cfg_t;
 target_cfg_t target_defaults(void);
 /* Each sets one field from a flag's text ("9,1" or "none"; "on"/"off"; "l2"/"l1"; "cls"/"gap"/
@@ -36,7 +38,8 @@ int target_parse_norm_pix(const char *s, target_cfg_t *t, err_t *err);
 int target_parse_loss(const char *s, target_cfg_t *t, err_t *err);
 int target_parse_signal(const char *s, target_cfg_t *t, err_t *err);
 /* The text of the fields as the flags spell them (into buf, which it returns): "9,1", "none";
- * and the whole settings as "--blur 9,1 --norm-pix on --loss l2 --order-signal cls". */
+ * and the whole settings as "--blur 9,1 --norm-pix on --loss l2 --order-signal cls" (then
+ * " --ema-order" when it is set). */
 const char *target_blur_text(const target_cfg_t *t, char *buf, size_t n);
 const char *target_loss_name(int loss);
 const char *target_signal_name(int signal);

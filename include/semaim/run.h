@@ -82,8 +82,9 @@ void run_agree(run_t *r, err_t *e);
 void run_compute(run_t *r, const char **gemm, const char **precision);
 void run_open_folder(run_t *r, const char *out);
 /* resume: "auto" (the newest step file of the run's kind in the folder that verifies), "no",
- * or a path. Rank 0 reads; every rank then holds the same params, moments and *st (and the
- * bf16 copy of params, in bf16 runs). A file written with another seed (named seed_flag),
+ * or a path. Rank 0 reads; every rank then holds the same params, moments, EMA weights (when
+ * w has them; the EMA's shadow is built afterwards, ema.h) and *st (and the bf16 copy of
+ * params, in bf16 runs). A file written with another seed (named seed_flag),
  * rank count or batch is refused (exit 2), and so is one whose run folder's settings.json
  * (written by the run that wrote the file) differs from this run's table in an option of
  * r->resume_same (a folder without it: a note, not checked). One written with another

@@ -9,8 +9,10 @@
 
 /* noise [B][L] (order_noise); ranks [B][L] receives the orders. With noise NULL no order is
  * computed and the caller's ranks are used as they are (the parity dump keeps one order for a
- * whole trajectory, as its reference does). phase_s (may be NULL) receives the seconds of the
+ * whole trajectory, as its reference does). order_m is the model whose encoder gives the
+ * semantic and similarity orders: m itself (or NULL), or the EMA shadow (ema.h, --ema-order);
+ * it shares m's arena. phase_s (may be NULL) receives the seconds of the
  * permutation pass, the forward and the backward. Returns the loss. */
-float train_step(model_t *m, acts_t *a, order_t order, const float *images, const float *noise, int B, int *ranks,
-                 double *phase_s);
+float train_step(model_t *m, model_t *order_m, acts_t *a, order_t order, const float *images, const float *noise, int B,
+                 int *ranks, double *phase_s);
 #endif

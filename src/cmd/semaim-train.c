@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "semaim/dist.h"
+#include "semaim/ema.h"
 #include "semaim/loader.h"
 #include "semaim/metrics.h"
 #include "semaim/monitor.h"
@@ -23,7 +24,7 @@
 typedef struct {
     const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data, *gemm, *precision;
     const char *blur, *norm_pix, *loss, *order_signal;
-    int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads;
+    int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads, ema_order;
     long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run, monitor_every, monitor_bank, monitor_queries;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
     long seed;
@@ -50,6 +51,10 @@ static int resolve(settings_t *s, semaim_config_t *cfg, target_cfg_t *tgt, order
         target_parse_loss(s->loss, tgt, e) || target_parse_signal(s->order_signal, tgt, e))
         return -1;
     if (order_parse(s->order, order)) return err_set(e, ERR_INPUT, "unknown --order '%s'", s->order);
+    tgt->ema_order = s->ema_order;
+    if (s->ema_order && !order_uses_model(*order))
+        return err_set(e, ERR_INPUT, "--ema-order: the %s order does not come from the model (it needs semantic or "
+                       "similarity)", s->order);
     if (strcmp(s->allreduce, "ring") && strcmp(s->allreduce, "mpi"))
         return err_set(e, ERR_INPUT, "--allreduce must be ring or mpi, not '%s'", s->allreduce);
     if ((*assign = loader_assign_from_name(s->assign)) < 0) return err_set(e, ERR_INPUT, "--assign must be auto, shards or deal");
@@ -98,6 +103,9 @@ int main(int argc, char **argv) {
         {"order-signal", OPT_STRING, &s.order_signal,
          "semantic/similarity orders' signal: cls (cls-token cosine), gap (mean-token cosine), self (last block's cls "
          "attention)", 0, 0, 0},
+        {"ema-order", OPT_FLAG, &s.ema_order,
+         "take the semantic/similarity order from the EMA of the weights (decay 0.999 -> 0.9999 over 100 epochs) "
+         "instead of the live ones; costs one more parameter buffer", 0, 0, 0},
         {"seed", OPT_LONG, &s.seed, "run seed (init, data order, augmentation, orders)", 0, 9.2e18, 0},
         {"ckpt-every", OPT_LONG, &s.ckpt_every, "checkpoint every N steps (and at the end)", 1, 1e12, 0},
         {"keep", OPT_INT, &s.keep, "checkpoints kept", 1, 1000000, 0},
@@ -138,7 +146,13 @@ int main(int argc, char **argv) {
 
     /* model (same seed on every rank → same init; resume overrides it), data */
     model_t m;
-    if (model_init(&m, &cfg, (uint64_t)s.seed, &e) == 0) m.tgt = tgt;
+    ema_t ema = {0};   /* the EMA teacher, kept only when the objective needs it */
+    const int use_ema = tgt.ema_order;
+    /* the EMA buffer now, so the checkpoint id and the resume see it; its shadow after the resume */
+    if (model_init(&m, &cfg, (uint64_t)s.seed, &e) == 0) {
+        m.tgt = tgt;
+        if (use_ema) params_attach_ema(&m.w, &e);
+    }
     run_agree(&run, &e);
     loader *ld = NULL;
     loader_config lc = {.data_dir = s.data, .split = "train", .image_size = cfg.image, .batch = s.batch,
@@ -159,6 +173,9 @@ int main(int argc, char **argv) {
     ckpt_model_t id = ckpt_pretrain(&m);
     ckpt_state_t st = {0, 0, 0, (uint64_t)s.seed, run.world, s.batch};
     int found = run_resume(&run, s.resume, &id, &m.w, &st, "seed");
+    if (use_ema) ema_init(&ema, &m, &e);   /* over the resumed EMA: its bf16 copy is made from it */
+    run_agree(&run, &e);
+    model_t *order_m = tgt.ema_order ? &ema.m : &m;
     if (found) {
         loader_seek(ld, (int)st.epoch, st.epoch_step, &e);
         run_agree(&run, &e);
@@ -197,7 +214,7 @@ int main(int argc, char **argv) {
         if (!local.kind) {
             /* order noise per (epoch, sample): identical whichever rank holds the sample */
             order_noise(noise, (uint64_t)s.seed, bt->epoch, bt->ids, s.batch, L);
-            loss = train_step(&m, a, order, bt->images, noise, s.batch, ranks, NULL);
+            loss = train_step(&m, order_m, a, order, bt->images, noise, s.batch, ranks, NULL);
         }
         double t2 = clock_now(), gloss;
         run_phase(&run, WATCHDOG_ALLREDUCE);
@@ -207,6 +224,7 @@ int main(int argc, char **argv) {
         run_phase(&run, WATCHDOG_COMPUTE);
         double lr, gn;
         if (run_update(&run, &m.w, &oc, &lr, &gn)) break;
+        if (use_ema) ema_update(&ema, m.w.params, ema_decay(run.step, spe));
         double t4 = clock_now();
         /* the monitor sees the weights of this step before its line is written, so that line can show it */
         if (mon && run_monitor_due(&run, s.monitor_every, run.step + 1) && run_monitor(&run, mon, &m, run.step + 1)) break;
@@ -221,6 +239,7 @@ int main(int argc, char **argv) {
     monitor_close(mon);
     acts_free(a);
     free(noise); free(ranks);
+    ema_free(&ema);
     model_free(&m);
     dist_finish(code);
 }

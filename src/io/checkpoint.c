@@ -24,8 +24,9 @@ _Static_assert(offsetof(ckpt_header2_t, kind) == 88 && offsetof(ckpt_header2_t, 
                offsetof(ckpt_header2_t, backend) == 91 && offsetof(ckpt_header2_t, classes) == 92,
                "the header layout is part of the file format");
 
-/* Version 3 (120 bytes): version 2's fields in the same places, then the objective
- * (target_cfg_t), then the two CRCs. */
+/* Versions 3 and 4 (120 bytes): version 2's fields in the same places, then the objective
+ * (target_cfg_t), then the two CRCs. Version 4 gave the pad byte of version 3 (always 0 there)
+ * its meaning: the EMA flags (checkpoint.h). */
 typedef struct {
     char magic[8];
     uint32_t version, header_bytes;
@@ -36,13 +37,14 @@ typedef struct {
     uint8_t precision, backend;
     uint32_t classes;
     int32_t blur_k;           /* 0: no blur */
-    uint8_t norm_pix, loss, signal, pad;   /* LOSS_*, SIGNAL_* */
+    uint8_t norm_pix, loss, signal, ema;   /* LOSS_*, SIGNAL_*, CKPT_EMA_* bits (version 3: 0) */
     double blur_sigma;
     uint32_t payload_crc, header_crc;
 } ckpt_header_t;
 _Static_assert(sizeof(ckpt_header_t) == 120, "the header layout is part of the file format");
 _Static_assert(offsetof(ckpt_header_t, classes) == 92 && offsetof(ckpt_header_t, blur_k) == 96 &&
-               offsetof(ckpt_header_t, norm_pix) == 100 && offsetof(ckpt_header_t, blur_sigma) == 104 &&
+               offsetof(ckpt_header_t, norm_pix) == 100 && offsetof(ckpt_header_t, ema) == 103 &&
+               offsetof(ckpt_header_t, blur_sigma) == 104 &&
                offsetof(ckpt_header_t, payload_crc) == 112, "the header layout is part of the file format");
 
 /* Version 1 of fine-tuning checkpoints, read for runs started before the formats became one. */
@@ -79,13 +81,19 @@ static void cfg_pack(const semaim_config_t *c, int32_t *o) {
 }
 static semaim_config_t cfg_unpack(const int32_t *o) { semaim_config_t c = {o[0], o[1], o[2], o[3], o[4], o[5]}; return c; }
 
-/* The payload: parameters, then both AdamW moments, all in the model's one layout. */
-static void payload(const params_t *w, span_t *s) {
+/* The payload: parameters, both AdamW moments, then the EMA weights when there are, all in the
+ * model's one layout. Returns the number of spans. */
+static int payload(const params_t *w, span_t *s) {
     size_t nb = sizeof(float) * (size_t)w->nparams;
     s[0] = (span_t){w->params, nb}; s[1] = (span_t){w->m, nb}; s[2] = (span_t){w->v, nb};
+    if (!w->ema) return 3;
+    s[3] = (span_t){w->ema, nb};
+    return 4;
 }
 
-long long ckpt_file_bytes(const ckpt_model_t *id) { return (long long)sizeof(ckpt_header_t) + 12LL * id->nparams; }
+long long ckpt_file_bytes(const ckpt_model_t *id) {
+    return (long long)sizeof(ckpt_header_t) + (id->ema ? 16LL : 12LL) * id->nparams;
+}
 
 int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const ckpt_state_t *st, int keep,
               err_t *err) {
@@ -99,12 +107,13 @@ int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const 
     h.precision = (uint8_t)id->precision; h.backend = (uint8_t)id->backend;
     h.blur_k = id->tgt.blur_k; h.blur_sigma = id->tgt.blur_k ? id->tgt.blur_sigma : 0;
     h.norm_pix = (uint8_t)id->tgt.norm_pix; h.loss = (uint8_t)id->tgt.loss; h.signal = (uint8_t)id->tgt.signal;
-    span_t s[4];
+    h.ema = (uint8_t)((w->ema ? CKPT_EMA_WEIGHTS : 0) | (id->tgt.ema_order ? CKPT_EMA_ORDER : 0));
+    span_t s[5];
     s[0] = (span_t){&h, sizeof h};
-    payload(w, s + 1);
-    h.payload_crc = crc32_spans(s + 1, 3);
+    int k = payload(w, s + 1);
+    h.payload_crc = crc32_spans(s + 1, k);
     h.header_crc = crc32_bytes(&h, offsetof(ckpt_header_t, header_crc));
-    return stepfile_write(dir, ckpt_prefix(id->kind), st->step, s, 4, keep, err);
+    return stepfile_write(dir, ckpt_prefix(id->kind), st->step, s, k + 1, keep, err);
 }
 
 /* Opens path and reads and checks its header (any version); returns the open file, positioned
@@ -115,7 +124,9 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
     union { ckpt_header_t h; ckpt_header2_t h2; ft1_header_t ft; } u;
     memset(&u, 0, sizeof u);
     size_t got = fread(&u, 1, sizeof u, f);
-    const uint32_t version = u.h.version, want_bytes = version == CKPT_VERSION ? sizeof u.h : sizeof u.h2;
+    const uint32_t version = u.h.version;
+    const int v120 = version >= 3;   /* the layout of versions 3 and 4 */
+    const uint32_t want_bytes = v120 ? sizeof u.h : sizeof u.h2;
     if (got < sizeof u.h2) err_set(err, ERR_INPUT, "%s: truncated header", path);
     else if (!memcmp(u.h.magic, "SEMAIMFT", 8)) {
         ft1_header_t *h = &u.ft;
@@ -127,7 +138,7 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
             err_set(err, ERR_INPUT, "%s: header CRC mismatch (corrupt)", path);
         else {
             *id = (ckpt_model_t){CKPT_FINETUNE, cfg_unpack(h->cfg), h->classes, (long)(h->n_enc + h->nhead), 0, 0,
-                                 target_defaults()};
+                                 target_defaults(), 0};
             *st = h->st;
             *crc = h->payload_crc;
             fseek(f, (long)sizeof *h, SEEK_SET);
@@ -138,30 +149,36 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
         err_set(err, ERR_INPUT, "%s: checkpoint version %u is not supported (this build reads 1 to %u)", path,
                 version, CKPT_VERSION);
     else if (got < want_bytes) err_set(err, ERR_INPUT, "%s: truncated header", path);
-    else if ((version == CKPT_VERSION ? u.h.header_crc : u.h2.header_crc) !=
-             crc32_bytes(&u, version == CKPT_VERSION ? offsetof(ckpt_header_t, header_crc) : offsetof(ckpt_header2_t, header_crc)))
+    else if ((v120 ? u.h.header_crc : u.h2.header_crc) !=
+             crc32_bytes(&u, v120 ? offsetof(ckpt_header_t, header_crc) : offsetof(ckpt_header2_t, header_crc)))
         err_set(err, ERR_INPUT, "%s: header CRC mismatch (corrupt)", path);
     else {
         ckpt_header2_t *h = &u.h2;   /* the fields both layouts share sit at the same offsets */
         int v1 = version == 1;   /* v1: pretraining, and kind/classes hold the payload size */
         *id = (ckpt_model_t){v1 ? CKPT_PRETRAIN : (int)h->kind, cfg_unpack(h->cfg), v1 ? 0 : (int)h->classes,
-                             (long)h->nparams, v1 ? 0 : h->precision, v1 ? 0 : h->backend, target_defaults()};
-        if (version == CKPT_VERSION) {
-            id->tgt = (target_cfg_t){u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal};
+                             (long)h->nparams, v1 ? 0 : h->precision, v1 ? 0 : h->backend, target_defaults(), 0};
+        if (v120) {
+            const unsigned ema = version >= 4 ? u.h.ema : 0;
+            id->tgt = (target_cfg_t){u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal,
+                                     (ema & CKPT_EMA_ORDER) != 0};
+            id->ema = (ema & CKPT_EMA_WEIGHTS) != 0;
             err_t te = {0};
             target_cfg_t chk = target_defaults();
             char blur[64];
             snprintf(blur, sizeof blur, "%d,%.17g", u.h.blur_k, u.h.blur_sigma);
+            /* the EMA order needs the EMA weights, and only pretraining has either */
+            int ema_bad = (ema & ~(unsigned)(CKPT_EMA_WEIGHTS | CKPT_EMA_ORDER)) || ((ema & CKPT_EMA_ORDER) && !id->ema) ||
+                          (ema && id->kind != CKPT_PRETRAIN);
             if ((u.h.blur_k && target_parse_blur(blur, &chk, &te)) || u.h.norm_pix > 1 || u.h.loss > LOSS_L1 ||
-                u.h.signal > SIGNAL_SELF) {
-                err_set(err, ERR_INPUT, "%s: invalid objective in header (blur %d,%g norm-pix %u loss %u signal %u)", path,
-                        u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal);
+                u.h.signal > SIGNAL_SELF || ema_bad) {
+                err_set(err, ERR_INPUT, "%s: invalid objective in header (blur %d,%g norm-pix %u loss %u signal %u ema %u)",
+                        path, u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal, ema);
                 fclose(f);
                 return NULL;
             }
         }
         *st = h->st;
-        *crc = version == CKPT_VERSION ? u.h.payload_crc : h->payload_crc;
+        *crc = v120 ? u.h.payload_crc : h->payload_crc;
         fseek(f, (long)want_bytes, SEEK_SET);
         return f;
     }
@@ -206,10 +223,14 @@ int ckpt_load(const char *path, const ckpt_model_t *want, params_t *w, ckpt_stat
         err_set(err, ERR_INPUT, "%s: checkpoint was trained with %s; this run has %s (resume needs the same objective; pass "
                 "--resume no to start over)", path, target_describe(&id.tgt, x, sizeof x),
                 target_describe(&want->tgt, y, sizeof y));
+    } else if (id.ema != want->ema) {
+        err_set(err, ERR_INPUT, "%s: checkpoint %s EMA weights; this run %s (resume needs the same objective; pass "
+                "--resume no to start over)", path, id.ema ? "has" : "has no", id.ema ? "keeps none" : "needs them");
     } else {
-        span_t sp[3];
-        payload(w, sp);
-        if (stepfile_read_payload(f, path, sp, 3, crc, err) == 0) { *st = s; rc = 0; }
+        ERR_ASSERT(!want->ema == !w->ema, "ckpt_load: the model's EMA buffer does not match its id (ckpt_pretrain)");
+        span_t sp[4];
+        int k = payload(w, sp);
+        if (stepfile_read_payload(f, path, sp, k, crc, err) == 0) { *st = s; rc = 0; }
     }
     fclose(f);
     return rc;
@@ -242,7 +263,8 @@ static int load_model(const char *path, void *ctx, err_t *err) {
         return err_set(err, ERR_INPUT, "%s: is a %s checkpoint; a pretraining checkpoint is needed here", path,
                        ckpt_kind_name(id.kind));
     if (model_init(m, &id.cfg, st->seed, err)) return err_prefix(err, "%s", path);
-    m->tgt = id.tgt;   /* the model is the one the file describes, objective included */
+    m->tgt = id.tgt;   /* the model is the one the file describes, objective and EMA included */
+    if (id.ema && params_attach_ema(&m->w, err)) { model_free(m); return err_prefix(err, "%s", path); }
     ckpt_model_t want = ckpt_pretrain(m);
     if (ckpt_load(path, &want, &m->w, st, err) == 0) return 0;
     model_free(m);

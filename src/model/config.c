@@ -35,7 +35,7 @@ int config_validate(const semaim_config_t *c, int batch, err_t *err) {
     return 0;
 }
 
-target_cfg_t target_defaults(void) { return (target_cfg_t){9, 1.0, 1, LOSS_L2, SIGNAL_CLS}; }
+target_cfg_t target_defaults(void) { return (target_cfg_t){9, 1.0, 1, LOSS_L2, SIGNAL_CLS, 0}; }
 
 int target_parse_blur(const char *s, target_cfg_t *t, err_t *err) {
     if (!strcmp(s, "none")) { t->blur_k = 0; t->blur_sigma = 0; return 0; }
@@ -90,12 +90,13 @@ const char *target_blur_text(const target_cfg_t *t, char *buf, size_t n) {
 
 const char *target_describe(const target_cfg_t *t, char *buf, size_t n) {
     char b[64];
-    snprintf(buf, n, "--blur %s --norm-pix %s --loss %s --order-signal %s", target_blur_text(t, b, sizeof b),
-             t->norm_pix ? "on" : "off", target_loss_name(t->loss), target_signal_name(t->signal));
+    snprintf(buf, n, "--blur %s --norm-pix %s --loss %s --order-signal %s%s", target_blur_text(t, b, sizeof b),
+             t->norm_pix ? "on" : "off", target_loss_name(t->loss), target_signal_name(t->signal),
+             t->ema_order ? " --ema-order" : "");
     return buf;
 }
 
 int target_equal(const target_cfg_t *a, const target_cfg_t *b) {
     return a->blur_k == b->blur_k && (a->blur_k == 0 || a->blur_sigma == b->blur_sigma) && a->norm_pix == b->norm_pix &&
-           a->loss == b->loss && a->signal == b->signal;
+           a->loss == b->loss && a->signal == b->signal && a->ema_order == b->ema_order;
 }

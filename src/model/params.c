@@ -98,10 +98,7 @@ static int build(params_t *w, void (*list)(table_t *t, const void *ctx), const v
     w->m = alloc_floats(w->nparams);
     w->v = alloc_floats(w->nparams);
     if (!w->grads || !w->m || !w->v) goto oom;
-    if (gemm_global_config()->precision == GEMM_PREC_BF16) {
-        w->half = aligned_alloc(64, (sizeof(bf16_t) * (size_t)(w->nparams > 0 ? w->nparams : 1) + 63) / 64 * 64);
-        if (!w->half) goto oom;
-    }
+    if (params_add_half(w)) goto oom;
     size_t bytes = sizeof(float) * (size_t)w->nparams;
     memset(w->grads, 0, bytes); memset(w->m, 0, bytes); memset(w->v, 0, bytes);
     for (int i = 0; i < w->ntensors; i++) {
@@ -130,6 +127,21 @@ oom:
     return err_set(err, ERR_RUNTIME, "out of memory allocating the parameters");
 }
 
+int params_add_half(params_t *w) {
+    if (w->half || gemm_global_config()->precision != GEMM_PREC_BF16) return 0;
+    w->half = aligned_alloc(64, (sizeof(bf16_t) * (size_t)(w->nparams > 0 ? w->nparams : 1) + 63) / 64 * 64);
+    return w->half ? 0 : -1;
+}
+
+int params_attach_ema(params_t *w, err_t *err) {
+    if (w->ema) return 0;
+    if (!(w->ema = alloc_floats(w->nparams)))
+        return err_set(err, ERR_RUNTIME, "out of memory for the EMA weights (one more parameter buffer, %.1f MiB)",
+                       4.0 * (double)w->nparams / 1048576.0);
+    memcpy(w->ema, w->params, sizeof(float) * (size_t)w->nparams);
+    return 0;
+}
+
 int params_build(params_t *w, void (*list)(table_t *t, const void *ctx), const void *ctx, uint64_t seed, err_t *err) {
     return build(w, list, ctx, seed, 0, err);
 }
@@ -139,7 +151,7 @@ int params_build_frozen(params_t *w, void (*list)(table_t *t, const void *ctx), 
 }
 
 void params_free(params_t *w) {
-    free(w->info); free(w->params); free(w->grads); free(w->m); free(w->v); free(w->half);
+    free(w->info); free(w->params); free(w->grads); free(w->m); free(w->v); free(w->half); free(w->ema);
     memset(w, 0, sizeof *w);
 }
 

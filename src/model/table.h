@@ -31,4 +31,7 @@ int params_build(params_t *w, void (*list)(table_t *t, const void *ctx), const v
 /* A frozen model's buffer (a teacher's): params only, zeros, to be loaded; grads, m, v and
  * half stay NULL (the caller adds half when it needs one). */
 int params_build_frozen(params_t *w, void (*list)(table_t *t, const void *ctx), const void *ctx, err_t *err);
+/* Allocates w->half (unset) when the process's precision is bf16; nothing under fp32. 0, or -1
+ * when out of memory. */
+int params_add_half(params_t *w);
 #endif

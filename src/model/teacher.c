@@ -76,10 +76,7 @@ int teacher_init(teacher_t *t, const teacher_arch_t *a, err_t *err) {
         t->blk = NULL;
         return err_set(err, ERR_RUNTIME, "out of memory for the teacher's %d-block weights", a->depth);
     }
-    if (gemm_global_config()->precision == GEMM_PREC_BF16) {
-        t->w.half = aligned_alloc(64, (sizeof(bf16_t) * (size_t)t->w.nparams + 63) / 64 * 64);
-        if (!t->w.half) { teacher_free(t); return err_set(err, ERR_RUNTIME, "out of memory for the teacher's bf16 weights"); }
-    }
+    if (params_add_half(&t->w)) { teacher_free(t); return err_set(err, ERR_RUNTIME, "out of memory for the teacher's bf16 weights"); }
     const int clip = a->layout == TEACHER_CLIP;
     t->nfile = t->w.ntensors - clip;
     float *base = t->w.params;

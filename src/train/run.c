@@ -198,6 +198,7 @@ int run_resume(run_t *r, const char *resume, const ckpt_model_t *id, params_t *w
         dist_bcast_floats(MPI_COMM_WORLD, w->params, w->nparams);
         dist_bcast_floats(MPI_COMM_WORLD, w->m, w->nparams);
         dist_bcast_floats(MPI_COMM_WORLD, w->v, w->nparams);
+        if (w->ema) dist_bcast_floats(MPI_COMM_WORLD, w->ema, w->nparams);
         params_sync_half(w);
     } else r->resumed_from[0] = 0;
     r->start_step = r->step = st->step;

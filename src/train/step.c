@@ -2,10 +2,10 @@
 #include "core/clock.h"
 #include "semaim/train_step.h"
 
-float train_step(model_t *m, acts_t *a, order_t order, const float *images, const float *noise, int B, int *ranks,
-                 double *phase_s) {
+float train_step(model_t *m, model_t *order_m, acts_t *a, order_t order, const float *images, const float *noise, int B,
+                 int *ranks, double *phase_s) {
     double t0 = clock_now();
-    if (noise) compute_order(m, a, order, images, noise, B, ranks, NULL);
+    if (noise) compute_order(order_m ? order_m : m, a, order, images, noise, B, ranks, NULL);
     double t1 = clock_now();
     params_zero_grad(&m->w);
     float loss = semaim_forward(m, a, images, ranks, B);

@@ -12,7 +12,7 @@
 /* Headers whose model is larger than this are not built (the fuzzer's memory limit). */
 #define MAX_BUILD_FLOATS (1L << 22)
 
-/* Where the checksums sit: version 3 ("SEMAIMCK", 120-byte header), versions 1 and 2 (104
+/* Where the checksums sit: versions 3 and 4 ("SEMAIMCK", 120-byte header), versions 1 and 2 (104
  * bytes; the size is the u32 at 12) and fine-tuning v1 ("SEMAIMFT", 120 bytes) — the file
  * format, fixed by checkpoint.h. */
 static void repair(uint8_t *b, size_t n, int fix_header, int fix_payload) {

@@ -39,6 +39,8 @@ TOL_MOVE = 1e-3       # whole-model relative error of the parameter movement ove
 TIE_GAP = 1e-5        # top-2 signal gap under which a different centre is a tie
 TOL_SIGNAL = 1e-5     # the permutation pass's signal values, max|diff| / max|ref|
 SIM_TOL = 1e-5        # similarity order: allowed inversion of a_p along the order
+TOL_EMA = 5e-3        # the EMA's movement from init after the last step, ‖ema_C − ema_ref‖ / ‖ema_ref − init‖
+EMA_ROUND = 4 * 2.0 ** -24   # float32 rounding of one EMA update, of |ema| (two products, a sum, the decay)
 
 
 class DumpError(Exception):
@@ -109,6 +111,12 @@ def check_config(path, c):
         raise DumpError(f"{path}: 'norm_pix' must be 0/1 and 'loss' l2/l1, got {c.get('norm_pix')!r}, {loss!r}")
     if c.get("signal", "cls") not in ref.SIGNALS:
         raise DumpError(f"{path}: 'signal' must be one of {ref.SIGNALS}, got {c.get('signal')!r}")
+    # the EMA teacher (absent: none, as in dumps from before it)
+    spe, eo = c.get("ema_steps_per_epoch", 0), c.get("ema_order", 0)
+    if not isinstance(spe, int) or isinstance(spe, bool) or spe < 0 or eo not in (0, 1):
+        raise DumpError(f"{path}: 'ema_steps_per_epoch' must be an integer >= 0 and 'ema_order' 0/1, got {spe!r}, {eo!r}")
+    if eo and (not spe or c.get("order") not in ("semantic", "similarity")):
+        raise DumpError(f"{path}: 'ema_order' needs the EMA (ema_steps_per_epoch > 0) and a semantic or similarity order")
     try:
         ref.check_cfg(c)
     except ValueError as e:
@@ -192,6 +200,27 @@ def load_dump(d):
                 for k in ("lr", "loss", "grad_norm")):
             raise DumpError(f"{path}: entry {t_} must be {{step: {t_}, lr, loss, grad_norm}} with finite numbers")
     out["traj"] = traj
+    if c.get("ema_steps_per_epoch", 0):
+        for t_, e in enumerate(traj):
+            if not isinstance(e.get("ema_decay"), float) or not 0 < e["ema_decay"] < 1:
+                raise DumpError(f"{path}: entry {t_} needs the EMA's decay (a number in (0, 1))")
+        # step-T: the EMA after step T's update; with ema_order also step T's order and its signal
+        out["ema"], out["ema_ranks"], out["ema_signal"] = [], [], []
+        eshapes = {"ema." + n: s for n, s in shapes.items() if ref.trainable(n)}
+        for t_ in range(c["steps"]):
+            path = os.path.join(d, f"step-{t_}.safetensors")
+            t = load_st(path)
+            out["ema"].append({n[4:]: expect_shape(path, t, n, s, "F32") for n, s in eshapes.items()})
+            keys = list(eshapes)
+            if c.get("ema_order"):
+                r = expect_shape(path, t, "ranks", (B, L), "I32")
+                for b in range(B):
+                    if not np.array_equal(np.sort(r[b]), np.arange(L)):
+                        raise DumpError(f"{path}: 'ranks' of image {b} is not a permutation of 0..{L - 1}")
+                out["ema_ranks"].append(r)
+                out["ema_signal"].append(expect_shape(path, t, "signal", (B, L), "F32"))
+                keys += ["ranks", "signal"]
+            expect_keys(path, t, keys)
     return out
 
 
@@ -313,13 +342,19 @@ def zero_grad_slices(c):
 _runs = {}  # reference runs by content, so the self-test's many edited copies of one dump share one
 
 
-def reference_run(c, init, inp):
+def reference_run(c, init, inp, ema_ranks=()):
     """The float64 training run from the dump's init weights and inputs, plus the per-element
-    Adam sensitivity. Returns (loss0, grads0, traj, final {name: ndarray}, sens)."""
+    Adam sensitivity. With the EMA teacher (ema_steps_per_epoch) it keeps the EMA too; with
+    ema_order each step trains on the dump's order of that step (ema_ranks) and the reference's
+    own order signal is computed from its EMA and from its live weights before each step.
+    Returns (loss0, grads0, traj, final {name: ndarray}, sens, extra), extra: "ema" [per step
+    {name: ndarray}], "sig_ema", "sig_live" [per step [B, L]]."""
     key = hashlib.sha1(json.dumps(c, sort_keys=True).encode())
     for n in sorted(init):
         key.update(n.encode() + init[n].tobytes())
     key.update(inp["images"].tobytes() + inp["ranks"].tobytes())
+    for r in ema_ranks:
+        key.update(r.tobytes())
     key = key.hexdigest()
     if key in _runs:
         return _runs[key]
@@ -340,16 +375,32 @@ def reference_run(c, init, inp):
             vhat = v2[n] / (1 - c["beta2"] ** (t + 1))
             sens[n] += lr_t * np.abs(g).max() / (np.sqrt(vhat) + c["eps"])
 
-    loss0, grads0, traj = ref.train(params, images, ranks, c, hp, c["steps"], on_grads)
+    extra = {"ema": [], "sig_ema": [], "sig_live": []}
+    signal = c.get("signal", "cls")
+
+    def ranks_at(t, p, ema):
+        with torch.no_grad():
+            live = {n: v.detach() for n, v in p.items()}
+            extra["sig_live"].append(ref.order_signal(live, images, c, signal).numpy())
+            extra["sig_ema"].append(ref.order_signal({**ema, "pos_embed": live["pos_embed"]}, images, c, signal).numpy())
+        return torch.tensor(ema_ranks[t], dtype=torch.long)
+
+    def on_step(t, p, ema):
+        if ema is not None:
+            extra["ema"].append({n: v.numpy().copy() for n, v in ema.items()})
+
+    loss0, grads0, traj = ref.train(params, images, ranks, c, hp, c["steps"], on_grads,
+                                    ema_spe=c.get("ema_steps_per_epoch", 0),
+                                    ranks_at=ranks_at if c.get("ema_order") else None, on_step=on_step)
     final = {n: p.detach().numpy() for n, p in params.items()}
     _runs.clear()  # one is all the self-test needs; don't hoard memory across dumps
-    _runs[key] = (loss0, grads0, traj, final, sens)
+    _runs[key] = (loss0, grads0, traj, final, sens, extra)
     return _runs[key]
 
 
 def check_training(rep, c, d):
     init = d["init"]
-    loss0, grads0, traj, final_ref, sens = reference_run(c, init, d["inputs"])
+    loss0, grads0, traj, final_ref, sens, extra = reference_run(c, init, d["inputs"], d.get("ema_ranks", ()))
     s0 = d["step0"]
     r = rel(s0["loss"], loss0)
     rep(r <= TOL_LOSS, "step0.loss", f"C {s0['loss']:.9g} ref {loss0:.9g} rel {r:.2e}")
@@ -385,6 +436,7 @@ def check_training(rep, c, d):
     final_c = {n: d["final"][n].astype(np.float64) for n in final_ref}
     n_zero = n_ill = 0
     drift = 0.0
+    exempt = {}
     for n in sens:
         ex = 2 * ADAM_NOISE * sens[n] > 0.5 * TOL_FINAL * np.abs(final_ref[n]).max()
         if n in zs:
@@ -397,6 +449,7 @@ def check_training(rep, c, d):
             ex |= exz
         else:
             n_ill += int(ex.sum())
+        exempt[n] = ex
         if ex.any():
             drift = max(drift, float(np.abs(final_c[n][ex] - final_ref[n][ex]).max()))
             final_c[n][ex] = final_ref[n][ex]
@@ -413,6 +466,72 @@ def check_training(rep, c, d):
     rep(r <= TOL_MOVE, "final.movement", f"‖final_C − final_ref‖ / ‖final_ref − init‖ = {r:.2e}")
     frozen = np.array_equal(d["final"]["pos_embed"], init["pos_embed"])
     rep(frozen, "final.pos_embed_frozen", "pos_embed unchanged by training")
+    if c.get("ema_steps_per_epoch", 0):
+        check_ema(rep, c, d, extra, exempt, final_ref)
+
+
+def check_ema(rep, c, d, extra, exempt, final_ref):
+    """The EMA teacher step by step: the C EMA after each step against the reference's, measured
+    on its movement from init (the EMA stays within ~1e-3 of the weights, so comparing values
+    would pass whatever the update did), once over the elements the final check holds to the
+    tolerance and once over all; with ema_order, each step's order and signal against the
+    reference's EMA at that step, and a proof the check can tell the EMA from the live weights."""
+    init = d["init"]
+    spe = c["ema_steps_per_epoch"]
+    ds = [ref.ema_decay(t, spe) for t in range(c["steps"])]
+    wd = max((abs(e["ema_decay"] - m) / m, t) for t, (e, m) in enumerate(zip(d["traj"], ds)))
+    rep(wd[0] <= 1e-15, "ema.decay", f"the schedule's decay per step, worst rel {wd[0]:.1e} at step {wd[1]} "
+        f"({ds[0]:.7f}..{ds[-1]:.7f}, {spe} steps per epoch)")
+    # Per element and step: float32 rounding of t+1 updates (EMA_ROUND of |ema| each) plus what
+    # the weights' own float32 drift feeds in at 1 − d (the tensor's largest drift of the final
+    # weights, the elements the final check holds to its tolerance), with a floor of one float32
+    # ulp at 1e-30 so that the untouched step 0 compares 0 with 0.
+    drift = {n: float(np.abs(d["final"][n].astype(np.float64) - final_ref[n])[~exempt[n]].max(initial=0.0))
+             for n in exempt}
+    over, worst_ratio = [], (0.0, 0, "")
+    for t, (ec, er) in enumerate(zip(d["ema"], extra["ema"])):
+        for n, r in er.items():
+            keep = ~exempt[n]
+            diff = np.abs(ec[n].astype(np.float64) - r)[keep]
+            budget = (t + 1) * (EMA_ROUND * np.abs(r[keep]) + 2 * (1 - ds[t]) * drift[n]) + 1e-30
+            ratio = float((diff / budget).max(initial=0.0))
+            worst_ratio = max(worst_ratio, (ratio, t, n))
+            if ratio > 1:
+                over.append(f"step {t} {n}: {int((diff > budget).sum())} elements")
+    rep(not over, "ema.steps", "; ".join(over[:3]) or f"every element within float32 rounding of the reference's EMA, "
+        f"worst {worst_ratio[0]:.2f} of the budget (step {worst_ratio[1]}, {worst_ratio[2]})")
+    # and over the whole model after the last step, nothing exempt: the movement from init
+    ec, er = d["ema"][-1], extra["ema"][-1]
+    num = sum(float(((ec[n] - er[n]) ** 2).sum()) for n in er)
+    den = sum(float(((er[n] - init[n]) ** 2).sum()) for n in er)
+    r = math.sqrt(num / den) if den > 0 else math.sqrt(num)
+    rep(r <= TOL_EMA, "ema.movement", f"‖ema_C − ema_ref‖ / ‖ema_ref − init‖ after step {c['steps'] - 1} = {r:.2e}")
+    if not c.get("ema_order"):
+        return
+    G, B, order = ref.grid(c), c["batch"], c["order"]
+    noise = d["inputs"]["noise"]
+    w_sig, w_live, bad = (0.0, 0), (0.0, 0), []
+    for t, (rc, sc, sr, sl) in enumerate(zip(d["ema_ranks"], d["ema_signal"], extra["sig_ema"], extra["sig_live"])):
+        w_sig = max(w_sig, (tensor_rel(sc, sr), t))
+        w_live = max(w_live, (tensor_rel(sl, sr), t))
+        if order == "semantic":
+            cen_c = np.array([int(np.argmin(rc[b])) for b in range(B)])
+            cen_me = sr.argmax(axis=1)
+            for b in range(B):
+                if cen_c[b] != cen_me[b] and sr[b, cen_me[b]] - sr[b, cen_c[b]] >= TIE_GAP:
+                    bad.append(f"step {t} image {b}: centre C {cen_c[b]} ref {cen_me[b]}")
+            s, _ = ref.semantic_scores(sr, noise, G, centers=cen_c)
+            n_bad = int((ref.ranks_from_scores(s) != rc).sum())
+            if n_bad:
+                bad.append(f"step {t}: {n_bad} ranks differ")
+        else:
+            rise = max(float(np.max(np.diff(sr[b][np.argsort(rc[b])]), initial=-1.0)) for b in range(B))
+            if rise > SIM_TOL:
+                bad.append(f"step {t}: a_p rises by {rise:.2e} along the order")
+    rep(w_sig[0] <= TOL_SIGNAL, "ema_order.signal", f"worst max|C − ref EMA's| / max|ref| {w_sig[0]:.2e} at step {w_sig[1]}")
+    rep(not bad, f"ema_order.ranks_{order}", "; ".join(bad[:3]) or f"{c['steps']} steps' orders from the reference's EMA")
+    rep(w_live[0] > 10 * TOL_SIGNAL, "ema_order.differs_from_live_weights",
+        f"the live weights' signal is {w_live[0]:.2e} away from the EMA's (step {w_live[1]}): the check tells them apart")
 
 
 def compare_dump(d, expect=None, label=None):

@@ -15,6 +15,13 @@ THE DUMP FORMAT (what build/tools/parity_dump writes into --out DIR):
   step0.safetensors  "loss" F32 [1] at init; "grad.<name>" F32 for every parameter but pos_embed
   traj.json          [{"step": t, "lr": lr_t, "loss": loss_t, "grad_norm": g_t (before clipping)}]
   final.safetensors  every parameter after the steps
+  With the EMA teacher (parity_dump --ema SPE [--ema-order]) config.json adds
+                     "ema_steps_per_epoch" (SPE; 0 or absent: no EMA) and "ema_order" (0/1), every
+                     traj.json entry "ema_decay" (the decay its update used), and
+  step-T.safetensors "ema.<name>" F32 for every parameter but pos_embed: the EMA after step T's
+                     update (T = 0..steps-1); with ema_order also "ranks" I32 [B,L] and "signal"
+                     F32 [B,L], step T's order and its signal, from the EMA before that update
+                     (the training then uses these ranks, not inputs' "ranks")
 
 Usage:
   make_fake_dump.py --image 32 --patch 8 --width 64 --depth 2 --dec-depth 2 --heads 2 --batch 3

@@ -354,12 +354,30 @@ def lr_at(t, lr, warmup, total):
     return lr * 0.5 * (1.0 + math.cos(math.pi * (t - warmup) / (total - warmup)))
 
 
-def train(params, images, ranks, cfg, hp, steps, on_grads=None):
+EMA_START, EMA_END, EMA_RAMP = 0.999, 0.9999, 100
+
+
+def ema_decay(step, steps_per_epoch):
+    """The EMA teacher's decay for the update after optimiser step `step` (0-based), as the
+    authors set it: once per epoch, rising linearly from 0.999 at epoch 0 to 0.9999 at epoch
+    100, constant after."""
+    epoch = step // steps_per_epoch
+    if epoch >= EMA_RAMP:
+        return EMA_END
+    return EMA_START + epoch / EMA_RAMP * (EMA_END - EMA_START)
+
+
+def train(params, images, ranks, cfg, hp, steps, on_grads=None, ema_spe=0, ranks_at=None, on_step=None):
     """Runs `steps` training steps (§4) on fixed images and ranks, mutating params (leaf
     tensors). hp: lr, warmup_iters, total_iters, weight_decay, beta1, beta2, eps, clip.
     on_grads(t, {name: grad}, lr_t) sees each step's gradients after clipping, before the update.
+    ema_spe > 0 keeps the EMA teacher: ema = d·ema + (1 − d)·w over the trainable tensors after
+    every AdamW step, d = ema_decay(t, ema_spe), starting at the initial weights. ranks_at(t,
+    params, ema), when given, returns step t's ranks (ema: the EMA before step t's update, or
+    None); on_step(t, params, ema) sees the state after step t.
     Returns (loss0, grads0 {name: tensor}, traj [{step, lr, loss, grad_norm}])."""
     names = [n for n in params if trainable(n)]
+    ema = OrderedDict((n, params[n].detach().clone()) for n in names) if ema_spe else None
     groups = [
         {"params": [params[n] for n in names if decayed(params[n].shape)], "weight_decay": hp["weight_decay"]},
         {"params": [params[n] for n in names if not decayed(params[n].shape)], "weight_decay": 0.0},
@@ -369,7 +387,7 @@ def train(params, images, ranks, cfg, hp, steps, on_grads=None):
     traj, loss0, grads0 = [], None, None
     for t in range(steps):
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(params, images, ranks, cfg)
+        loss = loss_fn(params, images, ranks if ranks_at is None else ranks_at(t, params, ema), cfg)
         loss.backward()
         if t == 0:
             loss0 = loss.item()
@@ -381,6 +399,13 @@ def train(params, images, ranks, cfg, hp, steps, on_grads=None):
         for grp in opt.param_groups:
             grp["lr"] = lr_t
         opt.step()
+        if ema is not None:
+            d = ema_decay(t, ema_spe)
+            with torch.no_grad():
+                for n in names:
+                    ema[n].mul_(d).add_(params[n].detach(), alpha=1 - d)
+        if on_step is not None:
+            on_step(t, params, ema)
         traj.append({"step": t, "lr": lr_t, "loss": loss.item(), "grad_norm": gn.item()})
     return loss0, grads0, traj
 
@@ -536,6 +561,12 @@ def selfcheck():
     ok &= _report(bool((sig["self"] > 0).all() and (tot < 1).all() and (sig["gap"].abs() <= 1 + 1e-12).all()
                        and (sig["cls"] - sig["gap"]).abs().max() > 1e-3 and (sig["self"] - sig["cls"]).abs().max() > 1e-3),
                   "order_signals", f"self patch mass {tot.tolist()}")
+
+    # 9. the EMA teacher's decay: the authors' per-epoch ramp, at its ends and boundaries
+    spe = 5
+    ds = [ema_decay(t, spe) for t in (0, 4, 5, 9, 10, 499, 500, 501, 10 ** 6)]
+    ok &= _report(ds[0] == ds[1] == 0.999 and ds[1] < ds[2] == ds[3] < ds[4] < ds[5] < ds[6] == ds[7] == ds[8] == 0.9999
+                  and abs(ds[2] - (0.999 + 0.0009 / 100)) < 1e-15, "ema_decay", " ".join(f"{d:.7f}" for d in ds))
     return ok
 
 

@@ -3,7 +3,11 @@
  * trajectory with clipping and the schedule. The format is documented at the top of
  * tests/ref/make_fake_dump.py. --gemm picks the backend; the precision is fp32 (the reference
  * is float64). --blur, --norm-pix, --loss and --order-signal are semaim-train's, parsed by the
- * same functions; the permutation pass's signal values are dumped too (semantic_signal). */
+ * same functions; the permutation pass's signal values are dumped too (semantic_signal).
+ * --ema SPE keeps the EMA teacher (ema.h) with SPE steps per epoch for its decay, updated after
+ * every AdamW step as semaim-train does, and dumps it after each step; --ema-order then takes
+ * each step's order from it (train_step's permutation pass on the EMA shadow, with the fixed
+ * noise) and dumps that order and its signal per step. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "semaim/compute.h"
+#include "semaim/ema.h"
 #include "semaim/encoder.h"
 #include "semaim/model.h"
 #include "semaim/train_step.h"
@@ -22,7 +27,8 @@ static void die(const char *msg) { fprintf(stderr, "parity_dump: %s\n", msg); ex
 
 int main(int argc, char **argv) {
     semaim_config_t c = {32, 8, 64, 2, 2, 2};
-    int B = 3, steps = 10, warmup = 3;
+    int B = 3, steps = 10, warmup = 3, ema_order = 0;
+    long ema_spe = 0;   /* 0: no EMA */
     long seed = 1;
     double lr = 1e-3, clip = 0.5;
     const char *out = NULL, *order_s = "raster", *gemm = "openblas";
@@ -33,7 +39,7 @@ int main(int argc, char **argv) {
         {"dec-depth", 1, 0, 'q'}, {"heads", 1, 0, 'h'}, {"batch", 1, 0, 'b'}, {"order", 1, 0, 'o'},
         {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
         {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {"blur", 1, 0, 'B'}, {"norm-pix", 1, 0, 'N'},
-        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {0, 0, 0, 0}};
+        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {"ema", 1, 0, 'E'}, {"ema-order", 0, 0, 'R'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -56,6 +62,8 @@ int main(int argc, char **argv) {
         case 'N': if (target_parse_norm_pix(optarg, &tgt, &err_v)) die(err); break;
         case 'L': if (target_parse_loss(optarg, &tgt, &err_v)) die(err); break;
         case 'S': if (target_parse_signal(optarg, &tgt, &err_v)) die(err); break;
+        case 'E': ema_spe = atol(optarg); if (ema_spe < 1) die("--ema needs steps per epoch >= 1"); break;
+        case 'R': ema_order = 1; break;
         default: die("unknown option");
         }
     }
@@ -67,10 +75,15 @@ int main(int argc, char **argv) {
     order_t order;
     if (order_parse(order_s, &order)) die("unknown --order");
     if (mkdir(out, 0755) && errno != EEXIST) die("cannot create --out");
+    if (ema_order && !ema_spe) die("--ema-order needs --ema SPE");
+    if (ema_order && !order_uses_model(order)) die("--ema-order needs the semantic or similarity order");
+    tgt.ema_order = ema_order;
 
     model_t m;
     if (model_init(&m, &c, (uint64_t)seed, &err_v)) die(err);
     m.tgt = tgt;
+    ema_t ema = {0};
+    if (ema_spe && ema_init(&ema, &m, &err_v)) die(err);
     acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
     if (!a) die("out of memory");
     int L = m.d.L, H = c.image;
@@ -108,7 +121,9 @@ int main(int argc, char **argv) {
     if (!tj) die("cannot write traj.json");
     fprintf(tj, "[");
     for (int t = 0; t < steps; t++) {
-        float loss = train_step(&m, a, order, img, NULL, B, ranks, NULL);
+        /* the order of step t from the EMA after t updates: its signal first, then the step's own pass */
+        if (ema_order) memcpy(signal, encoder_order_signal(&ema.m, a, img, B), sizeof(float) * B * L);
+        float loss = train_step(&m, ema_order ? &ema.m : NULL, a, order, img, ema_order ? noise : NULL, B, ranks, NULL);
         if (t == 0) {
             st_tensor_t l = {"loss", ST_F32, 1, {1}, &loss};
             snprintf(path, sizeof path, "%s/step0.safetensors", out);
@@ -117,8 +132,17 @@ int main(int argc, char **argv) {
         double gn = grad_norm(m.w.grads, m.w.nparams);
         double lr_t = optim_lr_at(lr, 0.0, t, warmup, steps);
         optim_update(&m.w, &oc, lr_t, t + 1, gn);
-        fprintf(tj, "%s\n {\"step\": %d, \"lr\": %.17g, \"loss\": %.9g, \"grad_norm\": %.9g}", t ? "," : "", t, lr_t,
+        double decay = ema_spe ? ema_decay(t, ema_spe) : 0;
+        if (ema_spe) {
+            ema_update(&ema, m.w.params, decay);
+            st_tensor_t ord[] = {{"ranks", ST_I32, 2, {B, L}, ranks}, {"signal", ST_F32, 2, {B, L}, signal}};
+            snprintf(path, sizeof path, "%s/step-%d.safetensors", out, t);
+            if (model_write_safetensors(&m, m.w.ema, "ema.", 0, ord, ema_order ? 2 : 0, path, &err_v)) die(err);
+        }
+        fprintf(tj, "%s\n {\"step\": %d, \"lr\": %.17g, \"loss\": %.9g, \"grad_norm\": %.9g", t ? "," : "", t, lr_t,
                 loss, gn);
+        if (ema_spe) fprintf(tj, ", \"ema_decay\": %.17g", decay);
+        fprintf(tj, "}");
     }
     fprintf(tj, "\n]\n");
     fclose(tj);
@@ -131,13 +155,15 @@ int main(int argc, char **argv) {
             "{\"image\": %d, \"patch\": %d, \"width\": %d, \"depth\": %d, \"dec_depth\": %d, \"heads\": %d, "
             "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
             "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g, "
-            "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\", \"signal\": \"%s\"}\n",
+            "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\", \"signal\": \"%s\", "
+            "\"ema_steps_per_epoch\": %ld, \"ema_order\": %d}\n",
             c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
             steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend), tgt.blur_k,
-            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal));
+            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal), ema_spe, ema_order);
     fclose(cf);
     free(img); free(noise); free(ranks); free(sem); free(center); free(signal);
     acts_free(a);
+    ema_free(&ema);
     model_free(&m);
     return 0;
 }

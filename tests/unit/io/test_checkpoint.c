@@ -1,6 +1,8 @@
 /* Checkpoints: round trip, keep-K rotation, corrupt newest falls back, wrong config and
  * garbage files are refused with a reason; the objective (target_cfg_t) round trips and a
- * version 2 file (from before it was recorded) loads as the default objective. */
+ * version 2 file (from before it was recorded) loads as the default objective; the EMA weights
+ * and --ema-order round trip (version 4), a version 3 file loads without EMA, and a load with
+ * another EMA setting is refused. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,7 +90,7 @@ int main(void) {
     test_end();
 
     test_begin("checkpoint_objective_round_trip");
-    const target_cfg_t odd = {5, 2.0, 0, LOSS_L1, SIGNAL_GAP};
+    const target_cfg_t odd = {5, 2.0, 0, LOSS_L1, SIGNAL_GAP, 0};
     m.tgt = odd;
     ckpt_model_t ido = ckpt_pretrain(&m);
     ckpt_state_t s7 = {7, 0, 0, 1, 1, 1};
@@ -118,7 +120,7 @@ int main(void) {
     m.tgt = target_defaults();
     test_end();
 
-    /* Version 2 (104-byte header, no objective): built from a version 3 file of the default
+    /* Version 2 (104-byte header, no objective): built from a version 4 file of the default
      * objective by cutting the objective out, as the format was before it. */
     test_begin("checkpoint_version2_loads_as_default_objective");
     ckpt_state_t s9 = {9, 1, 2, 1, 1, 1};
@@ -152,6 +154,86 @@ int main(void) {
           "v2 loads bit-exact into the default objective: %s", err);
     CHECK(ckpt_load(p2, &ido, &m2.w, &st, &err_v) == -1 && strstr(err, "trained with --blur 9,1"),
           "v2 refuses another objective: %s", err);
+    test_end();
+
+    test_begin("checkpoint_ema_round_trip");
+    {
+        model_t me, mf;
+        model_init(&me, &c, 3, &err_v);
+        model_init(&mf, &c, 4, &err_v);
+        CHECK(params_attach_ema(&me.w, &err_v) == 0 && !memcmp(me.w.ema, me.w.params, 4 * me.w.nparams),
+              "the EMA starts at the weights: %s", err);
+        for (long i = 0; i < me.w.nparams; i++) me.w.ema[i] = 0.125f * (float)i - 3.0f;
+        me.tgt.ema_order = 1;
+        ckpt_model_t ide = ckpt_pretrain(&me);
+        CHECK(ide.ema == 1 && ckpt_file_bytes(&ide) == 120 + 16LL * me.w.nparams, "the id counts the fourth buffer");
+        ckpt_state_t s11 = {11, 0, 0, 3, 1, 1};
+        CHECK(ckpt_save(dir, &ide, &me.w, &s11, 0, &err_v) == 0, "save: %s", err);
+        snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 11);
+        struct stat sb;
+        unsigned char h[120];
+        f = fopen(path, "rb");
+        CHECK(f && fread(h, 1, 120, f) == 120 && stat(path, &sb) == 0, "read header");
+        if (f) fclose(f);
+        uint32_t ver;
+        memcpy(&ver, h + 8, 4);
+        CHECK(ver == 4 && h[103] == (CKPT_EMA_WEIGHTS | CKPT_EMA_ORDER) && sb.st_size == 120 + 16L * me.w.nparams,
+              "version %u, EMA byte %u, %lld bytes", ver, h[103], (long long)sb.st_size);
+        CHECK(ckpt_read_header(path, &hid, &st, &err_v) == 0 && hid.ema == 1 && hid.tgt.ema_order == 1,
+              "header: ema %d order %d: %s", hid.ema, hid.tgt.ema_order, err);
+        mf.tgt.ema_order = 1;
+        params_attach_ema(&mf.w, &err_v);
+        ckpt_model_t idf = ckpt_pretrain(&mf);
+        CHECK(ckpt_load(path, &idf, &mf.w, &st, &err_v) == 0 && !memcmp(me.w.ema, mf.w.ema, 4 * me.w.nparams) &&
+                  !memcmp(me.w.params, mf.w.params, 4 * me.w.nparams) && !memcmp(me.w.v, mf.w.v, 4 * me.w.nparams),
+              "all four buffers round trip bit-exact: %s", err);
+        model_t m5;
+        CHECK(ckpt_load_model(path, &m5, &st, &err_v) == 0 && m5.w.ema && !memcmp(me.w.ema, m5.w.ema, 4 * me.w.nparams) &&
+                  m5.tgt.ema_order == 1, "load_model brings the EMA weights: %s", err);
+        if (m5.w.params) model_free(&m5);
+        /* resuming an --ema-order run without it, or the other way round: another objective */
+        CHECK(ckpt_load(path, &id, &m2.w, &st, &err_v) == -1 && strstr(err, "--order-signal cls --ema-order;") &&
+                  strstr(err, "this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls ("),
+              "EMA order vs none: %s", err);
+        /* EMA weights without the order (as a feature target keeps them) against a model without EMA */
+        me.tgt.ema_order = 0;
+        ide = ckpt_pretrain(&me);
+        ckpt_state_t s12 = {12, 0, 0, 3, 1, 1};
+        CHECK(ckpt_save(dir, &ide, &me.w, &s12, 0, &err_v) == 0, "save: %s", err);
+        snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 12);
+        CHECK(ckpt_load(path, &id, &m2.w, &st, &err_v) == -1 && strstr(err, "has EMA weights; this run keeps none"),
+              "EMA weights vs none: %s", err);
+        /* a version 3 file (no EMA byte) loads as one without EMA; in version 4 the order bit
+         * alone (no weights) is refused */
+        ckpt_state_t s13 = {13, 0, 0, 1, 1, 1};
+        CHECK(ckpt_save(dir, &id, &m.w, &s13, 0, &err_v) == 0, "save");
+        snprintf(path, sizeof path, "%s/ckpt-%08d.bin", dir, 13);
+        long n13 = 120 + 12L * m.w.nparams;
+        unsigned char *b3 = malloc((size_t)n13);
+        f = fopen(path, "rb");
+        CHECK(f && fread(b3, 1, (size_t)n13, f) == (size_t)n13, "read");
+        if (f) fclose(f);
+        char p3[4200];
+        snprintf(p3, sizeof p3, "%s/v3.bin", dir);
+        for (int variant = 0; variant < 2; variant++) {
+            uint32_t v = variant ? 4 : 3, hc;
+            memcpy(b3 + 8, &v, 4);
+            b3[103] = variant ? CKPT_EMA_ORDER : 0;
+            hc = crc32_bytes(b3, 116);
+            memcpy(b3 + 116, &hc, 4);
+            f = fopen(p3, "wb");
+            CHECK(f && fwrite(b3, 1, (size_t)n13, f) == (size_t)n13, "write");
+            if (f) fclose(f);
+            int rc = ckpt_load(p3, &id, &m2.w, &st, &err_v);
+            if (!variant) CHECK(rc == 0 && st.step == 13 && !memcmp(m.w.params, m2.w.params, 4 * m.w.nparams),
+                                "version 3 loads without EMA: %s", err);
+            else CHECK(rc == -1 && strstr(err, "invalid objective in header") && strstr(err, "ema 2"),
+                       "the EMA order without EMA weights is refused: %s", err);
+        }
+        free(b3);
+        model_free(&me);
+        model_free(&mf);
+    }
     test_end();
 
     char cmd[4200];

@@ -2,7 +2,8 @@
  * our code (libsemaim is linked statically, and this test is linked with --wrap for the
  * allocator, see the Makefile) is counted while a full training step runs: permutation pass,
  * forward, backward, clipping and AdamW (with the bf16 copy of the weights), for every order,
- * and a fine-tuning step — on every compute this machine runs: OpenBLAS fp32, oneDNN fp32,
+ * the same with the orders from the EMA shadow and the EMA update after AdamW, and a
+ * fine-tuning step — on every compute this machine runs: OpenBLAS fp32, oneDNN fp32,
  * emulated bf16 and, where the CPU has it, oneDNN bf16. The GEMM plans are made with the
  * arena, so a step finds them all. (oneDNN allocates inside its own execute whatever the
  * scratchpad mode; that is its code, which the wrapper does not see.) Likewise the
@@ -19,6 +20,7 @@
 #include "../tools/shard_fixture.h"
 #include "semaim/loader.h"
 #include "semaim/shards.h"
+#include "semaim/ema.h"
 #include "semaim/encoder.h"
 #include "data/augment.h"
 #include "data/mixup.h"
@@ -170,7 +172,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
     optim_cfg_t oc = optim_defaults();
     for (int o = ORDER_SEMANTIC; a && o <= ORDER_CENTER; o++) {
         before = allocs;
-        float loss = train_step(&m, a, (order_t)o, img, noise, B, ranks, NULL);
+        float loss = train_step(&m, NULL, a, (order_t)o, img, noise, B, ranks, NULL);
         double gn = grad_norm(m.w.grads, m.w.nparams);
         optim_update(&m.w, &oc, 1e-3, o + 1, gn);
         float cls[3 * 32], mean[3 * 32], gap[3 * 32];
@@ -178,6 +180,21 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         CHECK(allocs == before, "order %s: %ld allocations during a step", order_name((order_t)o), allocs - before);
         CHECK(loss > 0 && isfinite(loss), "loss computed (%g)", loss);
     }
+    /* with the EMA teacher (--ema-order): the orders' pass on the EMA shadow, then the EMA
+     * update after AdamW (with its bf16 copy in bf16 runs) */
+    ema_t ema;
+    CHECK(ema_init(&ema, &m, &err_v) == 0, "ema_init: %s", err_v.msg);
+    for (int o = ORDER_SEMANTIC; a && o <= ORDER_SIMILARITY; o++) {
+        if (!order_uses_model((order_t)o)) continue;
+        before = allocs;
+        float loss = train_step(&m, &ema.m, a, (order_t)o, img, noise, B, ranks, NULL);
+        optim_update(&m.w, &oc, 1e-3, o + 1, grad_norm(m.w.grads, m.w.nparams));
+        ema_update(&ema, m.w.params, ema_decay(o, 1));
+        CHECK(allocs == before, "order %s from the EMA: %ld allocations during a step", order_name((order_t)o),
+              allocs - before);
+        CHECK(loss > 0 && isfinite(loss), "loss computed (%g)", loss);
+    }
+    ema_free(&ema);
     /* a fine-tuning step: forward with drop-path, backward, AdamW, and an evaluation forward
      * of a partial batch */
     ft_model_t f;
