@@ -109,6 +109,8 @@ def check_config(path, c):
         raise DumpError(f"{path}: 'norm_pix' must be 0/1 and 'loss' l2/l1, got {c.get('norm_pix')!r}, {loss!r}")
     if c.get("signal", "cls") not in ref.SIGNALS:
         raise DumpError(f"{path}: 'signal' must be one of {ref.SIGNALS}, got {c.get('signal')!r}")
+    if c.get("target", "pixel") not in ref.TARGETS:
+        raise DumpError(f"{path}: 'target' must be one of {ref.TARGETS}, got {c.get('target')!r}")
     try:
         ref.check_cfg(c)
     except ValueError as e:

@@ -14,8 +14,7 @@ int main(int argc, char **argv) {
         model_t m;
         ft_model_t f;
         int rc = ckpt_read_header(argv[i], &id, &st, &e);
-        if (!rc && id.kind == CKPT_PRETRAIN && !(rc = model_init(&m, &id.cfg, 0, &e))) {
-            m.tgt = id.tgt;
+        if (!rc && id.kind == CKPT_PRETRAIN && !(rc = model_init_target(&m, &id.cfg, &id.tgt, 0, &e))) {
             want = ckpt_pretrain(&m);
             rc = ckpt_load(argv[i], &want, &m.w, &st, &e);
             model_free(&m);

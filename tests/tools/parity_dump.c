@@ -2,8 +2,10 @@
  * weights, the inputs and orders, the loss and gradients at init, and a short AdamW
  * trajectory with clipping and the schedule. The format is documented at the top of
  * tests/ref/make_fake_dump.py. --gemm picks the backend; the precision is fp32 (the reference
- * is float64). --blur, --norm-pix, --loss and --order-signal are semaim-train's, parsed by the
- * same functions; the permutation pass's signal values are dumped too (semantic_signal). */
+ * is float64). --blur, --norm-pix, --loss, --order-signal and --target are semaim-train's, parsed by the
+ * same functions; the permutation pass's signal values are dumped too (semantic_signal). With a
+ * feature target the order of the whole trajectory is the one train_step's own pass gives at
+ * step 0 (the pass that also gives the targets), and the targets follow the weights. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@ int main(int argc, char **argv) {
         {"dec-depth", 1, 0, 'q'}, {"heads", 1, 0, 'h'}, {"batch", 1, 0, 'b'}, {"order", 1, 0, 'o'},
         {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
         {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {"blur", 1, 0, 'B'}, {"norm-pix", 1, 0, 'N'},
-        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {0, 0, 0, 0}};
+        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {"target", 1, 0, 'T'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -56,6 +58,7 @@ int main(int argc, char **argv) {
         case 'N': if (target_parse_norm_pix(optarg, &tgt, &err_v)) die(err); break;
         case 'L': if (target_parse_loss(optarg, &tgt, &err_v)) die(err); break;
         case 'S': if (target_parse_signal(optarg, &tgt, &err_v)) die(err); break;
+        case 'T': if (target_parse_kind(optarg, &tgt, &err_v)) die(err); break;
         default: die("unknown option");
         }
     }
@@ -69,9 +72,8 @@ int main(int argc, char **argv) {
     if (mkdir(out, 0755) && errno != EEXIST) die("cannot create --out");
 
     model_t m;
-    if (model_init(&m, &c, (uint64_t)seed, &err_v)) die(err);
-    m.tgt = tgt;
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
+    if (model_init_target(&m, &c, &tgt, (uint64_t)seed, &err_v)) die(err);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, m.out, &err_v);
     if (!a) die("out of memory");
     int L = m.d.L, H = c.image;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
@@ -91,15 +93,10 @@ int main(int argc, char **argv) {
     memcpy(signal, encoder_order_signal(&m, a, img, B), sizeof(float) * B * L);
     compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, sem, center);
     compute_order(&m, a, order, img, noise, B, ranks, NULL);
-
+    const int feat = target_is_feature(&tgt);
+    /* the initial weights before step 0 changes them: that step also gives a feature target's ranks */
     snprintf(path, sizeof path, "%s/init.safetensors", out);
     if (model_write_safetensors(&m, m.w.params, "", 1, NULL, 0, path, &err_v)) die(err);
-    st_tensor_t in[] = {
-        {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks},
-        {"noise", ST_F32, 2, {B, L}, noise}, {"semantic_ranks", ST_I32, 2, {B, L}, sem},
-        {"semantic_center", ST_I32, 1, {B}, center}, {"semantic_signal", ST_F32, 2, {B, L}, signal}};
-    snprintf(path, sizeof path, "%s/inputs.safetensors", out);
-    if (st_write(path, in, 6, &err_v)) die(err);
 
     optim_cfg_t oc = optim_defaults();
     oc.clip = clip;
@@ -108,7 +105,7 @@ int main(int argc, char **argv) {
     if (!tj) die("cannot write traj.json");
     fprintf(tj, "[");
     for (int t = 0; t < steps; t++) {
-        float loss = train_step(&m, a, order, img, NULL, B, ranks, NULL);
+        float loss = train_step(&m, a, NULL, order, img, feat && t == 0 ? noise : NULL, B, ranks, NULL);
         if (t == 0) {
             st_tensor_t l = {"loss", ST_F32, 1, {1}, &loss};
             snprintf(path, sizeof path, "%s/step0.safetensors", out);
@@ -122,6 +119,12 @@ int main(int argc, char **argv) {
     }
     fprintf(tj, "\n]\n");
     fclose(tj);
+    st_tensor_t in[] = {
+        {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks},
+        {"noise", ST_F32, 2, {B, L}, noise}, {"semantic_ranks", ST_I32, 2, {B, L}, sem},
+        {"semantic_center", ST_I32, 1, {B}, center}, {"semantic_signal", ST_F32, 2, {B, L}, signal}};
+    snprintf(path, sizeof path, "%s/inputs.safetensors", out);
+    if (st_write(path, in, 6, &err_v)) die(err);
     snprintf(path, sizeof path, "%s/final.safetensors", out);
     if (model_write_safetensors(&m, m.w.params, "", 1, NULL, 0, path, &err_v)) die(err);
     snprintf(path, sizeof path, "%s/config.json", out);
@@ -131,10 +134,12 @@ int main(int argc, char **argv) {
             "{\"image\": %d, \"patch\": %d, \"width\": %d, \"depth\": %d, \"dec_depth\": %d, \"heads\": %d, "
             "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
             "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g, "
-            "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\", \"signal\": \"%s\"}\n",
+            "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\", \"signal\": \"%s\", "
+            "\"target\": \"%s\"}\n",
             c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
             steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend), tgt.blur_k,
-            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal));
+            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal),
+            target_kind_name(tgt.kind));
     fclose(cf);
     free(img); free(noise); free(ranks); free(sem); free(center); free(signal);
     acts_free(a);
