@@ -3,7 +3,8 @@
 # 1. a briefly trained checkpoint, exported (encoder) and loaded strictly into a timm-layout
 #    ViT (tests/ref/vit_timm.py): the same features as the C encoder on the same images
 #    (2 ranks, max rel diff <= 1e-4); a --full export has the authors' names and shapes, and
-#    imports back into a checkpoint with bit-identical parameters;
+#    imports back into a checkpoint with bit-identical parameters; so does one of the inference
+#    target, whose head is D wide (with the export's metadata and without);
 # 2. a file written by PyTorch (learned pos_embed, classifier head, other tensor order, no
 #    metadata) imports and gives the reference's features;
 # 3. bad input -> one-line error, exit 2: missing tensor, wrong shape, integer dtype, NaN,
@@ -52,6 +53,35 @@ assert a[ha:ha + 4 * n] == b[hb:hb + 4 * n], "parameters differ"
 PY
 if $PY "$w/cmp.py" "$ck" "$w/imp/ckpt-00000000.bin"; then pass "eval_export.full_round_trip_bit_exact"
 else bad "eval_export.full_round_trip_bit_exact"; fi
+
+# 1b. a feature target's head (--target inference: D outputs, not P·P·3): a --full export carries
+#     it with semaim_target metadata, and import rebuilds the same model from it — also from a
+#     copy without that metadata, whose head width tells
+timeout 120 "$train" --data "$w/data" --out "$w/inf" $M --target inference --batch 8 --steps 2 --warmup-steps 0 \
+  --log-every 100 >/dev/null 2>"$w/inf.err" || bad "eval_export.train_inference ($(head -1 "$w/inf.err"))"
+ev 1 export --checkpoint "$w/inf/ckpt-00000002.bin" --out "$w/inf.safetensors" --full >/dev/null || bad "eval_export.export_full_inference"
+cat > "$w/strip.py" <<'PY'
+import json, struct, sys
+src, dst = sys.argv[1:]
+b = open(src, "rb").read()
+n = struct.unpack_from("<Q", b, 0)[0]
+h = json.loads(b[8:8 + n])
+assert h["prediction_head.fc2.weight"]["shape"] == [64, 256], h["prediction_head.fc2.weight"]
+assert h["prediction_head.fc2.bias"]["shape"] == [64] and h["__metadata__"]["semaim_target"] == "inference", h["__metadata__"]
+del h["__metadata__"]["semaim_target"]
+nh = json.dumps(h).encode()
+nh += b" " * (-len(nh) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(nh)) + nh + b[8 + n:])
+PY
+if $PY "$w/strip.py" "$w/inf.safetensors" "$w/inf-nometa.safetensors"; then pass "eval_export.full_export_carries_the_feature_head"
+else bad "eval_export.full_export_carries_the_feature_head"; fi
+for f in inf inf-nometa; do
+  ev 1 import --weights "$w/$f.safetensors" --out "$w/imp-$f" >/dev/null 2>"$w/imp.err" || bad "eval_export.import_$f ($(head -1 "$w/imp.err"))"
+  if $PY "$w/cmp.py" "$w/inf/ckpt-00000002.bin" "$w/imp-$f/ckpt-00000000.bin" &&
+     $PY -c "import sys; b = open(sys.argv[1], 'rb').read(); sys.exit(0 if b[112] == 1 else 1)" "$w/imp-$f/ckpt-00000000.bin"; then
+    pass "eval_export.import_infers_the_inference_head[$f]"
+  else bad "eval_export.import_infers_the_inference_head[$f]"; fi
+done
 
 # 2. PyTorch -> import
 $PY tests/ref/vit_timm.py write --out "$w/pt.safetensors" --image 32 --patch 8 --width 64 --depth 2 --heads 2 >/dev/null ||

@@ -52,12 +52,12 @@ b = open(f"{ft}/ft-00000006.bin", "rb").read()
 magic, version, hb = struct.unpack_from("<8sII", b, 0)
 kind, precision, backend, classes = struct.unpack_from("<HBBI", b, 88)
 nparams = struct.unpack_from("<q", b, 40)[0]
-assert (magic, version, hb, kind, classes) == (b"SEMAIMCK", 4, 120, 1, 10), (magic, version, hb, kind, classes)
+assert (magic, version, hb, kind, classes) == (b"SEMAIMCK", 4, 200, 1, 10), (magic, version, hb, kind, classes)
 # the compute that wrote it: fp32 (the default) on the backend --gemm auto resolved to
 s = json.load(open(f"{ft}/settings.json"))
 assert precision == 1 and backend == {"openblas": 1, "onednn": 2}[s["gemm"]] and s["precision"] == "fp32", (precision, backend, s)
-assert len(b) == 120 + 12 * nparams, "one file: header, parameters and both moments of the one buffer"
-assert struct.unpack_from("<I", b, 116)[0] == zlib.crc32(b[:116]), "header CRC"
+assert len(b) == 200 + 12 * nparams, "one file: header, parameters and both moments of the one buffer"
+assert struct.unpack_from("<I", b, 196)[0] == zlib.crc32(b[:196]), "header CRC"
 PY
 then pass "finetune.one_allreduce_per_step_one_stepfile_and_kind"; else bad "finetune.one_allreduce_per_step_one_stepfile_and_kind"; fi
 
@@ -175,8 +175,8 @@ $PY - "$ck" "$w/v1/ckpt-00000004.bin" <<'PY'
 import struct, sys, zlib
 b = bytearray(open(sys.argv[1], "rb").read())
 n = struct.unpack_from("<q", b, 40)[0]
-assert struct.unpack_from("<I", b, 12)[0] == 120   # version 4: cut the objective (96..112) out
-b = b[:96] + b[112:]
+assert struct.unpack_from("<I", b, 12)[0] == 200   # version 4: cut the objective (96..192) out
+b = b[:96] + b[192:]
 struct.pack_into("<I", b, 12, 104)
 struct.pack_into("<I", b, 8, 1)                  # version 1
 struct.pack_into("<Q", b, 88, 12 * n)            # v1 held payload_bytes where v2 holds kind, classes

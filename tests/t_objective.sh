@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# semaim-train's objective flags (--blur, --norm-pix, --loss, --order-signal, --ema-order): bad values exit 2
-# with one line naming the flag and leave no run folder; settings-file lines work as flags and are recorded
+# semaim-train's objective flags (--target, --blur, --norm-pix, --loss, --order-signal, --ema-order): bad values
+# exit 2 with one line naming the flag and leave no run folder; settings-file lines work as flags and are recorded
 # (settings.json, run_start, the checkpoint header); a run with a non-default objective resumes
 # bit-exactly, and resuming it with another objective is refused. --ema-order: recorded, the EMA
 # weights in the checkpoint (version 4), bit-exact resume, resume with or without it refused.
@@ -38,6 +38,9 @@ expect_bad blur_nan "--blur: '9,nan' is not K,SIGMA (e.g. 9,1) or none" --blur 9
 expect_bad loss_unknown "--loss must be l2 or l1, not 'huber'" --loss huber
 expect_bad norm_pix_unknown "--norm-pix must be on or off, not 'yes'" --norm-pix yes
 expect_bad order_signal_unknown "--order-signal must be cls, gap or self, not 'mean'" --order-signal mean
+expect_bad target_unknown "--target must be pixel, inference, ema or teacher, not 'dino'" --target dino
+expect_bad target_ema_not_built "--target ema: not built yet" --target ema
+expect_bad target_teacher_not_built "--target teacher: not built yet" --target teacher
 printf 'blur = 4,1\n' >"$work/bad.cfg"
 expect_bad blur_in_settings_file "--blur: K must be odd, 1 to 63 (got 4)" --config "$work/bad.cfg"
 expect_bad ema_order_with_raster "--ema-order: the raster order does not come from the model (it needs semantic or similarity)" \
@@ -61,7 +64,8 @@ b = open(f"{d}/ckpt-00000006.bin", "rb").read()
 version, hb = struct.unpack_from("<II", b, 8)
 k, norm, loss, signal = struct.unpack_from("<iBBB", b, 96)
 sigma = struct.unpack_from("<d", b, 104)[0]
-assert (version, hb, k, sigma, norm, loss, signal) == (4, 120, 5, 2.0, 0, 1, 2), (version, hb, k, sigma, norm, loss, signal)
+target = b[112]
+assert (version, hb, k, sigma, norm, loss, signal, target) == (4, 200, 5, 2.0, 0, 1, 2, 0), (version, hb, k, sigma, norm, loss, signal, target)
 PY
 then pass "objective.settings_file_recorded_in_settings_runstart_and_header"
 else bad "objective.settings_file_recorded_in_settings_runstart_and_header"; fi
@@ -100,7 +104,7 @@ if [ -n "$l1" ] && [ -n "$l2" ] && [ "$l1" != "$l2" ]; then pass "objective.l1_a
 else bad "objective.l1_and_l2_losses_differ ('$l1' vs '$l2')"; fi
 run 1 $M --steps 9 --out "$work/full" >"$work/other.out" 2>&1
 rc=$?
-if [ $rc = 2 ] && grep -qF "checkpoint was trained with --blur 5,2 --norm-pix off --loss l1 --order-signal self; this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls" "$work/other.out" &&
+if [ $rc = 2 ] && grep -qF "checkpoint was trained with --target pixel --blur 5,2 --norm-pix off --loss l1 --order-signal self; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls" "$work/other.out" &&
    [ ! -e "$work/full/ckpt-00000009.bin" ]; then pass "objective.resume_with_other_objective_refused"
 else bad "objective.resume_with_other_objective_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
 # 6. --ema-order: recorded in settings.json, run_start and the header (version 4, EMA byte 3:
@@ -119,9 +123,9 @@ assert start["event"] == "run_start" and start["settings"]["ema-order"] is True,
 b = open(f"{d}/ckpt-00000006.bin", "rb").read()
 version, hb = struct.unpack_from("<II", b, 8)
 n = struct.unpack_from("<q", b, 40)[0]
-assert (version, hb, b[103]) == (4, 120, 3), (version, hb, b[103])
-assert len(b) == 120 + 16 * n, (len(b), n)
-w, ema = (np.frombuffer(b, np.float32, n, 120 + k * 4 * n) for k in (0, 3))
+assert (version, hb, b[103]) == (4, 200, 3), (version, hb, b[103])
+assert len(b) == 200 + 16 * n, (len(b), n)
+w, ema = (np.frombuffer(b, np.float32, n, 200 + k * 4 * n) for k in (0, 3))
 # the EMA lags the weights: close to them (decay 0.999, 6 steps), not equal
 gap = float(np.abs(ema - w).max()) / float(np.abs(w).max())
 assert 0 < gap < 0.05, gap
@@ -136,12 +140,44 @@ run 1 $E --precision bf16-emulated --out "$work/emab" >/dev/null 2>&1 || bad "ob
 resume_matches ema_order_resume_bit_exact_bf16_emulated "$work/emab" "$work/emabpart" $E --precision bf16-emulated
 run 1 $M --order similarity --steps 9 --out "$work/ema" >"$work/other.out" 2>&1
 rc=$?
-if [ $rc = 2 ] && grep -qF -- "--order-signal cls --ema-order; this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls (" "$work/other.out" &&
+if [ $rc = 2 ] && grep -qF -- "--order-signal cls --ema-order; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls (" "$work/other.out" &&
    [ ! -e "$work/ema/ckpt-00000009.bin" ]; then pass "objective.resume_without_ema_order_refused"
 else bad "objective.resume_without_ema_order_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
 run 1 $M --ema-order --steps 4 --out "$work/l2" >"$work/other.out" 2>&1
 rc=$?
-if [ $rc = 2 ] && grep -qF -- "--order-signal cls; this run has --blur 9,1 --norm-pix on --loss l2 --order-signal cls --ema-order (" "$work/other.out" &&
+if [ $rc = 2 ] && grep -qF -- "--order-signal cls; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls --ema-order (" "$work/other.out" &&
    [ ! -e "$work/l2/ckpt-00000004.bin" ]; then pass "objective.resume_with_ema_order_refused"
 else bad "objective.resume_with_ema_order_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+
+# 6. the inference target (the model's own encoder tokens): a settings-file line, recorded in
+#    settings.json, run_start and the header (kind byte 112 = 1; the head is D wide, so the
+#    file is smaller than a pixel run's), resumed bit-exactly, a resume as pixel refused
+printf 'target = inference\norder-signal = gap\n' >"$work/inf.cfg"
+RI="$M --config $work/inf.cfg --steps 6 --ckpt-every 3 --resume auto"
+run 1 $RI --out "$work/inf" >"$work/inf.out" 2>&1 || bad "objective.inference_run ($(tail -1 "$work/inf.out"))"
+if $PY - "$work/inf" "$work/full" <<'PY'
+import json, math, struct, sys
+d, pix = sys.argv[1:]
+s = json.load(open(f"{d}/settings.json"))
+assert s["target"] == "inference" and s["order-signal"] == "gap", s
+start = json.loads(open(f"{d}/metrics.jsonl").readline())
+assert start["event"] == "run_start" and start["settings"]["target"] == "inference", start
+b = open(f"{d}/ckpt-00000006.bin", "rb").read()
+assert struct.unpack_from("<II", b, 8) == (4, 200) and b[112] == 1 and b[102] == 1, (struct.unpack_from("<II", b, 8), b[112])
+# the head: fc2 [out, 4D] + bias [out]; out = D = 32 here, P·P·3 = 192 for pixels; 12 bytes a value
+n, npix = struct.unpack_from("<q", b, 40)[0], struct.unpack_from("<q", open(f"{pix}/ckpt-00000006.bin", "rb").read(), 40)[0]
+assert npix - n == (192 - 32) * (4 * 32 + 1), (n, npix)
+losses = [json.loads(l)["loss"] for l in open(f"{d}/metrics.jsonl") if '"event": "step"' in l]
+assert len(losses) == 6 and all(math.isfinite(x) and 0 <= x <= 4 for x in losses), losses
+PY
+then pass "objective.inference_target_recorded_in_settings_runstart_and_header"
+else bad "objective.inference_target_recorded_in_settings_runstart_and_header"; fi
+"$ckcheck" "$work/inf/ckpt-00000006.bin" >/dev/null 2>"$work/ck.err" && pass "objective.ckpt_check_loads_the_inference_checkpoint" ||
+  bad "objective.ckpt_check_loads_the_inference_checkpoint ($(head -1 "$work/ck.err"))"
+resume_matches inference_resume_bit_exact "$work/inf" "$work/infpart" $RI
+run 1 $M --order-signal gap --steps 9 --out "$work/inf" >"$work/other.out" 2>&1
+rc=$?
+if [ $rc = 2 ] && grep -qF "checkpoint was trained with --target inference --order-signal gap; this run has --target pixel --blur 9,1" "$work/other.out" &&
+   [ ! -e "$work/inf/ckpt-00000009.bin" ]; then pass "objective.resume_of_inference_as_pixel_refused"
+else bad "objective.resume_of_inference_as_pixel_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
 exit $fail

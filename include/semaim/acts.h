@@ -20,8 +20,9 @@ enum { ACTS_PRETRAIN = 0, ACTS_ENCODER = 1, ACTS_FINETUNE = 2 };
 
 typedef struct acts acts_t;
 /* NULL with err set when out of memory, when a GEMM plan cannot be made (ERR_RUNTIME), or for
- * B < 1 (ERR_INPUT). classes is used by ACTS_FINETUNE only. A forward may run fewer images
- * than the capacity B; a backward runs all B. */
+ * B < 1 (ERR_INPUT). classes: ACTS_FINETUNE's class count; for ACTS_PRETRAIN the prediction
+ * head's outputs per token (model_t.out; 0 means the pixel target's P·P·3); unused by
+ * ACTS_ENCODER. A forward may run fewer images than the capacity B; a backward runs all B. */
 acts_t *acts_create(const semaim_config_t *cfg, int B, int mode, int classes, err_t *err);
 void acts_free(acts_t *a);
 size_t acts_bytes(const acts_t *a);

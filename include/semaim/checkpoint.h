@@ -1,21 +1,23 @@
-/* Checkpoints of both trainers in one format: a fixed 120-byte header (magic SEMAIMCK,
+/* Checkpoints of both trainers in one format: a fixed 200-byte header (magic SEMAIMCK,
  * version 4, the model config, its parameter count, the run state, the KIND — pretraining or
  * fine-tuning — with the precision and GEMM backend that wrote it, the class count, the
  * objective (target_cfg_t: blur K (i32 at 96; 0 = none), norm-pix, loss, order signal (a byte
- * each at 100..102), blur sigma (f64 at 104); fine-tuning files carry the defaults), a CRC32 of
+ * each at 100..102), blur sigma (f64 at 104), the target kind (a byte at 112: TARGET_*) and for
+ * a teacher its layout (byte at 113), token width (i32 at 116), file size (i64 at 120) and base
+ * name (64 bytes at 128); fine-tuning files carry the defaults), a CRC32 of
  * the payload and one of the header) followed by the parameter buffer and both AdamW moments,
  * in the model's one layout (params.h), always f32 (a bf16 run's master weights are f32 too).
- * THE EMA (version 4, the one change from version 3): the byte at 103 (version 3's padding,
- * always 0) holds CKPT_EMA_* bits; with CKPT_EMA_WEIGHTS the payload carries a fourth buffer
- * in the same layout after the moments, the EMA of the parameters (ema.h), and CKPT_EMA_ORDER
- * records --ema-order (part of the objective, target_cfg_t.ema_order; it needs the weights).
- * Version 3 files are read as version 4 files without EMA.
+ * The EMA (version 4): the byte at 103 (version 3's padding, always 0) holds CKPT_EMA_* bits;
+ * with CKPT_EMA_WEIGHTS the payload carries a fourth buffer in the same layout after the
+ * moments, the EMA of the parameters (ema.h), and CKPT_EMA_ORDER records --ema-order (part of
+ * the objective, target_cfg_t.ema_order; it needs the weights).
  * The kind is a u16 at offset 88, precision and backend a byte each at 90 and 91 (0 = not
  * recorded: files from before they were; the field was a u32 kind, so those bytes were 0).
  * Files are dir/ckpt-<8-digit step>.bin (pretraining) or dir/ft-<step>.bin (fine-tuning),
- * written through a temporary name (core/files.h), the newest K kept. Version 3 files (above),
- * version 2 files (the
- * same without the objective, 104 bytes: they mean the default objective) and version 1 files
+ * written through a temporary name (core/files.h), the newest K kept. Version 3 files (120
+ * bytes: the header up to the blur sigma, then the CRCs; their runs had the pixel target and no
+ * EMA),
+ * version 2 files (the same without the objective, 104 bytes: they mean the default objective) and version 1 files
  * (pretraining "SEMAIMCK" v1 and fine-tuning "SEMAIMFT" v1, the same payload) are still read. */
 #ifndef SEMAIM_CHECKPOINT_H
 #define SEMAIM_CHECKPOINT_H
@@ -45,8 +47,8 @@ enum { CKPT_PREC_FP32 = 1, CKPT_PREC_BF16 = 2, CKPT_PREC_BF16_EMULATED = 3 };
 enum { CKPT_GEMM_OPENBLAS = 1, CKPT_GEMM_ONEDNN = 2 };
 
 /* What a checkpoint is for: a load must find the same kind, config, classes and size, and a
- * pretraining load the same objective (tgt: resuming with another blur, loss, signal or EMA
- * order would silently change what the run optimises) and the same EMA presence; the compute is a record (resuming with another is
+ * pretraining load the same objective (tgt: resuming with another target, blur, loss, signal or
+ * EMA order would silently change what the run optimises) and the same EMA presence; the compute is a record (resuming with another is
  * allowed, run_resume says so). */
 typedef struct {
     int kind;                /* CKPT_PRETRAIN or CKPT_FINETUNE */

@@ -31,4 +31,13 @@ const float *encoder_order_signal(model_t *m, acts_t *a, const float *images, in
  * centre patch of the semantic order (-1 for others). */
 void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise, int B, int *ranks,
                    int *center_out);
+/* A feature target's tokens from the encoder of src (no gradient, full attention, final norm):
+ * the permutation pass itself, run with src's weights — the model m being trained for the
+ * inference target, or a model_t whose views point at another buffer laid out like m's
+ * parameters (an EMA copy). [B,T,D] in the acts, valid until the next pass. */
+const float *encoder_target_tokens(model_t *src, acts_t *a, const float *images, int B);
+/* compute_order without running a pass: the signal (m->tgt.signal) from the tokens and the last
+ * block's attention the latest encoder pass on a left there (aborts when another pass came
+ * between). With the inference target the one pass gives both the order and the targets. */
+void compute_order_from_pass(model_t *m, acts_t *a, order_t o, const float *noise, int B, int *ranks, int *center_out);
 #endif

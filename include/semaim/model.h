@@ -35,7 +35,9 @@ typedef struct {
 
 typedef struct {
     semaim_config_t cfg;
-    target_cfg_t tgt;                    /* the objective: target_defaults() from model_init; set it before training */
+    target_cfg_t tgt;                    /* the objective (model_init: target_defaults()); its pixel settings and signal may
+                                            change after init, its kind and teacher width not: they shape the head */
+    int out;                             /* the prediction head's outputs per token: target_head_width(&tgt, &cfg) */
     dims_t d;
     int interleave;                      /* depth / dec_depth: a decoder block after every interleave-th encoder block */
     params_t w;
@@ -46,6 +48,9 @@ typedef struct {
 /* Allocates and initialises (SPEC §2 init) from seed, with the default objective (m->tgt). 0, or -1: ERR_INPUT for an invalid
  * config, ERR_RUNTIME when out of memory. */
 int model_init(model_t *m, const semaim_config_t *cfg, uint64_t seed, err_t *err);
+/* The same for the objective tgt (NULL: the defaults): the head's width follows its target kind
+ * (target_head_width), so the kind is fixed at init. */
+int model_init_target(model_t *m, const semaim_config_t *cfg, const target_cfg_t *tgt, uint64_t seed, err_t *err);
 void model_free(model_t *m);
 /* Builds views over any buffer laid out like w.params. */
 void model_views(const model_t *m, float *base, views_t *v);
@@ -53,9 +58,17 @@ void model_views(const model_t *m, float *base, views_t *v);
 void pos_embed_sincos(float *out, int G, int D);
 
 /* Training pass forward (SPEC §2–3): returns the loss. ranks [B][L] as from compute_order
- * (encoder.h); B <= the activations' capacity (acts in ACTS_PRETRAIN mode). */
+ * (encoder.h); B <= the activations' capacity (acts in ACTS_PRETRAIN mode, made with the
+ * head width m->out). With a feature target the targets must have been set for these ranks by
+ * semaim_feature_targets since the last forward (aborts otherwise); the loss is then the mean
+ * over patches and images of |ŷ/‖ŷ‖ − f/‖f‖|² (featloss_forward), else the pixel target's. */
 float semaim_forward(model_t *m, acts_t *a, const float *images, const int *ranks, int B);
-/* Predictions of the last semaim_forward, [B, T, P·P·3] in prediction order: row 1+k of
+/* A feature target's targets for the next semaim_forward with the same ranks and B: the patch
+ * rows 1.. of tok [B, T, m->out] (a target encoder's or teacher's tokens, cls row 0 dropped),
+ * gathered into the arena in prediction order. tok may lie in the arena itself (the
+ * permutation pass's tokens): they are copied before the forward overwrites them. */
+void semaim_feature_targets(model_t *m, acts_t *a, const float *tok, const int *ranks, int B);
+/* Predictions of the last semaim_forward, [B, T, m->out] in prediction order: row 1+k of
  * image b predicts the patch of rank k (row 0, the cls position, predicts nothing). */
 const float *semaim_predictions(const acts_t *a);
 /* Backward of the last semaim_forward; ACCUMULATES into m->w.grads (zero them first). Calling

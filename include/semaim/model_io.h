@@ -24,7 +24,9 @@ int model_tensor_is_backbone(const char *name);
 
 /* Export: the backbone, i.e. cls_token, pos_embed, patch_embed, blocks, norm (and with full the decoder and
  * prediction head), in timm's order, F32, with __metadata__ {format: pt, semaim_config:
- * "image=..,patch=..,width=..,depth=..,dec_depth=..,heads=.."} plus nmeta extra pairs. */
+ * "image=..,patch=..,width=..,depth=..,dec_depth=..,heads=.."} plus nmeta extra pairs (at most
+ * 28); with full also semaim_target (the target kind: the head's width depends on it) and
+ * for a teacher semaim_teacher_file, _layout and _bytes. */
 int model_export_safetensors(const model_t *m, int full, const char *const *meta_keys, const char *const *meta_vals,
                              int nmeta, const char *path, err_t *err);
 
@@ -45,6 +47,14 @@ int model_export_classifier(const ft_model_t *f, const char *const *meta_keys, c
  * one-line reason naming the file. */
 int model_infer_config(const st_file_t *f, const semaim_config_t *given, semaim_config_t *out, int *has_decoder,
                        err_t *err);
+
+/* The objective a file with a prediction head was trained for (c: its config, from
+ * model_infer_config): the kind from the semaim_target metadata, else from the head's width
+ * (P·P·3 pixel, D inference — an EMA's tokens are as wide —, anything else a teacher of that
+ * width); a teacher's file, layout and size from the metadata when present. Without a head:
+ * the defaults. Pixel settings (blur, loss...) are not in files: the defaults. 0, or -1 when
+ * the head's shape fits no target (ERR_INPUT naming the file). */
+int model_infer_target(const st_file_t *f, const semaim_config_t *c, target_cfg_t *t, err_t *err);
 
 /* Loads the tensors of f into m (built with a matching config): every encoder tensor is
  * required, the decoder ones if need_decoder (else loaded when all are present), pos_embed when

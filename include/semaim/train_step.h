@@ -7,12 +7,23 @@
 #include "semaim/encoder.h"
 #include "semaim/optim.h"
 
+/* Where a feature target's tokens come from (docs/objective.md); NULL as a whole, or a NULL
+ * field, means the default. */
+typedef struct {
+    /* inference and ema: the encoder whose tokens are the targets; NULL: the model itself (the
+     * inference target). For ema a model_t whose views point at the EMA weights. When it is also
+     * the order's encoder, one unmasked pass gives both the order and the targets. */
+    model_t *encoder;
+    /* the encoder whose pass gives the semantic and similarity orders; NULL: the model itself.
+     * The EMA shadow with --ema-order (ema.h). Both share the model's arena. */
+    model_t *order;
+} target_src_t;
+
 /* noise [B][L] (order_noise); ranks [B][L] receives the orders. With noise NULL no order is
  * computed and the caller's ranks are used as they are (the parity dump keeps one order for a
- * whole trajectory, as its reference does). order_m is the model whose encoder gives the
- * semantic and similarity orders: m itself (or NULL), or the EMA shadow (ema.h, --ema-order);
- * it shares m's arena. phase_s (may be NULL) receives the seconds of the
- * permutation pass, the forward and the backward. Returns the loss. */
-float train_step(model_t *m, model_t *order_m, acts_t *a, order_t order, const float *images, const float *noise, int B,
-                 int *ranks, double *phase_s);
+ * whole trajectory, as its reference does); a feature target's tokens are computed anyway.
+ * phase_s (may be NULL) receives the seconds of the permutation (and target) pass, the forward
+ * and the backward. Returns the loss. */
+float train_step(model_t *m, acts_t *a, const target_src_t *src, order_t order, const float *images, const float *noise,
+                 int B, int *ranks, double *phase_s);
 #endif

@@ -23,7 +23,7 @@
 
 typedef struct {
     const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data, *gemm, *precision;
-    const char *blur, *norm_pix, *loss, *order_signal;
+    const char *blur, *norm_pix, *loss, *order_signal, *target;
     int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads, ema_order;
     long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run, monitor_every, monitor_bank, monitor_queries;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
@@ -48,8 +48,11 @@ static int resolve(settings_t *s, semaim_config_t *cfg, target_cfg_t *tgt, order
     if (config_validate(cfg, s->batch, e)) return -1;
     *tgt = target_defaults();
     if (target_parse_blur(s->blur, tgt, e) || target_parse_norm_pix(s->norm_pix, tgt, e) ||
-        target_parse_loss(s->loss, tgt, e) || target_parse_signal(s->order_signal, tgt, e))
+        target_parse_loss(s->loss, tgt, e) || target_parse_signal(s->order_signal, tgt, e) ||
+        target_parse_kind(s->target, tgt, e))
         return -1;
+    if (tgt->kind == TARGET_EMA || tgt->kind == TARGET_TEACHER)
+        return err_set(e, ERR_INPUT, "--target %s: not built yet (pixel and inference are)", s->target);
     if (order_parse(s->order, order)) return err_set(e, ERR_INPUT, "unknown --order '%s'", s->order);
     tgt->ema_order = s->ema_order;
     if (s->ema_order && !order_uses_model(*order))
@@ -70,7 +73,7 @@ int main(int argc, char **argv) {
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
         .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800, .monitor_data = NULL, .blur = "9,1", .norm_pix = "on", .loss = "l2",
-        .order_signal = "cls",
+        .order_signal = "cls", .target = "pixel",
         .monitor_every = 500, .monitor_bank = 2000, .monitor_queries = 1000};
     option_t opts[] = {
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
@@ -97,6 +100,9 @@ int main(int argc, char **argv) {
         {"beta1", OPT_DOUBLE, &s.beta1, "AdamW beta1", 0, 1, 0},
         {"beta2", OPT_DOUBLE, &s.beta2, "AdamW beta2", 0, 1, 0},
         {"order", OPT_STRING, &s.order, "prediction order: semantic, raster, stochastic, similarity, center", 0, 0, 0},
+        {"target", OPT_STRING, &s.target,
+         "what the head predicts: pixel (SPEC's pixel target), inference (the model's own encoder tokens, no "
+         "gradient), ema, teacher", 0, 0, 0},
         {"blur", OPT_STRING, &s.blur, "pixel target's Gaussian blur K,SIGMA (odd K 1..63, SIGMA > 0) or none", 0, 0, 0},
         {"norm-pix", OPT_STRING, &s.norm_pix, "pixel target's per-patch standardisation: on or off", 0, 0, 0},
         {"loss", OPT_STRING, &s.loss, "loss on the pixel target: l2 (mean squared) or l1 (mean absolute)", 0, 0, 0},
@@ -149,10 +155,7 @@ int main(int argc, char **argv) {
     ema_t ema = {0};   /* the EMA teacher, kept only when the objective needs it */
     const int use_ema = tgt.ema_order;
     /* the EMA buffer now, so the checkpoint id and the resume see it; its shadow after the resume */
-    if (model_init(&m, &cfg, (uint64_t)s.seed, &e) == 0) {
-        m.tgt = tgt;
-        if (use_ema) params_attach_ema(&m.w, &e);
-    }
+    if (model_init_target(&m, &cfg, &tgt, (uint64_t)s.seed, &e) == 0 && use_ema) params_attach_ema(&m.w, &e);
     run_agree(&run, &e);
     loader *ld = NULL;
     loader_config lc = {.data_dir = s.data, .split = "train", .image_size = cfg.image, .batch = s.batch,
@@ -175,13 +178,13 @@ int main(int argc, char **argv) {
     int found = run_resume(&run, s.resume, &id, &m.w, &st, "seed");
     if (use_ema) ema_init(&ema, &m, &e);   /* over the resumed EMA: its bf16 copy is made from it */
     run_agree(&run, &e);
-    model_t *order_m = tgt.ema_order ? &ema.m : &m;
+    target_src_t src = {NULL, tgt.ema_order ? &ema.m : NULL};   /* the order from the EMA with --ema-order */
     if (found) {
         loader_seek(ld, (int)st.epoch, st.epoch_step, &e);
         run_agree(&run, &e);
     }
 
-    acts_t *a = acts_create(&cfg, s.batch, ACTS_PRETRAIN, 0, &e);
+    acts_t *a = acts_create(&cfg, s.batch, ACTS_PRETRAIN, m.out, &e);
     int L = m.d.L;
     float *noise = malloc(sizeof(float) * s.batch * L);
     int *ranks = malloc(sizeof(int) * s.batch * L);
@@ -214,7 +217,7 @@ int main(int argc, char **argv) {
         if (!local.kind) {
             /* order noise per (epoch, sample): identical whichever rank holds the sample */
             order_noise(noise, (uint64_t)s.seed, bt->epoch, bt->ids, s.batch, L);
-            loss = train_step(&m, order_m, a, order, bt->images, noise, s.batch, ranks, NULL);
+            loss = train_step(&m, a, &src, order, bt->images, noise, s.batch, ranks, NULL);
         }
         double t2 = clock_now(), gloss;
         run_phase(&run, WATCHDOG_ALLREDUCE);

@@ -23,7 +23,7 @@ int source_load(const source_t *src, const char *prog, model_t *m, source_info_t
     int rank;
     MPI_Comm_rank(comm, &rank);
     ckpt_model_t id = {0};
-    id.tgt = target_defaults();   /* a weights file has no objective: the defaults */
+    id.tgt = target_defaults();   /* a weights file without a head has no objective: the defaults */
     ckpt_state_t st = {0};
     st_file_t sf = {0};
     int opened = 0;
@@ -43,8 +43,8 @@ int source_load(const source_t *src, const char *prog, model_t *m, source_info_t
             info->has_decoder = 1;
         } else if (!st_open(&sf, src->weights, err)) {
             opened = 1;
-            if (!model_infer_config(&sf, &src->given, &id.cfg, &info->has_decoder, err) && need_decoder &&
-                !info->has_decoder)
+            if (!model_infer_config(&sf, &src->given, &id.cfg, &info->has_decoder, err) &&
+                !model_infer_target(&sf, &id.cfg, &id.tgt, err) && need_decoder && !info->has_decoder)
                 err_set(err, ERR_INPUT, "%s: holds only the encoder; the whole pretraining model is needed here", src->weights);
             st.seed = (uint64_t)src->seed;
         }
@@ -54,7 +54,7 @@ int source_load(const source_t *src, const char *prog, model_t *m, source_info_t
     MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm);
     MPI_Bcast(&st, (int)sizeof st, MPI_BYTE, 0, comm);
     MPI_Bcast(info, (int)sizeof *info, MPI_BYTE, 0, comm);
-    if (model_init(m, &id.cfg, st.seed, err) == 0) m->tgt = id.tgt;   /* the checkpoint's objective is honoured */
+    model_init_target(m, &id.cfg, &id.tgt, st.seed, err);   /* the file's objective (and head width) is honoured */
     if (dist_agree(comm, err)) goto out;
     if (!src->at_init) {
         if (rank == 0) {

@@ -24,9 +24,11 @@ _Static_assert(offsetof(ckpt_header2_t, kind) == 88 && offsetof(ckpt_header2_t, 
                offsetof(ckpt_header2_t, backend) == 91 && offsetof(ckpt_header2_t, classes) == 92,
                "the header layout is part of the file format");
 
-/* Versions 3 and 4 (120 bytes): version 2's fields in the same places, then the objective
- * (target_cfg_t), then the two CRCs. Version 4 gave the pad byte of version 3 (always 0 there)
- * its meaning: the EMA flags (checkpoint.h). */
+/* Version 4 (200 bytes): version 2's fields in the same places, the pixel objective with the
+ * EMA flags in version 3's pad byte, then the target kind and its teacher (target_cfg_t), then
+ * the two CRCs. Version 3 (120 bytes) is the same up to the blur sigma (offset 112), then its
+ * two CRCs; its runs had the pixel target and no EMA (its pad byte was always 0). */
+enum { V3_HEADER_BYTES = 120 };
 typedef struct {
     char magic[8];
     uint32_t version, header_bytes;
@@ -39,13 +41,20 @@ typedef struct {
     int32_t blur_k;           /* 0: no blur */
     uint8_t norm_pix, loss, signal, ema;   /* LOSS_*, SIGNAL_*, CKPT_EMA_* bits (version 3: 0) */
     double blur_sigma;
+    uint8_t target, teacher_layout;   /* TARGET_*, teacher_layout_t */
+    uint16_t pad2;
+    int32_t teacher_width;    /* 0 unless the target is a teacher */
+    int64_t teacher_bytes;
+    char teacher_file[TARGET_FILE_MAX];   /* base name, NUL-padded */
     uint32_t payload_crc, header_crc;
 } ckpt_header_t;
-_Static_assert(sizeof(ckpt_header_t) == 120, "the header layout is part of the file format");
+_Static_assert(sizeof(ckpt_header_t) == 200, "the header layout is part of the file format");
 _Static_assert(offsetof(ckpt_header_t, classes) == 92 && offsetof(ckpt_header_t, blur_k) == 96 &&
                offsetof(ckpt_header_t, norm_pix) == 100 && offsetof(ckpt_header_t, ema) == 103 &&
                offsetof(ckpt_header_t, blur_sigma) == 104 &&
-               offsetof(ckpt_header_t, payload_crc) == 112, "the header layout is part of the file format");
+               offsetof(ckpt_header_t, target) == 112 && offsetof(ckpt_header_t, teacher_width) == 116 &&
+               offsetof(ckpt_header_t, teacher_bytes) == 120 && offsetof(ckpt_header_t, teacher_file) == 128 &&
+               offsetof(ckpt_header_t, payload_crc) == 192, "the header layout is part of the file format");
 
 /* Version 1 of fine-tuning checkpoints, read for runs started before the formats became one. */
 typedef struct {
@@ -108,6 +117,13 @@ int ckpt_save(const char *dir, const ckpt_model_t *id, const params_t *w, const 
     h.blur_k = id->tgt.blur_k; h.blur_sigma = id->tgt.blur_k ? id->tgt.blur_sigma : 0;
     h.norm_pix = (uint8_t)id->tgt.norm_pix; h.loss = (uint8_t)id->tgt.loss; h.signal = (uint8_t)id->tgt.signal;
     h.ema = (uint8_t)((w->ema ? CKPT_EMA_WEIGHTS : 0) | (id->tgt.ema_order ? CKPT_EMA_ORDER : 0));
+    h.target = (uint8_t)id->tgt.kind;
+    if (id->tgt.kind == TARGET_TEACHER) {
+        h.teacher_layout = (uint8_t)id->tgt.teacher_layout; h.teacher_width = id->tgt.teacher_width;
+        h.teacher_bytes = id->tgt.teacher_bytes;
+        memcpy(h.teacher_file, id->tgt.teacher_file, TARGET_FILE_MAX);
+        h.teacher_file[TARGET_FILE_MAX - 1] = 0;
+    }
     span_t s[5];
     s[0] = (span_t){&h, sizeof h};
     int k = payload(w, s + 1);
@@ -125,8 +141,11 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
     memset(&u, 0, sizeof u);
     size_t got = fread(&u, 1, sizeof u, f);
     const uint32_t version = u.h.version;
-    const int v120 = version >= 3;   /* the layout of versions 3 and 4 */
-    const uint32_t want_bytes = v120 ? sizeof u.h : sizeof u.h2;
+    const size_t want_bytes = version == CKPT_VERSION ? sizeof u.h : version == 3 ? V3_HEADER_BYTES : sizeof u.h2;
+    const size_t crc_at = want_bytes - 4;   /* every version ends with the payload CRC and the header CRC */
+    uint32_t header_crc, payload_crc;
+    memcpy(&header_crc, (const char *)&u + crc_at, 4);
+    memcpy(&payload_crc, (const char *)&u + crc_at - 4, 4);
     if (got < sizeof u.h2) err_set(err, ERR_INPUT, "%s: truncated header", path);
     else if (!memcmp(u.h.magic, "SEMAIMFT", 8)) {
         ft1_header_t *h = &u.ft;
@@ -149,19 +168,27 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
         err_set(err, ERR_INPUT, "%s: checkpoint version %u is not supported (this build reads 1 to %u)", path,
                 version, CKPT_VERSION);
     else if (got < want_bytes) err_set(err, ERR_INPUT, "%s: truncated header", path);
-    else if ((v120 ? u.h.header_crc : u.h2.header_crc) !=
-             crc32_bytes(&u, v120 ? offsetof(ckpt_header_t, header_crc) : offsetof(ckpt_header2_t, header_crc)))
+    else if (header_crc != crc32_bytes(&u, crc_at))
         err_set(err, ERR_INPUT, "%s: header CRC mismatch (corrupt)", path);
     else {
         ckpt_header2_t *h = &u.h2;   /* the fields both layouts share sit at the same offsets */
         int v1 = version == 1;   /* v1: pretraining, and kind/classes hold the payload size */
         *id = (ckpt_model_t){v1 ? CKPT_PRETRAIN : (int)h->kind, cfg_unpack(h->cfg), v1 ? 0 : (int)h->classes,
                              (long)h->nparams, v1 ? 0 : h->precision, v1 ? 0 : h->backend, target_defaults(), 0};
-        if (v120) {
+        if (version >= 3) {   /* v3 and v4 share the pixel objective's fields; v3 runs were pixel, without EMA */
             const unsigned ema = version >= 4 ? u.h.ema : 0;
             id->tgt = (target_cfg_t){u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal,
-                                     (ema & CKPT_EMA_ORDER) != 0};
+                                     (ema & CKPT_EMA_ORDER) != 0, TARGET_PIXEL, 0, 0, 0, ""};
             id->ema = (ema & CKPT_EMA_WEIGHTS) != 0;
+            if (version >= 4) {
+                id->tgt.kind = u.h.target;
+                if (u.h.target == TARGET_TEACHER) {
+                    id->tgt.teacher_layout = u.h.teacher_layout; id->tgt.teacher_width = u.h.teacher_width;
+                    id->tgt.teacher_bytes = u.h.teacher_bytes;
+                    memcpy(id->tgt.teacher_file, u.h.teacher_file, TARGET_FILE_MAX);
+                    id->tgt.teacher_file[TARGET_FILE_MAX - 1] = 0;
+                }
+            }
             err_t te = {0};
             target_cfg_t chk = target_defaults();
             char blur[64];
@@ -169,16 +196,19 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
             /* the EMA order needs the EMA weights, and only pretraining has either */
             int ema_bad = (ema & ~(unsigned)(CKPT_EMA_WEIGHTS | CKPT_EMA_ORDER)) || ((ema & CKPT_EMA_ORDER) && !id->ema) ||
                           (ema && id->kind != CKPT_PRETRAIN);
+            const int bad_teacher = id->tgt.kind == TARGET_TEACHER &&
+                                    (id->tgt.teacher_layout > 1 || id->tgt.teacher_width < 1 || id->tgt.teacher_width > 65536);
             if ((u.h.blur_k && target_parse_blur(blur, &chk, &te)) || u.h.norm_pix > 1 || u.h.loss > LOSS_L1 ||
-                u.h.signal > SIGNAL_SELF || ema_bad) {
-                err_set(err, ERR_INPUT, "%s: invalid objective in header (blur %d,%g norm-pix %u loss %u signal %u ema %u)",
-                        path, u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal, ema);
+                u.h.signal > SIGNAL_SELF || ema_bad || id->tgt.kind > TARGET_TEACHER || bad_teacher) {
+                err_set(err, ERR_INPUT, "%s: invalid objective in header (blur %d,%g norm-pix %u loss %u signal %u ema %u "
+                        "target %d)", path, u.h.blur_k, u.h.blur_sigma, u.h.norm_pix, u.h.loss, u.h.signal, ema,
+                        id->tgt.kind);
                 fclose(f);
                 return NULL;
             }
         }
         *st = h->st;
-        *crc = v120 ? u.h.payload_crc : h->payload_crc;
+        *crc = payload_crc;
         fseek(f, (long)want_bytes, SEEK_SET);
         return f;
     }
@@ -211,18 +241,21 @@ int ckpt_load(const char *path, const ckpt_model_t *want, params_t *w, ckpt_stat
     if (id.kind != want->kind)
         err_set(err, ERR_INPUT, "%s: is a %s checkpoint, not a %s one", path, ckpt_kind_name(id.kind),
                 ckpt_kind_name(want->kind));
-    else if (memcmp(a, b, sizeof a) || id.classes != want->classes || id.nparams != w->nparams) {
+    /* the objective before the size: another target kind also changes the head's size, and
+     * naming the target says more than "another model" */
+    else if (!memcmp(a, b, sizeof a) && id.classes == want->classes && id.kind == CKPT_PRETRAIN &&
+             !target_equal(&id.tgt, &want->tgt)) {
+        char x[200], y[200];
+        err_set(err, ERR_INPUT, "%s: checkpoint was trained with %s; this run has %s (resume needs the same objective; pass "
+                "--resume no to start over)", path, target_describe(&id.tgt, x, sizeof x),
+                target_describe(&want->tgt, y, sizeof y));
+    } else if (memcmp(a, b, sizeof a) || id.classes != want->classes || id.nparams != w->nparams) {
         if (id.kind == CKPT_FINETUNE)
             err_set(err, ERR_INPUT, "%s: checkpoint is for another model (image %d patch %d width %d depth %d heads %d, "
                     "%d classes)", path, c->image, c->patch, c->width, c->depth, c->heads, id.classes);
         else
             err_set(err, ERR_INPUT, "%s: checkpoint is for another model (image %d patch %d width %d depth %d dec-depth %d "
                     "heads %d)", path, c->image, c->patch, c->width, c->depth, c->dec_depth, c->heads);
-    } else if (id.kind == CKPT_PRETRAIN && !target_equal(&id.tgt, &want->tgt)) {
-        char x[160], y[160];
-        err_set(err, ERR_INPUT, "%s: checkpoint was trained with %s; this run has %s (resume needs the same objective; pass "
-                "--resume no to start over)", path, target_describe(&id.tgt, x, sizeof x),
-                target_describe(&want->tgt, y, sizeof y));
     } else if (id.ema != want->ema) {
         err_set(err, ERR_INPUT, "%s: checkpoint %s EMA weights; this run %s (resume needs the same objective; pass "
                 "--resume no to start over)", path, id.ema ? "has" : "has no", id.ema ? "keeps none" : "needs them");
@@ -262,8 +295,8 @@ static int load_model(const char *path, void *ctx, err_t *err) {
     if (id.kind != CKPT_PRETRAIN)
         return err_set(err, ERR_INPUT, "%s: is a %s checkpoint; a pretraining checkpoint is needed here", path,
                        ckpt_kind_name(id.kind));
-    if (model_init(m, &id.cfg, st->seed, err)) return err_prefix(err, "%s", path);
-    m->tgt = id.tgt;   /* the model is the one the file describes, objective and EMA included */
+    /* the model is the one the file describes, objective (and so the head's width) and EMA included */
+    if (model_init_target(m, &id.cfg, &id.tgt, st->seed, err)) return err_prefix(err, "%s", path);
     if (id.ema && params_attach_ema(&m->w, err)) { model_free(m); return err_prefix(err, "%s", path); }
     ckpt_model_t want = ckpt_pretrain(m);
     if (ckpt_load(path, &want, &m->w, st, err) == 0) return 0;

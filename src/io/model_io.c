@@ -70,8 +70,55 @@ static int keep_all(const char *name, int full) { (void)name; (void)full; return
 
 int model_export_safetensors(const model_t *m, int full, const char *const *meta_keys, const char *const *meta_vals,
                              int nmeta, const char *path, err_t *err) {
-    return export_table(&m->w, m->pos_embed, m->d.T, m->d.D, &m->cfg, keep_pretrain, full, meta_keys, meta_vals, nmeta,
-                        path, err);
+    /* the whole model names what its head predicts, so an import builds the same model */
+    enum { MAXMETA = 32 };
+    ERR_ASSERT(nmeta <= MAXMETA - 4, "export: %d metadata pairs, at most %d", nmeta, MAXMETA - 4);
+    const char *k[MAXMETA], *v[MAXMETA];
+    char width[32], bytes[32];
+    for (int i = 0; i < nmeta; i++) { k[i] = meta_keys[i]; v[i] = meta_vals[i]; }
+    int n = nmeta;
+    if (full) {
+        k[n] = "semaim_target"; v[n++] = target_kind_name(m->tgt.kind);
+        if (m->tgt.kind == TARGET_TEACHER) {
+            snprintf(width, sizeof width, "%d", m->tgt.teacher_layout);
+            snprintf(bytes, sizeof bytes, "%lld", m->tgt.teacher_bytes);
+            k[n] = "semaim_teacher_file"; v[n++] = m->tgt.teacher_file;
+            k[n] = "semaim_teacher_layout"; v[n++] = width;
+            k[n] = "semaim_teacher_bytes"; v[n++] = bytes;
+        }
+    }
+    return export_table(&m->w, m->pos_embed, m->d.T, m->d.D, &m->cfg, keep_pretrain, full, k, v, n, path, err);
+}
+
+int model_infer_target(const st_file_t *f, const semaim_config_t *c, target_cfg_t *t, err_t *err) {
+    *t = target_defaults();
+    const st_entry_t *h = st_find(f, "prediction_head.fc2.weight");
+    if (!h) return 0;
+    char s[160];
+    if (h->ndim != 2 || h->shape[1] != 4L * c->width || h->shape[0] < 1 || h->shape[0] > 65536) {
+        st_shape_str(s, sizeof s, h->shape, h->ndim);
+        return err_set(err, ERR_INPUT, "%s: tensor 'prediction_head.fc2.weight' has shape %s, expected [OUT,%d]", f->path, s,
+                       4 * c->width);
+    }
+    const int out = (int)h->shape[0];
+    const char *kind = st_meta(f, "semaim_target");
+    if (kind) {
+        if (target_parse_kind(kind, t, err)) return err_prefix(err, "%s: metadata semaim_target", f->path);
+    } else {   /* a file from before the metadata, or from elsewhere: the width tells */
+        t->kind = out == cfg_patch_dim(c) ? TARGET_PIXEL : out == c->width ? TARGET_INFERENCE : TARGET_TEACHER;
+    }
+    if (t->kind == TARGET_TEACHER) {
+        const char *file = st_meta(f, "semaim_teacher_file"), *lay = st_meta(f, "semaim_teacher_layout"),
+                   *bytes = st_meta(f, "semaim_teacher_bytes");
+        t->teacher_width = out;
+        t->teacher_layout = lay ? atoi(lay) : 0;
+        t->teacher_bytes = bytes ? atoll(bytes) : 0;
+        snprintf(t->teacher_file, sizeof t->teacher_file, "%s", file ? file : "");
+    }
+    if (target_head_width(t, c) != out)
+        return err_set(err, ERR_INPUT, "%s: 'prediction_head.fc2.weight' has %d outputs, but the %s target needs %d", f->path,
+                       out, target_kind_name(t->kind), target_head_width(t, c));
+    return 0;
 }
 
 int model_export_classifier(const ft_model_t *f, const char *const *meta_keys, const char *const *meta_vals, int nmeta,

@@ -83,7 +83,7 @@ static void carve_all(void *ctx, carve_t *c) {
         a->order_scratch = take(c, ((size_t)order_scratch_bytes(a->B, d.L) + 3) / 4);
     }
     if (a->mode == ACTS_PRETRAIN) {
-        a->target = take(c, B * L * PD);
+        a->target = take(c, B * L * (size_t)a->out);
         a->target_scratch = take(c, pixel_target_scratch_floats(a->B, cfg->image, cfg->image, cfg->patch));
         a->perm = (int *)take(c, B * L);
         a->g = take(c, (DQ + 1) * BT * D);
@@ -96,9 +96,9 @@ static void carve_all(void *ctx, carve_t *c) {
             s->mid = take(c, BT * D); s->ln2 = take_bytes(c, BT * D, es); s->ln2_mean = take(c, BT); s->ln2_rstd = take(c, BT);
             s->fc1 = take(c, BT * F); s->gelu = take_bytes(c, BT * F, es);
         }
-        a->head_fc1 = take(c, BT * F); a->head_gelu = take_bytes(c, BT * F, es); a->pred = take(c, BT * PD);
+        a->head_fc1 = take(c, BT * F); a->head_gelu = take_bytes(c, BT * F, es); a->pred = take(c, BT * (size_t)a->out);
         a->dres_g = take(c, BT * D);
-        a->dpred = take(c, BT * PD);
+        a->dpred = take(c, BT * (size_t)a->out);
     }
     if (a->mode == ACTS_FINETUNE) {
         size_t C = (size_t)a->C;
@@ -129,7 +129,7 @@ static int make_plans(acts_t *a, err_t *e) {
          attention_plan(&p->dec, g, d.T, d.NH, d.hd, d.D, d.D, ATTN_CAUSAL_STRICT, 1, e) ||
          linear_plan(&p->q, g, N, (int)D, (int)D, bw, e) ||
          linear_plan(&p->v, g, N, (int)D, (int)D, LIN_BACKWARD | LIN_DINP, e) ||
-         linear_plan(&p->head2, g, N, (int)(4 * D), d.PD, LIN_ACCUMULATE | bw, e)))
+         linear_plan(&p->head2, g, N, (int)(4 * D), a->out, LIN_ACCUMULATE | bw, e)))
         return -1;
     if (a->mode == ACTS_FINETUNE &&
         (attention_plan(&p->enc, g, d.T, d.NH, d.hd, 3 * d.D, 3 * d.D, ATTN_FULL, 1, e) ||
@@ -155,7 +155,8 @@ acts_t *acts_create(const semaim_config_t *cfg, int B, int mode, int classes, er
     a->mode = mode;
     a->cfg = *cfg;
     a->B = B;
-    a->C = classes;
+    a->C = mode == ACTS_FINETUNE ? classes : 0;
+    a->out = mode == ACTS_PRETRAIN ? (classes > 0 ? classes : cfg_patch_dim(cfg)) : 0;
     a->gemm = *gemm_global_config();
     a->bf16 = a->gemm.precision == GEMM_PREC_BF16;
     a->ws.nslots = omp_get_max_threads();

@@ -29,22 +29,25 @@ typedef struct {
 } plans_t;
 
 /* What the buffers hold now: a backward needs the forward it undoes. */
-enum { HOLDS_NOTHING = 0, HOLDS_PRETRAIN_FWD, HOLDS_FINETUNE_FWD };
+enum { HOLDS_NOTHING = 0, HOLDS_PRETRAIN_FWD, HOLDS_FINETUNE_FWD, HOLDS_ENCODER_PASS };
 
 struct acts {
     int mode;                    /* ACTS_* */
     semaim_config_t cfg;
     int B;                       /* capacity; a forward may use fewer images, a backward not */
     int Bcur;                    /* images in the last forward */
-    int holds;                   /* HOLDS_*: set by the training forwards, cleared by encoder passes */
+    int holds;                   /* HOLDS_*: set by the training forwards and the encoder passes (whose tokens
+                                    and last-block attention an order may then be taken from) */
     int C;                       /* classes (ACTS_FINETUNE) */
+    int out;                     /* the prediction head's outputs per token (ACTS_PRETRAIN) */
+    int targets_for;             /* images whose feature targets semaim_feature_targets set for the next forward */
     gemm_config_t gemm;          /* the process's choice when the arena was made */
     int bf16;                    /* gemm.precision is bf16 */
     plans_t pl;
     workspace_t ws;              /* per-thread GEMM and attention scratch, linear backward's bf16 staging */
     void *block; size_t bytes;
     gemm_in_t *patches;          /* [B,L,PD]: natural order (encoder passes) or prediction order (training) */
-    float *target, *target_scratch, *emb;
+    float *target, *target_scratch, *emb;   /* target [B,L,out] in prediction order */
     int *perm;                   /* [B][L]: patch at token position 1+k */
     float *h, *g;                /* residual streams: (depth+1) and (dec_depth+1) snapshots of [B,T,D]
                                     (ACTS_ENCODER: two snapshots of h, no g) */

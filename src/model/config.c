@@ -35,7 +35,7 @@ int config_validate(const semaim_config_t *c, int batch, err_t *err) {
     return 0;
 }
 
-target_cfg_t target_defaults(void) { return (target_cfg_t){9, 1.0, 1, LOSS_L2, SIGNAL_CLS, 0}; }
+target_cfg_t target_defaults(void) { return (target_cfg_t){9, 1.0, 1, LOSS_L2, SIGNAL_CLS, 0, TARGET_PIXEL, 0, 0, 0, ""}; }
 
 int target_parse_blur(const char *s, target_cfg_t *t, err_t *err) {
     if (!strcmp(s, "none")) { t->blur_k = 0; t->blur_sigma = 0; return 0; }
@@ -65,7 +65,16 @@ int target_parse_norm_pix(const char *s, target_cfg_t *t, err_t *err) {
     return 0;
 }
 
-static const char *loss_names[] = {"l2", "l1"}, *signal_names[] = {"cls", "gap", "self"};
+static const char *loss_names[] = {"l2", "l1"}, *signal_names[] = {"cls", "gap", "self"},
+                  *kind_names[] = {"pixel", "inference", "ema", "teacher"};
+
+int target_parse_kind(const char *s, target_cfg_t *t, err_t *err) {
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, kind_names[i])) { t->kind = i; return 0; }
+    return err_set(err, ERR_INPUT, "--target must be pixel, inference, ema or teacher, not '%s'", s);
+}
+
+const char *target_kind_name(int kind) { return (unsigned)kind < 4 ? kind_names[kind] : "?"; }
 
 int target_parse_loss(const char *s, target_cfg_t *t, err_t *err) {
     for (int i = 0; i < 2; i++)
@@ -88,15 +97,29 @@ const char *target_blur_text(const target_cfg_t *t, char *buf, size_t n) {
     return buf;
 }
 
+static const char *layout_names[] = {"timm", "clip"};
+
 const char *target_describe(const target_cfg_t *t, char *buf, size_t n) {
     char b[64];
-    snprintf(buf, n, "--blur %s --norm-pix %s --loss %s --order-signal %s%s", target_blur_text(t, b, sizeof b),
-             t->norm_pix ? "on" : "off", target_loss_name(t->loss), target_signal_name(t->signal),
-             t->ema_order ? " --ema-order" : "");
+    const char *ema = t->ema_order ? " --ema-order" : "";
+    if (t->kind == TARGET_PIXEL)
+        snprintf(buf, n, "--target pixel --blur %s --norm-pix %s --loss %s --order-signal %s%s", target_blur_text(t, b, sizeof b),
+                 t->norm_pix ? "on" : "off", target_loss_name(t->loss), target_signal_name(t->signal), ema);
+    else if (t->kind == TARGET_TEACHER)
+        snprintf(buf, n, "--target teacher --teacher %s (%s, width %d, %lld bytes) --order-signal %s%s", t->teacher_file,
+                 (unsigned)t->teacher_layout < 2 ? layout_names[t->teacher_layout] : "?", t->teacher_width,
+                 t->teacher_bytes, target_signal_name(t->signal), ema);
+    else
+        snprintf(buf, n, "--target %s --order-signal %s%s", target_kind_name(t->kind), target_signal_name(t->signal), ema);
     return buf;
 }
 
 int target_equal(const target_cfg_t *a, const target_cfg_t *b) {
+    if (a->kind != b->kind || a->signal != b->signal || a->ema_order != b->ema_order) return 0;
+    if (a->kind == TARGET_TEACHER)
+        return a->teacher_layout == b->teacher_layout && a->teacher_width == b->teacher_width &&
+               a->teacher_bytes == b->teacher_bytes && !strncmp(a->teacher_file, b->teacher_file, TARGET_FILE_MAX);
+    if (a->kind != TARGET_PIXEL) return 1;
     return a->blur_k == b->blur_k && (a->blur_k == 0 || a->blur_sigma == b->blur_sigma) && a->norm_pix == b->norm_pix &&
-           a->loss == b->loss && a->signal == b->signal && a->ema_order == b->ema_order;
+           a->loss == b->loss;
 }

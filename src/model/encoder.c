@@ -23,7 +23,7 @@ static const float *encoder_pass(model_t *m, acts_t *a, const float *images, int
     }
     /* f32 whatever the precision: features and the semantic order read it, not a GEMM */
     layernorm_forward(a->tok, 0, a->norm_mean, a->norm_rstd, x, m->p.norm_w, m->p.norm_b, (long)B * T, D);
-    a->holds = HOLDS_NOTHING;   /* the training-pass activations are no longer valid */
+    a->holds = HOLDS_ENCODER_PASS;   /* the training-pass activations are no longer valid */
     if (pre) *pre = x;
     return a->tok;
 }
@@ -59,8 +59,10 @@ static void cosine_to_patches(float *sim, const float *ref, long ref_stride, con
     }
 }
 
-const float *encoder_order_signal(model_t *m, acts_t *a, const float *images, int B) {
-    const float *tok = encoder_pass(m, a, images, B, NULL);
+/* The signal of m->tgt.signal from the tokens and attention the last encoder pass left in a. */
+static const float *pass_signal(const model_t *m, acts_t *a, int B) {
+    ERR_ASSERT(a->holds == HOLDS_ENCODER_PASS, "an order signal without an encoder pass (another pass overwrote it)");
+    const float *tok = a->tok;
     const int T = m->d.T, D = m->d.D, L = m->d.L, NH = m->d.NH;
     float *sim = a->sim;
     if (m->tgt.signal == SIGNAL_GAP) {
@@ -86,9 +88,24 @@ const float *encoder_order_signal(model_t *m, acts_t *a, const float *images, in
     return sim;
 }
 
+const float *encoder_order_signal(model_t *m, acts_t *a, const float *images, int B) {
+    encoder_pass(m, a, images, B, NULL);
+    return pass_signal(m, a, B);
+}
+
 void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise, int B, int *ranks,
                    int *center_out) {
     acts_check(a, B, ACTS_ENCODER);
     const float *sim = order_uses_model(o) ? encoder_order_signal(m, a, images, B) : NULL;
+    order_from_scores(o, m->d.G, sim, noise, B, ranks, center_out, a->order_scratch);
+}
+
+const float *encoder_target_tokens(model_t *src, acts_t *a, const float *images, int B) {
+    return encoder_pass(src, a, images, B, NULL);
+}
+
+void compute_order_from_pass(model_t *m, acts_t *a, order_t o, const float *noise, int B, int *ranks, int *center_out) {
+    acts_check(a, B, ACTS_ENCODER);
+    const float *sim = order_uses_model(o) ? pass_signal(m, a, B) : NULL;
     order_from_scores(o, m->d.G, sim, noise, B, ranks, center_out, a->order_scratch);
 }

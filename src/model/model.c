@@ -12,19 +12,39 @@
 #include "kernels/ops.h"
 #include "model/blocks.h"
 #include "model/table.h"
+#include "semaim/teacher.h"
+
+/* ranks → perm: position k of image b holds the patch of rank k. */
+static void perm_of_ranks(int *perm, const int *ranks, int B, int L) {
+    for (long b = 0; b < B; b++)
+        for (int p = 0; p < L; p++) perm[b * L + ranks[b * L + p]] = p;
+}
+
+void semaim_feature_targets(model_t *m, acts_t *a, const float *tok, const int *ranks, int B) {
+    acts_check(a, B, ACTS_PRETRAIN);
+    ERR_ASSERT(target_is_feature(&m->tgt) && a->out == m->out, "semaim_feature_targets: the model has %s target of width %d, "
+               "its arena a head of width %d", target_kind_name(m->tgt.kind), m->out, a->out);
+    perm_of_ranks(a->perm, ranks, B, m->d.L);
+    teacher_patch_targets(a->target, tok, a->perm, B, m->d.L, m->out);
+    a->targets_for = B;
+}
 
 float semaim_forward(model_t *m, acts_t *a, const float *images, const int *ranks, int B) {
-    int L = m->d.L, T = m->d.T, D = m->d.D, P = m->cfg.patch, PD = m->d.PD;
+    int L = m->d.L, T = m->d.T, D = m->d.D, P = m->cfg.patch, O = m->out;
     long BT = (long)B * T, BTD = BT * D;
     acts_check(a, B, ACTS_PRETRAIN);
+    ERR_ASSERT(a->out == O, "a prediction head of width %d with an arena made for width %d", O, a->out);
     pass_t ps = pass_of(a, &m->w);
-    /* ranks → perm: position k of image b holds the patch of rank k. */
-    for (long b = 0; b < B; b++)
-        for (int p = 0; p < L; p++) a->perm[b * L + ranks[b * L + p]] = p;
+    const int feat = target_is_feature(&m->tgt);
+    ERR_ASSERT(!feat || a->targets_for == B, "semaim_forward with a %s target and no targets: call "
+               "semaim_feature_targets first", target_kind_name(m->tgt.kind));
+    a->targets_for = 0;
+    perm_of_ranks(a->perm, ranks, B, L);
     /* patches and targets straight into prediction order */
     patchify(a->patches, a->bf16, images, a->perm, B, m->cfg.image, m->cfg.image, P, PATCH_CPP);
-    pixel_target(a->target, a->target_scratch, images, a->perm, B, m->cfg.image, m->cfg.image, P, m->tgt.blur_k,
-                 m->tgt.blur_sigma, m->tgt.norm_pix);
+    if (!feat)
+        pixel_target(a->target, a->target_scratch, images, a->perm, B, m->cfg.image, m->cfg.image, P, m->tgt.blur_k,
+                     m->tgt.blur_sigma, m->tgt.norm_pix);
 
     embed_forward(a->h, a->perm, &m->p.e, m->pos_embed, &ps, B);
     float *g0 = a->g;
@@ -45,12 +65,13 @@ float semaim_forward(model_t *m, acts_t *a, const float *images, const int *rank
     layernorm_forward(a->norm, a->bf16, a->norm_mean, a->norm_rstd, gL, m->p.norm_w, m->p.norm_b, BT, D);
     linear_forward(a->head_fc1, a->norm, pass_w(&ps, m->p.head1_w), NULL, NULL, BT, D, 4 * D, &a->pl.fc1, &a->ws);
     bias_gelu_forward(a->head_gelu, a->bf16, a->head_fc1, m->p.head1_b, BT, 4 * D);
-    linear_forward(a->pred, a->head_gelu, pass_w(&ps, m->p.head2_w), m->p.head2_b, NULL, BT, 4 * D, PD, &a->pl.head2, &a->ws);
+    linear_forward(a->pred, a->head_gelu, pass_w(&ps, m->p.head2_w), m->p.head2_b, NULL, BT, 4 * D, O, &a->pl.head2, &a->ws);
     /* The cls row of each image predicts nothing. */
     double (*lossf)(const float *, const float *, long) = m->tgt.loss == LOSS_L1 ? l1_forward : mse_forward;
     double loss = 0;
     for (long b = 0; b < B; b++)
-        loss += lossf(a->pred + (b * T + 1) * PD, a->target + b * L * PD, (long)L * PD);
+        loss += feat ? featloss_forward(a->pred + (b * T + 1) * O, a->target + b * L * O, L, O)
+                     : lossf(a->pred + (b * T + 1) * O, a->target + b * L * O, (long)L * O);
     a->Bcur = B;
     a->holds = HOLDS_PRETRAIN_FWD;
     return (float)(loss / B);
@@ -62,15 +83,19 @@ void semaim_backward(model_t *m, acts_t *a) {
     ERR_ASSERT(a->holds == HOLDS_PRETRAIN_FWD,
                "semaim_backward without a training forward: call semaim_forward first (a permutation or feature "
                "pass since then overwrote its activations)");
-    int B = a->Bcur, L = m->d.L, T = m->d.T, D = m->d.D, PD = m->d.PD;
+    int B = a->Bcur, L = m->d.L, T = m->d.T, D = m->d.D, O = m->out;
     long BT = (long)B * T, BTD = BT * D;
     pass_t ps = pass_of(a, &m->w);
-    memset(a->dpred, 0, sizeof(float) * BT * PD);
+    memset(a->dpred, 0, sizeof(float) * BT * O);
     void (*lossb)(float *, const float *, const float *, long, float) = m->tgt.loss == LOSS_L1 ? l1_backward : mse_backward;
-    for (long b = 0; b < B; b++)
-        lossb(a->dpred + (b * T + 1) * PD, a->pred + (b * T + 1) * PD, a->target + b * L * PD,
-                     (long)L * PD, 1.0f / B);
-    linear_backward(a->dF1, m->g.head2_w, m->g.head2_b, a->dpred, a->head_gelu, pass_w(&ps, m->p.head2_w), BT, 4 * D, PD,
+    const int feat = target_is_feature(&m->tgt);
+    for (long b = 0; b < B; b++) {
+        float *dp = a->dpred + (b * T + 1) * O;
+        const float *pr = a->pred + (b * T + 1) * O, *tg = a->target + b * L * O;
+        if (feat) featloss_backward(dp, pr, tg, L, O, 1.0f / B);
+        else lossb(dp, pr, tg, (long)L * O, 1.0f / B);
+    }
+    linear_backward(a->dF1, m->g.head2_w, m->g.head2_b, a->dpred, a->head_gelu, pass_w(&ps, m->p.head2_w), BT, 4 * D, O,
                     &a->pl.head2, &a->ws);
     gelu_backward_inplace(a->dF1, a->head_fc1, BT * 4 * D);
     linear_backward(a->dD1, m->g.head1_w, m->g.head1_b, a->dF1, a->norm, pass_w(&ps, m->p.head1_w), BT, D, 4 * D,
@@ -96,9 +121,13 @@ void semaim_backward(model_t *m, acts_t *a) {
 
 /* ------------------------------------------------------------------ the table and its views */
 
+/* What the table depends on: the sizes and the head's outputs. */
+typedef struct { const semaim_config_t *c; int out; } shape_t;
+
 /* Every tensor in buffer order (model_views walks the same order). */
 static void list_tensors(table_t *t, const void *ctx) {
-    const semaim_config_t *c = ctx;
+    const shape_t *sh = ctx;
+    const semaim_config_t *c = sh->c;
     int D = c->width;
     char blk[PARAM_NAME_MAX - 16], n[PARAM_NAME_MAX];
     table_encoder(t, c);
@@ -111,7 +140,7 @@ static void list_tensors(table_t *t, const void *ctx) {
     }
     table_norm(t, D, "norm");
     table_linear(t, D, 4 * D, "prediction_head.fc1");
-    table_linear(t, 4 * D, cfg_patch_dim(c), "prediction_head.fc2");
+    table_linear(t, 4 * D, sh->out, "prediction_head.fc2");
 }
 
 void model_views(const model_t *m, float *base, views_t *v) {
@@ -144,13 +173,22 @@ void pos_embed_sincos(float *out, int G, int D) {
 }
 
 int model_init(model_t *m, const semaim_config_t *cfg, uint64_t seed, err_t *err) {
+    return model_init_target(m, cfg, NULL, seed, err);
+}
+
+int model_init_target(model_t *m, const semaim_config_t *cfg, const target_cfg_t *tgt, uint64_t seed, err_t *err) {
     memset(m, 0, sizeof *m);
     if (config_validate(cfg, -1, err)) return -1;
     m->cfg = *cfg;
-    m->tgt = target_defaults();
+    m->tgt = tgt ? *tgt : target_defaults();
+    m->out = target_head_width(&m->tgt, cfg);
+    if (m->out < 1 || m->out > 65536)
+        return err_set(err, ERR_INPUT, "prediction head width %d out of range (target %s)", m->out,
+                       target_kind_name(m->tgt.kind));
     m->d = cfg_dims(cfg);
     m->interleave = cfg_interleave(cfg);
-    if (params_build(&m->w, list_tensors, cfg, seed, err)) return -1;
+    shape_t sh = {cfg, m->out};
+    if (params_build(&m->w, list_tensors, &sh, seed, err)) return -1;
     m->p.e.blk = calloc((size_t)cfg->depth, sizeof(enc_block_t));
     m->g.e.blk = calloc((size_t)cfg->depth, sizeof(enc_block_t));
     m->p.dec = calloc((size_t)cfg->dec_depth, sizeof(dec_block_t));
@@ -177,7 +215,7 @@ double semaim_flops_per_image(const model_t *m) {
     double D = m->d.D, T = m->d.T;
     double block = T * (12 * D * D + 2 * T * D);
     double embed = m->d.L * (double)m->d.PD * D;
-    double head = T * (4 * D * D + 4 * D * m->d.PD);
+    double head = T * (4 * D * D + 4 * D * m->out);
     double fwd = embed + (m->cfg.depth + m->cfg.dec_depth) * block + head;
     double perm = embed + m->cfg.depth * block;
     return 2.0 * (3.0 * fwd + perm);

@@ -2,10 +2,23 @@
 #include "core/clock.h"
 #include "semaim/train_step.h"
 
-float train_step(model_t *m, model_t *order_m, acts_t *a, order_t order, const float *images, const float *noise, int B,
-                 int *ranks, double *phase_s) {
+float train_step(model_t *m, acts_t *a, const target_src_t *src, order_t order, const float *images, const float *noise,
+                 int B, int *ranks, double *phase_s) {
     double t0 = clock_now();
-    if (noise) compute_order(order_m ? order_m : m, a, order, images, noise, B, ranks, NULL);
+    model_t *om = src && src->order ? src->order : m;
+    if (!target_is_feature(&m->tgt)) {
+        if (noise) compute_order(om, a, order, images, noise, B, ranks, NULL);
+    } else {
+        ERR_ASSERT(m->tgt.kind == TARGET_INFERENCE || m->tgt.kind == TARGET_EMA, "train_step: target %s not built",
+                   target_kind_name(m->tgt.kind));
+        model_t *enc = src && src->encoder ? src->encoder : m;
+        /* the order first: a pass of another encoder would overwrite its signal; when the
+         * order's encoder is the target's, its one pass gives both */
+        if (noise && enc != om) compute_order(om, a, order, images, noise, B, ranks, NULL);
+        const float *tok = encoder_target_tokens(enc, a, images, B);
+        if (noise && enc == om) compute_order_from_pass(m, a, order, noise, B, ranks, NULL);
+        semaim_feature_targets(m, a, tok, ranks, B);
+    }
     double t1 = clock_now();
     params_zero_grad(&m->w);
     float loss = semaim_forward(m, a, images, ranks, B);

@@ -12,14 +12,15 @@
 /* Headers whose model is larger than this are not built (the fuzzer's memory limit). */
 #define MAX_BUILD_FLOATS (1L << 22)
 
-/* Where the checksums sit: versions 3 and 4 ("SEMAIMCK", 120-byte header), versions 1 and 2 (104
+/* Where the checksums sit: version 4 ("SEMAIMCK", 200-byte header), version 3 (120), versions 1 and 2 (104
  * bytes; the size is the u32 at 12) and fine-tuning v1 ("SEMAIMFT", 120 bytes) — the file
  * format, fixed by checkpoint.h. */
 static void repair(uint8_t *b, size_t n, int fix_header, int fix_payload) {
     size_t hb, pcrc;
     uint32_t hsize = 0;
     if (n >= 16) memcpy(&hsize, b + 12, 4);
-    if (n >= 120 && !memcmp(b, "SEMAIMCK", 8) && hsize == 120) { hb = 120; pcrc = 112; }
+    if (n >= 200 && !memcmp(b, "SEMAIMCK", 8) && hsize == 200) { hb = 200; pcrc = 192; }
+    else if (n >= 120 && !memcmp(b, "SEMAIMCK", 8) && hsize == 120) { hb = 120; pcrc = 112; }
     else if (n >= 104 && !memcmp(b, "SEMAIMCK", 8)) { hb = 104; pcrc = 96; }
     else if (n >= 120 && !memcmp(b, "SEMAIMFT", 8)) { hb = 120; pcrc = 112; }
     else return;

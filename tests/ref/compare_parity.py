@@ -117,6 +117,8 @@ def check_config(path, c):
         raise DumpError(f"{path}: 'ema_steps_per_epoch' must be an integer >= 0 and 'ema_order' 0/1, got {spe!r}, {eo!r}")
     if eo and (not spe or c.get("order") not in ("semantic", "similarity")):
         raise DumpError(f"{path}: 'ema_order' needs the EMA (ema_steps_per_epoch > 0) and a semantic or similarity order")
+    if c.get("target", "pixel") not in ref.TARGETS:
+        raise DumpError(f"{path}: 'target' must be one of {ref.TARGETS}, got {c.get('target')!r}")
     try:
         ref.check_cfg(c)
     except ValueError as e:

@@ -42,6 +42,18 @@ def grid(cfg):
     return cfg["image"] // cfg["patch"]
 
 
+TARGETS = ("pixel", "inference")
+
+
+def head_width(cfg):
+    """The prediction head's outputs: P²·3 for the pixel target, the width D for the model's
+    own encoder tokens (docs/objective.md)."""
+    t = cfg.get("target", "pixel")
+    if t not in TARGETS:
+        raise ValueError(f"target {t!r} is not one of {TARGETS}")
+    return 3 * cfg["patch"] ** 2 if t == "pixel" else cfg["width"]
+
+
 def param_shapes(cfg):
     """Every parameter, in the authors' order, name -> shape."""
     D, P = cfg["width"], cfg["patch"]
@@ -78,7 +90,7 @@ def param_shapes(cfg):
         lin(b + "mlp.fc2", D, 4 * D)
     ln("norm")
     lin("prediction_head.fc1", 4 * D, D)
-    lin("prediction_head.fc2", P * P * 3, 4 * D)
+    lin("prediction_head.fc2", head_width(cfg), 4 * D)
     return s
 
 
@@ -265,8 +277,28 @@ def pixel_target(images, P, blur_k=9, blur_sigma=1.0, norm_pix=True):
     return (t - mean) / torch.sqrt(var + TARGET_EPS)
 
 
+@torch.no_grad()
+def encoder_tokens(p, images, cfg):
+    """The model's own encoder with full attention and the final norm, no gradient: the
+    permutation pass, whose tokens are the inference target's (cls row included)."""
+    x = embed(p, images, cfg)
+    for i in range(cfg["depth"]):
+        x = encoder_block(p, i, x, None, cfg["heads"])
+    return layer_norm(x, p, "norm")
+
+
+def feature_loss(pred, target):
+    """Per patch |pred/‖pred‖ − target/‖target‖|² summed over the width, mean over patches and
+    images (the authors' forward_loss with a feature target)."""
+    pn = pred / pred.norm(dim=-1, keepdim=True)
+    tn = target / target.norm(dim=-1, keepdim=True)
+    return ((pn - tn) ** 2).sum(dim=-1).mean()
+
+
 def loss_fn(p, images, ranks, cfg):
     pred = forward(p, images, ranks, cfg)
+    if cfg.get("target", "pixel") == "inference":
+        return feature_loss(pred, encoder_tokens(p, images, cfg)[:, 1:].detach())
     blur_k, sigma, norm_pix, loss = objective(cfg)
     with torch.no_grad():
         target = pixel_target(images, cfg["patch"], blur_k, sigma, norm_pix)
@@ -470,6 +502,40 @@ def selfcheck():
             if err > worst:
                 worst, where = err, f"{n}[{idx}] ad {flat[idx].item():.6e} fd {fd:.6e}"
     ok &= _report(worst < 1e-5, "finite_difference", f"worst rel {worst:.2e} at {where}")
+
+    # 1b. the feature loss: autograd against central differences with the target held fixed
+    # (the inference target has no gradient: only the prediction's path counts), and the
+    # loss of a prediction equal to a positive multiple of its target is 0.
+    fcfg = dict(cfg, target="inference")
+    fp = init_params(fcfg, gen)
+    for n, t in fp.items():
+        if trainable(n) and t.ndim == 1:
+            t += 0.1 * torch.randn(t.shape, generator=gen, dtype=t.dtype)
+        t.requires_grad_(trainable(n))
+    tgt = encoder_tokens(fp, images, fcfg)[:, 1:]
+    fl = lambda: feature_loss(forward(fp, images, ranks, fcfg), tgt)
+    fnames = ["blocks.0.attn.qkv.weight", "query_blocks.0.attn.q.weight", "norm.weight", "prediction_head.fc1.bias",
+              "prediction_head.fc2.weight"]
+    fgrads = torch.autograd.grad(fl(), [fp[n] for n in fnames])
+    fworst, fwhere = 0.0, ""
+    for n, gr in zip(fnames, fgrads):
+        flat = gr.reshape(-1)
+        idx = int(flat.abs().argmax())
+        w = fp[n].detach().reshape(-1)
+        orig = w[idx].item()
+        with torch.no_grad():
+            w[idx] = orig + 1e-5
+            lp = fl().item()
+            w[idx] = orig - 1e-5
+            lm = fl().item()
+            w[idx] = orig
+        fd = (lp - lm) / 2e-5
+        err = abs(fd - flat[idx].item()) / (abs(fd) + 1e-6)
+        if err > fworst:
+            fworst, fwhere = err, f"{n}[{idx}]"
+    zero = feature_loss(3.0 * tgt, tgt).item()
+    ok &= _report(fworst < 1e-5 and zero < 1e-24, "feature_loss", f"finite differences worst rel {fworst:.2e} at "
+                  f"{fwhere}; loss of 3·target {zero:.1e}")
 
     # 2. causality: a patch's prediction must not depend on the content of itself or of any
     # patch predicted later, and must depend on the one predicted just before it.

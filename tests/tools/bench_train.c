@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
     for (int s = -1; s < steps; s++) {   /* step -1 warms up */
         if (s == 0) gemm_timing(1);
         double ph[3], t0 = clock_now();
-        float loss = train_step(&m, NULL, a, order, img, noise, B, ranks, ph);
+        float loss = train_step(&m, a, NULL, order, img, noise, B, ranks, ph);
         double t3 = clock_now();
         double gn = grad_norm(m.w.grads, m.w.nparams);
         optim_update(&m.w, &oc, 1e-4, s + 2, gn);

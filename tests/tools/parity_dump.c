@@ -2,8 +2,10 @@
  * weights, the inputs and orders, the loss and gradients at init, and a short AdamW
  * trajectory with clipping and the schedule. The format is documented at the top of
  * tests/ref/make_fake_dump.py. --gemm picks the backend; the precision is fp32 (the reference
- * is float64). --blur, --norm-pix, --loss and --order-signal are semaim-train's, parsed by the
- * same functions; the permutation pass's signal values are dumped too (semantic_signal).
+ * is float64). --blur, --norm-pix, --loss, --order-signal and --target are semaim-train's, parsed
+ * by the same functions; the permutation pass's signal values are dumped too (semantic_signal).
+ * With a feature target the order of the whole trajectory is the one train_step's own pass gives
+ * at step 0 (the pass that also gives the targets), and the targets follow the weights.
  * --ema SPE keeps the EMA teacher (ema.h) with SPE steps per epoch for its decay, updated after
  * every AdamW step as semaim-train does, and dumps it after each step; --ema-order then takes
  * each step's order from it (train_step's permutation pass on the EMA shadow, with the fixed
@@ -39,7 +41,8 @@ int main(int argc, char **argv) {
         {"dec-depth", 1, 0, 'q'}, {"heads", 1, 0, 'h'}, {"batch", 1, 0, 'b'}, {"order", 1, 0, 'o'},
         {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
         {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {"blur", 1, 0, 'B'}, {"norm-pix", 1, 0, 'N'},
-        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {"ema", 1, 0, 'E'}, {"ema-order", 0, 0, 'R'}, {0, 0, 0, 0}};
+        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {"ema", 1, 0, 'E'}, {"ema-order", 0, 0, 'R'},
+        {"target", 1, 0, 'T'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -64,6 +67,7 @@ int main(int argc, char **argv) {
         case 'S': if (target_parse_signal(optarg, &tgt, &err_v)) die(err); break;
         case 'E': ema_spe = atol(optarg); if (ema_spe < 1) die("--ema needs steps per epoch >= 1"); break;
         case 'R': ema_order = 1; break;
+        case 'T': if (target_parse_kind(optarg, &tgt, &err_v)) die(err); break;
         default: die("unknown option");
         }
     }
@@ -80,11 +84,10 @@ int main(int argc, char **argv) {
     tgt.ema_order = ema_order;
 
     model_t m;
-    if (model_init(&m, &c, (uint64_t)seed, &err_v)) die(err);
-    m.tgt = tgt;
+    if (model_init_target(&m, &c, &tgt, (uint64_t)seed, &err_v)) die(err);
     ema_t ema = {0};
     if (ema_spe && ema_init(&ema, &m, &err_v)) die(err);
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, m.out, &err_v);
     if (!a) die("out of memory");
     int L = m.d.L, H = c.image;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
@@ -104,15 +107,10 @@ int main(int argc, char **argv) {
     memcpy(signal, encoder_order_signal(&m, a, img, B), sizeof(float) * B * L);
     compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, sem, center);
     compute_order(&m, a, order, img, noise, B, ranks, NULL);
-
+    const int feat = target_is_feature(&tgt);
+    /* the initial weights before step 0 changes them: that step also gives a feature target's ranks */
     snprintf(path, sizeof path, "%s/init.safetensors", out);
     if (model_write_safetensors(&m, m.w.params, "", 1, NULL, 0, path, &err_v)) die(err);
-    st_tensor_t in[] = {
-        {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks},
-        {"noise", ST_F32, 2, {B, L}, noise}, {"semantic_ranks", ST_I32, 2, {B, L}, sem},
-        {"semantic_center", ST_I32, 1, {B}, center}, {"semantic_signal", ST_F32, 2, {B, L}, signal}};
-    snprintf(path, sizeof path, "%s/inputs.safetensors", out);
-    if (st_write(path, in, 6, &err_v)) die(err);
 
     optim_cfg_t oc = optim_defaults();
     oc.clip = clip;
@@ -123,7 +121,8 @@ int main(int argc, char **argv) {
     for (int t = 0; t < steps; t++) {
         /* the order of step t from the EMA after t updates: its signal first, then the step's own pass */
         if (ema_order) memcpy(signal, encoder_order_signal(&ema.m, a, img, B), sizeof(float) * B * L);
-        float loss = train_step(&m, ema_order ? &ema.m : NULL, a, order, img, ema_order ? noise : NULL, B, ranks, NULL);
+        target_src_t src = {NULL, ema_order ? &ema.m : NULL};
+        float loss = train_step(&m, a, &src, order, img, ema_order || (feat && t == 0) ? noise : NULL, B, ranks, NULL);
         if (t == 0) {
             st_tensor_t l = {"loss", ST_F32, 1, {1}, &loss};
             snprintf(path, sizeof path, "%s/step0.safetensors", out);
@@ -146,6 +145,12 @@ int main(int argc, char **argv) {
     }
     fprintf(tj, "\n]\n");
     fclose(tj);
+    st_tensor_t in[] = {
+        {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks},
+        {"noise", ST_F32, 2, {B, L}, noise}, {"semantic_ranks", ST_I32, 2, {B, L}, sem},
+        {"semantic_center", ST_I32, 1, {B}, center}, {"semantic_signal", ST_F32, 2, {B, L}, signal}};
+    snprintf(path, sizeof path, "%s/inputs.safetensors", out);
+    if (st_write(path, in, 6, &err_v)) die(err);
     snprintf(path, sizeof path, "%s/final.safetensors", out);
     if (model_write_safetensors(&m, m.w.params, "", 1, NULL, 0, path, &err_v)) die(err);
     snprintf(path, sizeof path, "%s/config.json", out);
@@ -156,10 +161,11 @@ int main(int argc, char **argv) {
             "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
             "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g, "
             "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\", \"signal\": \"%s\", "
-            "\"ema_steps_per_epoch\": %ld, \"ema_order\": %d}\n",
+            "\"ema_steps_per_epoch\": %ld, \"ema_order\": %d, \"target\": \"%s\"}\n",
             c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
             steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend), tgt.blur_k,
-            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal), ema_spe, ema_order);
+            tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal), ema_spe, ema_order,
+            target_kind_name(tgt.kind));
     fclose(cf);
     free(img); free(noise); free(ranks); free(sem); free(center); free(signal);
     acts_free(a);

@@ -7,7 +7,7 @@ import struct, sys, zlib
 src, dst = sys.argv[1], sys.argv[2]
 b = bytearray(open(src, "rb").read())
 hb = struct.unpack_from("<I", b, 12)[0]
-assert b[:8] == b"SEMAIMCK" and hb in (104, 120), "unexpected header"
+assert b[:8] == b"SEMAIMCK" and hb in (104, 120, 200), "unexpected header"
 struct.pack_into("<f", b, hb, float("nan"))
 struct.pack_into("<I", b, hb - 8, zlib.crc32(bytes(b[hb:])))
 struct.pack_into("<I", b, hb - 4, zlib.crc32(bytes(b[:hb - 4])))

@@ -217,14 +217,18 @@ static void test_causality(void) {
 /* Directional derivative of the loss along a random direction in parameter space vs the
  * backward's gradient; central differences in float, so the tolerance is loose. The exact
  * per-tensor comparison is against PyTorch in float64 (tests/t_parity.sh). */
-static void test_full_gradient_direction(void) {
-    test_begin("full_backward_directional_fd");
+static void test_full_gradient_direction(int kind) {
+    test_begin("full_backward_directional_fd_%s_target", target_kind_name(kind));
     semaim_config_t c = small_cfg();
     err_t err_v = {0};
     model_t m;
-    model_init(&m, &c, 4, &err_v);
+    target_cfg_t tg = target_defaults();
+    tg.kind = kind;
+    model_init_target(&m, &c, &tg, 4, &err_v);
     int B = 2, L = m.d.L, H = c.image;
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, m.out, &err_v);
+    /* a feature target is held fixed (no gradient flows into it): the tokens at the start */
+    float *tok = kind != TARGET_PIXEL ? malloc(sizeof(float) * B * m.d.T * m.out) : NULL;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     float *dir = malloc(sizeof(float) * m.w.nparams), *p0 = malloc(sizeof(float) * m.w.nparams);
     int *ranks = malloc(sizeof(int) * B * L);
@@ -232,7 +236,10 @@ static void test_full_gradient_direction(void) {
     random_images(noise, B * L, 9);
     for (int i = 0; i < B * L; i++) noise[i] = (noise[i] + 1) / 2;
     compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, ranks, NULL);
+    if (tok) memcpy(tok, encoder_target_tokens(&m, a, img, B), sizeof(float) * B * m.d.T * m.out);
+#define TARGETS() do { if (tok) semaim_feature_targets(&m, a, tok, ranks, B); } while (0)
     params_zero_grad(&m.w);
+    TARGETS();
     semaim_forward(&m, a, img, ranks, B);
     semaim_backward(&m, a);
     memcpy(p0, m.w.params, sizeof(float) * m.w.nparams);
@@ -247,13 +254,17 @@ static void test_full_gradient_direction(void) {
         for (long i = 0; i < t->numel; i++) gd += (double)dir[t->offset + i] * m.w.grads[t->offset + i];
         double eps = 1e-2, lp, lm;
         for (long i = 0; i < m.w.nparams; i++) m.w.params[i] = p0[i] + (float)eps * dir[i];
+        TARGETS();
         lp = semaim_forward(&m, a, img, ranks, B);
         for (long i = 0; i < m.w.nparams; i++) m.w.params[i] = p0[i] - (float)eps * dir[i];
+        TARGETS();
         lm = semaim_forward(&m, a, img, ranks, B);
         memcpy(m.w.params, p0, sizeof(float) * m.w.nparams);
         double fd = (lp - lm) / (2 * eps);
         CHECK(fabs(fd - gd) <= 2e-2 * fabs(gd) + 2e-4, "%s: fd %g vs grad %g", t->name, fd, gd);
     }
+#undef TARGETS
+    free(tok);
     free(img); free(noise); free(dir); free(p0); free(ranks);
     acts_free(a);
     model_free(&m);
@@ -536,7 +547,8 @@ int main(void) {
     test_param_table();
     test_orders();
     test_causality();
-    test_full_gradient_direction();
+    test_full_gradient_direction(TARGET_PIXEL);
+    test_full_gradient_direction(TARGET_INFERENCE);
     test_features();
     test_order_signals();
     test_optimizer();

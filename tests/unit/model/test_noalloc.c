@@ -172,7 +172,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
     optim_cfg_t oc = optim_defaults();
     for (int o = ORDER_SEMANTIC; a && o <= ORDER_CENTER; o++) {
         before = allocs;
-        float loss = train_step(&m, NULL, a, (order_t)o, img, noise, B, ranks, NULL);
+        float loss = train_step(&m, a, NULL, (order_t)o, img, noise, B, ranks, NULL);
         double gn = grad_norm(m.w.grads, m.w.nparams);
         optim_update(&m.w, &oc, 1e-3, o + 1, gn);
         float cls[3 * 32], mean[3 * 32], gap[3 * 32];
@@ -187,7 +187,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
     for (int o = ORDER_SEMANTIC; a && o <= ORDER_SIMILARITY; o++) {
         if (!order_uses_model((order_t)o)) continue;
         before = allocs;
-        float loss = train_step(&m, &ema.m, a, (order_t)o, img, noise, B, ranks, NULL);
+        float loss = train_step(&m, a, &(target_src_t){NULL, &ema.m}, (order_t)o, img, noise, B, ranks, NULL);
         optim_update(&m.w, &oc, 1e-3, o + 1, grad_norm(m.w.grads, m.w.nparams));
         ema_update(&ema, m.w.params, ema_decay(o, 1));
         CHECK(allocs == before, "order %s from the EMA: %ld allocations during a step", order_name((order_t)o),
@@ -195,6 +195,26 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         CHECK(loss > 0 && isfinite(loss), "loss computed (%g)", loss);
     }
     ema_free(&ema);
+    /* the inference target: its head of width D, one unmasked pass for order and targets */
+    {
+        target_cfg_t inf = target_defaults();
+        inf.kind = TARGET_INFERENCE;
+        model_t mi;
+        CHECK(model_init_target(&mi, &c, &inf, 2, &err_v) == 0 && mi.out == c.width, "inference model: %s", err_v.msg);
+        acts_t *ai = acts_create(&mi.cfg, B, ACTS_PRETRAIN, mi.out, &err_v);
+        CHECK(ai != NULL, "inference arena: %s", err_v.msg);
+        for (int o = ORDER_SEMANTIC; ai && o <= ORDER_CENTER; o++) {
+            before = allocs;
+            float loss = train_step(&mi, ai, NULL, (order_t)o, img, noise, B, ranks, NULL);
+            optim_update(&mi.w, &oc, 1e-3, o + 1, grad_norm(mi.w.grads, mi.w.nparams));
+            train_step(&mi, ai, NULL, (order_t)o, img, NULL, B, ranks, NULL);   /* the ranks given: targets still computed */
+            CHECK(allocs == before, "inference target, order %s: %ld allocations during a step", order_name((order_t)o),
+                  allocs - before);
+            CHECK(loss > 0 && isfinite(loss), "inference loss computed (%g)", loss);
+        }
+        acts_free(ai);
+        model_free(&mi);
+    }
     /* a fine-tuning step: forward with drop-path, backward, AdamW, and an evaluation forward
      * of a partial batch */
     ft_model_t f;
