@@ -39,7 +39,6 @@ expect_bad loss_unknown "--loss must be l2 or l1, not 'huber'" --loss huber
 expect_bad norm_pix_unknown "--norm-pix must be on or off, not 'yes'" --norm-pix yes
 expect_bad order_signal_unknown "--order-signal must be cls, gap or self, not 'mean'" --order-signal mean
 expect_bad target_unknown "--target must be pixel, inference, ema or teacher, not 'dino'" --target dino
-expect_bad target_ema_not_built "--target ema: not built yet" --target ema
 expect_bad target_teacher_not_built "--target teacher: not built yet" --target teacher
 printf 'blur = 4,1\n' >"$work/bad.cfg"
 expect_bad blur_in_settings_file "--blur: K must be odd, 1 to 63 (got 4)" --config "$work/bad.cfg"
@@ -180,4 +179,27 @@ rc=$?
 if [ $rc = 2 ] && grep -qF "checkpoint was trained with --target inference --order-signal gap; this run has --target pixel --blur 9,1" "$work/other.out" &&
    [ ! -e "$work/inf/ckpt-00000009.bin" ]; then pass "objective.resume_of_inference_as_pixel_refused"
 else bad "objective.resume_of_inference_as_pixel_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+
+# 7. the EMA target (the EMA's encoder tokens): recorded (kind byte 112 = 2, the EMA weights in
+#    the file), resumed bit-exactly (alone and with --ema-order), a resume as inference refused
+RE="$M --target ema --steps 6 --ckpt-every 3 --resume auto"
+run 1 $RE --out "$work/emat" >"$work/emat.out" 2>&1 || bad "objective.ema_target_run ($(tail -1 "$work/emat.out"))"
+if $PY - "$work/emat" <<'PY'
+import json, struct, sys
+d = sys.argv[1]
+assert json.load(open(f"{d}/settings.json"))["target"] == "ema"
+b = open(f"{d}/ckpt-00000006.bin", "rb").read()
+n = struct.unpack_from("<q", b, 40)[0]
+assert b[112] == 2 and b[103] == 1 and len(b) == 200 + 16 * n, (b[112], b[103], len(b), n)
+PY
+then pass "objective.ema_target_recorded_with_the_ema_weights"
+else bad "objective.ema_target_recorded_with_the_ema_weights"; fi
+resume_matches ema_target_resume_bit_exact "$work/emat" "$work/ematpart" $RE
+run 1 $RE --ema-order --out "$work/ematord" >/dev/null 2>&1 || bad "objective.ema_target_ema_order_run"
+resume_matches ema_target_ema_order_resume_bit_exact "$work/ematord" "$work/ematordpart" $RE --ema-order
+run 1 $M --target inference --steps 9 --out "$work/emat" >"$work/other.out" 2>&1
+rc=$?
+if [ $rc = 2 ] && grep -qF "checkpoint was trained with --target ema" "$work/other.out" && [ ! -e "$work/emat/ckpt-00000009.bin" ]; then
+  pass "objective.resume_of_ema_target_as_inference_refused"
+else bad "objective.resume_of_ema_target_as_inference_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
 exit $fail

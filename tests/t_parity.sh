@@ -42,6 +42,8 @@ configs=(
   "ema_raster_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order raster --seed 16 --ema 1"
   "emaorder_semantic_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 17 --ema 2 --ema-order"
   "emaorder_similarity_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order similarity --seed 18 --ema 3 --ema-order --order-signal gap"
+  "ematarget_semantic_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 22 --target ema --ema 2"
+  "ematarget_emaorder_similarity_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order similarity --seed 23 --target ema --ema 1 --ema-order"
   "inference_semantic_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 16 --target inference"
   "inference_raster_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order raster --seed 17 --target inference"
   "inference_gap_similarity_p8_d4_q2|--patch 8 --depth 4 --dec-depth 2 --order similarity --seed 18 --target inference --order-signal gap"
@@ -91,7 +93,7 @@ fi
 for wrong in "l1_p8_d2_q2_openblas|loss|l2" "blurnone_p8_d2_q2_openblas|blur_k|9" "normpixoff_p8_d2_q2_openblas|norm_pix|1" \
              "gap_semantic_p8_d2_q2_openblas|signal|cls" "self_semantic_p4_d4_q2_openblas|signal|gap" \
              "emaorder_semantic_p8_d2_q2_openblas|ema_steps_per_epoch|1" \
-             "inference_semantic_p8_d2_q2_openblas|target|pixel"; do
+             "inference_semantic_p8_d2_q2_openblas|target|pixel" "ematarget_semantic_p8_d2_q2_openblas|target|inference"; do
   d=${wrong%%|*}; kv=${wrong#*|}; key=${kv%%|*}; val=${kv#*|}
   [ -d "$tmp/$d" ] || continue
   cp -r "$tmp/$d" "$tmp/$d.lie"
@@ -106,6 +108,7 @@ json.dump(c, open(p, "w"))
 PY
   want=step0.loss; [ "$key" = signal ] && want=signal.$val; [ "$key" = ema_steps_per_epoch ] && want=ema.decay
   [ "$key" = target ] && want=load   # a pixel model's head is P·P·3 wide: the dump's D-wide one does not fit
+  [ "$key$val" = targetinference ] && want=traj.loss   # the live weights' tokens are not the EMA's
   if "$PY" tests/ref/compare_parity.py "$tmp/$d.lie" 2>&1 | grep -q "^FAIL: parity\[$d.lie\].$want"; then
     echo "PASS: parity.objective_is_applied[$key=$val on $d]"
   else

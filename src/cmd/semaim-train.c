@@ -51,8 +51,8 @@ static int resolve(settings_t *s, semaim_config_t *cfg, target_cfg_t *tgt, order
         target_parse_loss(s->loss, tgt, e) || target_parse_signal(s->order_signal, tgt, e) ||
         target_parse_kind(s->target, tgt, e))
         return -1;
-    if (tgt->kind == TARGET_EMA || tgt->kind == TARGET_TEACHER)
-        return err_set(e, ERR_INPUT, "--target %s: not built yet (pixel and inference are)", s->target);
+    if (tgt->kind == TARGET_TEACHER)
+        return err_set(e, ERR_INPUT, "--target %s: not built yet (pixel, inference and ema are)", s->target);
     if (order_parse(s->order, order)) return err_set(e, ERR_INPUT, "unknown --order '%s'", s->order);
     tgt->ema_order = s->ema_order;
     if (s->ema_order && !order_uses_model(*order))
@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
     /* model (same seed on every rank → same init; resume overrides it), data */
     model_t m;
     ema_t ema = {0};   /* the EMA teacher, kept only when the objective needs it */
-    const int use_ema = tgt.ema_order;
+    const int use_ema = tgt.ema_order || tgt.kind == TARGET_EMA;
     /* the EMA buffer now, so the checkpoint id and the resume see it; its shadow after the resume */
     if (model_init_target(&m, &cfg, &tgt, (uint64_t)s.seed, &e) == 0 && use_ema) params_attach_ema(&m.w, &e);
     run_agree(&run, &e);
@@ -178,7 +178,8 @@ int main(int argc, char **argv) {
     int found = run_resume(&run, s.resume, &id, &m.w, &st, "seed");
     if (use_ema) ema_init(&ema, &m, &e);   /* over the resumed EMA: its bf16 copy is made from it */
     run_agree(&run, &e);
-    target_src_t src = {NULL, tgt.ema_order ? &ema.m : NULL};   /* the order from the EMA with --ema-order */
+    /* the EMA's tokens are the targets with --target ema, the order its with --ema-order */
+    target_src_t src = {tgt.kind == TARGET_EMA ? &ema.m : NULL, tgt.ema_order ? &ema.m : NULL};
     if (found) {
         loader_seek(ld, (int)st.epoch, st.epoch_step, &e);
         run_agree(&run, &e);

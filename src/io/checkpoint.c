@@ -193,9 +193,9 @@ static FILE *open_checked(const char *path, ckpt_model_t *id, ckpt_state_t *st, 
             target_cfg_t chk = target_defaults();
             char blur[64];
             snprintf(blur, sizeof blur, "%d,%.17g", u.h.blur_k, u.h.blur_sigma);
-            /* the EMA order needs the EMA weights, and only pretraining has either */
+            /* the EMA order and the EMA target need the EMA weights, and only pretraining has any */
             int ema_bad = (ema & ~(unsigned)(CKPT_EMA_WEIGHTS | CKPT_EMA_ORDER)) || ((ema & CKPT_EMA_ORDER) && !id->ema) ||
-                          (ema && id->kind != CKPT_PRETRAIN);
+                          (ema && id->kind != CKPT_PRETRAIN) || (id->tgt.kind == TARGET_EMA && !id->ema);
             const int bad_teacher = id->tgt.kind == TARGET_TEACHER &&
                                     (id->tgt.teacher_layout > 1 || id->tgt.teacher_width < 1 || id->tgt.teacher_width > 65536);
             if ((u.h.blur_k && target_parse_blur(blur, &chk, &te)) || u.h.norm_pix > 1 || u.h.loss > LOSS_L1 ||

@@ -20,6 +20,7 @@ int ema_init(ema_t *e, model_t *live, err_t *err) {
     s->tgt = live->tgt;
     s->d = live->d;
     s->interleave = live->interleave;
+    s->out = live->out;
     s->pos_embed = live->pos_embed;
     s->w.info = live->w.info;
     s->w.ntensors = live->w.ntensors;

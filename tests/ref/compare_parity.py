@@ -119,6 +119,8 @@ def check_config(path, c):
         raise DumpError(f"{path}: 'ema_order' needs the EMA (ema_steps_per_epoch > 0) and a semantic or similarity order")
     if c.get("target", "pixel") not in ref.TARGETS:
         raise DumpError(f"{path}: 'target' must be one of {ref.TARGETS}, got {c.get('target')!r}")
+    if c.get("target") == "ema" and not spe:
+        raise DumpError(f"{path}: the 'ema' target needs the EMA (ema_steps_per_epoch > 0)")
     try:
         ref.check_cfg(c)
     except ValueError as e:

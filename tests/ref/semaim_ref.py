@@ -42,12 +42,12 @@ def grid(cfg):
     return cfg["image"] // cfg["patch"]
 
 
-TARGETS = ("pixel", "inference")
+TARGETS = ("pixel", "inference", "ema")
 
 
 def head_width(cfg):
     """The prediction head's outputs: P²·3 for the pixel target, the width D for the model's
-    own encoder tokens (docs/objective.md)."""
+    own encoder tokens or its EMA's (docs/objective.md)."""
     t = cfg.get("target", "pixel")
     if t not in TARGETS:
         raise ValueError(f"target {t!r} is not one of {TARGETS}")
@@ -295,10 +295,13 @@ def feature_loss(pred, target):
     return ((pn - tn) ** 2).sum(dim=-1).mean()
 
 
-def loss_fn(p, images, ranks, cfg):
+def loss_fn(p, images, ranks, cfg, teacher=None):
+    """teacher: the parameters whose encoder gives the ema target's tokens (the EMA, with p's
+    pos_embed)."""
     pred = forward(p, images, ranks, cfg)
-    if cfg.get("target", "pixel") == "inference":
-        return feature_loss(pred, encoder_tokens(p, images, cfg)[:, 1:].detach())
+    if cfg.get("target", "pixel") in ("inference", "ema"):
+        src = teacher if cfg.get("target") == "ema" else p
+        return feature_loss(pred, encoder_tokens(src, images, cfg)[:, 1:].detach())
     blur_k, sigma, norm_pix, loss = objective(cfg)
     with torch.no_grad():
         target = pixel_target(images, cfg["patch"], blur_k, sigma, norm_pix)
@@ -409,6 +412,8 @@ def train(params, images, ranks, cfg, hp, steps, on_grads=None, ema_spe=0, ranks
     None); on_step(t, params, ema) sees the state after step t.
     Returns (loss0, grads0 {name: tensor}, traj [{step, lr, loss, grad_norm}])."""
     names = [n for n in params if trainable(n)]
+    if cfg.get("target") == "ema" and not ema_spe:
+        raise ValueError("the ema target needs the EMA (ema_spe > 0)")
     ema = OrderedDict((n, params[n].detach().clone()) for n in names) if ema_spe else None
     groups = [
         {"params": [params[n] for n in names if decayed(params[n].shape)], "weight_decay": hp["weight_decay"]},
@@ -419,7 +424,8 @@ def train(params, images, ranks, cfg, hp, steps, on_grads=None, ema_spe=0, ranks
     traj, loss0, grads0 = [], None, None
     for t in range(steps):
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(params, images, ranks if ranks_at is None else ranks_at(t, params, ema), cfg)
+        teacher = {**ema, "pos_embed": params["pos_embed"]} if cfg.get("target") == "ema" else None
+        loss = loss_fn(params, images, ranks if ranks_at is None else ranks_at(t, params, ema), cfg, teacher)
         loss.backward()
         if t == 0:
             loss0 = loss.item()

@@ -4,7 +4,9 @@
  * gemm_run timed: kernels/gemm.h), and peak RSS. tests/bench/train.sh sets these against the
  * GEMM rate of the same backend and precision on the model's shapes (bench_gemm).
  * Usage: bench_train [--preset tiny] [--batch 32] [--steps 3] [--order semantic]
- *                    [--gemm auto] [--precision fp32] [--label NAME]
+ *                    [--gemm auto] [--precision fp32] [--label NAME] [--target pixel|inference|ema]
+ * --target ema keeps the EMA teacher (ema.h): its pass gives the targets and its update runs
+ * after AdamW (counted in the AdamW phase), as in semaim-train.
  * Figures are named train_<preset>_b<batch>_<label>_* (label: backend_precision by default).
  * An unsupported --gemm/--precision prints one line and exits 2. */
 #include <getopt.h>
@@ -16,6 +18,7 @@
 #include "core/clock.h"
 #include "kernels/gemm.h"
 #include "semaim/compute.h"
+#include "semaim/ema.h"
 #include "semaim/encoder.h"
 #include "semaim/model.h"
 #include "semaim/optim.h"
@@ -23,10 +26,11 @@
 #include "semaim/train_step.h"
 
 int main(int argc, char **argv) {
-    const char *preset = "tiny", *order_s = "semantic", *gemm = "auto", *precision = "fp32", *label = NULL;
+    const char *preset = "tiny", *order_s = "semantic", *gemm = "auto", *precision = "fp32", *label = NULL, *target = "pixel";
     int B = 32, steps = 3;
     static struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"steps", 1, 0, 's'}, {"order", 1, 0, 'o'},
-                                   {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'r'}, {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
+                                   {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'r'}, {"label", 1, 0, 'l'}, {"target", 1, 0, 't'},
+                                   {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'p') preset = optarg;
@@ -36,14 +40,17 @@ int main(int argc, char **argv) {
         else if (ch == 'g') gemm = optarg;
         else if (ch == 'r') precision = optarg;
         else if (ch == 'l') label = optarg;
+        else if (ch == 't') target = optarg;
         else { fprintf(stderr, "bench_train: bad option\n"); return 2; }
     }
     semaim_config_t c;
     err_t err_v = {0};
     const char *err = err_v.msg;
     order_t order;
-    if (config_preset(preset, &c) || order_parse(order_s, &order) || config_validate(&c, B, &err_v) || steps < 1) {
-        fprintf(stderr, "bench_train: bad preset, order, batch or steps\n");
+    target_cfg_t tgt = target_defaults();
+    if (config_preset(preset, &c) || order_parse(order_s, &order) || config_validate(&c, B, &err_v) || steps < 1 ||
+        target_parse_kind(target, &tgt, &err_v) || tgt.kind == TARGET_TEACHER) {
+        fprintf(stderr, "bench_train: bad preset, order, batch, steps or target\n");
         return 2;
     }
     gemm_config_t gc;
@@ -54,8 +61,13 @@ int main(int argc, char **argv) {
     if (label) name[strlen(name) - 1] = 0;   // no precision after a label: drop the trailing '_'
     for (char *q = name; *q; q++) if (*q == '-') *q = '_';
     model_t m;
-    if (model_init(&m, &c, 1, &err_v)) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
+    ema_t ema = {0};
+    if (model_init_target(&m, &c, &tgt, 1, &err_v) || (tgt.kind == TARGET_EMA && ema_init(&ema, &m, &err_v))) {
+        fprintf(stderr, "bench_train: %s\n", err);
+        return 2;
+    }
+    target_src_t src = {tgt.kind == TARGET_EMA ? &ema.m : NULL, NULL};
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, m.out, &err_v);
     if (!a) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
     int H = c.image, L = m.d.L;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
@@ -68,10 +80,11 @@ int main(int argc, char **argv) {
     for (int s = -1; s < steps; s++) {   /* step -1 warms up */
         if (s == 0) gemm_timing(1);
         double ph[3], t0 = clock_now();
-        float loss = train_step(&m, a, NULL, order, img, noise, B, ranks, ph);
+        float loss = train_step(&m, a, &src, order, img, noise, B, ranks, ph);
         double t3 = clock_now();
         double gn = grad_norm(m.w.grads, m.w.nparams);
         optim_update(&m.w, &oc, 1e-4, s + 2, gn);
+        if (tgt.kind == TARGET_EMA) ema_update(&ema, m.w.params, ema_decay(s + 1, 1000));
         double t4 = clock_now();
         if (s >= 0) { tp += ph[0]; tf += ph[1]; tb += ph[2]; to += t4 - t3; }
         fprintf(stderr, "step %d: loss %.4f, %.2f s\n", s, loss, t4 - t0);
@@ -101,6 +114,7 @@ int main(int argc, char **argv) {
            acts_bytes(a) / 1073741824.0, m.w.nparams, gt.runs / steps);
     free(img); free(noise); free(ranks);
     acts_free(a);
+    ema_free(&ema);
     model_free(&m);
     return 0;
 }

@@ -80,6 +80,7 @@ int main(int argc, char **argv) {
     if (order_parse(order_s, &order)) die("unknown --order");
     if (mkdir(out, 0755) && errno != EEXIST) die("cannot create --out");
     if (ema_order && !ema_spe) die("--ema-order needs --ema SPE");
+    if (tgt.kind == TARGET_EMA && !ema_spe) die("--target ema needs --ema SPE");
     if (ema_order && !order_uses_model(order)) die("--ema-order needs the semantic or similarity order");
     tgt.ema_order = ema_order;
 
@@ -92,7 +93,8 @@ int main(int argc, char **argv) {
     int L = m.d.L, H = c.image;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     int *ranks = malloc(sizeof(int) * B * L), *sem = malloc(sizeof(int) * B * L), *center = malloc(sizeof(int) * B);
-    float *signal = malloc(sizeof(float) * B * L);
+    float *signal = malloc(sizeof(float) * B * L), *step_signal = malloc(sizeof(float) * B * L);
+    int *ranks0 = malloc(sizeof(int) * B * L);   /* step 0's order, for inputs (--ema-order: each step has its own) */
     rng_t r = rng_make(rng_key((uint64_t)seed, 0xda7a, 0, 0, 0));
     /* smooth-ish images: a random gradient plus noise, so blur and normalisation matter */
     for (int b = 0; b < B; b++)
@@ -120,10 +122,11 @@ int main(int argc, char **argv) {
     fprintf(tj, "[");
     for (int t = 0; t < steps; t++) {
         /* the order of step t from the EMA after t updates: its signal first, then the step's own pass */
-        if (ema_order) memcpy(signal, encoder_order_signal(&ema.m, a, img, B), sizeof(float) * B * L);
-        target_src_t src = {NULL, ema_order ? &ema.m : NULL};
+        if (ema_order) memcpy(step_signal, encoder_order_signal(&ema.m, a, img, B), sizeof(float) * B * L);
+        target_src_t src = {tgt.kind == TARGET_EMA ? &ema.m : NULL, ema_order ? &ema.m : NULL};
         float loss = train_step(&m, a, &src, order, img, ema_order || (feat && t == 0) ? noise : NULL, B, ranks, NULL);
         if (t == 0) {
+            memcpy(ranks0, ranks, sizeof(int) * B * L);
             st_tensor_t l = {"loss", ST_F32, 1, {1}, &loss};
             snprintf(path, sizeof path, "%s/step0.safetensors", out);
             if (model_write_safetensors(&m, m.w.grads, "grad.", 0, &l, 1, path, &err_v)) die(err);
@@ -134,7 +137,7 @@ int main(int argc, char **argv) {
         double decay = ema_spe ? ema_decay(t, ema_spe) : 0;
         if (ema_spe) {
             ema_update(&ema, m.w.params, decay);
-            st_tensor_t ord[] = {{"ranks", ST_I32, 2, {B, L}, ranks}, {"signal", ST_F32, 2, {B, L}, signal}};
+            st_tensor_t ord[] = {{"ranks", ST_I32, 2, {B, L}, ranks}, {"signal", ST_F32, 2, {B, L}, step_signal}};
             snprintf(path, sizeof path, "%s/step-%d.safetensors", out, t);
             if (model_write_safetensors(&m, m.w.ema, "ema.", 0, ord, ema_order ? 2 : 0, path, &err_v)) die(err);
         }
@@ -146,7 +149,7 @@ int main(int argc, char **argv) {
     fprintf(tj, "\n]\n");
     fclose(tj);
     st_tensor_t in[] = {
-        {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks},
+        {"images", ST_F32, 4, {B, 3, H, H}, img}, {"ranks", ST_I32, 2, {B, L}, ranks0},
         {"noise", ST_F32, 2, {B, L}, noise}, {"semantic_ranks", ST_I32, 2, {B, L}, sem},
         {"semantic_center", ST_I32, 1, {B}, center}, {"semantic_signal", ST_F32, 2, {B, L}, signal}};
     snprintf(path, sizeof path, "%s/inputs.safetensors", out);
@@ -167,7 +170,7 @@ int main(int argc, char **argv) {
             tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal), ema_spe, ema_order,
             target_kind_name(tgt.kind));
     fclose(cf);
-    free(img); free(noise); free(ranks); free(sem); free(center); free(signal);
+    free(img); free(noise); free(ranks); free(sem); free(center); free(signal); free(step_signal); free(ranks0);
     acts_free(a);
     ema_free(&ema);
     model_free(&m);

@@ -212,6 +212,24 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
                   allocs - before);
             CHECK(loss > 0 && isfinite(loss), "inference loss computed (%g)", loss);
         }
+        /* the EMA target: the targets from the EMA shadow's pass, the order from the model's
+         * own (and, with --ema-order, from the shadow's one pass too), then the EMA update */
+        mi.tgt.kind = TARGET_EMA;
+        ema_t em;
+        CHECK(ema_init(&em, &mi, &err_v) == 0, "ema_init: %s", err_v.msg);
+        for (int o = ORDER_SEMANTIC; ai && o <= ORDER_SIMILARITY; o += ORDER_SIMILARITY) {
+            for (int eo = 0; eo < 2; eo++) {
+                before = allocs;
+                float loss = train_step(&mi, ai, &(target_src_t){&em.m, eo ? &em.m : NULL}, (order_t)o, img, noise, B, ranks,
+                                        NULL);
+                optim_update(&mi.w, &oc, 1e-3, o + 1, grad_norm(mi.w.grads, mi.w.nparams));
+                ema_update(&em, mi.w.params, ema_decay(o, 1));
+                CHECK(allocs == before, "ema target, order %s%s: %ld allocations during a step", order_name((order_t)o),
+                      eo ? " from the EMA" : "", allocs - before);
+                CHECK(loss > 0 && isfinite(loss), "ema loss computed (%g)", loss);
+            }
+        }
+        ema_free(&em);
         acts_free(ai);
         model_free(&mi);
     }
