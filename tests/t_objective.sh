@@ -71,6 +71,17 @@ else bad "objective.settings_file_recorded_in_settings_runstart_and_header"; fi
 "$ckcheck" "$work/full/ckpt-00000006.bin" >/dev/null 2>"$work/ck.err" && pass "objective.ckpt_check_loads_it" ||
   bad "objective.ckpt_check_loads_it ($(head -1 "$work/ck.err"))"
 
+# a resume into a run folder with another objective: exit 2 naming both, no checkpoint written
+refused() {   # name text run-folder args...
+  local name=$1 text=$2 dir=$3 before rc; shift 3
+  before=$(ls "$dir"/ckpt-*.bin | wc -l)
+  run 1 $M "$@" --out "$dir" >"$work/other.out" 2>&1
+  rc=$?
+  if [ $rc = 2 ] && grep -qF -- "$text" "$work/other.out" && [ "$(ls "$dir"/ckpt-*.bin | wc -l)" = "$before" ]; then
+    pass "objective.$name"
+  else bad "objective.$name (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+}
+
 # 3. stopped after 3 steps and resumed: the same bytes as the uninterrupted run
 resume_matches() {   # name full-run-folder part-run-folder args...: step 6's file of both
   local name=$1 full=$2 part=$3; shift 3
@@ -101,11 +112,7 @@ l1=$(grep -m1 '"event": "step"' "$work/full/metrics.jsonl" | $PY -c 'import json
 l2=$(grep -m1 '"event": "step"' "$work/l2/metrics.jsonl" | $PY -c 'import json,sys; print(json.loads(sys.stdin.read())["loss"])')
 if [ -n "$l1" ] && [ -n "$l2" ] && [ "$l1" != "$l2" ]; then pass "objective.l1_and_l2_losses_differ ($l1 vs $l2)"
 else bad "objective.l1_and_l2_losses_differ ('$l1' vs '$l2')"; fi
-run 1 $M --steps 9 --out "$work/full" >"$work/other.out" 2>&1
-rc=$?
-if [ $rc = 2 ] && grep -qF "checkpoint was trained with --target pixel --blur 5,2 --norm-pix off --loss l1 --order-signal self; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls" "$work/other.out" &&
-   [ ! -e "$work/full/ckpt-00000009.bin" ]; then pass "objective.resume_with_other_objective_refused"
-else bad "objective.resume_with_other_objective_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+refused resume_with_other_objective_refused "checkpoint was trained with --target pixel --blur 5,2 --norm-pix off --loss l1 --order-signal self; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls" "$work/full" --steps 9
 # 6. --ema-order: recorded in settings.json, run_start and the header (version 4, EMA byte 3:
 #    weights + order), the EMA weights as a fourth buffer; stopped and resumed, bit-exact;
 #    resuming it without --ema-order, or a run without it with it, refused naming both
@@ -137,16 +144,8 @@ resume_matches ema_order_resume_bit_exact "$work/ema" "$work/emapart" $E
 # the same in emulated bf16 (the EMA shadow's bf16 copy)
 run 1 $E --precision bf16-emulated --out "$work/emab" >/dev/null 2>&1 || bad "objective.ema_bf16_run"
 resume_matches ema_order_resume_bit_exact_bf16_emulated "$work/emab" "$work/emabpart" $E --precision bf16-emulated
-run 1 $M --order similarity --steps 9 --out "$work/ema" >"$work/other.out" 2>&1
-rc=$?
-if [ $rc = 2 ] && grep -qF -- "--order-signal cls --ema-order; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls (" "$work/other.out" &&
-   [ ! -e "$work/ema/ckpt-00000009.bin" ]; then pass "objective.resume_without_ema_order_refused"
-else bad "objective.resume_without_ema_order_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
-run 1 $M --ema-order --steps 4 --out "$work/l2" >"$work/other.out" 2>&1
-rc=$?
-if [ $rc = 2 ] && grep -qF -- "--order-signal cls; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls --ema-order (" "$work/other.out" &&
-   [ ! -e "$work/l2/ckpt-00000004.bin" ]; then pass "objective.resume_with_ema_order_refused"
-else bad "objective.resume_with_ema_order_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+refused resume_without_ema_order_refused "--order-signal cls --ema-order; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls (" "$work/ema" --order similarity --steps 9
+refused resume_with_ema_order_refused "--order-signal cls; this run has --target pixel --blur 9,1 --norm-pix on --loss l2 --order-signal cls --ema-order (" "$work/l2" --ema-order --steps 4
 
 # 6. the inference target (the model's own encoder tokens): a settings-file line, recorded in
 #    settings.json, run_start and the header (kind byte 112 = 1; the head is D wide, so the
@@ -174,11 +173,7 @@ else bad "objective.inference_target_recorded_in_settings_runstart_and_header"; 
 "$ckcheck" "$work/inf/ckpt-00000006.bin" >/dev/null 2>"$work/ck.err" && pass "objective.ckpt_check_loads_the_inference_checkpoint" ||
   bad "objective.ckpt_check_loads_the_inference_checkpoint ($(head -1 "$work/ck.err"))"
 resume_matches inference_resume_bit_exact "$work/inf" "$work/infpart" $RI
-run 1 $M --order-signal gap --steps 9 --out "$work/inf" >"$work/other.out" 2>&1
-rc=$?
-if [ $rc = 2 ] && grep -qF "checkpoint was trained with --target inference --order-signal gap; this run has --target pixel --blur 9,1" "$work/other.out" &&
-   [ ! -e "$work/inf/ckpt-00000009.bin" ]; then pass "objective.resume_of_inference_as_pixel_refused"
-else bad "objective.resume_of_inference_as_pixel_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+refused resume_of_inference_as_pixel_refused "checkpoint was trained with --target inference --order-signal gap; this run has --target pixel --blur 9,1" "$work/inf" --order-signal gap --steps 9
 
 # 7. the EMA target (the EMA's encoder tokens): recorded (kind byte 112 = 2, the EMA weights in
 #    the file), resumed bit-exactly (alone and with --ema-order), a resume as inference refused
@@ -197,9 +192,5 @@ else bad "objective.ema_target_recorded_with_the_ema_weights"; fi
 resume_matches ema_target_resume_bit_exact "$work/emat" "$work/ematpart" $RE
 run 1 $RE --ema-order --out "$work/ematord" >/dev/null 2>&1 || bad "objective.ema_target_ema_order_run"
 resume_matches ema_target_ema_order_resume_bit_exact "$work/ematord" "$work/ematordpart" $RE --ema-order
-run 1 $M --target inference --steps 9 --out "$work/emat" >"$work/other.out" 2>&1
-rc=$?
-if [ $rc = 2 ] && grep -qF "checkpoint was trained with --target ema" "$work/other.out" && [ ! -e "$work/emat/ckpt-00000009.bin" ]; then
-  pass "objective.resume_of_ema_target_as_inference_refused"
-else bad "objective.resume_of_ema_target_as_inference_refused (exit $rc)"; sed 's/^/    | /' "$work/other.out" | head -3; fi
+refused resume_of_ema_target_as_inference_refused "checkpoint was trained with --target ema" "$work/emat" --target inference --steps 9
 exit $fail
