@@ -39,7 +39,6 @@ expect_bad norm_pix_unknown "--norm-pix must be on or off, not 'yes'" --norm-pix
 expect_bad order_signal_unknown "--order-signal must be cls, gap or self, not 'mean'" --order-signal mean
 expect_bad target_unknown "--target must be pixel, inference, ema or teacher, not 'dino'" --target dino
 expect_bad target_ema_not_built "--target ema: not built yet" --target ema
-expect_bad target_teacher_not_built "--target teacher: not built yet" --target teacher
 printf 'blur = 4,1\n' >"$work/bad.cfg"
 expect_bad blur_in_settings_file "--blur: K must be odd, 1 to 63 (got 4)" --config "$work/bad.cfg"
 

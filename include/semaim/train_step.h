@@ -6,6 +6,7 @@
 #define SEMAIM_TRAIN_STEP_H
 #include "semaim/encoder.h"
 #include "semaim/optim.h"
+#include "semaim/teacher.h"
 
 /* Where a feature target's tokens come from (docs/objective.md); NULL as a whole, or a NULL
  * field, means the default. */
@@ -14,6 +15,9 @@ typedef struct {
      * inference target). For ema a model_t whose views point at the EMA weights. When it is the
      * model itself, one unmasked pass gives both the order and the targets. */
     model_t *encoder;
+    /* teacher: the frozen ViT and its activations (teacher.h), made once beside the arena */
+    const teacher_t *teacher;
+    teacher_acts_t *tacts;
 } target_src_t;
 
 /* noise [B][L] (order_noise); ranks [B][L] receives the orders. With noise NULL no order is

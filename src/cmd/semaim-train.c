@@ -18,11 +18,12 @@
 #include "semaim/metrics.h"
 #include "semaim/monitor.h"
 #include "semaim/run.h"
+#include "semaim/teacher_io.h"
 #include "semaim/train_step.h"
 
 typedef struct {
     const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data, *gemm, *precision;
-    const char *blur, *norm_pix, *loss, *order_signal, *target;
+    const char *blur, *norm_pix, *loss, *order_signal, *target, *teacher;
     int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads;
     long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run, monitor_every, monitor_bank, monitor_queries;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
@@ -50,8 +51,15 @@ static int resolve(settings_t *s, semaim_config_t *cfg, target_cfg_t *tgt, order
         target_parse_loss(s->loss, tgt, e) || target_parse_signal(s->order_signal, tgt, e) ||
         target_parse_kind(s->target, tgt, e))
         return -1;
-    if (tgt->kind == TARGET_EMA || tgt->kind == TARGET_TEACHER)
-        return err_set(e, ERR_INPUT, "--target %s: not built yet (pixel and inference are)", s->target);
+    if (tgt->kind == TARGET_EMA) return err_set(e, ERR_INPUT, "--target ema: not built yet (pixel, inference and teacher are)");
+    if (tgt->kind == TARGET_TEACHER && !s->teacher)
+        return err_set(e, ERR_INPUT, "--target teacher needs --teacher FILE.safetensors");
+    if (tgt->kind != TARGET_TEACHER && s->teacher)
+        return err_set(e, ERR_INPUT, "--teacher %s is only used with --target teacher (this run has --target %s)", s->teacher,
+                       s->target);
+    if (tgt->kind == TARGET_TEACHER && tgt->signal == SIGNAL_SELF)
+        return err_set(e, ERR_INPUT, "--order-signal self is not available with --target teacher (the order comes from "
+                       "the teacher's tokens: cls or gap)");
     if (order_parse(s->order, order)) return err_set(e, ERR_INPUT, "unknown --order '%s'", s->order);
     if (strcmp(s->allreduce, "ring") && strcmp(s->allreduce, "mpi"))
         return err_set(e, ERR_INPUT, "--allreduce must be ring or mpi, not '%s'", s->allreduce);
@@ -68,7 +76,7 @@ int main(int argc, char **argv) {
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
         .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800, .monitor_data = NULL, .blur = "9,1", .norm_pix = "on", .loss = "l2",
-        .order_signal = "cls", .target = "pixel",
+        .order_signal = "cls", .target = "pixel", .teacher = NULL,
         .monitor_every = 500, .monitor_bank = 2000, .monitor_queries = 1000};
     option_t opts[] = {
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
@@ -97,7 +105,10 @@ int main(int argc, char **argv) {
         {"order", OPT_STRING, &s.order, "prediction order: semantic, raster, stochastic, similarity, center", 0, 0, 0},
         {"target", OPT_STRING, &s.target,
          "what the head predicts: pixel (SPEC's pixel target), inference (the model's own encoder tokens, no "
-         "gradient), ema, teacher", 0, 0, 0},
+         "gradient), ema, teacher (a frozen ViT from --teacher)", 0, 0, 0},
+        {"teacher", OPT_STRING, &s.teacher,
+         "--target teacher: the frozen ViT, a timm/DINO or OpenAI CLIP safetensors file (layout from the names)", 0, 0,
+         0},
         {"blur", OPT_STRING, &s.blur, "pixel target's Gaussian blur K,SIGMA (odd K 1..63, SIGMA > 0) or none", 0, 0, 0},
         {"norm-pix", OPT_STRING, &s.norm_pix, "pixel target's per-patch standardisation: on or off", 0, 0, 0},
         {"loss", OPT_STRING, &s.loss, "loss on the pixel target: l2 (mean squared) or l1 (mean absolute)", 0, 0, 0},
@@ -140,6 +151,17 @@ int main(int argc, char **argv) {
     resolve(&s, &cfg, &tgt, &order, &assign, &e);
     run_agree(&run, &e);
     run_compute(&run, &s.gemm, &s.precision);   /* before the model: a bf16 model keeps bf16 weights */
+    /* the teacher: every rank reads the file (a read-only file on a shared file system, and no
+     * broadcast of its weights to write), checked before anything of the run is written */
+    teacher_t teach = {0};
+    if (tgt.kind == TARGET_TEACHER) {
+        if (teacher_load(&teach, s.teacher, cfg.image, cfg.patch, &e) == 0) {
+            char line[256];
+            if (run.rank == 0) printf("semaim-train: teacher %s: %s\n", s.teacher, teacher_describe(&teach.a, line, sizeof line));
+            target_set_teacher(&tgt, s.teacher, teach.a.layout, teach.a.out, &e);
+        }
+    }
+    run_agree(&run, &e);
     run_open_folder(&run, s.out);
 
     /* model (same seed on every rank → same init; resume overrides it), data */
@@ -171,6 +193,11 @@ int main(int argc, char **argv) {
     }
 
     acts_t *a = acts_create(&cfg, s.batch, ACTS_PRETRAIN, m.out, &e);
+    target_src_t src = {NULL, NULL, NULL};
+    if (a && tgt.kind == TARGET_TEACHER) {
+        src.teacher = &teach;
+        src.tacts = teacher_acts_create(&teach, s.batch, &e);
+    }
     int L = m.d.L;
     float *noise = malloc(sizeof(float) * s.batch * L);
     int *ranks = malloc(sizeof(int) * s.batch * L);
@@ -203,7 +230,7 @@ int main(int argc, char **argv) {
         if (!local.kind) {
             /* order noise per (epoch, sample): identical whichever rank holds the sample */
             order_noise(noise, (uint64_t)s.seed, bt->epoch, bt->ids, s.batch, L);
-            loss = train_step(&m, a, NULL, order, bt->images, noise, s.batch, ranks, NULL);
+            loss = train_step(&m, a, &src, order, bt->images, noise, s.batch, ranks, NULL);
         }
         double t2 = clock_now(), gloss;
         run_phase(&run, WATCHDOG_ALLREDUCE);
@@ -226,6 +253,8 @@ int main(int argc, char **argv) {
     loader_close(ld);
     monitor_close(mon);
     acts_free(a);
+    teacher_acts_free(src.tacts);
+    teacher_free(&teach);
     free(noise); free(ranks);
     model_free(&m);
     dist_finish(code);

@@ -5,7 +5,9 @@
  * is float64). --blur, --norm-pix, --loss, --order-signal and --target are semaim-train's, parsed by the
  * same functions; the permutation pass's signal values are dumped too (semantic_signal). With a
  * feature target the order of the whole trajectory is the one train_step's own pass gives at
- * step 0 (the pass that also gives the targets), and the targets follow the weights. */
+ * step 0 (the pass that also gives the targets), and the targets follow the weights; --teacher
+ * FILE (with --target teacher) gives them from a frozen teacher, whose tokens make the
+ * semantic signal and order. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include "semaim/model_io.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
+#include "semaim/teacher_io.h"
 
 static void die(const char *msg) { fprintf(stderr, "parity_dump: %s\n", msg); exit(2); }
 
@@ -27,7 +30,7 @@ int main(int argc, char **argv) {
     int B = 3, steps = 10, warmup = 3;
     long seed = 1;
     double lr = 1e-3, clip = 0.5;
-    const char *out = NULL, *order_s = "raster", *gemm = "openblas";
+    const char *out = NULL, *order_s = "raster", *gemm = "openblas", *teacher_path = NULL;
     target_cfg_t tgt = target_defaults();
     err_t err_v = {0}; char *err = err_v.msg;
     static struct option opts[] = {
@@ -35,7 +38,7 @@ int main(int argc, char **argv) {
         {"dec-depth", 1, 0, 'q'}, {"heads", 1, 0, 'h'}, {"batch", 1, 0, 'b'}, {"order", 1, 0, 'o'},
         {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
         {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {"blur", 1, 0, 'B'}, {"norm-pix", 1, 0, 'N'},
-        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {"target", 1, 0, 'T'}, {0, 0, 0, 0}};
+        {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {"target", 1, 0, 'T'}, {"teacher", 1, 0, 'E'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -59,6 +62,7 @@ int main(int argc, char **argv) {
         case 'L': if (target_parse_loss(optarg, &tgt, &err_v)) die(err); break;
         case 'S': if (target_parse_signal(optarg, &tgt, &err_v)) die(err); break;
         case 'T': if (target_parse_kind(optarg, &tgt, &err_v)) die(err); break;
+        case 'E': teacher_path = optarg; break;
         default: die("unknown option");
         }
     }
@@ -70,6 +74,16 @@ int main(int argc, char **argv) {
     order_t order;
     if (order_parse(order_s, &order)) die("unknown --order");
     if (mkdir(out, 0755) && errno != EEXIST) die("cannot create --out");
+    if ((tgt.kind == TARGET_TEACHER) != (teacher_path != NULL)) die("--target teacher goes with --teacher FILE");
+    teacher_t teach = {0};
+    target_src_t src = {NULL, NULL, NULL};
+    if (teacher_path) {
+        if (teacher_load(&teach, teacher_path, c.image, c.patch, &err_v) ||
+            target_set_teacher(&tgt, teacher_path, teach.a.layout, teach.a.out, &err_v))
+            die(err);
+        src.teacher = &teach;
+        if (!(src.tacts = teacher_acts_create(&teach, B, &err_v))) die(err);
+    }
 
     model_t m;
     if (model_init_target(&m, &c, &tgt, (uint64_t)seed, &err_v)) die(err);
@@ -90,8 +104,14 @@ int main(int argc, char **argv) {
                                                                  (2 * rng_nextf(&r) - 1);
         }
     for (long i = 0; i < (long)B * L; i++) noise[i] = rng_nextf(&r);
-    memcpy(signal, encoder_order_signal(&m, a, img, B), sizeof(float) * B * L);
-    compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, sem, center);
+    if (src.teacher) {   /* the order comes from the teacher's tokens */
+        const float *tok = teacher_forward(&teach, src.tacts, img, B);
+        memcpy(signal, tokens_order_signal(&m, a, tok, teach.a.out, B), sizeof(float) * B * L);
+        compute_order_from_tokens(&m, a, ORDER_SEMANTIC, tok, teach.a.out, noise, B, sem, center);
+    } else {
+        memcpy(signal, encoder_order_signal(&m, a, img, B), sizeof(float) * B * L);
+        compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, sem, center);
+    }
     compute_order(&m, a, order, img, noise, B, ranks, NULL);
     const int feat = target_is_feature(&tgt);
     /* the initial weights before step 0 changes them: that step also gives a feature target's ranks */
@@ -105,7 +125,7 @@ int main(int argc, char **argv) {
     if (!tj) die("cannot write traj.json");
     fprintf(tj, "[");
     for (int t = 0; t < steps; t++) {
-        float loss = train_step(&m, a, NULL, order, img, feat && t == 0 ? noise : NULL, B, ranks, NULL);
+        float loss = train_step(&m, a, &src, order, img, feat && t == 0 ? noise : NULL, B, ranks, NULL);
         if (t == 0) {
             st_tensor_t l = {"loss", ST_F32, 1, {1}, &loss};
             snprintf(path, sizeof path, "%s/step0.safetensors", out);
@@ -135,14 +155,21 @@ int main(int argc, char **argv) {
             "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
             "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g, "
             "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\", \"signal\": \"%s\", "
-            "\"target\": \"%s\"}\n",
+            "\"target\": \"%s\"",
             c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
             steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend), tgt.blur_k,
             tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal),
             target_kind_name(tgt.kind));
+    if (teacher_path)
+        fprintf(cf, ", \"teacher\": \"%s\", \"teacher_layout\": \"%s\", \"teacher_width\": %d, \"teacher_depth\": %d, "
+                "\"teacher_heads\": %d, \"teacher_out\": %d", teacher_path, teach.a.layout == TEACHER_CLIP ? "clip" : "timm",
+                teach.a.width, teach.a.depth, teach.a.heads, teach.a.out);
+    fprintf(cf, "}\n");
     fclose(cf);
     free(img); free(noise); free(ranks); free(sem); free(center); free(signal);
     acts_free(a);
+    teacher_acts_free(src.tacts);
+    teacher_free(&teach);
     model_free(&m);
     return 0;
 }

@@ -198,6 +198,34 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         acts_free(ai);
         model_free(&mi);
     }
+    /* the teacher target: a CLIP tower wider than the student (weights set by hand), its forward
+     * inside the step giving the order and the targets */
+    {
+        teacher_arch_t ar = {TEACHER_CLIP, 48, 2, 3, 96, 8, 4, 40, ""};
+        teacher_t t;
+        CHECK(teacher_init(&t, &ar, &err_v) == 0, "teacher_init: %s", err_v.msg);
+        for (long i = 0; i < t.w.nparams; i++) t.w.params[i] = (float)((i * 7919) % 199) / 1990.0f - 0.05f;
+        teacher_ready(&t);
+        target_cfg_t tt = target_defaults();
+        tt.kind = TARGET_TEACHER; tt.teacher_layout = TEACHER_CLIP; tt.teacher_width = ar.out;
+        model_t mt;
+        CHECK(model_init_target(&mt, &c, &tt, 3, &err_v) == 0 && mt.out == ar.out, "teacher-target model: %s", err_v.msg);
+        acts_t *at = acts_create(&mt.cfg, B, ACTS_PRETRAIN, mt.out, &err_v);
+        target_src_t src = {NULL, &t, teacher_acts_create(&t, B, &err_v)};
+        CHECK(at && src.tacts, "teacher-target arenas: %s", err_v.msg);
+        for (int o = ORDER_SEMANTIC; at && src.tacts && o <= ORDER_CENTER; o++) {
+            before = allocs;
+            float loss = train_step(&mt, at, &src, (order_t)o, img, noise, B, ranks, NULL);
+            optim_update(&mt.w, &oc, 1e-3, o + 1, grad_norm(mt.w.grads, mt.w.nparams));
+            CHECK(allocs == before, "teacher target, order %s: %ld allocations during a step", order_name((order_t)o),
+                  allocs - before);
+            CHECK(loss > 0 && isfinite(loss), "teacher-target loss computed (%g)", loss);
+        }
+        teacher_acts_free(src.tacts);
+        acts_free(at);
+        model_free(&mt);
+        teacher_free(&t);
+    }
     /* a fine-tuning step: forward with drop-path, backward, AdamW, and an evaluation forward
      * of a partial batch */
     ft_model_t f;
