@@ -5,6 +5,9 @@
  * GEMM rate of the same backend and precision on the model's shapes (bench_gemm).
  * Usage: bench_train [--preset tiny] [--batch 32] [--steps 3] [--order semantic]
  *                    [--gemm auto] [--precision fp32] [--label NAME]
+ *                    [--target pixel|inference|teacher] [--teacher FILE.safetensors]
+ * With --target teacher the teacher's forward is part of the permutation phase (it gives the
+ * order and the targets), as in semaim-train.
  * Figures are named train_<preset>_b<batch>_<label>_* (label: backend_precision by default).
  * An unsupported --gemm/--precision prints one line and exits 2. */
 #include <getopt.h>
@@ -20,13 +23,16 @@
 #include "semaim/model.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
+#include "semaim/teacher_io.h"
 #include "semaim/train_step.h"
 
 int main(int argc, char **argv) {
     const char *preset = "tiny", *order_s = "semantic", *gemm = "auto", *precision = "fp32", *label = NULL;
+    const char *target = "pixel", *teacher_path = NULL;
     int B = 32, steps = 3;
     static struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"steps", 1, 0, 's'}, {"order", 1, 0, 'o'},
-                                   {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'r'}, {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
+                                   {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'r'}, {"label", 1, 0, 'l'},
+                                   {"target", 1, 0, 't'}, {"teacher", 1, 0, 'e'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'p') preset = optarg;
@@ -36,6 +42,8 @@ int main(int argc, char **argv) {
         else if (ch == 'g') gemm = optarg;
         else if (ch == 'r') precision = optarg;
         else if (ch == 'l') label = optarg;
+        else if (ch == 't') target = optarg;
+        else if (ch == 'e') teacher_path = optarg;
         else { fprintf(stderr, "bench_train: bad option\n"); return 2; }
     }
     semaim_config_t c;
@@ -53,10 +61,30 @@ int main(int argc, char **argv) {
              label ? "" : gemm_precision_name(&gc));
     if (label) name[strlen(name) - 1] = 0;   // no precision after a label: drop the trailing '_'
     for (char *q = name; *q; q++) if (*q == '-') *q = '_';
+    target_cfg_t tgt = target_defaults();
+    teacher_t teach = {0};
+    target_src_t src = {NULL, NULL, NULL};
+    if (target_parse_kind(target, &tgt, &err_v) || tgt.kind == TARGET_EMA) {
+        fprintf(stderr, "bench_train: --target %s: pixel, inference or teacher\n", target);
+        return 2;
+    }
+    if ((tgt.kind == TARGET_TEACHER) != (teacher_path != NULL)) {
+        fprintf(stderr, "bench_train: --target teacher goes with --teacher FILE\n");
+        return 2;
+    }
+    if (teacher_path && (teacher_load(&teach, teacher_path, c.image, c.patch, &err_v) ||
+                         target_set_teacher(&tgt, teacher_path, teach.a.layout, teach.a.out, &err_v))) {
+        fprintf(stderr, "bench_train: %s\n", err);
+        return 2;
+    }
     model_t m;
-    if (model_init(&m, &c, 1, &err_v)) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
-    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, 0, &err_v);
+    if (model_init_target(&m, &c, &tgt, 1, &err_v)) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
+    acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, m.out, &err_v);
     if (!a) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
+    if (teacher_path) {
+        src.teacher = &teach;
+        if (!(src.tacts = teacher_acts_create(&teach, B, &err_v))) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
+    }
     int H = c.image, L = m.d.L;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     int *ranks = malloc(sizeof(int) * B * L);
@@ -68,7 +96,7 @@ int main(int argc, char **argv) {
     for (int s = -1; s < steps; s++) {   /* step -1 warms up */
         if (s == 0) gemm_timing(1);
         double ph[3], t0 = clock_now();
-        float loss = train_step(&m, a, NULL, order, img, noise, B, ranks, ph);
+        float loss = train_step(&m, a, &src, order, img, noise, B, ranks, ph);
         double t3 = clock_now();
         double gn = grad_norm(m.w.grads, m.w.nparams);
         optim_update(&m.w, &oc, 1e-4, s + 2, gn);
@@ -80,6 +108,7 @@ int main(int argc, char **argv) {
     gemm_timing(0);
     const int nt = omp_get_max_threads();
     double total = tp + tf + tb + to, ips = (double)B * steps / total;
+    /* the student's FLOPs only: a teacher's forward is extra work the figure leaves out */
     double flops = semaim_flops_per_image(&m), gflops = flops * ips / 1e9;
     /* GEMMs run from parallel regions count their thread time: a team's wall time is that over
      * the threads (the region's work is split evenly enough for a benchmark figure) */
@@ -101,6 +130,8 @@ int main(int argc, char **argv) {
            acts_bytes(a) / 1073741824.0, m.w.nparams, gt.runs / steps);
     free(img); free(noise); free(ranks);
     acts_free(a);
+    teacher_acts_free(src.tacts);
+    teacher_free(&teach);
     model_free(&m);
     return 0;
 }
