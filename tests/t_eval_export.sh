@@ -75,6 +75,22 @@ open(dst, "wb").write(struct.pack("<Q", len(nh)) + nh + b[8 + n:])
 PY
 if $PY "$w/strip.py" "$w/inf.safetensors" "$w/inf-nometa.safetensors"; then pass "eval_export.full_export_carries_the_feature_head"
 else bad "eval_export.full_export_carries_the_feature_head"; fi
+# a teacher-target run (a 48-wide timm ViT written by PyTorch): its head is 48 wide, and the
+# export names the teacher, so the import records the same teacher
+$PY tests/ref/teacher_ref.py write --layout timm --image 32 --patch 8 --width 48 --depth 2 --heads 3 --meta-heads \
+  --out "$w/teacher.safetensors" --data "$w/teacher.data" >/dev/null || bad "eval_export.teacher_write"
+timeout 120 "$train" --data "$w/data" --out "$w/tea" $M --target teacher --teacher "$w/teacher.safetensors" --batch 8 \
+  --steps 2 --warmup-steps 0 --log-every 100 >/dev/null 2>"$w/tea.err" || bad "eval_export.train_teacher ($(head -1 "$w/tea.err"))"
+ev 1 export --checkpoint "$w/tea/ckpt-00000002.bin" --out "$w/tea.safetensors" --full >/dev/null || bad "eval_export.export_full_teacher"
+ev 1 import --weights "$w/tea.safetensors" --out "$w/imp-tea" >/dev/null 2>"$w/imp.err" || bad "eval_export.import_teacher ($(head -1 "$w/imp.err"))"
+if $PY "$w/cmp.py" "$w/tea/ckpt-00000002.bin" "$w/imp-tea/ckpt-00000000.bin" && $PY - "$w/tea/ckpt-00000002.bin" "$w/imp-tea/ckpt-00000000.bin" <<'PY'
+import sys
+a, b = (open(p, "rb").read() for p in sys.argv[1:3])
+assert a[112] == 3 and a[112:192] == b[112:192], (a[112:192], b[112:192])   # kind, layout, width, size, name
+assert a[128:192].rstrip(b"\0") == b"teacher.safetensors", a[128:192]
+PY
+then pass "eval_export.import_keeps_the_teacher_head_and_identity"
+else bad "eval_export.import_keeps_the_teacher_head_and_identity"; fi
 for f in inf inf-nometa; do
   ev 1 import --weights "$w/$f.safetensors" --out "$w/imp-$f" >/dev/null 2>"$w/imp.err" || bad "eval_export.import_$f ($(head -1 "$w/imp.err"))"
   if $PY "$w/cmp.py" "$w/inf/ckpt-00000002.bin" "$w/imp-$f/ckpt-00000000.bin" &&

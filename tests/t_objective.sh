@@ -39,7 +39,6 @@ expect_bad loss_unknown "--loss must be l2 or l1, not 'huber'" --loss huber
 expect_bad norm_pix_unknown "--norm-pix must be on or off, not 'yes'" --norm-pix yes
 expect_bad order_signal_unknown "--order-signal must be cls, gap or self, not 'mean'" --order-signal mean
 expect_bad target_unknown "--target must be pixel, inference, ema or teacher, not 'dino'" --target dino
-expect_bad target_teacher_not_built "--target teacher: not built yet" --target teacher
 printf 'blur = 4,1\n' >"$work/bad.cfg"
 expect_bad blur_in_settings_file "--blur: K must be odd, 1 to 63 (got 4)" --config "$work/bad.cfg"
 expect_bad ema_order_with_raster "--ema-order: the raster order does not come from the model (it needs semantic or similarity)" \

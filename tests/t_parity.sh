@@ -22,6 +22,15 @@ if [ ! -x "$driver" ]; then
   exit 1
 fi
 
+# small random teachers written by PyTorch (tests/ref/teacher_ref.py), 48 wide (not the
+# student's 64): a timm ViT, a second one (the lie below), an OpenAI CLIP tower with 40 outputs
+for t in "timm|--layout timm --heads 3 --seed 1" "timm_other|--layout timm --heads 3 --seed 5" \
+         "clip|--layout clip --heads 2 --out-dim 40 --seed 2"; do
+  # shellcheck disable=SC2086
+  "$PY" tests/ref/teacher_ref.py write ${t#*|} --image 32 --patch 8 --width 48 --depth 2 --meta-heads \
+    --out "$tmp/teacher_${t%%|*}.safetensors" --data "$tmp/teacher_${t%%|*}.data" >/dev/null || rc=1
+done
+
 # label | driver flags beyond the common ones (image 32, width 64, heads 2, batch 3, 10 steps)
 configs=(
   "raster_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order raster --seed 1"
@@ -47,6 +56,9 @@ configs=(
   "inference_semantic_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 16 --target inference"
   "inference_raster_p4_d2_q1|--patch 4 --depth 2 --dec-depth 1 --order raster --seed 17 --target inference"
   "inference_gap_similarity_p8_d4_q2|--patch 8 --depth 4 --dec-depth 2 --order similarity --seed 18 --target inference --order-signal gap"
+  "teacher_timm_semantic_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order semantic --seed 19 --target teacher --teacher $tmp/teacher_timm.safetensors"
+  "teacher_clip_semantic_p8_d2_q1|--patch 8 --depth 2 --dec-depth 1 --order semantic --seed 20 --target teacher --teacher $tmp/teacher_clip.safetensors"
+  "teacher_clip_gap_similarity_p8_d2_q2|--patch 8 --depth 2 --dec-depth 2 --order similarity --seed 21 --target teacher --teacher $tmp/teacher_clip.safetensors --order-signal gap"
 )
 common="--image 32 --width 64 --heads 2 --batch 3 --steps 10 --lr 1e-3 --warmup 3 --clip 0.5"
 backends=${PARITY_GEMM:-openblas$(grep -q '^onednn=1' build/gemm.cfg 2>/dev/null && echo ' onednn')}
@@ -76,7 +88,7 @@ for c in "${configs[@]}"; do
       --order) exp+=",order=$2" ;; --seed) exp+=",seed=$2" ;; --gemm) exp+=",gemm=$2" ;;
       --blur) if [ "$2" = none ]; then exp+=",blur_k=0"; else exp+=",blur_k=${2%,*},blur_sigma=${2#*,}"; fi ;;
       --norm-pix) exp+=",norm_pix=$([ "$2" = on ] && echo 1 || echo 0)" ;; --loss) exp+=",loss=$2" ;;
-      --order-signal) exp+=",signal=$2" ;; --target) exp+=",target=$2" ;;
+      --order-signal) exp+=",signal=$2" ;; --target) exp+=",target=$2" ;; --teacher) exp+=",teacher=$2" ;;
     esac
     shift 2
   done
@@ -89,11 +101,14 @@ fi
 
 # The comparison applies the dump's objective: told the L1 dump was L2 (or the blur-less one
 # blurred), the reference's loss must disagree; told a gap or self dump used another signal,
-# its signal values must; told the inference dump was a pixel one, its head does not fit.
+# its signal values must; told the inference dump was a pixel one, its head does not fit; told
+# the timm teacher dump had another teacher (same sizes, other weights), its order signal must
+# disagree.
 for wrong in "l1_p8_d2_q2_openblas|loss|l2" "blurnone_p8_d2_q2_openblas|blur_k|9" "normpixoff_p8_d2_q2_openblas|norm_pix|1" \
              "gap_semantic_p8_d2_q2_openblas|signal|cls" "self_semantic_p4_d4_q2_openblas|signal|gap" \
              "emaorder_semantic_p8_d2_q2_openblas|ema_steps_per_epoch|1" \
-             "inference_semantic_p8_d2_q2_openblas|target|pixel" "ematarget_semantic_p8_d2_q2_openblas|target|inference"; do
+             "inference_semantic_p8_d2_q2_openblas|target|pixel" "ematarget_semantic_p8_d2_q2_openblas|target|inference" \
+             "teacher_timm_semantic_p8_d2_q2_openblas|teacher|$tmp/teacher_timm_other.safetensors"; do
   d=${wrong%%|*}; kv=${wrong#*|}; key=${kv%%|*}; val=${kv#*|}
   [ -d "$tmp/$d" ] || continue
   cp -r "$tmp/$d" "$tmp/$d.lie"
@@ -101,12 +116,13 @@ for wrong in "l1_p8_d2_q2_openblas|loss|l2" "blurnone_p8_d2_q2_openblas|blur_k|9
 import json, sys
 p, k, v = sys.argv[1:]
 c = json.load(open(p))
-c[k] = v if k in ("loss", "signal", "target") else int(v)
+c[k] = v if k in ("loss", "signal", "target", "teacher") else int(v)
 if k == "blur_k":
     c["blur_sigma"] = 1.0
 json.dump(c, open(p, "w"))
 PY
   want=step0.loss; [ "$key" = signal ] && want=signal.$val; [ "$key" = ema_steps_per_epoch ] && want=ema.decay
+  [ "$key" = teacher ] && want=signal.cls
   [ "$key" = target ] && want=load   # a pixel model's head is P·P·3 wide: the dump's D-wide one does not fit
   [ "$key$val" = targetinference ] && want=traj.loss   # the live weights' tokens are not the EMA's
   if "$PY" tests/ref/compare_parity.py "$tmp/$d.lie" 2>&1 | grep -q "^FAIL: parity\[$d.lie\].$want"; then

@@ -11,7 +11,13 @@
 # 2. the feature loss and its gradient against torch's F.normalize + autograd (1e-5);
 # 3. bad teacher files: exit 2 and one line naming the file and the tensor (or both grids):
 #    missing tensor, wrong shape, unknown layout, another grid, another patch, NaN weight,
-#    truncated file, a LayerScale tensor.
+#    truncated file, a LayerScale tensor;
+# 4. semaim-train --target teacher on real command lines (2 ranks): each bad file of 3, another
+#    grid, a missing file, --target teacher without --teacher, --teacher without --target
+#    teacher, --order-signal self: exit 2, one line naming the file (and tensor), no run folder;
+#    a run with each layout records the teacher (settings.json, run_start, the header: kind,
+#    layout, width, base name, size), resumes bit-exactly, and a resume with another teacher
+#    file is refused naming both.
 . "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1
 # TEACHER_CHECK: another build of the tool (build/asan/tools/teacher_check for the sanitizers)
@@ -86,4 +92,76 @@ for L in timm clip; do
   expect_error ${L}_truncated "$w/${L}_truncated.safetensors" 32 4 "truncated" "tensor '"
   expect_error ${L}_layerscale "$w/${L}_layerscale.safetensors" 32 4 "'${b}ls1.gamma'" "no place"
 done
+
+# 4. the trainer
+train=$PWD/bin/semaim-train
+[ -x "$train" ] || { echo "FAIL: teacher.train_binary ($train not built)"; exit 1; }
+small_shards "$w/data"
+M="--data $w/data --image 32 --patch 4 --width 32 --depth 2 --dec-depth 1 --heads 2 --batch 4 --warmup-steps 1 --log-every 1000"
+trun() { local np=$1; shift; timeout 300 mpirun -np "$np" "$train" "$@"; }
+train_bad() {   # name args... then -- patterns...
+  local name=$1; shift
+  local args=() pats=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  pats=("$@")
+  rm -rf "$w/x"
+  trun 2 $M "${args[@]}" --out "$w/x" >"$w/tb.out" 2>&1
+  local rc=$? lines ok=1 p
+  lines=$(grep -c '^semaim-train' "$w/tb.out")
+  record_bad_input "teacher.train_$name" "$rc" "$w/tb.out" semaim-train
+  [ $rc = 2 ] && [ "$lines" = 1 ] && [ ! -e "$w/x" ] || ok=0
+  for p in "${pats[@]}"; do grep -qF -- "$p" "$w/tb.out" || ok=0; done
+  if [ $ok = 1 ]; then pass "teacher.train_bad_$name ($(grep '^semaim-train' "$w/tb.out"))"
+  else bad "teacher.train_bad_$name (exit $rc, $lines lines, want 2, 1 and: ${pats[*]}; run folder $([ -e "$w/x" ] && echo left || echo absent))"
+    sed 's/^/    | /' "$w/tb.out" | head -4; fi
+}
+for L in timm clip; do
+  [ -f "$w/${L}_missing.safetensors" ] || continue
+  if [ $L = timm ]; then b=blocks.1. proj=attn.proj.weight fc1=mlp.fc1.bias; else b=transformer.resblocks.1. proj=attn.out_proj.weight fc1=mlp.c_fc.bias; fi
+  train_bad ${L}_missing --target teacher --teacher "$w/${L}_missing.safetensors" -- "$w/${L}_missing.safetensors" "missing tensor '$b$fc1'"
+  train_bad ${L}_shape --target teacher --teacher "$w/${L}_shape.safetensors" -- "$w/${L}_shape.safetensors" "'$b$proj'"
+  train_bad ${L}_unknown_layout --target teacher --teacher "$w/${L}_unknown.safetensors" -- "$w/${L}_unknown.safetensors" "unknown teacher layout"
+  train_bad ${L}_nan --target teacher --teacher "$w/${L}_nan.safetensors" -- "$w/${L}_nan.safetensors" "'$b$proj'" "NaN"
+done
+train_bad other_grid --image 48 --target teacher --teacher "$w/timm.safetensors" -- "$w/timm.safetensors" "patch grid is 8x8" "the student's 12x12"
+train_bad missing_file --target teacher --teacher "$w/none.safetensors" -- "$w/none.safetensors"
+train_bad no_teacher_file --target teacher -- "--target teacher needs --teacher FILE.safetensors"
+train_bad teacher_without_target --teacher "$w/timm.safetensors" -- "--teacher $w/timm.safetensors is only used with --target teacher"
+train_bad self_signal --target teacher --teacher "$w/timm.safetensors" --order-signal self -- "--order-signal self is not available with --target teacher"
+
+# a run with each layout: recorded, resumed bit-exactly; another teacher refused
+for L in timm clip; do
+  [ -f "$w/$L.safetensors" ] || continue
+  R="$M --target teacher --teacher $w/$L.safetensors --steps 4 --ckpt-every 2 --resume auto"
+  trun 1 $R --out "$w/t$L" >"$w/t$L.out" 2>&1 || bad "teacher.train_$L ($(tail -1 "$w/t$L.out"))"
+  if grep -qF "semaim-train: teacher $w/$L.safetensors: " "$w/t$L.out" && $PY - "$w/t$L" "$w/$L.safetensors" $L <<'PY'
+import json, math, os, struct, sys
+d, f, layout = sys.argv[1:]
+s = json.load(open(f"{d}/settings.json"))
+assert s["target"] == "teacher" and s["teacher"] == f, s
+start = json.loads(open(f"{d}/metrics.jsonl").readline())
+assert start["settings"]["target"] == "teacher" and start["settings"]["teacher"] == f, start["settings"]
+b = open(f"{d}/ckpt-00000004.bin", "rb").read()
+width = {"timm": 48, "clip": 40}[layout]
+assert struct.unpack_from("<II", b, 8) == (4, 200) and b[112] == 3 and b[113] == (layout == "clip"), b[112:114]
+assert struct.unpack_from("<i", b, 116)[0] == width and struct.unpack_from("<q", b, 120)[0] == os.path.getsize(f)
+assert b[128:192].rstrip(b"\0").decode() == os.path.basename(f), b[128:192]
+losses = [json.loads(l)["loss"] for l in open(f"{d}/metrics.jsonl") if '"event": "step"' in l]
+assert len(losses) == 4 and all(math.isfinite(x) and 0 < x <= 4 for x in losses), losses
+PY
+  then pass "teacher.train_${L}_recorded_in_settings_runstart_and_header"
+  else bad "teacher.train_${L}_recorded_in_settings_runstart_and_header"; fi
+  trun 1 $R --out "$w/p$L" --max-steps-this-run 2 >/dev/null 2>&1 || bad "teacher.train_${L}_first_half"
+  trun 1 $R --out "$w/p$L" >"$w/p$L.out" 2>&1 || bad "teacher.train_${L}_second_half"
+  if grep -q "resumed from .*ckpt-00000002.bin at step 2" "$w/p$L.out" && cmp -s "$w/t$L/ckpt-00000004.bin" "$w/p$L/ckpt-00000004.bin"
+  then pass "teacher.train_${L}_resume_bit_exact"; else bad "teacher.train_${L}_resume_bit_exact"; fi
+done
+if [ -d "$w/ttimm" ]; then
+  cp "$w/timm.safetensors" "$w/timm2.safetensors" && printf 'x' >>"$w/timm2.safetensors"   # another size
+  trun 1 $M --target teacher --teacher "$w/timm2.safetensors" --steps 6 --out "$w/ttimm" >"$w/other.out" 2>&1; rc=$?
+  if [ $rc = 2 ] && grep -qF "checkpoint was trained with --target teacher --teacher timm.safetensors (timm, width 48," "$w/other.out" &&
+     grep -qF "this run has --target teacher --teacher timm2.safetensors" "$w/other.out"; then pass "teacher.train_resume_with_another_teacher_refused"
+  else bad "teacher.train_resume_with_another_teacher_refused (exit $rc)"; sed 's/^/    | /' "$w/other.out" | head -3; fi
+fi
 exit $fail

@@ -56,6 +56,10 @@ int target_parse_signal(const char *s, target_cfg_t *t, err_t *err);
 int target_parse_kind(const char *s, target_cfg_t *t, err_t *err);
 const char *target_kind_name(int kind);
 static inline int target_is_feature(const target_cfg_t *t) { return t->kind != TARGET_PIXEL; }
+/* Records the teacher of a --target teacher run: path's base name (cut to TARGET_FILE_MAX-1
+ * bytes) and size, its layout (teacher_layout_t) and token width. 0, or -1 (ERR_INPUT) when
+ * path cannot be stat'ed. */
+int target_set_teacher(target_cfg_t *t, const char *path, int layout, int width, err_t *err);
 /* The text of the fields as the flags spell them (into buf, which it returns): "9,1", "none";
  * and the whole settings as "--blur 9,1 --norm-pix on --loss l2 --order-signal cls" (then
  * " --ema-order" when it is set). */

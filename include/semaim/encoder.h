@@ -40,4 +40,12 @@ const float *encoder_target_tokens(model_t *src, acts_t *a, const float *images,
  * block's attention the latest encoder pass on a left there (aborts when another pass came
  * between). With the inference target the one pass gives both the order and the targets. */
 void compute_order_from_pass(model_t *m, acts_t *a, order_t o, const float *noise, int B, int *ranks, int *center_out);
+/* The signal from a frozen teacher's tokens tok [B,T,W] (T the model's tokens; W at most the
+ * model's width or its head's): m->tgt.signal cls (the cosine of the tokens' cls to each patch
+ * token) or gap (of their mean patch token); self is not a token signal (aborts). [B][L] in the
+ * acts (ACTS_PRETRAIN), valid until the next pass. */
+const float *tokens_order_signal(const model_t *m, acts_t *a, const float *tok, int W, int B);
+/* compute_order with the signal of tokens_order_signal: a teacher's order. */
+void compute_order_from_tokens(model_t *m, acts_t *a, order_t o, const float *tok, int W, const float *noise, int B,
+                               int *ranks, int *center_out);
 #endif

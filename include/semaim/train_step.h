@@ -6,6 +6,7 @@
 #define SEMAIM_TRAIN_STEP_H
 #include "semaim/encoder.h"
 #include "semaim/optim.h"
+#include "semaim/teacher.h"
 
 /* Where a feature target's tokens come from (docs/objective.md); NULL as a whole, or a NULL
  * field, means the default. */
@@ -17,6 +18,9 @@ typedef struct {
     /* the encoder whose pass gives the semantic and similarity orders; NULL: the model itself.
      * The EMA shadow with --ema-order (ema.h). Both share the model's arena. */
     model_t *order;
+    /* teacher: the frozen ViT and its activations (teacher.h), made once beside the arena */
+    const teacher_t *teacher;
+    teacher_acts_t *tacts;
 } target_src_t;
 
 /* noise [B][L] (order_noise); ranks [B][L] receives the orders. With noise NULL no order is

@@ -19,11 +19,12 @@
 #include "semaim/metrics.h"
 #include "semaim/monitor.h"
 #include "semaim/run.h"
+#include "semaim/teacher_io.h"
 #include "semaim/train_step.h"
 
 typedef struct {
     const char *preset, *order, *data, *out, *allreduce, *resume, *assign, *monitor_data, *gemm, *precision;
-    const char *blur, *norm_pix, *loss, *order_signal, *target;
+    const char *blur, *norm_pix, *loss, *order_signal, *target, *teacher;
     int image, patch, width, depth, dec_depth, heads, batch, keep, log_every, check_every, loader_threads, ema_order;
     long epochs, steps, warmup_steps, ckpt_every, segment, max_steps_this_run, monitor_every, monitor_bank, monitor_queries;
     double base_lr, min_lr, warmup_epochs, weight_decay, clip, beta1, beta2;
@@ -51,8 +52,14 @@ static int resolve(settings_t *s, semaim_config_t *cfg, target_cfg_t *tgt, order
         target_parse_loss(s->loss, tgt, e) || target_parse_signal(s->order_signal, tgt, e) ||
         target_parse_kind(s->target, tgt, e))
         return -1;
-    if (tgt->kind == TARGET_TEACHER)
-        return err_set(e, ERR_INPUT, "--target %s: not built yet (pixel, inference and ema are)", s->target);
+    if (tgt->kind == TARGET_TEACHER && !s->teacher)
+        return err_set(e, ERR_INPUT, "--target teacher needs --teacher FILE.safetensors");
+    if (tgt->kind != TARGET_TEACHER && s->teacher)
+        return err_set(e, ERR_INPUT, "--teacher %s is only used with --target teacher (this run has --target %s)", s->teacher,
+                       s->target);
+    if (tgt->kind == TARGET_TEACHER && tgt->signal == SIGNAL_SELF)
+        return err_set(e, ERR_INPUT, "--order-signal self is not available with --target teacher (the order comes from "
+                       "the teacher's tokens: cls or gap)");
     if (order_parse(s->order, order)) return err_set(e, ERR_INPUT, "unknown --order '%s'", s->order);
     tgt->ema_order = s->ema_order;
     if (s->ema_order && !order_uses_model(*order))
@@ -73,7 +80,7 @@ int main(int argc, char **argv) {
         .loader_threads = 1, .epochs = 800, .steps = 0, .warmup_steps = -1, .ckpt_every = 1000, .segment = 0,
         .max_steps_this_run = 0, .base_lr = 2e-4, .min_lr = 0, .warmup_epochs = 30, .weight_decay = 0.05,
         .clip = 3.0, .beta1 = 0.9, .beta2 = 0.95, .seed = 0, .stall_timeout = 1800, .monitor_data = NULL, .blur = "9,1", .norm_pix = "on", .loss = "l2",
-        .order_signal = "cls", .target = "pixel",
+        .order_signal = "cls", .target = "pixel", .teacher = NULL,
         .monitor_every = 500, .monitor_bank = 2000, .monitor_queries = 1000};
     option_t opts[] = {
         {"config", OPT_STRING, &(const char *){NULL}, "settings file of 'name = value' lines (flags override it)", 0, 0, 0},
@@ -102,7 +109,10 @@ int main(int argc, char **argv) {
         {"order", OPT_STRING, &s.order, "prediction order: semantic, raster, stochastic, similarity, center", 0, 0, 0},
         {"target", OPT_STRING, &s.target,
          "what the head predicts: pixel (SPEC's pixel target), inference (the model's own encoder tokens, no "
-         "gradient), ema, teacher", 0, 0, 0},
+         "gradient), ema, teacher (a frozen ViT from --teacher)", 0, 0, 0},
+        {"teacher", OPT_STRING, &s.teacher,
+         "--target teacher: the frozen ViT, a timm/DINO or OpenAI CLIP safetensors file (layout from the names)", 0, 0,
+         0},
         {"blur", OPT_STRING, &s.blur, "pixel target's Gaussian blur K,SIGMA (odd K 1..63, SIGMA > 0) or none", 0, 0, 0},
         {"norm-pix", OPT_STRING, &s.norm_pix, "pixel target's per-patch standardisation: on or off", 0, 0, 0},
         {"loss", OPT_STRING, &s.loss, "loss on the pixel target: l2 (mean squared) or l1 (mean absolute)", 0, 0, 0},
@@ -148,6 +158,17 @@ int main(int argc, char **argv) {
     resolve(&s, &cfg, &tgt, &order, &assign, &e);
     run_agree(&run, &e);
     run_compute(&run, &s.gemm, &s.precision);   /* before the model: a bf16 model keeps bf16 weights */
+    /* the teacher: every rank reads the file (a read-only file on a shared file system, and no
+     * broadcast of its weights to write), checked before anything of the run is written */
+    teacher_t teach = {0};
+    if (tgt.kind == TARGET_TEACHER) {
+        if (teacher_load(&teach, s.teacher, cfg.image, cfg.patch, &e) == 0) {
+            char line[256];
+            if (run.rank == 0) printf("semaim-train: teacher %s: %s\n", s.teacher, teacher_describe(&teach.a, line, sizeof line));
+            target_set_teacher(&tgt, s.teacher, teach.a.layout, teach.a.out, &e);
+        }
+    }
+    run_agree(&run, &e);
     run_open_folder(&run, s.out);
 
     /* model (same seed on every rank → same init; resume overrides it), data */
@@ -179,13 +200,17 @@ int main(int argc, char **argv) {
     if (use_ema) ema_init(&ema, &m, &e);   /* over the resumed EMA: its bf16 copy is made from it */
     run_agree(&run, &e);
     /* the EMA's tokens are the targets with --target ema, the order its with --ema-order */
-    target_src_t src = {tgt.kind == TARGET_EMA ? &ema.m : NULL, tgt.ema_order ? &ema.m : NULL};
+    target_src_t src = {.encoder = tgt.kind == TARGET_EMA ? &ema.m : NULL, .order = tgt.ema_order ? &ema.m : NULL};
     if (found) {
         loader_seek(ld, (int)st.epoch, st.epoch_step, &e);
         run_agree(&run, &e);
     }
 
     acts_t *a = acts_create(&cfg, s.batch, ACTS_PRETRAIN, m.out, &e);
+    if (a && tgt.kind == TARGET_TEACHER) {
+        src.teacher = &teach;
+        src.tacts = teacher_acts_create(&teach, s.batch, &e);
+    }
     int L = m.d.L;
     float *noise = malloc(sizeof(float) * s.batch * L);
     int *ranks = malloc(sizeof(int) * s.batch * L);
@@ -242,6 +267,8 @@ int main(int argc, char **argv) {
     loader_close(ld);
     monitor_close(mon);
     acts_free(a);
+    teacher_acts_free(src.tacts);
+    teacher_free(&teach);
     free(noise); free(ranks);
     ema_free(&ema);
     model_free(&m);

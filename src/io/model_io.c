@@ -74,16 +74,16 @@ int model_export_safetensors(const model_t *m, int full, const char *const *meta
     enum { MAXMETA = 32 };
     ERR_ASSERT(nmeta <= MAXMETA - 4, "export: %d metadata pairs, at most %d", nmeta, MAXMETA - 4);
     const char *k[MAXMETA], *v[MAXMETA];
-    char width[32], bytes[32];
+    char layout[32], bytes[32];
     for (int i = 0; i < nmeta; i++) { k[i] = meta_keys[i]; v[i] = meta_vals[i]; }
     int n = nmeta;
     if (full) {
         k[n] = "semaim_target"; v[n++] = target_kind_name(m->tgt.kind);
         if (m->tgt.kind == TARGET_TEACHER) {
-            snprintf(width, sizeof width, "%d", m->tgt.teacher_layout);
+            snprintf(layout, sizeof layout, "%d", m->tgt.teacher_layout);
             snprintf(bytes, sizeof bytes, "%lld", m->tgt.teacher_bytes);
             k[n] = "semaim_teacher_file"; v[n++] = m->tgt.teacher_file;
-            k[n] = "semaim_teacher_layout"; v[n++] = width;
+            k[n] = "semaim_teacher_layout"; v[n++] = layout;
             k[n] = "semaim_teacher_bytes"; v[n++] = bytes;
         }
     }

@@ -59,8 +59,9 @@ static void carve_all(void *ctx, carve_t *c) {
     a->patches = take_bytes(c, B * L * PD, es);
     a->emb = take(c, B * L * D);
     /* the global pool and its LayerNorm statistics: the classifier's head input and the gap
-     * readout of the encoder passes */
-    a->pool = take(c, B * D); a->fcn_mean = take(c, B); a->fcn_rstd = take(c, B);
+     * readout of the encoder passes (and of a teacher's tokens) */
+    a->pool = take(c, B * (a->out > (int)D ? (size_t)a->out : D));   /* a teacher's tokens may be wider */
+    a->fcn_mean = take(c, B); a->fcn_rstd = take(c, B);
     if (a->mode == ACTS_ENCODER) {
         a->h = take(c, 2 * BT * D);
         carve_enc(&a->enc[0], c, BT, D, att, es);

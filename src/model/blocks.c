@@ -25,33 +25,40 @@ static void scale_rows(float *dst, const float *src, const float *scale, long N,
 }
 
 /* The q, k or v projection (and the fused qkv): the GEMM writes f32 — into the output itself
- * in fp32 runs, into the arena's staging in bf16 runs — and bias_store adds the bias while
- * writing the type attention reads. */
+ * in fp32 runs, into the staging in bf16 runs — and bias_store adds the bias while writing the
+ * type attention reads. */
 static void qkv_forward(gemm_in_t *out, const gemm_in_t *in, const float *Wv, const float *bias, const lin_plan_t *p,
-                        const pass_t *ps, long N) {
-    float *f = ps->h ? ps->a->stage : (float *)out;
-    linear_forward(f, in, pass_w(ps, Wv), NULL, NULL, N, p->C, p->OC, p, &ps->a->ws);
-    bias_store(out, ps->h, f, bias, N, p->OC);
+                        const block_env_t *k, long N) {
+    float *f = k->h ? k->stage : (float *)out;
+    linear_forward(f, in, env_w(k, Wv), NULL, NULL, N, p->C, p->OC, p, k->ws);
+    bias_store(out, k->h, f, bias, N, p->OC);
 }
 
 /* out = res + dp[b]·(inp·Wᵀ + bias): without drop-path the residual rides on the GEMM. */
 static void residual_linear(float *out, const gemm_in_t *inp, const float *Wv, const float *bias, const float *res,
-                            const float *dp, const lin_plan_t *p, const pass_t *ps, long N) {
-    linear_forward(out, inp, pass_w(ps, Wv), bias, dp ? NULL : res, N, p->C, p->OC, p, &ps->a->ws);
-    if (dp) add_residual(out, res, dp, N, ps->d.T, ps->d.D);
+                            const float *dp, const lin_plan_t *p, const block_env_t *k, long N) {
+    linear_forward(out, inp, env_w(k, Wv), bias, dp ? NULL : res, N, p->C, p->OC, p, k->ws);
+    if (dp) add_residual(out, res, dp, N, k->T, k->D);
 }
 
-/* The MLP half shared by both blocks: out = mid + dp[b]·fc2(gelu(fc1(LN2(mid)))) (dp NULL: 1). */
+/* The MLP half shared by every block: out = mid + dp[b]·fc2(act(fc1(LN2(mid)))) (dp NULL: 1). */
 static void mlp_forward(float *out, gemm_in_t *ln2, float *mean, float *rstd, float *fc1, gemm_in_t *gelu,
                         const float *mid, const float *ln2_w, const float *ln2_b, const float *fc1_w,
-                        const float *fc1_b, const float *fc2_w, const float *fc2_b, const pass_t *ps, long N,
+                        const float *fc1_b, const float *fc2_w, const float *fc2_b, const block_env_t *k, long N,
                         const float *dp) {
-    const int D = ps->d.D;
+    layernorm_forward_eps(ln2, k->h, mean, rstd, mid, ln2_w, ln2_b, N, k->D, k->eps);
+    linear_forward(fc1, ln2, env_w(k, fc1_w), NULL, NULL, N, k->D, k->H, k->fc1, k->ws);
+    if (k->quick) bias_quickgelu_forward(gelu, k->h, fc1, fc1_b, N, k->H);
+    else bias_gelu_forward(gelu, k->h, fc1, fc1_b, N, k->H);
+    residual_linear(out, gelu, fc2_w, fc2_b, mid, dp, k->fc2, k, N);
+}
+
+/* The student's blocks: LayerNorm eps 1e-6, exact GELU, MLP 4·D, the arena's plans. */
+static block_env_t env_of(const pass_t *ps) {
     const plans_t *pl = &ps->a->pl;
-    layernorm_forward(ln2, ps->h, mean, rstd, mid, ln2_w, ln2_b, N, D);
-    linear_forward(fc1, ln2, pass_w(ps, fc1_w), NULL, NULL, N, D, 4 * D, &pl->fc1, &ps->a->ws);
-    bias_gelu_forward(gelu, ps->h, fc1, fc1_b, N, 4 * D);
-    residual_linear(out, gelu, fc2_w, fc2_b, mid, dp, &pl->fc2, ps, N);
+    block_env_t k = {ps->d.D, 4 * ps->d.D, ps->d.T, SEMAIM_LN_EPS, 0, ps->h, &pl->qkv, &pl->proj, &pl->fc1, &pl->fc2,
+                     &ps->a->ws, ps->a->stage, ps->wf, ps->wh};
+    return k;
 }
 
 /* dres holds d(out) on entry and d(mid) on exit; dbranch is d(out) as the branch sees it
@@ -70,17 +77,22 @@ static void mlp_backward(float *dres, const float *dbranch, float *dln2_w, float
     layernorm_backward(dres, dln2_w, dln2_b, a->dD1, mid, ln2_w, mean, rstd, N, D);
 }
 
+void vit_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w, const block_env_t *k,
+                       const att_plan_t *ap, int B, const float *dp_attn, const float *dp_mlp) {
+    const int D = k->D;
+    const long N = (long)B * k->T;
+    layernorm_forward_eps(s->ln1, k->h, s->ln1_mean, s->ln1_rstd, in, w->ln1_w, w->ln1_b, N, D, k->eps);
+    qkv_forward(s->qkv, s->ln1, w->qkv_w, w->qkv_b, k->qkv, k, N);
+    attention_forward(s->atty, s->att, s->qkv, env_at(k, s->qkv, D), env_at(k, s->qkv, 2 * D), B, ap, k->ws);
+    residual_linear(s->mid, s->atty, w->proj_w, w->proj_b, in, dp_attn, k->proj, k, N);
+    mlp_forward(out, s->ln2, s->ln2_mean, s->ln2_rstd, s->fc1, s->gelu, s->mid,
+                w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, k, N, dp_mlp);
+}
+
 void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w, const pass_t *ps,
                        const att_plan_t *ap, int B, const float *dp_attn, const float *dp_mlp) {
-    const int D = ps->d.D;
-    const long N = (long)B * ps->d.T;
-    const plans_t *pl = &ps->a->pl;
-    layernorm_forward(s->ln1, ps->h, s->ln1_mean, s->ln1_rstd, in, w->ln1_w, w->ln1_b, N, D);
-    qkv_forward(s->qkv, s->ln1, w->qkv_w, w->qkv_b, &pl->qkv, ps, N);
-    attention_forward(s->atty, s->att, s->qkv, pass_at(ps, s->qkv, D), pass_at(ps, s->qkv, 2 * D), B, ap, &ps->a->ws);
-    residual_linear(s->mid, s->atty, w->proj_w, w->proj_b, in, dp_attn, &pl->proj, ps, N);
-    mlp_forward(out, s->ln2, s->ln2_mean, s->ln2_rstd, s->fc1, s->gelu, s->mid,
-                w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, ps, N, dp_mlp);
+    const block_env_t k = env_of(ps);
+    vit_block_forward(out, s, in, w, &k, ap, B, dp_attn, dp_mlp);
 }
 
 void enc_block_backward(float *dres, const enc_block_t *dw, const enc_saved_t *s, const float *in, const enc_block_t *w,
@@ -108,16 +120,17 @@ void dec_block_forward(float *out, const dec_saved_t *s, const float *in, const 
     const int D = ps->d.D;
     const long N = (long)B * ps->d.T;
     const plans_t *pl = &ps->a->pl;
+    const block_env_t k = env_of(ps);
     /* One LayerNorm (norm1) normalises both streams. */
     layernorm_forward(s->lng, ps->h, s->lng_mean, s->lng_rstd, in, w->ln1_w, w->ln1_b, N, D);
     layernorm_forward(s->lnh, ps->h, s->lnh_mean, s->lnh_rstd, h, w->ln1_w, w->ln1_b, N, D);
-    qkv_forward(s->q, s->lng, w->q_w, w->q_b, &pl->q, ps, N);
-    qkv_forward(s->k, s->lnh, w->k_w, w->k_b, &pl->q, ps, N);
-    qkv_forward(s->v, s->lnh, w->v_w, w->v_b, &pl->q, ps, N);
+    qkv_forward(s->q, s->lng, w->q_w, w->q_b, &pl->q, &k, N);
+    qkv_forward(s->k, s->lnh, w->k_w, w->k_b, &pl->q, &k, N);
+    qkv_forward(s->v, s->lnh, w->v_w, w->v_b, &pl->q, &k, N);
     attention_forward(s->atty, s->att, s->q, s->k, s->v, B, &pl->dec, &ps->a->ws);
-    residual_linear(s->mid, s->atty, w->proj_w, w->proj_b, in, NULL, &pl->proj, ps, N);
+    residual_linear(s->mid, s->atty, w->proj_w, w->proj_b, in, NULL, &pl->proj, &k, N);
     mlp_forward(out, s->ln2, s->ln2_mean, s->ln2_rstd, s->fc1, s->gelu, s->mid,
-                w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, ps, N, NULL);
+                w->ln2_w, w->ln2_b, w->fc1_w, w->fc1_b, w->fc2_w, w->fc2_b, &k, N, NULL);
 }
 
 void dec_block_backward(float *dres, float *dres_h, const dec_block_t *dw, const dec_saved_t *s, const float *in,

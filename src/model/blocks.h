@@ -37,6 +37,29 @@ static inline gemm_in_t *pass_at(const pass_t *ps, gemm_in_t *base, long e) {
     return (char *)base + e * (ps->h ? 2 : 4);
 }
 
+/* What a pre-norm ViT block's forward computes with besides its weights and buffers — the
+ * student's (from a pass_t: LayerNorm eps 1e-6, exact GELU, MLP 4·D) and a frozen teacher's
+ * (its eps, QuickGELU for CLIP, its MLP width, its own plans): one block forward for both. */
+typedef struct {
+    int D, H, T;            /* width, MLP width, tokens per image */
+    float eps;              /* LayerNorm eps */
+    int quick;              /* QuickGELU x·σ(1.702x) instead of exact-erf GELU */
+    int h;                  /* bf16 GEMM operands */
+    const lin_plan_t *qkv, *proj, *fc1, *fc2;
+    const workspace_t *ws;
+    float *stage;           /* bf16: the f32 output of the qkv GEMM before bias_store rounds it */
+    const float *wf;        /* what the weight views point into */
+    const bf16_t *wh;       /* its bf16 copy, or NULL */
+} block_env_t;
+static inline const gemm_in_t *env_w(const block_env_t *k, const float *view) {
+    return k->wh ? (const gemm_in_t *)(k->wh + (view - k->wf)) : (const gemm_in_t *)view;
+}
+static inline gemm_in_t *env_at(const block_env_t *k, gemm_in_t *base, long e) { return (char *)base + e * (k->h ? 2 : 4); }
+/* out = in + dp_attn·attn(LN1(in)); out += dp_mlp·mlp(LN2(out)) (dp NULL: 1), saving into s what
+ * a backward would need (a forward-only caller may point s's buffers at shared scratch). */
+void vit_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w, const block_env_t *k,
+                       const att_plan_t *ap, int B, const float *dp_attn, const float *dp_mlp);
+
 /* ap: the attention plans of the block's mask (plans_t). B images (a backward: all of the
  * arena's). */
 void enc_block_forward(float *out, const enc_saved_t *s, const float *in, const enc_block_t *w, const pass_t *ps,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "semaim/config.h"
 
 int config_preset(const char *name, semaim_config_t *c) {
@@ -122,4 +123,15 @@ int target_equal(const target_cfg_t *a, const target_cfg_t *b) {
     if (a->kind != TARGET_PIXEL) return 1;
     return a->blur_k == b->blur_k && (a->blur_k == 0 || a->blur_sigma == b->blur_sigma) && a->norm_pix == b->norm_pix &&
            a->loss == b->loss;
+}
+
+int target_set_teacher(target_cfg_t *t, const char *path, int layout, int width, err_t *err) {
+    struct stat sb;
+    if (stat(path, &sb)) return err_set(err, ERR_INPUT, "--teacher %s: cannot stat: %s", path, strerror(errno));
+    const char *base = strrchr(path, '/');
+    snprintf(t->teacher_file, sizeof t->teacher_file, "%s", base ? base + 1 : path);
+    t->teacher_bytes = (long long)sb.st_size;
+    t->teacher_layout = layout;
+    t->teacher_width = width;
+    return 0;
 }

@@ -59,31 +59,35 @@ static void cosine_to_patches(float *sim, const float *ref, long ref_stride, con
     }
 }
 
+/* The cls or gap signal of tokens tok [B,T,W] into a->sim. */
+static const float *token_signal(acts_t *a, int signal, const float *tok, int B, int T, int W) {
+    if (signal == SIGNAL_GAP) {
+        pool_patch_tokens(a->pool, tok, B, T, W);
+        cosine_to_patches(a->sim, a->pool, W, tok, B, T, W);
+    } else {
+        cosine_to_patches(a->sim, tok, (long)T * W, tok, B, T, W);
+    }
+    return a->sim;
+}
+
 /* The signal of m->tgt.signal from the tokens and attention the last encoder pass left in a. */
 static const float *pass_signal(const model_t *m, acts_t *a, int B) {
     ERR_ASSERT(a->holds == HOLDS_ENCODER_PASS, "an order signal without an encoder pass (another pass overwrote it)");
-    const float *tok = a->tok;
-    const int T = m->d.T, D = m->d.D, L = m->d.L, NH = m->d.NH;
+    const int T = m->d.T, L = m->d.L, NH = m->d.NH;
+    if (m->tgt.signal != SIGNAL_SELF) return token_signal(a, m->tgt.signal, a->tok, B, T, m->d.D);
+    /* Block 0's buffers served every block of the pass, so its saved probabilities
+     * [B,NH,T,T] are the last block's; the cls query is row 0 of each head. */
     float *sim = a->sim;
-    if (m->tgt.signal == SIGNAL_GAP) {
-        pool_patch_tokens(a->pool, tok, B, T, D);
-        cosine_to_patches(sim, a->pool, D, tok, B, T, D);
-    } else if (m->tgt.signal == SIGNAL_SELF) {
-        /* Block 0's buffers served every block of the pass, so its saved probabilities
-         * [B,NH,T,T] are the last block's; the cls query is row 0 of each head. */
-        const void *att = a->enc[0].att;
+    const void *att = a->enc[0].att;
 #pragma omp parallel for schedule(static)
-        for (long r = 0; r < (long)B * L; r++) {
-            long b = r / L, p = r % L;
-            double s = 0;
-            for (int h = 0; h < NH; h++) {
-                long i = ((b * NH + h) * T) * T + 1 + p;
-                s += a->bf16 ? bf16_to_f32_one(((const bf16_t *)att)[i]) : ((const float *)att)[i];
-            }
-            sim[r] = (float)(s / NH);
+    for (long r = 0; r < (long)B * L; r++) {
+        long b = r / L, p = r % L;
+        double s = 0;
+        for (int h = 0; h < NH; h++) {
+            long i = ((b * NH + h) * T) * T + 1 + p;
+            s += a->bf16 ? bf16_to_f32_one(((const bf16_t *)att)[i]) : ((const float *)att)[i];
         }
-    } else {
-        cosine_to_patches(sim, tok, (long)T * D, tok, B, T, D);
+        sim[r] = (float)(s / NH);
     }
     return sim;
 }
@@ -102,6 +106,19 @@ void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const 
 
 const float *encoder_target_tokens(model_t *src, acts_t *a, const float *images, int B) {
     return encoder_pass(src, a, images, B, NULL);
+}
+
+const float *tokens_order_signal(const model_t *m, acts_t *a, const float *tok, int W, int B) {
+    acts_check(a, B, ACTS_PRETRAIN);
+    ERR_ASSERT(m->tgt.signal != SIGNAL_SELF, "the self signal needs an encoder pass's attention, not tokens");
+    ERR_ASSERT(W <= m->d.D || W <= a->out, "tokens of width %d wider than the arena's pool", W);
+    return token_signal(a, m->tgt.signal, tok, B, m->d.T, W);
+}
+
+void compute_order_from_tokens(model_t *m, acts_t *a, order_t o, const float *tok, int W, const float *noise, int B,
+                               int *ranks, int *center_out) {
+    const float *sim = order_uses_model(o) ? tokens_order_signal(m, a, tok, W, B) : NULL;
+    order_from_scores(o, m->d.G, sim, noise, B, ranks, center_out, a->order_scratch);
 }
 
 void compute_order_from_pass(model_t *m, acts_t *a, order_t o, const float *noise, int B, int *ranks, int *center_out) {

@@ -1,12 +1,14 @@
 /* The frozen teacher ViT (semaim/teacher.h): its table, its activation memory and its forward.
- * The forward is the encoder's pass (encoder.c) with what the two layouts change — LayerNorm
- * eps, GELU or QuickGELU, the MLP width, CLIP's bias-free patch embed, ln_pre and proj — on
- * the teacher's own sizes, so it has its own small arena instead of the model's. */
+ * The forward is the encoder's pass (encoder.c; its blocks are vit_block_forward, blocks.h)
+ * with what the two layouts change — LayerNorm eps, GELU or QuickGELU, the MLP width, CLIP's
+ * bias-free patch embed, ln_pre and proj — on the teacher's own sizes, so it has its own small
+ * arena instead of the model's. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/ops.h"
+#include "model/blocks.h"
 #include "model/carve.h"
 #include "model/table.h"
 #include "semaim/teacher.h"
@@ -199,26 +201,19 @@ size_t teacher_acts_bytes(const teacher_acts_t *a) { return a->bytes; }
 static const gemm_in_t *wt(const teacher_t *t, const float *view) {
     return t->w.half ? (const gemm_in_t *)(t->w.half + (view - t->w.params)) : (const gemm_in_t *)view;
 }
-static gemm_in_t *at(const teacher_acts_t *a, gemm_in_t *base, long e) { return (char *)base + e * (a->bf16 ? 2 : 4); }
 
-/* out = in + attn(ln_1(in)) then + mlp(ln_2(·)): the pre-norm block both layouts share. */
+/* The block forward is the student's (blocks.h) with the layout's eps, GELU and MLP width on
+ * the teacher's plans; nothing is kept for a backward, so both LayerNorms share one buffer. */
 static void block_forward(float *out, const float *in, const enc_block_t *w, const teacher_t *t, teacher_acts_t *a,
                           int B) {
-    const int D = a->a.width, H = a->a.hidden, h = a->bf16;
-    const long N = (long)B * (1 + a->a.grid * a->a.grid);
-    const float eps = teacher_ln_eps(a->a.layout);
-    const workspace_t *ws = &a->ws;
-    layernorm_forward_eps(a->ln, h, a->mean, a->rstd, in, w->ln1_w, w->ln1_b, N, D, eps);
-    float *f = h ? a->stage : (float *)a->qkv_out;
-    linear_forward(f, a->ln, wt(t, w->qkv_w), NULL, NULL, N, D, 3 * D, &a->qkv, ws);
-    bias_store(a->qkv_out, h, f, w->qkv_b, N, 3 * D);
-    attention_forward(a->atty, a->att_p, a->qkv_out, at(a, a->qkv_out, D), at(a, a->qkv_out, 2 * D), B, &a->att, ws);
-    linear_forward(a->mid, a->atty, wt(t, w->proj_w), w->proj_b, in, N, D, D, &a->proj, ws);
-    layernorm_forward_eps(a->ln, h, a->mean, a->rstd, a->mid, w->ln2_w, w->ln2_b, N, D, eps);
-    linear_forward(a->fc1_out, a->ln, wt(t, w->fc1_w), NULL, NULL, N, D, H, &a->fc1, ws);
-    if (a->a.layout == TEACHER_CLIP) bias_quickgelu_forward(a->gelu, h, a->fc1_out, w->fc1_b, N, H);
-    else bias_gelu_forward(a->gelu, h, a->fc1_out, w->fc1_b, N, H);
-    linear_forward(out, a->gelu, wt(t, w->fc2_w), w->fc2_b, a->mid, N, H, D, &a->fc2, ws);
+    const block_env_t k = {.D = a->a.width, .H = a->a.hidden, .T = 1 + a->a.grid * a->a.grid,
+                           .eps = teacher_ln_eps(a->a.layout), .quick = a->a.layout == TEACHER_CLIP, .h = a->bf16,
+                           .qkv = &a->qkv, .proj = &a->proj, .fc1 = &a->fc1, .fc2 = &a->fc2, .ws = &a->ws,
+                           .stage = a->stage, .wf = t->w.params, .wh = (const bf16_t *)t->w.half};
+    const enc_saved_t s = {.ln1 = a->ln, .ln1_mean = a->mean, .ln1_rstd = a->rstd, .qkv = a->qkv_out, .att = a->att_p,
+                           .atty = a->atty, .mid = a->mid, .ln2 = a->ln, .ln2_mean = a->mean, .ln2_rstd = a->rstd,
+                           .fc1 = a->fc1_out, .gelu = a->gelu};
+    vit_block_forward(out, &s, in, w, &k, &a->att, B, NULL, NULL);
 }
 
 const float *teacher_forward(const teacher_t *t, teacher_acts_t *a, const float *images, int B) {

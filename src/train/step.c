@@ -8,9 +8,15 @@ float train_step(model_t *m, acts_t *a, const target_src_t *src, order_t order, 
     model_t *om = src && src->order ? src->order : m;
     if (!target_is_feature(&m->tgt)) {
         if (noise) compute_order(om, a, order, images, noise, B, ranks, NULL);
+    } else if (m->tgt.kind == TARGET_TEACHER) {
+        ERR_ASSERT(src && src->teacher && src->tacts, "train_step: the teacher target without a teacher");
+        /* the teacher sees the student's images; its tokens give the targets, and the order
+         * unless another encoder's pass is asked for it (--ema-order) */
+        if (noise && om != m) compute_order(om, a, order, images, noise, B, ranks, NULL);
+        const float *tok = teacher_forward(src->teacher, src->tacts, images, B);
+        if (noise && om == m) compute_order_from_tokens(m, a, order, tok, src->teacher->a.out, noise, B, ranks, NULL);
+        semaim_feature_targets(m, a, tok, ranks, B);
     } else {
-        ERR_ASSERT(m->tgt.kind == TARGET_INFERENCE || m->tgt.kind == TARGET_EMA, "train_step: target %s not built",
-                   target_kind_name(m->tgt.kind));
         model_t *enc = src && src->encoder ? src->encoder : m;
         /* the order first: a pass of another encoder would overwrite its signal; when the
          * order's encoder is the target's, its one pass gives both */

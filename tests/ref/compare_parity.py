@@ -121,6 +121,12 @@ def check_config(path, c):
         raise DumpError(f"{path}: 'target' must be one of {ref.TARGETS}, got {c.get('target')!r}")
     if c.get("target") == "ema" and not spe:
         raise DumpError(f"{path}: the 'ema' target needs the EMA (ema_steps_per_epoch > 0)")
+    if c.get("target") == "teacher":
+        for k in ("teacher_width", "teacher_depth", "teacher_heads", "teacher_out"):
+            if not isinstance(c.get(k), int) or c[k] < 1:
+                raise DumpError(f"{path}: {k!r} must be a positive integer with the teacher target, got {c.get(k)!r}")
+        if c.get("teacher_layout") not in ("timm", "clip") or not os.path.isfile(str(c.get("teacher"))):
+            raise DumpError(f"{path}: the teacher target needs 'teacher_layout' timm/clip and an existing 'teacher' file")
     try:
         ref.check_cfg(c)
     except ValueError as e:

@@ -42,16 +42,55 @@ def grid(cfg):
     return cfg["image"] // cfg["patch"]
 
 
-TARGETS = ("pixel", "inference", "ema")
+TARGETS = ("pixel", "inference", "ema", "teacher")
 
 
 def head_width(cfg):
     """The prediction head's outputs: P²·3 for the pixel target, the width D for the model's
-    own encoder tokens or its EMA's (docs/objective.md)."""
+    own encoder tokens or its EMA's, the teacher's token width (docs/objective.md)."""
     t = cfg.get("target", "pixel")
     if t not in TARGETS:
         raise ValueError(f"target {t!r} is not one of {TARGETS}")
-    return 3 * cfg["patch"] ** 2 if t == "pixel" else cfg["width"]
+    return 3 * cfg["patch"] ** 2 if t == "pixel" else cfg["teacher_out"] if t == "teacher" else cfg["width"]
+
+
+_teachers = {}
+
+
+def teacher_module(cfg):
+    """The frozen teacher of a config (target teacher): the file cfg['teacher'] loaded strictly
+    into its framework's own module (timm's ViT, tests/ref/vit_timm.py; OpenAI CLIP's tower,
+    tests/ref/teacher_ref.py) in float64, with cfg's teacher_layout, teacher_depth,
+    teacher_width, teacher_heads and teacher_out. Cached by file."""
+    path = cfg["teacher"]
+    if path not in _teachers:
+        import os
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import safetensors_io
+        import teacher_ref
+        import vit_timm
+        tensors, _ = safetensors_io.read(path)
+        sd = {k.removeprefix("visual."): torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in tensors.items()}
+        args = (cfg["image"], cfg["patch"], cfg["teacher_width"], cfg["teacher_depth"], cfg["teacher_heads"])
+        if cfg["teacher_layout"] == "timm":
+            nc = sd["head.weight"].shape[0] if "head.weight" in sd else 0
+            mod = vit_timm.VisionTransformer(*args, num_classes=nc)
+        else:
+            mod = teacher_ref.CLIPVisionTower(*args, cfg["teacher_out"])
+            sd = {k: v for k, v in sd.items() if k in mod.state_dict()}   # a whole CLIP file's text tower
+        mod = mod.double()
+        mod.load_state_dict(sd, strict=True)
+        mod.eval()
+        _teachers.clear()
+        _teachers[path] = mod
+    return _teachers[path]
+
+
+@torch.no_grad()
+def teacher_tokens(cfg, images):
+    """[B, T, out]: every token of the teacher (timm: after `norm`; CLIP: ln_post @ proj)."""
+    mod = teacher_module(cfg)
+    return mod.forward_features(images) if cfg["teacher_layout"] == "timm" else mod(images)
 
 
 def param_shapes(cfg):
@@ -302,6 +341,8 @@ def loss_fn(p, images, ranks, cfg, teacher=None):
     if cfg.get("target", "pixel") in ("inference", "ema"):
         src = teacher if cfg.get("target") == "ema" else p
         return feature_loss(pred, encoder_tokens(src, images, cfg)[:, 1:].detach())
+    if cfg.get("target", "pixel") == "teacher":
+        return feature_loss(pred, teacher_tokens(cfg, images)[:, 1:])
     blur_k, sigma, norm_pix, loss = objective(cfg)
     with torch.no_grad():
         target = pixel_target(images, cfg["patch"], blur_k, sigma, norm_pix)
@@ -327,7 +368,10 @@ def order_signal(p, images, cfg, signal):
     """The permutation pass's per-patch signal (docs/objective.md), [B, L]:
     cls  cos(z_cls, z_p) of the tokens z after the final norm (SPEC §1 step 2);
     gap  cos(mean_q z_q, z_p), the mean over the normed patch tokens;
-    self the last block's softmax(q·kᵀ/√hd) from the cls query to patch p, mean over heads."""
+    self the last block's softmax(q·kᵀ/√hd) from the cls query to patch p, mean over heads.
+    With the teacher target the tokens z are the teacher's (cls and gap only)."""
+    if cfg.get("target", "pixel") == "teacher":
+        return token_signal(teacher_tokens(cfg, images), signal)
     x = embed(p, images, cfg)
     D, NH = cfg["width"], cfg["heads"]
     for i in range(cfg["depth"]):
@@ -339,7 +383,11 @@ def order_signal(p, images, cfg, signal):
             att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(hd), dim=-1)   # [B, NH, T, T]
             return att[:, :, 0, 1:].mean(dim=1)
         x = encoder_block(p, i, x, None, NH)
-    x = layer_norm(x, p, "norm")
+    return token_signal(layer_norm(x, p, "norm"), signal)
+
+
+def token_signal(x, signal):
+    """cls or gap signal [B, L] of tokens x [B, T, W] (row 0 the cls token)."""
     if signal == "gap":   # the mean of the normed tokens themselves, before any unit scaling
         ref = x[:, 1:].mean(dim=1, keepdim=True)
         ref = ref / ref.norm(dim=-1, keepdim=True)

@@ -4,9 +4,12 @@
  * gemm_run timed: kernels/gemm.h), and peak RSS. tests/bench/train.sh sets these against the
  * GEMM rate of the same backend and precision on the model's shapes (bench_gemm).
  * Usage: bench_train [--preset tiny] [--batch 32] [--steps 3] [--order semantic]
- *                    [--gemm auto] [--precision fp32] [--label NAME] [--target pixel|inference|ema]
+ *                    [--gemm auto] [--precision fp32] [--label NAME]
+ *                    [--target pixel|inference|ema|teacher] [--teacher FILE.safetensors]
  * --target ema keeps the EMA teacher (ema.h): its pass gives the targets and its update runs
- * after AdamW (counted in the AdamW phase), as in semaim-train.
+ * after AdamW (counted in the AdamW phase), as in semaim-train. With --target teacher the
+ * teacher's forward is part of the permutation phase (it gives the order and the targets), as
+ * in semaim-train.
  * Figures are named train_<preset>_b<batch>_<label>_* (label: backend_precision by default).
  * An unsupported --gemm/--precision prints one line and exits 2. */
 #include <getopt.h>
@@ -23,14 +26,16 @@
 #include "semaim/model.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
+#include "semaim/teacher_io.h"
 #include "semaim/train_step.h"
 
 int main(int argc, char **argv) {
-    const char *preset = "tiny", *order_s = "semantic", *gemm = "auto", *precision = "fp32", *label = NULL, *target = "pixel";
+    const char *preset = "tiny", *order_s = "semantic", *gemm = "auto", *precision = "fp32", *label = NULL;
+    const char *target = "pixel", *teacher_path = NULL;
     int B = 32, steps = 3;
     static struct option opts[] = {{"preset", 1, 0, 'p'}, {"batch", 1, 0, 'b'}, {"steps", 1, 0, 's'}, {"order", 1, 0, 'o'},
-                                   {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'r'}, {"label", 1, 0, 'l'}, {"target", 1, 0, 't'},
-                                   {0, 0, 0, 0}};
+                                   {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'r'}, {"label", 1, 0, 'l'},
+                                   {"target", 1, 0, 't'}, {"teacher", 1, 0, 'e'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'p') preset = optarg;
@@ -41,6 +46,7 @@ int main(int argc, char **argv) {
         else if (ch == 'r') precision = optarg;
         else if (ch == 'l') label = optarg;
         else if (ch == 't') target = optarg;
+        else if (ch == 'e') teacher_path = optarg;
         else { fprintf(stderr, "bench_train: bad option\n"); return 2; }
     }
     semaim_config_t c;
@@ -49,7 +55,7 @@ int main(int argc, char **argv) {
     order_t order;
     target_cfg_t tgt = target_defaults();
     if (config_preset(preset, &c) || order_parse(order_s, &order) || config_validate(&c, B, &err_v) || steps < 1 ||
-        target_parse_kind(target, &tgt, &err_v) || tgt.kind == TARGET_TEACHER) {
+        target_parse_kind(target, &tgt, &err_v)) {
         fprintf(stderr, "bench_train: bad preset, order, batch, steps or target\n");
         return 2;
     }
@@ -60,15 +66,30 @@ int main(int argc, char **argv) {
              label ? "" : gemm_precision_name(&gc));
     if (label) name[strlen(name) - 1] = 0;   // no precision after a label: drop the trailing '_'
     for (char *q = name; *q; q++) if (*q == '-') *q = '_';
+    teacher_t teach = {0};
+    target_src_t src = {NULL, NULL, NULL, NULL};
+    if ((tgt.kind == TARGET_TEACHER) != (teacher_path != NULL)) {
+        fprintf(stderr, "bench_train: --target teacher goes with --teacher FILE\n");
+        return 2;
+    }
+    if (teacher_path && (teacher_load(&teach, teacher_path, c.image, c.patch, &err_v) ||
+                         target_set_teacher(&tgt, teacher_path, teach.a.layout, teach.a.out, &err_v))) {
+        fprintf(stderr, "bench_train: %s\n", err);
+        return 2;
+    }
     model_t m;
     ema_t ema = {0};
     if (model_init_target(&m, &c, &tgt, 1, &err_v) || (tgt.kind == TARGET_EMA && ema_init(&ema, &m, &err_v))) {
         fprintf(stderr, "bench_train: %s\n", err);
         return 2;
     }
-    target_src_t src = {tgt.kind == TARGET_EMA ? &ema.m : NULL, NULL};
+    src.encoder = tgt.kind == TARGET_EMA ? &ema.m : NULL;
     acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, m.out, &err_v);
     if (!a) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
+    if (teacher_path) {
+        src.teacher = &teach;
+        if (!(src.tacts = teacher_acts_create(&teach, B, &err_v))) { fprintf(stderr, "bench_train: %s\n", err); return 2; }
+    }
     int H = c.image, L = m.d.L;
     float *img = malloc(sizeof(float) * B * 3 * H * H), *noise = malloc(sizeof(float) * B * L);
     int *ranks = malloc(sizeof(int) * B * L);
@@ -93,6 +114,7 @@ int main(int argc, char **argv) {
     gemm_timing(0);
     const int nt = omp_get_max_threads();
     double total = tp + tf + tb + to, ips = (double)B * steps / total;
+    /* the student's FLOPs only: a teacher's forward is extra work the figure leaves out */
     double flops = semaim_flops_per_image(&m), gflops = flops * ips / 1e9;
     /* GEMMs run from parallel regions count their thread time: a team's wall time is that over
      * the threads (the region's work is split evenly enough for a benchmark figure) */
@@ -115,6 +137,8 @@ int main(int argc, char **argv) {
     free(img); free(noise); free(ranks);
     acts_free(a);
     ema_free(&ema);
+    teacher_acts_free(src.tacts);
+    teacher_free(&teach);
     model_free(&m);
     return 0;
 }

@@ -5,7 +5,9 @@
  * is float64). --blur, --norm-pix, --loss, --order-signal and --target are semaim-train's, parsed
  * by the same functions; the permutation pass's signal values are dumped too (semantic_signal).
  * With a feature target the order of the whole trajectory is the one train_step's own pass gives
- * at step 0 (the pass that also gives the targets), and the targets follow the weights.
+ * at step 0 (the pass that also gives the targets), and the targets follow the weights; --teacher
+ * FILE (with --target teacher) gives them from a frozen teacher, whose tokens make the semantic
+ * signal and order.
  * --ema SPE keeps the EMA teacher (ema.h) with SPE steps per epoch for its decay, updated after
  * every AdamW step as semaim-train does, and dumps it after each step; --ema-order then takes
  * each step's order from it (train_step's permutation pass on the EMA shadow, with the fixed
@@ -24,6 +26,7 @@
 #include "semaim/model_io.h"
 #include "semaim/optim.h"
 #include "semaim/rng.h"
+#include "semaim/teacher_io.h"
 
 static void die(const char *msg) { fprintf(stderr, "parity_dump: %s\n", msg); exit(2); }
 
@@ -33,7 +36,7 @@ int main(int argc, char **argv) {
     long ema_spe = 0;   /* 0: no EMA */
     long seed = 1;
     double lr = 1e-3, clip = 0.5;
-    const char *out = NULL, *order_s = "raster", *gemm = "openblas";
+    const char *out = NULL, *order_s = "raster", *gemm = "openblas", *teacher_path = NULL;
     target_cfg_t tgt = target_defaults();
     err_t err_v = {0}; char *err = err_v.msg;
     static struct option opts[] = {
@@ -42,7 +45,7 @@ int main(int argc, char **argv) {
         {"seed", 1, 0, 's'}, {"steps", 1, 0, 'n'}, {"lr", 1, 0, 'l'}, {"warmup", 1, 0, 'u'},
         {"clip", 1, 0, 'c'}, {"out", 1, 0, 'O'}, {"gemm", 1, 0, 'g'}, {"blur", 1, 0, 'B'}, {"norm-pix", 1, 0, 'N'},
         {"loss", 1, 0, 'L'}, {"order-signal", 1, 0, 'S'}, {"ema", 1, 0, 'E'}, {"ema-order", 0, 0, 'R'},
-        {"target", 1, 0, 'T'}, {0, 0, 0, 0}};
+        {"target", 1, 0, 'T'}, {"teacher", 1, 0, 'X'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -68,6 +71,7 @@ int main(int argc, char **argv) {
         case 'E': ema_spe = atol(optarg); if (ema_spe < 1) die("--ema needs steps per epoch >= 1"); break;
         case 'R': ema_order = 1; break;
         case 'T': if (target_parse_kind(optarg, &tgt, &err_v)) die(err); break;
+        case 'X': teacher_path = optarg; break;
         default: die("unknown option");
         }
     }
@@ -83,11 +87,23 @@ int main(int argc, char **argv) {
     if (tgt.kind == TARGET_EMA && !ema_spe) die("--target ema needs --ema SPE");
     if (ema_order && !order_uses_model(order)) die("--ema-order needs the semantic or similarity order");
     tgt.ema_order = ema_order;
+    if ((tgt.kind == TARGET_TEACHER) != (teacher_path != NULL)) die("--target teacher goes with --teacher FILE");
+    teacher_t teach = {0};
+    target_src_t src = {NULL, NULL, NULL, NULL};
+    if (teacher_path) {
+        if (teacher_load(&teach, teacher_path, c.image, c.patch, &err_v) ||
+            target_set_teacher(&tgt, teacher_path, teach.a.layout, teach.a.out, &err_v))
+            die(err);
+        src.teacher = &teach;
+        if (!(src.tacts = teacher_acts_create(&teach, B, &err_v))) die(err);
+    }
 
     model_t m;
     if (model_init_target(&m, &c, &tgt, (uint64_t)seed, &err_v)) die(err);
     ema_t ema = {0};
     if (ema_spe && ema_init(&ema, &m, &err_v)) die(err);
+    src.encoder = tgt.kind == TARGET_EMA ? &ema.m : NULL;
+    src.order = ema_order ? &ema.m : NULL;
     acts_t *a = acts_create(&m.cfg, B, ACTS_PRETRAIN, m.out, &err_v);
     if (!a) die("out of memory");
     int L = m.d.L, H = c.image;
@@ -106,8 +122,14 @@ int main(int argc, char **argv) {
                                                                  (2 * rng_nextf(&r) - 1);
         }
     for (long i = 0; i < (long)B * L; i++) noise[i] = rng_nextf(&r);
-    memcpy(signal, encoder_order_signal(&m, a, img, B), sizeof(float) * B * L);
-    compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, sem, center);
+    if (src.teacher) {   /* the order comes from the teacher's tokens */
+        const float *tok = teacher_forward(&teach, src.tacts, img, B);
+        memcpy(signal, tokens_order_signal(&m, a, tok, teach.a.out, B), sizeof(float) * B * L);
+        compute_order_from_tokens(&m, a, ORDER_SEMANTIC, tok, teach.a.out, noise, B, sem, center);
+    } else {
+        memcpy(signal, encoder_order_signal(&m, a, img, B), sizeof(float) * B * L);
+        compute_order(&m, a, ORDER_SEMANTIC, img, noise, B, sem, center);
+    }
     compute_order(&m, a, order, img, noise, B, ranks, NULL);
     const int feat = target_is_feature(&tgt);
     /* the initial weights before step 0 changes them: that step also gives a feature target's ranks */
@@ -123,7 +145,6 @@ int main(int argc, char **argv) {
     for (int t = 0; t < steps; t++) {
         /* the order of step t from the EMA after t updates: its signal first, then the step's own pass */
         if (ema_order) memcpy(step_signal, encoder_order_signal(&ema.m, a, img, B), sizeof(float) * B * L);
-        target_src_t src = {tgt.kind == TARGET_EMA ? &ema.m : NULL, ema_order ? &ema.m : NULL};
         float loss = train_step(&m, a, &src, order, img, ema_order || (feat && t == 0) ? noise : NULL, B, ranks, NULL);
         if (t == 0) {
             memcpy(ranks0, ranks, sizeof(int) * B * L);
@@ -164,15 +185,22 @@ int main(int argc, char **argv) {
             "\"batch\": %d, \"order\": \"%s\", \"seed\": %ld, \"steps\": %d, \"lr\": %.17g, \"warmup_iters\": %d, "
             "\"total_iters\": %d, \"weight_decay\": %g, \"beta1\": %g, \"beta2\": %g, \"eps\": %g, \"clip\": %g, "
             "\"gemm\": \"%s\", \"blur_k\": %d, \"blur_sigma\": %.17g, \"norm_pix\": %d, \"loss\": \"%s\", \"signal\": \"%s\", "
-            "\"ema_steps_per_epoch\": %ld, \"ema_order\": %d, \"target\": \"%s\"}\n",
+            "\"ema_steps_per_epoch\": %ld, \"ema_order\": %d, \"target\": \"%s\"",
             c.image, c.patch, c.width, c.depth, c.dec_depth, c.heads, B, order_name(order), seed, steps, lr, warmup,
             steps, oc.weight_decay, oc.beta1, oc.beta2, oc.eps, oc.clip, gemm_backend_name(gc.backend), tgt.blur_k,
             tgt.blur_sigma, tgt.norm_pix, target_loss_name(tgt.loss), target_signal_name(tgt.signal), ema_spe, ema_order,
             target_kind_name(tgt.kind));
+    if (teacher_path)
+        fprintf(cf, ", \"teacher\": \"%s\", \"teacher_layout\": \"%s\", \"teacher_width\": %d, \"teacher_depth\": %d, "
+                "\"teacher_heads\": %d, \"teacher_out\": %d", teacher_path, teach.a.layout == TEACHER_CLIP ? "clip" : "timm",
+                teach.a.width, teach.a.depth, teach.a.heads, teach.a.out);
+    fprintf(cf, "}\n");
     fclose(cf);
     free(img); free(noise); free(ranks); free(sem); free(center); free(signal); free(step_signal); free(ranks0);
     acts_free(a);
     ema_free(&ema);
+    teacher_acts_free(src.tacts);
+    teacher_free(&teach);
     model_free(&m);
     return 0;
 }

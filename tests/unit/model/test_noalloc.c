@@ -187,7 +187,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
     for (int o = ORDER_SEMANTIC; a && o <= ORDER_SIMILARITY; o++) {
         if (!order_uses_model((order_t)o)) continue;
         before = allocs;
-        float loss = train_step(&m, a, &(target_src_t){NULL, &ema.m}, (order_t)o, img, noise, B, ranks, NULL);
+        float loss = train_step(&m, a, &(target_src_t){.order = &ema.m}, (order_t)o, img, noise, B, ranks, NULL);
         optim_update(&m.w, &oc, 1e-3, o + 1, grad_norm(m.w.grads, m.w.nparams));
         ema_update(&ema, m.w.params, ema_decay(o, 1));
         CHECK(allocs == before, "order %s from the EMA: %ld allocations during a step", order_name((order_t)o),
@@ -220,7 +220,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         for (int o = ORDER_SEMANTIC; ai && o <= ORDER_SIMILARITY; o += ORDER_SIMILARITY) {
             for (int eo = 0; eo < 2; eo++) {
                 before = allocs;
-                float loss = train_step(&mi, ai, &(target_src_t){&em.m, eo ? &em.m : NULL}, (order_t)o, img, noise, B, ranks,
+                float loss = train_step(&mi, ai, &(target_src_t){.encoder = &em.m, .order = eo ? &em.m : NULL}, (order_t)o, img, noise, B, ranks,
                                         NULL);
                 optim_update(&mi.w, &oc, 1e-3, o + 1, grad_norm(mi.w.grads, mi.w.nparams));
                 ema_update(&em, mi.w.params, ema_decay(o, 1));
@@ -232,6 +232,34 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         ema_free(&em);
         acts_free(ai);
         model_free(&mi);
+    }
+    /* the teacher target: a CLIP tower wider than the student (weights set by hand), its forward
+     * inside the step giving the order and the targets */
+    {
+        teacher_arch_t ar = {TEACHER_CLIP, 48, 2, 3, 96, 8, 4, 40, ""};
+        teacher_t t;
+        CHECK(teacher_init(&t, &ar, &err_v) == 0, "teacher_init: %s", err_v.msg);
+        for (long i = 0; i < t.w.nparams; i++) t.w.params[i] = (float)((i * 7919) % 199) / 1990.0f - 0.05f;
+        teacher_ready(&t);
+        target_cfg_t tt = target_defaults();
+        tt.kind = TARGET_TEACHER; tt.teacher_layout = TEACHER_CLIP; tt.teacher_width = ar.out;
+        model_t mt;
+        CHECK(model_init_target(&mt, &c, &tt, 3, &err_v) == 0 && mt.out == ar.out, "teacher-target model: %s", err_v.msg);
+        acts_t *at = acts_create(&mt.cfg, B, ACTS_PRETRAIN, mt.out, &err_v);
+        target_src_t src = {.teacher = &t, .tacts = teacher_acts_create(&t, B, &err_v)};
+        CHECK(at && src.tacts, "teacher-target arenas: %s", err_v.msg);
+        for (int o = ORDER_SEMANTIC; at && src.tacts && o <= ORDER_CENTER; o++) {
+            before = allocs;
+            float loss = train_step(&mt, at, &src, (order_t)o, img, noise, B, ranks, NULL);
+            optim_update(&mt.w, &oc, 1e-3, o + 1, grad_norm(mt.w.grads, mt.w.nparams));
+            CHECK(allocs == before, "teacher target, order %s: %ld allocations during a step", order_name((order_t)o),
+                  allocs - before);
+            CHECK(loss > 0 && isfinite(loss), "teacher-target loss computed (%g)", loss);
+        }
+        teacher_acts_free(src.tacts);
+        acts_free(at);
+        model_free(&mt);
+        teacher_free(&t);
     }
     /* a fine-tuning step: forward with drop-path, backward, AdamW, and an evaluation forward
      * of a partial batch */
