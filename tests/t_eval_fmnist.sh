@@ -12,8 +12,7 @@
 # 4. the linear probe on those files runs its epochs, logs each, and beats chance by far;
 # 5. fine-tuning (2 ranks, 24 steps) learns (val top-1 at least twice chance), logs its events,
 #    and a run stopped after 12 steps and resumed ends with a checkpoint bit-identical to an
-#    uninterrupted one;
-# 6. --head-init probe starts the classifier as the linear probe on the frozen gap features.
+#    uninterrupted one.
 . "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 FM=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
@@ -189,25 +188,4 @@ last = open(sys.argv[2]).read().strip().splitlines()[-1]
 assert last.startswith("finetune: top1=") and " top5=" in last, last
 PY
 then pass "eval_fmnist.finetune_learns_and_logs"; else bad "eval_fmnist.finetune_learns_and_logs"; fi
-
-# 6. --head-init probe (LP-FT): the classifier starts as the linear probe on the frozen gap
-# features. Its probe is semaim-eval linprobe's with the same features, epochs, batch and seed
-# (the same top-1), and at lr 0 the fine-tuned classifier scores what the probe scored (to 3
-# of 3000 images: fc_norm's arithmetic against the probe's BatchNorm); a random head is at chance
-P="--checkpoint $ck --data $w/shards --batch 32"
-run 2 "$ev" linprobe $P --feature gap --epochs 9 --warmup-epochs 1 --probe-batch 128 --probe-seed 3 --out "$w/lpg" \
-  >"$w/lpg.out" 2>"$w/lpg.err" || bad "eval_fmnist.linprobe_gap ($(head -1 "$w/lpg.err"))"
-run 2 "$PWD/bin/semaim-finetune" $P --head-init probe --probe-epochs 9 --probe-batch 128 --ft-seed 3 --steps 1 --base-lr 0 \
-  --min-lr 0 --eval-every 1000 --log-every 1000 --out "$w/lpft" >"$w/lpft.out" 2>"$w/lpft.err" ||
-  bad "eval_fmnist.lpft_run ($(head -1 "$w/lpft.err"))"
-if $PY - "$w/lpg/eval.jsonl" "$w/lpft" <<'PY'
-import json, sys
-lp = [json.loads(l) for l in open(sys.argv[1]) if '"linprobe"' in l][-1]
-ev = [json.loads(l) for l in open(f"{sys.argv[2]}/metrics.jsonl")]
-start, top1 = ev[0], [e for e in ev if e["event"] == "eval"][-1]["top1"]
-assert start["head_init"] == "probe" and start["probe_top1"] == lp["top1"], (start.get("probe_top1"), lp["top1"])
-assert lp["top1"] > 50 and abs(top1 - lp["top1"]) <= 0.1, (top1, lp["top1"])
-print(f"probe {lp['top1']:.2f}, classifier from it at lr 0 {top1:.2f}")
-PY
-then pass "eval_fmnist.head_init_probe_is_the_probe"; else bad "eval_fmnist.head_init_probe_is_the_probe"; fi
 exit $fail

@@ -97,22 +97,14 @@ int knn_eval(const featset_t *train, const featset_t *val, const char *kind, int
  * steps of `batch` images (the last partial batch dropped); each rank processes the members
  * it holds and the statistics and gradients are summed over ranks, so the result does not
  * depend on the rank count (up to float summation order). */
-/* The trained probe as an affine map per feature (its evaluation BatchNorm: x̂ = scale ⊙ x +
- * shift, from the running statistics) and the Linear (w [C, D], b [C]); caller-owned buffers
- * of the given C and D (fine-tuning's LP-FT head: scale/shift become fc_norm's affine). */
-typedef struct {
-    int C, D;
-    float *scale, *shift, *w, *b;
-} linprobe_head_t;
 typedef struct {
     int epochs, batch;
     double base_lr, momentum, weight_decay, warmup_epochs;
     uint64_t seed;
-    linprobe_head_t *head;   /* NULL, or filled with the probe after the last epoch */
 } linprobe_cfg_t;
 typedef struct { int epoch; double loss, lr, top1, top5, seconds; } linprobe_epoch_t;
 /* Collective. on_epoch (may be NULL) is called on every rank after each epoch's evaluation.
- * Returns 0, or -1 (err set, same on all ranks; ERR_INPUT when cfg->head has another C or D). */
+ * Returns 0, or -1 (err set, same on all ranks). */
 int linprobe_run(const featset_t *train, const featset_t *val, const char *kind, const linprobe_cfg_t *cfg,
                  MPI_Comm comm, void (*on_epoch)(const linprobe_epoch_t *, void *), void *ctx, err_t *err);
 #endif

@@ -270,7 +270,7 @@ static int cmd_linprobe(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *feature = "cls", *trf = NULL, *vaf = NULL, *gemm = "auto", *precision = "fp32";
     int batch = 64, raw = 0;
     long seed = 0;
-    linprobe_cfg_t lc = {90, 256, 0.1, 0.9, 0.0, 10, 0, NULL};
+    linprobe_cfg_t lc = {90, 256, 0.1, 0.9, 0.0, 10, 0};
     option_t opts[] = {
         SOURCE_OPTIONS(src),
         {"data", OPT_STRING, &data, "shards folder with train/ and val/ splits", 0, 0, 0},

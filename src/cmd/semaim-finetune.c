@@ -88,30 +88,6 @@ static int mix_batch(const mixup_config *mc, uint64_t seed, long step, const loa
     return 0;
 }
 
-static void keep_epoch(const linprobe_epoch_t *ep, void *last) { *(linprobe_epoch_t *)last = *ep; }
-
-/* LP-FT (--head-init probe): fc_norm and head start as a linear probe on the frozen encoder's
- * gap readout of the train split (evaluation transform), so the first steps do not pull the
- * good features towards a random head's needs. The gap readout is fc_norm's input normalised
- * without affine; the probe's BatchNorm (running statistics) is an affine map per feature, so
- * it becomes fc_norm's weight and bias and the probe's Linear the head: at step 0 the
- * classifier is the probe. Collective; 0, or -1 with e (the same on every rank). */
-static int head_from_probe(ft_model_t *f, model_t *pm, const char *data, int batch, linprobe_cfg_t *lc, const run_t *run,
-                           linprobe_epoch_t *last, err_t *e) {
-    featset_t tr = {0}, va = {0};
-    linprobe_head_t head = {f->C, f->cfg.width, f->p.fcn_w, f->p.fcn_b, f->p.head_w, f->p.head_b};
-    lc->head = &head;
-    features_compute(&tr, pm, data, "train", batch, run->rank, run->world, e);
-    if (!dist_agree(MPI_COMM_WORLD, e)) features_compute(&va, pm, data, "val", batch, run->rank, run->world, e);
-    if (!dist_agree(MPI_COMM_WORLD, e)) linprobe_run(&tr, &va, "gap", lc, MPI_COMM_WORLD, keep_epoch, last, e);
-    featset_free(&tr);
-    featset_free(&va);
-    lc->head = NULL;
-    if (e->kind) return err_prefix(e, "finetune: --head-init probe");
-    params_sync_half(&f->w);
-    return 0;
-}
-
 int main(int argc, char **argv) {
     run_t run;
     run_init(&run, &argc, &argv, prog_name(argv[0]), CKPT_FINETUNE);
@@ -119,8 +95,6 @@ int main(int argc, char **argv) {
     const char *data = NULL, *out = "runs/finetune", *resume = "auto", *allred = "ring", *assign = "auto",
                *randaug = "rand-m9-mstd0.5-inc1", *remode = "pixel", *gemm = "auto", *precision = "fp32";
     int batch = 64, classes = 0, keep = 3, log_every = 10, check_every = 100, loader_threads = 1, eval_every = 1;
-    const char *head_init = "random";
-    linprobe_cfg_t lp = {90, 256, 0.1, 0.9, 0.0, 10, 0, NULL};   /* semaim-eval linprobe's defaults */
     long epochs = 100, steps = 0, warmup_steps = -1, ckpt_every = 1000, max_steps_this_run = 0, ft_seed = 0;
     double base_lr = 5e-4, min_lr = 1e-6, warmup_epochs = 20, weight_decay = 0.05, layer_decay = 0.65, drop_path = 0.1,
            smoothing = 0.1, beta1 = 0.9, beta2 = 0.999, clip = 0, stall_timeout = 1800, reprob = 0.25, crop_scale = 0.08,
@@ -157,12 +131,6 @@ int main(int argc, char **argv) {
         {"beta2", OPT_DOUBLE, &beta2, "AdamW beta2", 0, 1, 0},
         {"clip", OPT_DOUBLE, &clip, "global gradient-norm clip; 0 = off (MAE's fine-tuning default)", 0, 1e9, 0},
         {"ft-seed", OPT_LONG, &ft_seed, "seed of the head init, data order, augmentation and drop-path", 0, 9.2e18, 0},
-        {"head-init", OPT_STRING, &head_init, "random (MAE's: fc_norm 1/0, head N(0, 2e-5^2)) or probe (LP-FT: fc_norm and "
-         "head from a linear probe on the frozen gap features of the train split; not on resume)", 0, 0, 0},
-        {"probe-epochs", OPT_INT, &lp.epochs, "--head-init probe: the probe's epochs (SGD as semaim-eval linprobe, a ninth of them warmup)", 1,
-         1000000, 0},
-        {"probe-base-lr", OPT_DOUBLE, &lp.base_lr, "--head-init probe: lr = probe-base-lr x probe-batch / 256", 0, 1e3, 0},
-        {"probe-batch", OPT_INT, &lp.batch, "--head-init probe: the probe's global batch", 1, 1 << 24, 0},
         {"eval-every", OPT_INT, &eval_every, "evaluate on val every N epochs (and at the end)", 1, 1 << 30, 0},
         {"ckpt-every", OPT_LONG, &ckpt_every, "checkpoint every N steps (and at the end)", 1, 1e12, 0},
         {"keep", OPT_INT, &keep, "checkpoints kept", 1, 1000000, 0},
@@ -186,9 +154,6 @@ int main(int argc, char **argv) {
     err_t e = {0};
     if (!data) err_set(&e, ERR_INPUT, "finetune: --data is required");
     else if (strcmp(allred, "ring") && strcmp(allred, "mpi")) err_set(&e, ERR_INPUT, "finetune: --allreduce must be ring or mpi");
-    int probe_head = head_init && !strcmp(head_init, "probe");
-    if (!e.kind && !probe_head && strcmp(head_init, "random"))
-        err_set(&e, ERR_INPUT, "finetune: --head-init must be random or probe, not '%s'", head_init);
     int assign_rule = loader_assign_from_name(assign);
     if (!e.kind && assign_rule < 0) err_set(&e, ERR_INPUT, "finetune: --assign must be auto, shards or deal, not '%s'", assign);
     aug_recipe recipe;
@@ -232,26 +197,12 @@ int main(int argc, char **argv) {
      * from-scratch encoder is the one `semaim-eval --at-init` scores, not one drawn from --ft-seed */
     ft_load_encoder(&f, &pm, &e);   /* the same config by construction */
     run_agree(&run, &e);
+    model_free(&pm);
 
     ckpt_model_t id = ckpt_finetune(&f);
     ckpt_state_t st = {0, 0, 0, (uint64_t)ft_seed, run.world, batch};
     run.resume_same = RECIPE_OPTIONS;
     int found = run_resume(&run, resume, &id, &f.w, &st, "ft-seed");
-    linprobe_epoch_t probe = {0};
-    double probe_s = clock_now();
-    if (probe_head && !found) {   /* a resumed run has its head already */
-        lp.seed = (uint64_t)ft_seed;
-        lp.warmup_epochs = lp.epochs / 9.0;   /* semaim-eval linprobe's 10 of 90 */
-        head_from_probe(&f, &pm, data, batch, &lp, &run, &probe, &e);
-        run_agree(&run, &e);
-        if (run.rank == 0) {
-            printf("%s: head from a linear probe on the frozen gap features: %d epochs, val top1 %.2f (%.1f s)\n", run.prog,
-                   probe.epoch, probe.top1, clock_now() - probe_s);
-            fflush(stdout);
-        }
-    }
-    probe_s = clock_now() - probe_s;
-    model_free(&pm);
     /* the mixed batch and its partner: allocated once */
     const int S = f.cfg.image, mixing = mixup_active(&mc);
     const size_t img_bytes = sizeof(float) * (size_t)batch * 3 * S * S;
@@ -270,12 +221,6 @@ int main(int argc, char **argv) {
     metrics_int(&extra, "source_step", info.step);
     metrics_raw(&extra, "at_init", src.at_init ? "true" : "false");
     metrics_int(&extra, "classes", C);
-    metrics_str(&extra, "head_init", probe_head ? (found ? "resumed" : "probe") : "random");
-    if (probe_head && !found) {
-        metrics_num(&extra, "probe_top1", "%.4f", probe.top1);
-        metrics_num(&extra, "probe_top5", "%.4f", probe.top5);
-        metrics_num(&extra, "probe_s", "%.3f", probe_s);
-    }
     char banner[128];
     snprintf(banner, sizeof banner, "%d classes, %s", C,
              found ? "resuming" : src.at_init ? "encoder at initialisation" : "pretrained encoder");

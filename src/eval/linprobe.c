@@ -45,11 +45,6 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
     int C;
     if (eval_num_classes(train, val, comm, &C, err)) return -1;
     const int D = train->dim, B = cfg->batch;
-    if (cfg->head && (cfg->head->C != C || cfg->head->D != D)) {
-        err_set(err, ERR_INPUT, "linear probe: the features have %d classes and width %d, the head to fill %d and %d", C, D,
-                cfg->head->C, cfg->head->D);
-        return -1;
-    }
     const long N = train->total, spe = N / B;
     if (spe < 1) { err_set(err, ERR_INPUT, "linear probe: batch %d is larger than the %ld train images", B, N); return -1; }
     const long total = spe * cfg->epochs, warmup = (long)llround(cfg->warmup_epochs * spe);
@@ -144,16 +139,6 @@ int linprobe_run(const featset_t *train, const featset_t *val, const char *kind,
                               100.0 * gcnt[1] / val->total, clock_now() - t0};
         if (!isfinite(e.loss)) { err_set(err, ERR_NONFINITE, "linear probe: loss is not finite in epoch %d", ep + 1); goto out; }
         if (on_epoch) on_epoch(&e, ctx);
-    }
-    if (cfg->head) {   /* bn_apply's arithmetic, as an affine map */
-        linprobe_head_t *h = cfg->head;
-        for (int d = 0; d < D; d++) {
-            double is = 1.0 / sqrt(rvar[d] + BN_EPS);
-            h->scale[d] = (float)is;
-            h->shift[d] = (float)(-rmean[d] * is);
-        }
-        memcpy(h->w, w, sizeof(float) * (size_t)C * D);
-        memcpy(h->b, w + (long)C * D, sizeof(float) * (size_t)C);
     }
     rc = 0;
 out:

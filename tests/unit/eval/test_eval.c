@@ -308,7 +308,7 @@ static void test_knn(void) {
     test_end();
 
     test_begin("linprobe_separable_set");
-    linprobe_cfg_t lc = {30, 32, 0.1, 0.9, 0.0, 2, 1, NULL};
+    linprobe_cfg_t lc = {30, 32, 0.1, 0.9, 0.0, 2, 1};
     linprobe_epoch_t last = {0};
     void keep(const linprobe_epoch_t *e, void *ctx);
     CHECK(linprobe_run(&tr, &va, "cls", &lc, MPI_COMM_WORLD, keep, &last, &err_v) == 0, "probe: %s", err);
@@ -316,36 +316,6 @@ static void test_knn(void) {
           "epoch %d top1 %.2f top5 %.2f loss %.3f", last.epoch, last.top1, last.top5, last.loss);
     CHECK(linprobe_run(&tr, &va, "mean", &lc, MPI_COMM_WORLD, keep, &last, &err_v) == 0 && last.top1 < 40,
           "noise features near chance: top1 %.2f", last.top1);
-    test_end();
-
-    /* the probe handed out (fine-tuning's LP-FT head): scale ⊙ x + shift, then the Linear,
-     * predicts the val set as the probe's own evaluation did, class for class */
-    test_begin("linprobe_head_is_the_probe");
-    {
-        float hs[16], hh[16], hw[6 * 16], hb[6];
-        linprobe_head_t head = {6, D, hs, hh, hw, hb};
-        linprobe_cfg_t hc = lc;
-        hc.head = &head;
-        hs[0] = NAN;
-        CHECK(linprobe_run(&tr, &va, "cls", &hc, MPI_COMM_WORLD, keep, &last, &err_v) == 0, "probe: %s", err);
-        CHECK(hs[0] > 0 && isfinite(hs[0]), "scale filled (%g)", hs[0]);
-        long hits = 0;
-        for (long i = 0; i < va.n; i++) {
-            float x[16], lg[6];
-            int32_t p5[5];
-            for (int d = 0; d < D; d++) x[d] = hs[d] * va.cls[i * D + d] + hh[d];
-            for (int c = 0; c < 6; c++) {
-                lg[c] = hb[c];
-                for (int d = 0; d < D; d++) lg[c] += hw[c * D + d] * x[d];
-            }
-            top5_classes(NULL, lg, 6, p5);
-            hits += p5[0] == va.labels[i];
-        }
-        CHECK(fabs(100.0 * hits / va.n - last.top1) < 1e-9, "head top1 %.2f, probe %.2f", 100.0 * hits / va.n, last.top1);
-        head.C = 5;
-        CHECK(linprobe_run(&tr, &va, "cls", &hc, MPI_COMM_WORLD, NULL, NULL, &err_v) == -1 && err_v.kind == ERR_INPUT &&
-                  strstr(err, "the head to fill 5"), "a head of another class count: %s", err);
-    }
     test_end();
 
     test_begin("labels_that_do_not_match_are_refused");
