@@ -7,7 +7,8 @@
 # its logits), SIGUSR1 recorded like pretraining's, a pretraining checkpoint refused as a
 # fine-tuning resume, the old `semaim-eval finetune` spelling still working, the run kind
 # written into the run folder so semaim-report leaves fine-tuning runs out of a scaling series,
-# and version-1 checkpoints still read.
+# version-1 checkpoints still read, and --at-init starting from the checkpoint's seed at
+# initialisation (the encoder semaim-eval --at-init scores), not from --ft-seed.
 . "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 train=$PWD/bin/semaim-train ft=$PWD/bin/semaim-finetune ev=$PWD/bin/semaim-eval rep=$PWD/bin/semaim-report
@@ -35,6 +36,26 @@ assert len(lr) == 10 and abs(max(lr) - peak) <= 1e-6 * peak, (peak, lr)
 assert lr.index(max(lr)) == 2 and lr[-1] < lr[2], lr   # iteration 2 (the third step) is the peak, then it falls
 PY
 then pass "finetune.short_run_reaches_peak_lr"; else bad "finetune.short_run_reaches_peak_lr"; fi
+
+# --at-init starts from the checkpoint's seed at initialisation, the encoder `semaim-eval
+# --at-init` scores, whatever --ft-seed (which draws only the head, order and augmentation):
+# at lr 0 the fine-tuning checkpoint's encoder equals eval's at-init export bit for bit, and
+# differs from the pretrained one (the old code drew the encoder from --ft-seed 5 here)
+run 1 "$ft" --checkpoint "$ck" --at-init --ft-seed 5 --data "$w/data" --batch 4 --steps 1 --base-lr 0 --min-lr 0 \
+  --classes 10 --eval-every 1000 --log-every 100 --out "$w/ai" >/dev/null 2>"$w/ai.err" || bad "finetune.at_init_run ($(head -1 "$w/ai.err"))"
+"$ev" export --checkpoint "$w/ai/ft-00000001.bin" --out "$w/ai.safetensors" >/dev/null 2>&1 || bad "finetune.at_init_export_ft"
+"$ev" export --checkpoint "$ck" --at-init --out "$w/init.safetensors" >/dev/null 2>&1 || bad "finetune.at_init_export_eval"
+"$ev" export --checkpoint "$ck" --out "$w/trained.safetensors" >/dev/null 2>&1 || bad "finetune.at_init_export_trained"
+if PYTHONPATH=tests/ref $PY - "$w/ai.safetensors" "$w/init.safetensors" "$w/trained.safetensors" <<'PY'
+import sys, numpy as np, safetensors_io as st
+ft, init, trained = (st.read(p)[0] for p in sys.argv[1:4])
+names = [n for n in init if not n.startswith("norm.")]   # the final norm is pretraining's, not the classifier's
+assert len(names) > 10 and all(n in ft for n in names), sorted(set(names) - set(ft))
+same = [n for n in names if np.array_equal(ft[n], init[n])]
+assert same == names, sorted(set(names) - set(same))
+assert any(not np.array_equal(init[n], trained[n]) for n in names if n != "pos_embed"), "the checkpoint is its init"
+PY
+then pass "finetune.at_init_encoder_is_evals_at_init"; else bad "finetune.at_init_encoder_is_evals_at_init"; fi
 
 # one all-reduce per step in both trainers, and what the run folder says about itself
 run 2 "$ft" $F --out "$w/ft" >"$w/ft.out" 2>"$w/ft.err" || bad "finetune.run ($(head -1 "$w/ft.err"))"

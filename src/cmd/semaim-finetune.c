@@ -193,7 +193,9 @@ int main(int argc, char **argv) {
     ft_model_t f;
     ft_init(&f, &pm.cfg, C, batch, layer_decay, (uint64_t)ft_seed, &e);
     run_agree(&run, &e);
-    if (!src.at_init) ft_load_encoder(&f, &pm, &e);   /* the same config by construction */
+    /* with --at-init pm is the checkpoint's seed at initialisation: copied too, so the
+     * from-scratch encoder is the one `semaim-eval --at-init` scores, not one drawn from --ft-seed */
+    ft_load_encoder(&f, &pm, &e);   /* the same config by construction */
     run_agree(&run, &e);
     model_free(&pm);
 

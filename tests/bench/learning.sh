@@ -15,7 +15,7 @@
 # command of each stage to results/bench-learning-runs.json.
 # Knobs: BENCH_LEARN_STEPS (pretraining steps, default 200), BENCH_LEARN_LABELS (labelled
 # images, default 1000), BENCH_LEARN_FT_EPOCHS (default 20), BENCH_LEARN_FT_BATCH (per rank, default
-# 16; the peak lr stays 1e-3), BENCH_LEARN_FT_ALL=1 (fine-tune
+# 16; the peak lr stays 2e-3), BENCH_LEARN_FT_ALL=1 (fine-tune
 # the raster and stochastic encoders too; by default they get k-NN and the probe), BENCH_LEARN_SEEDS (semantic's,
 # default "0 1"), BENCH_LEARN_ORDERS (one seed each, default "raster stochastic"),
 # BENCH_LEARN_LR (pretraining base lr, default 6e-3), BENCH_LEARN_DIR (work folder, default build/bench-learning; shards and finished stages are
@@ -66,9 +66,9 @@ M="--image 32 --patch 4 --width 96 --depth 6 --dec-depth 3 --heads 3"
 PT="--batch 64 --steps $steps --warmup-steps $((steps / 10)) --base-lr ${BENCH_LEARN_LR:-6e-3} --ckpt-every $steps --log-every 100"
 # the small-data fine-tuning recipe (jobs/finetune-small.conf; docs/eval.md, "Small data sets")
 # at a global batch of 32 (1000 labels: 31 steps an epoch, not 7) with the recipe's peak lr
-# of 1e-3 (its base lr 2e-3 is for a global batch of 128)
+# of 2e-3 (its base lr 4e-3 is for a global batch of 128)
 ft_batch=${BENCH_LEARN_FT_BATCH:-16}
-ft_lr=$(awk -v b="$ft_batch" 'BEGIN { print 2e-3 * 128 / (2 * b) }')
+ft_lr=$(awk -v b="$ft_batch" 'BEGIN { print 4e-3 * 128 / (2 * b) }')
 FT="--config jobs/finetune-small.conf --batch $ft_batch --base-lr $ft_lr --epochs $ft_epochs --warmup-epochs $((ft_epochs / 10)) \
   --eval-every 1000 --log-every 1000"
 
