@@ -4,7 +4,9 @@
 #   pixel    the pixel target (the reference of this run),
 #   teacher  a same-size timm ViT teacher (width 192, depth 12, heads 3, patch 16; random weights
 #            written by tests/ref/teacher_ref.py), whose forward runs inside each step,
-# each as images/s, and the teacher's row against the pixel row measured in the same run as a
+#   ema      the EMA of the weights as the teacher (--target ema: the EMA's encoder pass gives
+#            the targets, the live weights' pass the order, the EMA update runs after AdamW),
+# each as images/s, and each feature row against the pixel row measured in the same run as a
 # ratio. Short on purpose (TARGET_BENCH_STEPS, default 2 timed steps after a warm-up): the
 # machine is shared, so the figures are noisy; the ratio is what to read.
 set -u
@@ -33,9 +35,13 @@ pix=$(row pixel --target pixel)
 echo "$pix"
 tea=$(row timm_teacher --target teacher --teacher "$teacher")
 echo "$tea"
-# (slot: the ema row, `row ema --target ema`, and its ratio to pixel go here)
+ema=$(row ema --target ema)
+echo "$ema"
 ips() { echo "$1" | sed -n 's/^bench train_tiny_b32_.*_images_per_s: \([0-9.]*\).*/\1/p'; }
-p=$(ips "$pix") t=$(ips "$tea")
-if [ -n "$p" ] && [ -n "$t" ]; then
-  awk -v t="$t" -v p="$p" 'BEGIN { if (p > 0) printf "bench train_tiny_b32_timm_teacher_vs_pixel: %.3f ratio\n", t / p }'
-fi
+p=$(ips "$pix")
+for x in "timm_teacher:$tea" "ema:$ema"; do
+  t=$(ips "${x#*:}")
+  if [ -n "$p" ] && [ -n "$t" ]; then
+    awk -v t="$t" -v p="$p" -v l="${x%%:*}" 'BEGIN { if (p > 0) printf "bench train_tiny_b32_%s_vs_pixel: %.3f ratio\n", l, t / p }'
+  fi
+done

@@ -9,8 +9,8 @@
 # OpenBLAS runs with the environment as set; when OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE is set,
 # also a row with both unset (labelled openblas_unset: OpenBLAS then picks its kernels from the
 # CPU itself). Then preset base at batch 8 (throughput and peak RSS), fp32 and bf16 on the
-# default backend, so users of ViT-B see their figure. Before that, the step rate with the EMA
-# target (--target ema) beside the pixel target's, measured in the same run (a ratio).
+# default backend, so users of ViT-B see their figure. The feature targets' step rates
+# (teacher, ema) are tests/bench/targets.sh's.
 # TRAIN_BENCH_STEPS (default 3) timed steps after one warm-up step; TRAIN_BENCH_BASE=0 skips base.
 set -u
 cd "$(dirname "$0")/../.."
@@ -61,23 +61,6 @@ if pt=$(/usr/bin/python3 tests/tools/bench_torch_ref.py \
   done
 else
   echo "# PyTorch reference not measured: $(tail -1 build/bench-train-torch.err)"
-fi
-
-# The EMA target (--target ema: the EMA's encoder pass gives the targets, the EMA update runs
-# after AdamW) against the pixel target, both measured here, one after the other, on the
-# default backend in fp32: the ratio is the cost of the EMA teacher.
-feat_rate() {   # target → images/s
-  build/tools/bench_train --preset tiny --batch 32 --steps "$steps" --gemm auto --precision fp32 --target "$1" \
-    --label "target_$1" 2>"build/bench-train-target-$1.err" | tee -a build/bench-train-targets.txt |
-    sed -n "s/^bench train_tiny_b32_target_$1_images_per_s: \([0-9.]*\).*/\1/p"
-}
-: >build/bench-train-targets.txt
-pix=$(feat_rate pixel); ema=$(feat_rate ema)
-grep -E '_images_per_s|_ms_' build/bench-train-targets.txt
-if [ -n "$pix" ] && [ -n "$ema" ]; then
-  awk -v e="$ema" -v p="$pix" 'BEGIN { printf "bench train_tiny_b32_target_ema_vs_pixel: %.3f ratio\n", e / p }'
-else
-  echo "# target ema vs pixel not measured: $(tail -1 build/bench-train-target-pixel.err) $(tail -1 build/bench-train-target-ema.err)"
 fi
 
 if [ "${TRAIN_BENCH_BASE:-1}" != 0 ]; then
