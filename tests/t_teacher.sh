@@ -157,6 +157,23 @@ PY
   if grep -q "resumed from .*ckpt-00000002.bin at step 2" "$w/p$L.out" && cmp -s "$w/t$L/ckpt-00000004.bin" "$w/p$L/ckpt-00000004.bin"
   then pass "teacher.train_${L}_resume_bit_exact"; else bad "teacher.train_${L}_resume_bit_exact"; fi
 done
+# the teacher's targets with the order from the EMA of the student (--ema-order): the EMA
+# weights and both bits in the header, resumed bit-exactly
+if [ -f "$w/timm.safetensors" ]; then
+  R="$M --target teacher --teacher $w/timm.safetensors --ema-order --steps 4 --ckpt-every 2 --resume auto"
+  trun 1 $R --out "$w/te" >"$w/te.out" 2>&1 || bad "teacher.train_ema_order ($(tail -1 "$w/te.out"))"
+  trun 1 $R --out "$w/tep" --max-steps-this-run 2 >/dev/null 2>&1 || bad "teacher.train_ema_order_first_half"
+  trun 1 $R --out "$w/tep" >"$w/tep.out" 2>&1 || bad "teacher.train_ema_order_second_half"
+  if [ -f "$w/te/ckpt-00000004.bin" ] && $PY -c '
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack_from("<q", b, 40)[0]
+assert b[103] == 3 and b[112] == 3 and len(b) == 200 + 16 * n, (b[103], b[112], len(b), n)
+' "$w/te/ckpt-00000004.bin" && grep -q "resumed from .*ckpt-00000002.bin at step 2" "$w/tep.out" &&
+     cmp -s "$w/te/ckpt-00000004.bin" "$w/tep/ckpt-00000004.bin"
+  then pass "teacher.train_ema_order_recorded_and_resume_bit_exact"
+  else bad "teacher.train_ema_order_recorded_and_resume_bit_exact"; fi
+fi
 if [ -d "$w/ttimm" ]; then
   cp "$w/timm.safetensors" "$w/timm2.safetensors" && printf 'x' >>"$w/timm2.safetensors"   # another size
   trun 1 $M --target teacher --teacher "$w/timm2.safetensors" --steps 6 --out "$w/ttimm" >"$w/other.out" 2>&1; rc=$?
