@@ -97,12 +97,6 @@ const float *encoder_order_signal(model_t *m, acts_t *a, const float *images, in
     return pass_signal(m, a, B);
 }
 
-void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise, int B, int *ranks,
-                   int *center_out) {
-    acts_check(a, B, ACTS_ENCODER);
-    const float *sim = order_uses_model(o) ? encoder_order_signal(m, a, images, B) : NULL;
-    order_from_scores(o, m->d.G, sim, noise, B, ranks, center_out, a->order_scratch);
-}
 
 const float *encoder_target_tokens(model_t *src, acts_t *a, const float *images, int B) {
     return encoder_pass(src, a, images, B, NULL);
@@ -125,4 +119,11 @@ void compute_order_from_pass(model_t *m, acts_t *a, order_t o, const float *nois
     acts_check(a, B, ACTS_ENCODER);
     const float *sim = order_uses_model(o) ? pass_signal(m, a, B) : NULL;
     order_from_scores(o, m->d.G, sim, noise, B, ranks, center_out, a->order_scratch);
+}
+
+void compute_order(model_t *m, acts_t *a, order_t o, const float *images, const float *noise, int B, int *ranks,
+                   int *center_out) {
+    acts_check(a, B, ACTS_ENCODER);
+    if (order_uses_model(o)) encoder_pass(m, a, images, B, NULL);
+    compute_order_from_pass(m, a, o, noise, B, ranks, center_out);
 }
