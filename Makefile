@@ -9,12 +9,15 @@ OPT     ?= -O3
 BLASDIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-serial 2>/dev/null)
 HDF5_LIBS   := $(shell pkg-config --libs hdf5-serial 2>/dev/null || echo -lhdf5)
+# PMIx (the start-up barrier of src/core/mpi_start.c): the library Debian's Open MPI runs on
+PMIX_CFLAGS := $(shell pkg-config --cflags pmix 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/pmix2/include)
+PMIX_LIBS   := $(shell pkg-config --libs pmix 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/pmix2/lib -lpmix)
 CFLAGS  ?= $(OPT) $(ARCH) -g
 # -fno-trapping-math: nothing here reads floating-point exception flags, and without it GCC
 # keeps every loop with a float select scalar (GELU's Φ, vexp's clamp, softmax's maximum: GELU
 # was 5× slower). Results are unchanged: it only lets the compiler if-convert.
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fno-trapping-math -fopenmp -Iinclude -Isrc -Idata_prep $(HDF5_CFLAGS)
-LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(HDF5_LIBS) -lturbojpeg -ljpeg -lz -lm -lpthread
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fno-trapping-math -fopenmp -Iinclude -Isrc -Idata_prep $(HDF5_CFLAGS) $(PMIX_CFLAGS)
+LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(HDF5_LIBS) $(PMIX_LIBS) -lturbojpeg -ljpeg -lz -lm -lpthread
 LDFLAGS += -fopenmp
 
 # GEMM backends (src/kernels/gemm.h): OpenBLAS always; oneDNN (Debian's libdnnl-dev, built on

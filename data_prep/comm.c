@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <mpi.h>
+#include "core/mpi_start.h"
 #include "prep.h"
 
 static int launched_by_mpi(void) {
@@ -18,9 +19,8 @@ void prep_comm_init(prep_comm *c, int *argc, char ***argv) {
     MPI_Initialized(&inited);
     if (!inited && !launched_by_mpi()) return;
     if (!inited) {
-        int provided;
         /* Only the main thread calls MPI; decoding threads never do. */
-        MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        mpi_start(argc, argv);
         c->mpi = 2;   /* we own MPI_Finalize */
     } else c->mpi = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);

@@ -2,7 +2,7 @@
 # Checks (and, as root with apt, installs) the Debian packages semaim needs.
 # Usage: scripts/deps.sh [--check]   --check only reports, never installs.
 set -u
-PKGS="build-essential pkg-config openmpi-bin libopenmpi-dev libopenblas-openmp-dev
+PKGS="build-essential pkg-config openmpi-bin libopenmpi-dev libpmix-dev libopenblas-openmp-dev
 libhdf5-dev hdf5-tools libturbojpeg0-dev libjpeg62-turbo-dev slurm-wlm munge
 python3-torch python3-torchvision python3-pil python3-numpy python3-h5py dataset-fashion-mnist iproute2 libdnnl-dev
 clang libomp-14-dev librsvg2-bin"

@@ -28,8 +28,8 @@ export SEMAIM_MPI_BTL=tcp,self SEMAIM_MPI_IF=semaim0
 # 3 ranks on 2 cores: a rank waiting in MPI must yield its core, not spin on it
 export OMPI_MCA_mpi_yield_when_idle=1
 
-for b in semaim-prep semaim-train semaim-report; do
-  [ -x "bin/$b" ] || { echo "FAIL: multinode_prerequisites (bin/$b is not built: run make)"; exit 1; }
+for b in bin/semaim-prep bin/semaim-train bin/semaim-report build/tools/startup_barrier_check; do
+  [ -x "$b" ] || { echo "FAIL: multinode_prerequisites ($b is not built: run make)"; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "FAIL: multinode_prerequisites (network namespaces need root)"; exit 1; }
 work=$(mktemp -d /tmp/tmn.XXXXXX)   # short: the munge socket path must fit in 108 bytes
@@ -94,6 +94,15 @@ hosts=$(timeout 60 srun -N3 --ntasks-per-node=1 bash -c 'echo "$(hostname) $(ip 
 want=$(for k in 1 2 3; do echo "node$k lo=127.0.0.1/8 semaim0=$NN_NET.$k/24 $NN_NET.0/24 dev semaim0 proto kernel scope link src $NN_NET.$k ;"; done)
 check "multinode_nodes_have_own_hostname_address_and_no_default_route" [ "$hosts" = "$want" ]
 [ "$hosts" = "$want" ] && echo "    ${hosts//$'\n'/$'\n'    }" || { echo "got:"; echo "$hosts"; echo "want:"; echo "$want"; }
+
+# ---- the start-up barrier (src/core/mpi_start.h): a PMIx fence that collects no data, the
+# kind that ends Open MPI's MPI_Init, does not wait here; mpi_start's barrier must. Rank 1
+# sleeps 2 s before each; the others must wait at least 1.5 s in the barrier.
+bar=$(timeout 60 srun -N3 --ntasks-per-node=1 --mpi=pmix "$repo/build/tools/startup_barrier_check" 2 2>&1 | sort)
+barok=$(printf '%s\n' "$bar" | awk '$1 == "rank" && $2 != 1 { n++; if ($4 == 0 && $6 >= 1.5) ok++ } END { print (n == 2 && ok == 2) ? 1 : 0 }')
+nocollect=$(printf '%s\n' "$bar" | awk '$1 == "rank" && $2 != 1 { printf "%s ", $10 }')
+check "startup_barrier_waits_for_every_rank (ranks 0 and 2 wait out rank 1's 2 s: $(printf '%s\n' "$bar" | awk '$1 == "rank" { printf "rank %s %s s; ", $2, $6 }')a no-collect fence waited ${nocollect}s)" [ "$barok" = 1 ]
+[ "$barok" = 1 ] || printf '%s\n' "$bar" | sed 's/^/    /' | head -n 10
 
 sub=$work/submit
 mkdir -p "$sub"

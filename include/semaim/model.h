@@ -52,6 +52,13 @@ int model_init(model_t *m, const semaim_config_t *cfg, uint64_t seed, err_t *err
  * (target_head_width), so the kind is fixed at init. */
 int model_init_target(model_t *m, const semaim_config_t *cfg, const target_cfg_t *tgt, uint64_t seed, err_t *err);
 void model_free(model_t *m);
+/* A forward-only model over `weights` (laid out like live's w.params): the whole of live
+ * (config, objective, dims, table, position embedding, shared, not copied) with its own views
+ * and, in bf16 runs, its own bf16 copy of weights; no gradients or moments. 0, or -1
+ * (ERR_RUNTIME, out of memory) with s holding nothing. Freed by model_shadow_free, never by
+ * model_free (it owns neither the table nor the weights). */
+int model_shadow(model_t *s, const model_t *live, float *weights, err_t *err);
+void model_shadow_free(model_t *s);
 /* Builds views over any buffer laid out like w.params. */
 void model_views(const model_t *m, float *base, views_t *v);
 /* Fixed 2-D sin-cos position embedding [T, D] (cls row zeros). */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/mpi_start.h"
 #include "semaim/checkpoint.h"
 #include "semaim/dist.h"
 #include "semaim/eval.h"
@@ -459,7 +460,7 @@ static void finetune_moved(int argc, char **argv) {
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "finetune")) finetune_moved(argc, argv);
-    MPI_Init(&argc, &argv);
+    mpi_start(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
     if (!strcmp(cmd, "features")) cmd_features(argc, argv);

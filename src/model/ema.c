@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/gemm.h"
-#include "model/table.h"
 #include "semaim/ema.h"
 
 double ema_decay(long step, long steps_per_epoch) {
@@ -15,25 +14,8 @@ double ema_decay(long step, long steps_per_epoch) {
 int ema_init(ema_t *e, model_t *live, err_t *err) {
     memset(e, 0, sizeof *e);
     if (params_attach_ema(&live->w, err)) return -1;
-    model_t *s = &e->m;
-    s->cfg = live->cfg;
-    s->tgt = live->tgt;
-    s->d = live->d;
-    s->interleave = live->interleave;
-    s->out = live->out;
-    s->pos_embed = live->pos_embed;
-    s->w.info = live->w.info;
-    s->w.ntensors = live->w.ntensors;
-    s->w.nparams = live->w.nparams;
-    s->w.params = live->w.ema;
-    s->p.e.blk = calloc((size_t)s->cfg.depth, sizeof(enc_block_t));
-    s->p.dec = calloc((size_t)s->cfg.dec_depth, sizeof(dec_block_t));
-    if (!s->p.e.blk || !s->p.dec || params_add_half(&s->w)) {
-        ema_free(e);
+    if (model_shadow(&e->m, live, live->w.ema, err))
         return err_set(err, ERR_RUNTIME, "out of memory for the EMA model");
-    }
-    model_views(live, s->w.params, &s->p);
-    params_sync_half(&s->w);
     return 0;
 }
 
@@ -51,9 +33,4 @@ void ema_update(ema_t *e, const float *weights, double decay) {
     }
 }
 
-void ema_free(ema_t *e) {
-    free(e->m.p.e.blk);
-    free(e->m.p.dec);
-    free(e->m.w.half);
-    memset(e, 0, sizeof *e);
-}
+void ema_free(ema_t *e) { model_shadow_free(&e->m); }

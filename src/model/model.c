@@ -204,6 +204,29 @@ int model_init_target(model_t *m, const semaim_config_t *cfg, const target_cfg_t
     return 0;
 }
 
+int model_shadow(model_t *s, const model_t *live, float *weights, err_t *err) {
+    *s = *live;   /* whole, so a field added to model_t reaches the shadow without a line here */
+    s->w = (params_t){.info = live->w.info, .ntensors = live->w.ntensors, .nparams = live->w.nparams,
+                      .params = weights};
+    memset(&s->g, 0, sizeof s->g);
+    s->p.e.blk = calloc((size_t)s->cfg.depth, sizeof(enc_block_t));
+    s->p.dec = calloc((size_t)s->cfg.dec_depth, sizeof(dec_block_t));
+    if (!s->p.e.blk || !s->p.dec || params_add_half(&s->w)) {
+        model_shadow_free(s);
+        return err_set(err, ERR_RUNTIME, "out of memory for a shadow of the model");
+    }
+    model_views(s, weights, &s->p);
+    params_sync_half(&s->w);
+    return 0;
+}
+
+void model_shadow_free(model_t *s) {
+    free(s->p.e.blk);
+    free(s->p.dec);
+    free(s->w.half);
+    memset(s, 0, sizeof *s);
+}
+
 void model_free(model_t *m) {
     params_free(&m->w);
     free(m->p.e.blk); free(m->g.e.blk); free(m->p.dec); free(m->g.dec); free(m->pos_embed);

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/mpi_start.h"
 #include "kernels/gemm.h"
 #include "semaim/dist.h"
 #include "semaim/metrics.h"
@@ -58,8 +59,7 @@ static void metrics_line(run_t *r) {
 
 void run_init(run_t *r, int *argc, char ***argv, const char *prog, int kind) {
     memset(r, 0, sizeof *r);
-    int provided;
-    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    mpi_start(argc, argv);
     /* first, so a stop request during start-up (data scan, resume) is honoured at the first
      * step boundary instead of killing the rank */
     signal(SIGUSR1, on_signal);
