@@ -23,6 +23,9 @@ double optim_lr_at(double peak, double min_lr, long it, long warmup, long total)
  * warmup would still be rising when the run ends (8 epochs with 20 of warmup peak at 0.4 of
  * the lr), which is what made short fine-tunes fall below the frozen features. */
 long optim_warmup_iters(double warmup_epochs, long warmup_steps, long steps_per_epoch, long total, double max_fraction);
+/* The cap both trainers use: the paper's fine-tuning warms up for 20 of 100 epochs, the
+ * largest share of a run among its recipes (pretraining's default here: 30 of 800). */
+#define OPTIM_WARMUP_MAX_FRACTION 0.2
 /* L2 norm of a buffer, accumulated in double. */
 double grad_norm(const float *g, long n);
 /* Scales g so its norm is at most max_norm (like torch clip_grad_norm_: coef = max/(norm+1e-6)). */

@@ -35,8 +35,6 @@ static void check_labels(const loader_batch *bt, int C, const char *data, err_t 
                     bt->labels[i], C - 1);
 }
 
-/* The paper's 20 warmup epochs of 100: a shorter run warms up for this fraction of itself. */
-#define FT_WARMUP_MAX_FRACTION 0.2
 
 /* The recipe's settings that make a run what it is: a resume must have them as they were. */
 #define RECIPE_OPTIONS "randaug,reprob,remode,mixup,cutmix,mixup-switch-prob,mixup-prob,smoothing,crop-scale,drop-path"
@@ -184,7 +182,7 @@ int main(int argc, char **argv) {
     run_agree(&run, &e);
     long spe = loader_steps_per_epoch(ld);
     run.total_steps = steps > 0 ? steps : epochs * spe;
-    long warmup = optim_warmup_iters(warmup_epochs, warmup_steps, spe, run.total_steps, FT_WARMUP_MAX_FRACTION);
+    long warmup = optim_warmup_iters(warmup_epochs, warmup_steps, spe, run.total_steps, OPTIM_WARMUP_MAX_FRACTION);
     run.global_batch = (long)batch * run.world;
     run.log_every = log_every; run.check_every = check_every; run.ckpt_every = ckpt_every;
     run.keep = keep; run.max_steps_this_run = max_steps_this_run; run.stall_timeout = stall_timeout;

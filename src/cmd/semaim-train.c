@@ -100,7 +100,8 @@ int main(int argc, char **argv) {
          "stop (with a checkpoint) after this many steps in this invocation; 0 = no limit", 0, 1e12, 0},
         {"base-lr", OPT_DOUBLE, &s.base_lr, "lr per 256 images: lr = base-lr x global batch / 256", 0, 10, 0},
         {"min-lr", OPT_DOUBLE, &s.min_lr, "lr at the end of the cosine", 0, 10, 0},
-        {"warmup-epochs", OPT_DOUBLE, &s.warmup_epochs, "linear warmup length in epochs", 0, 1e9, 0},
+        {"warmup-epochs", OPT_DOUBLE, &s.warmup_epochs, "linear warmup length in epochs, at most a fifth of the run",
+         0, 1e9, 0},
         {"warmup-steps", OPT_LONG, &s.warmup_steps, "warmup in steps (overrides --warmup-epochs when >= 0)", -1, 1e12, 0},
         {"weight-decay", OPT_DOUBLE, &s.weight_decay, "AdamW weight decay (not on biases and norms)", 0, 10, 0},
         {"clip", OPT_DOUBLE, &s.clip, "global gradient-norm clip; 0 = off", 0, 1e9, 0},
@@ -186,7 +187,7 @@ int main(int argc, char **argv) {
     run_agree(&run, &e);
     long spe = loader_steps_per_epoch(ld);
     run.total_steps = s.steps > 0 ? s.steps : s.epochs * spe;
-    long warmup = s.warmup_steps >= 0 ? s.warmup_steps : (long)llround(s.warmup_epochs * spe);
+    long warmup = optim_warmup_iters(s.warmup_epochs, s.warmup_steps, spe, run.total_steps, OPTIM_WARMUP_MAX_FRACTION);
     optim_cfg_t oc = {s.base_lr, s.min_lr, s.weight_decay, s.beta1, s.beta2, 1e-8, s.clip, warmup, run.total_steps};
     run.global_batch = (long)s.batch * run.world;
     run.log_every = s.log_every; run.check_every = s.check_every; run.ckpt_every = s.ckpt_every;
