@@ -27,4 +27,8 @@ acts_t *acts_create(const semaim_config_t *cfg, int B, int mode, int classes, er
 void acts_free(acts_t *a);
 size_t acts_bytes(const acts_t *a);
 int acts_capacity(const acts_t *a);   /* the batch it was sized for */
+/* Forward-only encoder passes (permutation pass, a target encoder's tokens, features) made in
+ * this arena so far: what the step's FLOP count assumes (train_step_encoder_passes) is checked
+ * against it. */
+long acts_encoder_passes(const acts_t *a);
 #endif

@@ -83,7 +83,9 @@ const float *semaim_predictions(const acts_t *a);
  * the permutation pass or a feature pass) is a programming error: it aborts with a message. */
 void semaim_backward(model_t *m, acts_t *a);
 
-/* FLOPs (2 per multiply-add, SPEC §6) per image of one training step: permutation pass +
- * 3 × the training pass forward. For throughput and MFU figures. */
-double semaim_flops_per_image(const model_t *m);
+/* FLOPs (2 per multiply-add, SPEC §6) per image of one training step: 3 × the training pass
+ * forward (forward and backward) + `passes` forward-only encoder passes of this model's size
+ * (the permutation pass, a target encoder's pass: train_step_encoder_passes says how many a
+ * step makes). A teacher's forward is teacher_flops_per_image. For throughput and MFU figures. */
+double semaim_flops_per_image(const model_t *m, int passes);
 #endif

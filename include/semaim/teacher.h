@@ -54,6 +54,10 @@ const char *teacher_layout_name(teacher_layout_t layout);
 /* One line for the start of a run: "timm ViT, width 192, depth 12, heads 3, mlp 768, patch 16,
  * grid 14, tokens 197x192". Returns buf. */
 const char *teacher_describe(const teacher_arch_t *a, char *buf, size_t n);
+/* FLOPs (2 per multiply-add) of one image through the teacher's forward: patch embedding, the
+ * blocks (q|k|v, projection, MLP of the hidden width, scores and weighted sum over all
+ * tokens) and CLIP's output projection. */
+double teacher_flops_per_image(const teacher_arch_t *a);
 
 /* Builds the table and the buffer for a (zeros; bf16 runs: and its bf16 copy). 0, or -1:
  * ERR_INPUT when a is inconsistent (width not a multiple of heads, sizes < 1), ERR_RUNTIME when

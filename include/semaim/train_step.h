@@ -30,4 +30,10 @@ typedef struct {
  * and the backward. Returns the loss. */
 float train_step(model_t *m, acts_t *a, const target_src_t *src, order_t order, const float *images, const float *noise,
                  int B, int *ranks, double *phase_s);
+/* How many forward-only encoder passes of m's size one train_step with these arguments makes
+ * besides its forward and backward (with_order: noise is not NULL): the permutation pass when
+ * the order comes from the model, a target encoder's pass, one pass when both are the same
+ * encoder; a teacher's forward is not one of them. For the step's FLOP count
+ * (semaim_flops_per_image); test_noalloc checks it against acts_encoder_passes. */
+int train_step_encoder_passes(const model_t *m, const target_src_t *src, order_t order, int with_order);
 #endif

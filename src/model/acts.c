@@ -182,6 +182,7 @@ void acts_free(acts_t *a) {
 
 size_t acts_bytes(const acts_t *a) { return a->bytes; }
 int acts_capacity(const acts_t *a) { return a->B; }
+long acts_encoder_passes(const acts_t *a) { return a->encoder_passes; }
 
 void acts_check(const acts_t *a, int B, int mode) {
     ERR_ASSERT(B >= 1 && B <= a->B, "batch %d outside the activations' capacity 1..%d", B, a->B);

@@ -64,6 +64,7 @@ struct acts {
     /* permutation pass */
     float *sim;                  /* [B][L] cls-to-patch cosine similarity */
     void *order_scratch;         /* order_scratch_bytes(B, L) */
+    long encoder_passes;         /* forward-only encoder passes made in this arena (acts_encoder_passes) */
     /* the global pool [B,D] (mean of the patch tokens before the final norm) and the statistics
      * [B] of its LayerNorm (fc_norm; without affine for the gap readout): every mode */
     float *pool, *fcn_mean, *fcn_rstd;

@@ -9,6 +9,7 @@
 /* Encoder + final norm; *pre (may be NULL) receives the stream before the norm [B,T,D]. */
 static const float *encoder_pass(model_t *m, acts_t *a, const float *images, int B, const float **pre) {
     acts_check(a, B, ACTS_ENCODER);
+    a->encoder_passes++;
     int T = m->d.T, D = m->d.D;
     long BTD = (long)B * T * D;
     pass_t ps = pass_of(a, &m->w);

@@ -233,7 +233,7 @@ void model_free(model_t *m) {
     memset(m, 0, sizeof *m);
 }
 
-double semaim_flops_per_image(const model_t *m) {
+double semaim_flops_per_image(const model_t *m, int passes) {
     /* SPEC §6: per token per block 12·D² + 2·T·D multiply-adds; 2 FLOP each. */
     double D = m->d.D, T = m->d.T;
     double block = T * (12 * D * D + 2 * T * D);
@@ -241,5 +241,5 @@ double semaim_flops_per_image(const model_t *m) {
     double head = T * (4 * D * D + 4 * D * m->out);
     double fwd = embed + (m->cfg.depth + m->cfg.dec_depth) * block + head;
     double perm = embed + m->cfg.depth * block;
-    return 2.0 * (3.0 * fwd + perm);
+    return 2.0 * (3.0 * fwd + passes * perm);
 }

@@ -19,6 +19,14 @@ const char *teacher_layout_name(teacher_layout_t layout) {
     return layout == TEACHER_CLIP ? "OpenAI CLIP visual tower" : "timm ViT";
 }
 
+double teacher_flops_per_image(const teacher_arch_t *a) {
+    double D = a->width, T = 1.0 + (double)a->grid * a->grid, L = (double)a->grid * a->grid;
+    double embed = L * 3.0 * a->patch * a->patch * D;
+    double block = T * (4.0 * D * D + 2.0 * D * a->hidden) + 2.0 * T * T * D;
+    double proj = a->layout == TEACHER_CLIP ? T * D * a->out : 0;
+    return 2.0 * (embed + a->depth * block + proj);
+}
+
 const char *teacher_describe(const teacher_arch_t *a, char *buf, size_t n) {
     snprintf(buf, n, "%s, width %d, depth %d, heads %d, mlp %d, patch %d, grid %d, tokens %dx%d",
              teacher_layout_name(a->layout), a->width, a->depth, a->heads, a->hidden, a->patch, a->grid,

@@ -2,6 +2,15 @@
 #include "core/clock.h"
 #include "semaim/train_step.h"
 
+int train_step_encoder_passes(const model_t *m, const target_src_t *src, order_t order, int with_order) {
+    const model_t *om = src && src->order ? src->order : m;
+    int order_pass = with_order && order_uses_model(order);
+    if (!target_is_feature(&m->tgt)) return order_pass;
+    if (m->tgt.kind == TARGET_TEACHER) return om != m && order_pass;   /* else the teacher's tokens give it */
+    const model_t *enc = src && src->encoder ? src->encoder : m;
+    return 1 + (enc != om && order_pass);
+}
+
 float train_step(model_t *m, acts_t *a, const target_src_t *src, order_t order, const float *images, const float *noise,
                  int B, int *ranks, double *phase_s) {
     double t0 = clock_now();

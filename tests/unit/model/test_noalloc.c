@@ -152,6 +152,19 @@ static void teacher_noalloc(const char *name) {
     }
 }
 
+/* train_step, and the count of encoder passes the FLOP figure assumes
+ * (train_step_encoder_passes) against the passes it made in the arena */
+static float counted_step(model_t *m, acts_t *a, const target_src_t *src, order_t o, const float *img,
+                          const float *noise, int B, int *ranks, const char *what) {
+    long p0 = acts_encoder_passes(a);
+    float loss = train_step(m, a, src, o, img, noise, B, ranks, NULL);
+    long made = acts_encoder_passes(a) - p0;
+    int said = train_step_encoder_passes(m, src, o, noise != NULL);
+    CHECK(made == said, "%s, order %s%s: %ld encoder passes made, %d counted for the FLOP figure", what, order_name(o),
+          noise ? "" : " (ranks given)", made, said);
+    return loss;
+}
+
 static void test_steps(const char *name, const gemm_config_t *gc) {
     test_begin("no_allocation_inside_a_step_%s", name);
     err_t err_v = {0};
@@ -172,7 +185,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
     optim_cfg_t oc = optim_defaults();
     for (int o = ORDER_SEMANTIC; a && o <= ORDER_CENTER; o++) {
         before = allocs;
-        float loss = train_step(&m, a, NULL, (order_t)o, img, noise, B, ranks, NULL);
+        float loss = counted_step(&m, a, NULL, (order_t)o, img, noise, B, ranks, "pixel");
         double gn = grad_norm(m.w.grads, m.w.nparams);
         optim_update(&m.w, &oc, 1e-3, o + 1, gn);
         float cls[3 * 32], mean[3 * 32], gap[3 * 32];
@@ -187,7 +200,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
     for (int o = ORDER_SEMANTIC; a && o <= ORDER_SIMILARITY; o++) {
         if (!order_uses_model((order_t)o)) continue;
         before = allocs;
-        float loss = train_step(&m, a, &(target_src_t){.order = &ema.m}, (order_t)o, img, noise, B, ranks, NULL);
+        float loss = counted_step(&m, a, &(target_src_t){.order = &ema.m}, (order_t)o, img, noise, B, ranks, "pixel, EMA order");
         optim_update(&m.w, &oc, 1e-3, o + 1, grad_norm(m.w.grads, m.w.nparams));
         ema_update(&ema, m.w.params, ema_decay(o, 1));
         CHECK(allocs == before, "order %s from the EMA: %ld allocations during a step", order_name((order_t)o),
@@ -205,9 +218,9 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         CHECK(ai != NULL, "inference arena: %s", err_v.msg);
         for (int o = ORDER_SEMANTIC; ai && o <= ORDER_CENTER; o++) {
             before = allocs;
-            float loss = train_step(&mi, ai, NULL, (order_t)o, img, noise, B, ranks, NULL);
+            float loss = counted_step(&mi, ai, NULL, (order_t)o, img, noise, B, ranks, "inference");
             optim_update(&mi.w, &oc, 1e-3, o + 1, grad_norm(mi.w.grads, mi.w.nparams));
-            train_step(&mi, ai, NULL, (order_t)o, img, NULL, B, ranks, NULL);   /* the ranks given: targets still computed */
+            counted_step(&mi, ai, NULL, (order_t)o, img, NULL, B, ranks, "inference");   /* the ranks given: targets still computed */
             CHECK(allocs == before, "inference target, order %s: %ld allocations during a step", order_name((order_t)o),
                   allocs - before);
             CHECK(loss > 0 && isfinite(loss), "inference loss computed (%g)", loss);
@@ -220,8 +233,8 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         for (int o = ORDER_SEMANTIC; ai && o <= ORDER_SIMILARITY; o += ORDER_SIMILARITY) {
             for (int eo = 0; eo < 2; eo++) {
                 before = allocs;
-                float loss = train_step(&mi, ai, &(target_src_t){.encoder = &em.m, .order = eo ? &em.m : NULL}, (order_t)o, img, noise, B, ranks,
-                                        NULL);
+                float loss = counted_step(&mi, ai, &(target_src_t){.encoder = &em.m, .order = eo ? &em.m : NULL}, (order_t)o, img, noise, B, ranks,
+                                          "ema");
                 optim_update(&mi.w, &oc, 1e-3, o + 1, grad_norm(mi.w.grads, mi.w.nparams));
                 ema_update(&em, mi.w.params, ema_decay(o, 1));
                 CHECK(allocs == before, "ema target, order %s%s: %ld allocations during a step", order_name((order_t)o),
@@ -250,7 +263,7 @@ static void test_steps(const char *name, const gemm_config_t *gc) {
         CHECK(at && src.tacts, "teacher-target arenas: %s", err_v.msg);
         for (int o = ORDER_SEMANTIC; at && src.tacts && o <= ORDER_CENTER; o++) {
             before = allocs;
-            float loss = train_step(&mt, at, &src, (order_t)o, img, noise, B, ranks, NULL);
+            float loss = counted_step(&mt, at, &src, (order_t)o, img, noise, B, ranks, "teacher");
             optim_update(&mt.w, &oc, 1e-3, o + 1, grad_norm(mt.w.grads, mt.w.nparams));
             CHECK(allocs == before, "teacher target, order %s: %ld allocations during a step", order_name((order_t)o),
                   allocs - before);

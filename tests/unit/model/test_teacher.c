@@ -104,9 +104,33 @@ static void test_batch_rows(void) {
     test_end();
 }
 
+/* A timm teacher of the student's own size costs what one encoder pass of the student costs
+ * (the step's FLOP figure adds one or the other); CLIP adds its output projection. */
+static void test_flops(void) {
+    test_begin("teacher_flops_per_image");
+    semaim_config_t c;
+    CHECK(config_preset("tiny", &c) == 0, "preset tiny");
+    model_t m;
+    err_t err_v = {0};
+    CHECK(model_init(&m, &c, 1, &err_v) == 0, "init: %s", err_v.msg);
+    teacher_arch_t t = {TEACHER_TIMM, c.width, c.depth, c.heads, 4 * c.width, c.patch, c.image / c.patch, c.width, ""};
+    double pass = semaim_flops_per_image(&m, 1) - semaim_flops_per_image(&m, 0), f = teacher_flops_per_image(&t);
+    CHECK(fabs(f - pass) <= 1e-9 * pass, "timm teacher of the student's size %.6g GFLOP, one student pass %.6g", f / 1e9,
+          pass / 1e9);
+    teacher_arch_t clip = t;
+    clip.layout = TEACHER_CLIP;
+    clip.out = 512;
+    double T = 1.0 + (double)t.grid * t.grid;
+    CHECK(fabs(teacher_flops_per_image(&clip) - f - 2.0 * T * t.width * 512) <= 1e-9 * f, "CLIP adds its projection");
+    CHECK(semaim_flops_per_image(&m, 2) > semaim_flops_per_image(&m, 1), "a second pass costs more");
+    model_free(&m);
+    test_end();
+}
+
 int main(void) {
     test_table();
     test_gather();
     test_batch_rows();
+    test_flops();
     return test_exit();
 }
