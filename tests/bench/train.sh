@@ -49,6 +49,17 @@ fi
 row onednn_fp32 onednn fp32 onednn_fp32
 row onednn_bf16 onednn bf16 onednn_bf16
 
+# bf16's memory where native bf16 cannot run: the emulation keeps every buffer a bf16 run has
+# (the weights' bf16 copy, the bf16 activations GEMMs read) and adds only fp32 conversion
+# scratch, so its peak RSS bounds native bf16's from above (oneDNN's own bf16 buffers aside).
+# Its speed means nothing (fp32 GEMMs plus conversions) and is not reported.
+if out=$(build/tools/bench_train --preset tiny --batch 32 --steps 1 --gemm openblas --precision bf16-emulated \
+           --label bf16_emulated 2>build/bench-train-bf16-emulated.err); then
+  echo "$out" | grep '_peak_rss' | sed 's/_peak_rss:/_peak_rss_memory_only:/'
+else
+  echo "# bf16-emulated memory not measured: $(tail -1 build/bench-train-bf16-emulated.err)"
+fi
+
 # PyTorch on the same node, in the same run: tests/tools/bench_torch_ref.py (our PyTorch
 # SemAIM of tests/ref, fp32, mask-based full attention as the authors' code, the same threads
 # and BLAS) — each row above against it
