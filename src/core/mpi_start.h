@@ -9,7 +9,7 @@
  * still in its start-up exchange, whose TCP transport then calls a receive handler the PML has
  * not registered yet: SIGSEGV at address 0 in mca_btl_tcp, inside the peer's MPI_Init
  * (backtrace from a core: ompi_mpi_init → opal_progress → libevent → mca_btl_tcp → 0x0).
- * On tests/t_slurm_multinode.sh's three namespace nodes that was 8 of 138 job starts (0 of 79
+ * On tests/t_slurm_multinode.sh's three namespace nodes that was 8 of about 145 job starts (0 of 79
  * with this barrier). A fence that collects data does wait for every rank (measured: it waited
  * out the sleeping rank), and each rank reaches it only after its own MPI_Init has returned,
  * so after it no rank can be inside MPI_Init any more. */
