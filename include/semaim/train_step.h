@@ -36,4 +36,8 @@ float train_step(model_t *m, acts_t *a, const target_src_t *src, order_t order, 
  * encoder; a teacher's forward is not one of them. For the step's FLOP count
  * (semaim_flops_per_image); test_noalloc checks it against acts_encoder_passes. */
 int train_step_encoder_passes(const model_t *m, const target_src_t *src, order_t order, int with_order);
+/* FLOPs per image of one train_step that computes its orders: the training pass forward and
+ * backward, the encoder passes above, a teacher's forward. The run_start figure and the
+ * benchmark's GFLOP/s. */
+double train_step_flops_per_image(const model_t *m, const target_src_t *src, order_t order);
 #endif

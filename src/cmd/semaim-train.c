@@ -226,10 +226,7 @@ int main(int argc, char **argv) {
     }
     run_agree(&run, &e);
     buf_t extra = {0};
-    /* what a step computes: the passes train_step makes for this order and target, a teacher's forward */
-    double flops = semaim_flops_per_image(&m, train_step_encoder_passes(&m, &src, order, 1));
-    if (src.teacher) flops += teacher_flops_per_image(&src.teacher->a);
-    metrics_num(&extra, MET_GFLOP_PER_IMAGE, "%.4f", flops / 1e9);
+    metrics_num(&extra, MET_GFLOP_PER_IMAGE, "%.4f", train_step_flops_per_image(&m, &src, order) / 1e9);
     run_start(&run, &m.w, spe, peak_lr, !strcmp(s.allreduce, "mpi"), s.segment, extra.s,
               found ? "resuming" : "from scratch");
     buf_free(&extra);

@@ -11,6 +11,11 @@ int train_step_encoder_passes(const model_t *m, const target_src_t *src, order_t
     return 1 + (enc != om && order_pass);
 }
 
+double train_step_flops_per_image(const model_t *m, const target_src_t *src, order_t order) {
+    double f = semaim_flops_per_image(m, train_step_encoder_passes(m, src, order, 1));
+    return src && src->teacher ? f + teacher_flops_per_image(&src->teacher->a) : f;
+}
+
 float train_step(model_t *m, acts_t *a, const target_src_t *src, order_t order, const float *images, const float *noise,
                  int B, int *ranks, double *phase_s) {
     double t0 = clock_now();

@@ -10,7 +10,8 @@
 # for the semantic order with two seeds (the noise) and for raster and stochastic (one seed,
 # same budget). The encoder at initialisation is the first seed's (k-NN, probe); from-scratch
 # fine-tuning runs for every seed. Not part of `make test` or `make bench`: `make bench-learning` (about 70 min
-# on this 2-core machine from nothing: 3,582 s on 2026-12-01 with the at-initialisation stages already done). Prints "bench <name>: <value> <unit>" lines (tests/bench.sh records
+# on this 2-core machine from nothing: 3,582 s on 2026-12-01 with the at-initialisation stages already done).
+# Prints "bench <name>: <value> <unit>" lines (tests/bench.sh records
 # them in results/bench-learning.json), the table as Markdown, and writes every figure with the
 # command of each stage to results/bench-learning-runs.json.
 # Knobs: BENCH_LEARN_STEPS (pretraining steps, default 600: at 200 the margin of fine-tuning over from scratch

@@ -115,8 +115,7 @@ int main(int argc, char **argv) {
     const int nt = omp_get_max_threads();
     double total = tp + tf + tb + to, ips = (double)B * steps / total;
     /* the student's FLOPs only: a teacher's forward is extra work the figure leaves out */
-    double flops = semaim_flops_per_image(&m, train_step_encoder_passes(&m, &src, order, 1))
-                   + (src.teacher ? teacher_flops_per_image(&src.teacher->a) : 0), gflops = flops * ips / 1e9;
+    double flops = train_step_flops_per_image(&m, &src, order), gflops = flops * ips / 1e9;
     /* GEMMs run from parallel regions count their thread time: a team's wall time is that over
      * the threads (the region's work is split evenly enough for a benchmark figure) */
     const double gemm_s = gt.outer_s + gt.inner_thread_s / nt;

@@ -7,13 +7,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 #include <mpi.h>
 #include <pmix.h>
+#include "core/clock.h"
 #include "core/mpi_start.h"
-
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 
 int main(int argc, char **argv) {
     double pause = argc > 1 ? atof(argv[1]) : 2.0;
@@ -21,16 +19,16 @@ int main(int argc, char **argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (rank == 1) usleep((useconds_t)(pause * 1e6));
-    double t0 = now();
+    double t0 = clock_now();
     int b = mpi_start_barrier();
-    double t1 = now();
+    double t1 = clock_now();
     /* the same pause again before a fence that collects nothing */
     if (rank == 1) usleep((useconds_t)(pause * 1e6));
-    double t2 = now(), t3 = t2;
+    double t2 = clock_now(), t3 = t2;
     pmix_proc_t me;
     if (getenv("PMIX_NAMESPACE") && PMIx_Init(&me, NULL, 0) == PMIX_SUCCESS) {
         PMIx_Fence(NULL, 0, NULL, 0);
-        t3 = now();
+        t3 = clock_now();
         PMIx_Finalize(NULL, 0);
     }
     printf("rank %d barrier %d waited %.2f s nocollect waited %.2f s\n", rank, b, t1 - t0, t3 - t2);
